@@ -28,10 +28,10 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-TESTS = test_kernels test_autograd test_io test_bert
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
-.PHONY: all test ref cxx-check clean
+.PHONY: all test ref ref-check cxx-check readme-check clean demo
 all: $(TEST_BINS)
 
 $(BUILD)/%: tests/%.c bert.h tests/check.h | $(BUILD)
@@ -41,7 +41,7 @@ $(BUILD):
 	mkdir -p $(BUILD)
 
 # runs every test program, then prints the totals as one "N passed, N failed" line
-test: $(TEST_BINS) cxx-check
+test: $(TEST_BINS) cxx-check readme-check
 	@sh tests/run.sh $(TEST_BINS)
 
 # the header compiles clean as C++ too (and as C11 with clang when present)
@@ -57,3 +57,14 @@ ref:
 
 clean:
 	rm -rf build
+
+# regenerate the fixtures into a temp dir and compare them with the committed ones
+ref-check:
+	@tmp=$$(mktemp -d) && $(PYTHON_TORCH) tests/ref/bert_ref.py --out $$tmp >/dev/null && \
+	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
+
+# the README's usage example compiles and runs
+readme-check: | $(BUILD)
+	@awk '/<!-- readme-example/{f=1;next} f&&/^```c/{g=1;next} g&&/^```/{exit} g' README.md > $(BUILD)/readme_example.c
+	$(CC) $(CFLAGS) -I. $(BUILD)/readme_example.c -o $(BUILD)/readme_example $(LDLIBS)
+	cd $(BUILD) && ./readme_example | tail -n 2 && rm -f tiny.safetensors

@@ -1580,8 +1580,8 @@ static int bert__config_check(const bert_config *c, const char *source) {
     else if (!(c->hidden_dropout_prob >= 0.0f && c->hidden_dropout_prob < 1.0f)) bad = "hidden_dropout_prob must be in [0,1)";
     else if (!(c->attention_probs_dropout_prob >= 0.0f && c->attention_probs_dropout_prob < 1.0f))
         bad = "attention_probs_dropout_prob must be in [0,1)";
-    else if (!(c->layer_norm_eps > 0.0f)) bad = "layer_norm_eps must be > 0";
-    else if (!(c->initializer_range >= 0.0f)) bad = "initializer_range must be >= 0";
+    else if (!(c->layer_norm_eps > 0.0f && c->layer_norm_eps < 1.0f)) bad = "layer_norm_eps must be in (0,1)";
+    else if (!(c->initializer_range >= 0.0f && c->initializer_range < 10.0f)) bad = "initializer_range must be in [0,10)";
     else {   // the whole parameter count must fit comfortably in size_t and int dims
         double C = c->hidden_size, n = (double)c->vocab_size * C + (double)c->max_position_embeddings * C +
             c->num_hidden_layers * (4.0 * C * C + 2.0 * C * c->intermediate_size);
@@ -1815,6 +1815,7 @@ BERTDEF void bert_optim_step(bert_optim *o, bert_model *m) {
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1853,10 +1854,8 @@ static int bert__read_file(const char *path, unsigned char **data, size_t *size)
 }
 
 static char *bert__io_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = (char *)bert__malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
+    size_t n = strlen(s) + 1; char *d = (char *)bert__malloc(n);
+    return d ? (char *)memcpy(d, s, n) : NULL;
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid: no overlongs,
@@ -1869,10 +1868,7 @@ static size_t bert__io_utf8_len(const unsigned char *s, size_t n) {
     else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
     else return 0;
     if (n < len) return 0;
-    for (k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[k] & 0x3F);
-    }
+    for (k = 1; k < len; k++) { if ((s[k] & 0xC0) != 0x80) return 0; cp = (cp << 6) | (s[k] & 0x3F); }
     if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
     if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
     return len;
@@ -1917,7 +1913,7 @@ static int bert__jp_hex4(bert__jp *p, uint32_t *cp) {
 /* String at p->i (opening quote). Pass 0 only measures; pass 1 writes into the arena. */
 static int bert__jp_string(bert__jp *p, char **out, size_t *outlen) {
     char *dst = p->build ? p->arena + p->strbytes : NULL;
-    size_t k = 0, at, len;
+    size_t k = 0, at, len, j;
     unsigned char u[4];
     p->i++;
     for (;;) {
@@ -1932,11 +1928,8 @@ static int bert__jp_string(bert__jp *p, char **out, size_t *outlen) {
             p->i += 2;
             switch (c) {
             case '"': case '\\': case '/': cp = c; break;
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
+            case 'b': cp = '\b'; break;  case 'f': cp = '\f'; break;  case 'n': cp = '\n'; break;
+            case 'r': cp = '\r'; break;  case 't': cp = '\t'; break;
             case 'u':
                 if (bert__jp_hex4(p, &cp)) return BERT_ERR_FORMAT;
                 if (cp >= 0xDC00 && cp <= 0xDFFF) return bert__jp_fail(p, "unpaired low surrogate", at);
@@ -1951,13 +1944,10 @@ static int bert__jp_string(bert__jp *p, char **out, size_t *outlen) {
                 break;
             default: return bert__jp_fail(p, "invalid escape", at);
             }
-            /* encode cp as UTF-8 */
-            if (cp < 0x80) { u[0] = (unsigned char)cp; len = 1; }
-            else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | (cp >> 6)); u[1] = (unsigned char)(0x80 | (cp & 0x3F)); len = 2; }
-            else if (cp < 0x10000) { u[0] = (unsigned char)(0xE0 | (cp >> 12)); u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-                                     u[2] = (unsigned char)(0x80 | (cp & 0x3F)); len = 3; }
-            else { u[0] = (unsigned char)(0xF0 | (cp >> 18)); u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-                   u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (unsigned char)(0x80 | (cp & 0x3F)); len = 4; }
+            /* encode cp as UTF-8: continuation bytes from the end, then the lead byte */
+            len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+            for (j = len - 1; j > 0; j--) { u[j] = (unsigned char)(0x80 | (cp & 0x3F)); cp >>= 6; }
+            u[0] = (unsigned char)(len == 1 ? cp : ((0xF00u >> len) & 0xFF) | cp);
             if (dst) memcpy(dst + k, u, len);
             k += len;
         } else {
@@ -2211,7 +2201,10 @@ BERTDEF void bert_st_close(bert_st *st) {
     int i;
     if (!st) return;
     for (i = 0; i < st->count; i++) BERT_FREE(st->tensors[i].name);
-    for (i = 0; i < st->meta_count; i++) { BERT_FREE(st->meta_keys[i]); BERT_FREE(st->meta_values[i]); }
+    for (i = 0; i < st->meta_count; i++) {   /* BERT_FREE is never given NULL */
+        if (st->meta_keys[i]) BERT_FREE(st->meta_keys[i]);
+        if (st->meta_values[i]) BERT_FREE(st->meta_values[i]);
+    }
     if (st->tensors) BERT_FREE(st->tensors);
     if (st->meta_keys) BERT_FREE(st->meta_keys);
     if (st->meta_values) BERT_FREE(st->meta_values);
@@ -2559,7 +2552,8 @@ static int bert__config_int(const bert_json *root, const char *key, int required
 static int bert__config_float(const bert_json *root, const char *key, float *dst, const char *src) {
     const bert_json *j = bert_json_get(root, key);
     if (!j) return BERT_OK;
-    if (j->type != BERT_JSON_NUMBER) return bert__err(BERT_ERR_FORMAT, "%s: bad config: \"%s\" must be a number", src, key);
+    if (j->type != BERT_JSON_NUMBER || !(fabs(j->number) <= 3.4e38))
+        return bert__err(BERT_ERR_FORMAT, "%s: bad config: \"%s\" must be a number within float range", src, key);
     *dst = (float)j->number;
     return BERT_OK;
 }
@@ -2673,15 +2667,19 @@ static const char *bert__st_alias(const bert_st *st, const char *name, char *buf
     return name;   // not found: bert_st_read_f32 reports it by our name
 }
 
+// All or nothing: tensors are read into a scratch buffer, so a bad file leaves the model as it was.
 static int bert__load_tensors(bert_model *m, const bert_st *st) {
-    for (int i = 0; i < m->num_tensors; i++) {
+    float *scratch = (float *)bert__calloc(m->num_params, sizeof(float));
+    int rc = scratch ? BERT_OK : BERT_ERR_OOM;
+    for (int i = 0; !rc && i < m->num_tensors; i++) {
         const bert_tensor *t = &m->tensors[i];
         int64_t shape[2] = { t->shape[0], t->shape[1] };
         char buf[160];
-        int rc = bert_st_read_f32(st, bert__st_alias(st, m->names[i], buf, sizeof buf), t->data, shape, t->ndim);
-        if (rc) return rc;
+        rc = bert_st_read_f32(st, bert__st_alias(st, m->names[i], buf, sizeof buf), scratch + (t->data - m->params), shape, t->ndim);
     }
-    return BERT_OK;
+    if (!rc) memcpy(m->params, scratch, m->num_params * sizeof(float));
+    BERT_FREE(scratch);
+    return rc;
 }
 
 BERTDEF int bert_model_load_weights(bert_model *m, const char *path) {
@@ -2763,10 +2761,14 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
     if (rc) return rc;
     const char *type = bert_st_meta(&st, "optimizer"), *step = bert_st_meta(&st, "step");
     char *end = NULL;
+    errno = 0;
     unsigned long long s = step ? strtoull(step, &end, 10) : 0;
+    int step_ok = step && *step >= '0' && *step <= '9' && !*end && errno != ERANGE;
+    float *scratch = (float *)bert__calloc(2 * (size_t)o->n + 1, sizeof(float));   // all or nothing, as for weights
+    if (!scratch) { bert_st_close(&st); return BERT_ERR_OOM; }
     if (!type || strcmp(type, bert_optim_name(o->type)) != 0)
         rc = bert__err(BERT_ERR_FORMAT, "%s: optimizer is '%s', expected '%s'", path, type ? type : "(none)", bert_optim_name(o->type));
-    else if (!step || !*step || *end)
+    else if (!step_ok)
         rc = bert__err(BERT_ERR_FORMAT, "%s: missing or bad \"step\" in metadata", path);
     else if (o->n != m->num_params)
         rc = bert__err(BERT_ERR_ARG, "%s: call bert_optim_init with this model first", path);
@@ -2775,10 +2777,15 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
         char name[160];
         snprintf(name, sizeof name, "%s.%s", i < m->num_tensors ? "m" : "v", m->names[t]);
         int64_t shape[2] = { m->tensors[t].shape[0], m->tensors[t].shape[1] };
-        float *buf = (i < m->num_tensors ? o->m : o->v) + (m->tensors[t].data - m->params);
+        float *buf = scratch + (i < m->num_tensors ? 0 : o->n) + (m->tensors[t].data - m->params);
         rc = bert_st_read_f32(&st, name, buf, shape, m->tensors[t].ndim);
     }
-    if (!rc) o->step = s;
+    if (!rc) {
+        memcpy(o->m, scratch, o->n * sizeof(float));
+        if (o->v) memcpy(o->v, scratch + o->n, o->n * sizeof(float));
+        o->step = s;
+    }
+    BERT_FREE(scratch);
     bert_st_close(&st);
     return rc;
 }

@@ -13,7 +13,7 @@ static int check_passed, check_failed;
 
 #define CHECK(cond, ...) check_report((cond) != 0, #cond, __FILE__, __LINE__, __VA_ARGS__)
 
-static int check_report(int ok, const char *expr, const char *file, int line, const char *fmt, ...) {
+static inline int check_report(int ok, const char *expr, const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     printf("%s ", ok ? "  ok  " : "  FAIL");
@@ -27,7 +27,7 @@ static int check_report(int ok, const char *expr, const char *file, int line, co
 
 // |got - ref| <= atol + rtol*|ref| for every element; prints max abs/rel error and, on failure,
 // the first mismatching pairs. Returns 1 when within tolerance.
-static int check_close(const char *label, const float *got, const float *ref, size_t n, double atol, double rtol) {
+static inline int check_close(const char *label, const float *got, const float *ref, size_t n, double atol, double rtol) {
     double maxabs = 0.0, maxrel = 0.0;
     size_t bad = 0, first_bad = n;
     for (size_t i = 0; i < n; i++) {
@@ -47,7 +47,7 @@ static int check_close(const char *label, const float *got, const float *ref, si
     return ok;
 }
 
-static int check_summary(void) {
+static inline int check_summary(void) {
     printf("%d passed, %d failed\n", check_passed, check_failed);
     return check_failed ? 1 : 0;
 }
@@ -57,7 +57,7 @@ static int check_summary(void) {
 #define CHECK_REF_DIR "tests/ref"
 #endif
 
-static const char *check_path(const char *file) {
+static inline const char *check_path(const char *file) {
     static char buf[8][512];
     static int next;
     char *p = buf[next++ & 7];

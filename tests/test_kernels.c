@@ -1,0 +1,297 @@
+// test_kernels.c - every CPU kernel on its own, without fixtures:
+//   the blocked sgemm against its naive twin (all transpose cases, edges, alpha/beta, beta=0 on NaN),
+//   every backward kernel against central finite differences of its forward (loss = sum(out * w)),
+//   the dropout RNG's statistics and the LR schedule.
+#define BERT_IMPLEMENTATION
+#include "../bert.h"
+#include "check.h"
+
+static const bert_kernels *K;
+
+// deterministic test data in [-1, 1)
+static void fill(float *x, size_t n, uint64_t seed) {
+    uint64_t s = bert_rng_stream(seed, 7, 7);
+    for (size_t i = 0; i < n; i++) x[i] = 2.0f * bert_rng_uniform(s, i) - 1.0f;
+}
+
+static float *vec(size_t n, uint64_t seed) {
+    float *x = (float *)calloc(n ? n : 1, sizeof(float));
+    if (seed) fill(x, n, seed);
+    return x;
+}
+
+// ---------------------------------------------------------------------------- sgemm
+
+static void test_sgemm(void) {
+    static const int shapes[][3] = { { 1, 1, 1 }, { 7, 13, 5 }, { 16, 16, 16 }, { 33, 17, 300 }, { 130, 1030, 20 }, { 9, 2, 513 } };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], N = shapes[s][1], Kd = shapes[s][2];
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                float *A = vec((size_t)M * Kd, 1), *B = vec((size_t)Kd * N, 2);
+                float *C0 = vec((size_t)M * N, 3), *C1 = vec((size_t)M * N, 3);
+                int lda = ta ? M : Kd, ldb = tb ? Kd : N;
+                K->sgemm(ta, tb, M, N, Kd, 0.5f, A, lda, B, ldb, 0.25f, C0, N);
+                bert_sgemm_naive(ta, tb, M, N, Kd, 0.5f, A, lda, B, ldb, 0.25f, C1, N);
+                char label[96];
+                snprintf(label, sizeof label, "sgemm %dx%dx%d ta=%d tb=%d alpha .5 beta .25", M, N, Kd, ta, tb);
+                check_close(label, C0, C1, (size_t)M * N, 1e-5, 1e-4);
+                free(A); free(B); free(C0); free(C1);
+            }
+    }
+    // beta = 0 must overwrite C, even when it holds NaN (BLIS contract)
+    int M = 20, N = 40, Kd = 30;
+    float *A = vec((size_t)M * Kd, 4), *B = vec((size_t)Kd * N, 5), *C0 = vec((size_t)M * N, 0), *C1 = vec((size_t)M * N, 0);
+    for (int i = 0; i < M * N; i++) C0[i] = NAN;
+    K->sgemm(0, 1, M, N, Kd, 1.0f, A, Kd, B, Kd, 0.0f, C0, N);
+    bert_sgemm_naive(0, 1, M, N, Kd, 1.0f, A, Kd, B, Kd, 0.0f, C1, N);
+    check_close("sgemm beta=0 overwrites a NaN-filled C", C0, C1, (size_t)M * N, 1e-5, 1e-4);
+    free(A); free(B); free(C0); free(C1);
+}
+
+// ---------------------------------------------------------------------------- finite differences
+// An op under test: forward(out) reads the current inputs; n_out outputs; loss = sum(out * w).
+
+typedef struct fd_op {
+    void (*forward)(struct fd_op *op, float *out);
+    size_t n_out;
+    void *args[8];
+    int dims[8];
+    float f;
+} fd_op;
+
+static double fd_loss(fd_op *op, const float *w, float *out) {
+    op->forward(op, out);
+    double s = 0.0;
+    for (size_t i = 0; i < op->n_out; i++) s += (double)out[i] * w[i];
+    return s;
+}
+
+// checks analytic d loss / d x (already computed by the backward kernel) against
+// (loss(x+h) - loss(x-h)) / 2h for every element of x
+static void fd_check(const char *label, fd_op *op, float *x, size_t n, const float *analytic, const float *w,
+                     float h, double atol, double rtol) {
+    float *out = vec(op->n_out, 0), *numeric = vec(n, 0);
+    for (size_t i = 0; i < n; i++) {
+        float keep = x[i];
+        x[i] = keep + h;
+        double lp = fd_loss(op, w, out);
+        x[i] = keep - h;
+        double lm = fd_loss(op, w, out);
+        x[i] = keep;
+        numeric[i] = (float)((lp - lm) / (2.0 * h));
+    }
+    char buf[128];
+    snprintf(buf, sizeof buf, "finite differences: %s", label);
+    check_close(buf, analytic, numeric, n, atol, rtol);
+    free(out); free(numeric);
+}
+
+#define ARG(i) ((float *)op->args[i])
+
+static void linear_fwd(fd_op *op, float *out) {
+    K->linear_forward(out, ARG(0), ARG(1), ARG(2), op->dims[0], op->dims[1], op->dims[2]);
+}
+
+static void test_linear_fd(void) {
+    int N = 5, IC = 7, OC = 3;
+    float *x = vec((size_t)N * IC, 11), *W = vec((size_t)OC * IC, 12), *b = vec(OC, 13), *w = vec((size_t)N * OC, 14);
+    float *dx = vec((size_t)N * IC, 0), *dW = vec((size_t)OC * IC, 0), *db = vec(OC, 0);
+    K->linear_backward(dx, dW, db, w, x, W, N, IC, OC);
+    fd_op op = { linear_fwd, (size_t)N * OC, { x, W, b }, { N, IC, OC }, 0 };
+    fd_check("linear dinp", &op, x, (size_t)N * IC, dx, w, 1e-2f, 1e-3, 1e-2);
+    fd_check("linear dweight", &op, W, (size_t)OC * IC, dW, w, 1e-2f, 1e-3, 1e-2);
+    fd_check("linear dbias", &op, b, OC, db, w, 1e-2f, 1e-3, 1e-2);
+    free(x); free(W); free(b); free(w); free(dx); free(dW); free(db);
+}
+
+static void layernorm_fwd(fd_op *op, float *out) {
+    int N = op->dims[0], C = op->dims[1];
+    float mean[16], rstd[16];
+    K->layernorm_forward(out, mean, rstd, ARG(0), ARG(1), ARG(2), N, C, 1e-12f);
+}
+
+static void test_layernorm_fd(void) {
+    int N = 4, C = 9;
+    float *x = vec((size_t)N * C, 21), *g = vec(C, 22), *b = vec(C, 23), *w = vec((size_t)N * C, 24);
+    float *dx = vec((size_t)N * C, 0), *dg = vec(C, 0), *db = vec(C, 0), *out = vec((size_t)N * C, 0), mean[16], rstd[16];
+    K->layernorm_forward(out, mean, rstd, x, g, b, N, C, 1e-12f);
+    K->layernorm_backward(dx, dg, db, w, x, g, mean, rstd, N, C);
+    fd_op op = { layernorm_fwd, (size_t)N * C, { x, g, b }, { N, C }, 0 };
+    fd_check("layernorm dinp", &op, x, (size_t)N * C, dx, w, 1e-3f, 2e-3, 2e-2);
+    fd_check("layernorm dweight", &op, g, C, dg, w, 1e-2f, 1e-3, 1e-2);
+    fd_check("layernorm dbias", &op, b, C, db, w, 1e-2f, 1e-3, 1e-2);
+    free(x); free(g); free(b); free(w); free(dx); free(dg); free(db); free(out);
+}
+
+static void attention_fwd(fd_op *op, float *out) {
+    int B = op->dims[0], T = op->dims[1], C = op->dims[2], NH = op->dims[3];
+    float *att = vec((size_t)B * NH * T * T, 0);
+    K->attention_forward(out, att, ARG(0), ARG(1), B, T, C, NH, op->f, 99);
+    free(att);
+}
+
+static void test_attention_fd(float drop_p) {
+    int B = 2, T = 5, C = 8, NH = 2;
+    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C;
+    float *qkv = vec(nq, 31), *w = vec(no, 32), *dqkv = vec(nq, 0), *out = vec(no, 0);
+    float *att = vec((size_t)B * NH * T * T, 0), mask_add[10];
+    for (int i = 0; i < B * T; i++) mask_add[i] = (i == 8 || i == 9) ? -10000.0f : 0.0f;   // pad the last 2 of seq 1
+    for (size_t i = 0; i < nq; i++) qkv[i] *= 2.0f;   // peakier softmax
+    K->attention_forward(out, att, qkv, mask_add, B, T, C, NH, drop_p, 99);
+    K->attention_backward(dqkv, w, qkv, att, B, T, C, NH, drop_p, 99);
+    fd_op op = { attention_fwd, no, { qkv, mask_add }, { B, T, C, NH }, drop_p };
+    fd_check(drop_p > 0 ? "attention dqkv (mask, dropout 0.3)" : "attention dqkv (mask)", &op, qkv, nq, dqkv, w, 1e-3f, 2e-3, 2e-2);
+    // masked keys get (almost) no probability
+    double masked = 0.0;
+    for (int h = 0; h < NH; h++)
+        for (int i = 0; i < T; i++) masked += att[(((size_t)1 * NH + h) * T + i) * T + 3] + att[(((size_t)1 * NH + h) * T + i) * T + 4];
+    if (drop_p == 0.0f) CHECK(masked < 1e-6, "attention: padded keys get probability %.1e", masked);
+    free(qkv); free(w); free(dqkv); free(out); free(att);
+}
+
+static void gelu_fwd(fd_op *op, float *out) { K->gelu_forward(out, ARG(0), op->n_out, op->dims[0]); }
+static void tanh_fwd(fd_op *op, float *out) { K->tanh_forward(out, ARG(0), op->n_out); }
+static void dropout_fwd(fd_op *op, float *out) { K->dropout_forward(out, ARG(0), op->n_out, op->f, 5); }
+
+static void test_pointwise_fd(void) {
+    size_t n = 64;
+    float *x = vec(n, 41), *w = vec(n, 42), *out = vec(n, 0);
+    for (size_t i = 0; i < n; i++) x[i] *= 4.0f;   // cover the curved part of GELU and tanh
+    for (int act = 0; act < 2; act++) {
+        float *dx = vec(n, 0);
+        K->gelu_backward(dx, w, x, n, act);
+        fd_op op = { gelu_fwd, n, { x }, { act }, 0 };
+        fd_check(act == BERT_GELU_TANH ? "gelu (tanh) dinp" : "gelu (erf) dinp", &op, x, n, dx, w, 1e-2f, 1e-3, 1e-2);
+        free(dx);
+    }
+    float *dx = vec(n, 0);
+    K->tanh_forward(out, x, n);
+    K->tanh_backward(dx, w, out, n);
+    fd_op op = { tanh_fwd, n, { x }, { 0 }, 0 };
+    fd_check("tanh dinp", &op, x, n, dx, w, 1e-2f, 1e-3, 1e-2);
+    memset(dx, 0, n * sizeof(float));
+    K->dropout_backward(dx, w, n, 0.25f, 5);
+    fd_op dop = { dropout_fwd, n, { x }, { 0 }, 0.25f };
+    fd_check("dropout dinp (p 0.25)", &dop, x, n, dx, w, 1e-2f, 1e-3, 1e-2);
+    free(x); free(w); free(out); free(dx);
+}
+
+static void embedding_fwd(fd_op *op, float *out) {
+    K->embedding_forward(out, (const int32_t *)op->args[3], (const int32_t *)op->args[4], ARG(0), ARG(1), ARG(2),
+                         op->dims[0], op->dims[1], op->dims[2]);
+}
+
+static void test_embedding_fd(void) {
+    int B = 2, T = 3, C = 4, V = 5;
+    int32_t ids[6] = { 1, 4, 1, 0, 2, 4 }, types[6] = { 0, 0, 1, 0, 1, 1 };
+    float *wte = vec((size_t)V * C, 51), *wpe = vec((size_t)T * C, 52), *wtt = vec(2 * (size_t)C, 53), *w = vec((size_t)B * T * C, 54);
+    float *dwte = vec((size_t)V * C, 0), *dwpe = vec((size_t)T * C, 0), *dwtt = vec(2 * (size_t)C, 0);
+    K->embedding_backward(dwte, dwpe, dwtt, w, ids, types, B, T, C);
+    fd_op op = { embedding_fwd, (size_t)B * T * C, { wte, wpe, wtt, ids, types }, { B, T, C }, 0 };
+    fd_check("embedding dwte (repeated ids)", &op, wte, (size_t)V * C, dwte, w, 1e-2f, 1e-3, 1e-2);
+    fd_check("embedding dwpe", &op, wpe, (size_t)T * C, dwpe, w, 1e-2f, 1e-3, 1e-2);
+    fd_check("embedding dwtt", &op, wtt, 2 * (size_t)C, dwtt, w, 1e-2f, 1e-3, 1e-2);
+    free(wte); free(wpe); free(wtt); free(w); free(dwte); free(dwpe); free(dwtt);
+}
+
+static void xent_fwd(fd_op *op, float *out) {
+    float *probs = vec((size_t)op->dims[0] * op->dims[1], 0);
+    out[0] = K->xent_forward(probs, ARG(0), (const int32_t *)op->args[1], op->dims[0], op->dims[1], -100);
+    free(probs);
+}
+
+static void test_xent_fd(void) {
+    int N = 4, V = 6;
+    int32_t labels[4] = { 2, -100, 5, 0 };
+    float *logits = vec((size_t)N * V, 61), *probs = vec((size_t)N * V, 0), *dl = vec((size_t)N * V, 0), w[1] = { 1.7f };
+    for (int i = 0; i < N * V; i++) logits[i] *= 3.0f;
+    float loss = K->xent_forward(probs, logits, labels, N, V, -100);
+    K->xent_backward(dl, probs, labels, w[0], N, V, -100);
+    fd_op op = { xent_fwd, 1, { logits, labels }, { N, V }, 0 };
+    fd_check("softmax-xent dlogits (one row ignored)", &op, logits, (size_t)N * V, dl, w, 1e-2f, 1e-3, 1e-2);
+    double ref = 0.0;   // the loss itself, by hand in double
+    for (int n = 0; n < N; n++) {
+        if (labels[n] == -100) continue;
+        double mx = -1e30, s = 0.0;
+        for (int v = 0; v < V; v++) mx = fmax(mx, logits[n * V + v]);
+        for (int v = 0; v < V; v++) s += exp(logits[n * V + v] - mx);
+        ref += -(logits[n * V + labels[n]] - mx - log(s)) / 3.0;
+    }
+    CHECK(fabs(loss - ref) < 1e-5, "softmax-xent loss %.7f vs %.7f (mean over the 3 counted rows)", loss, ref);
+    int32_t none[2] = { -100, -100 };
+    CHECK(K->xent_forward(probs, logits, none, 2, V, -100) == 0.0f, "softmax-xent with every row ignored is 0");
+    free(logits); free(probs); free(dl);
+}
+
+static void gather_fwd(fd_op *op, float *out) {
+    K->gather_forward(out, ARG(0), (const int32_t *)op->args[1], op->dims[0], op->dims[1]);
+}
+
+static void test_gather_fd(void) {
+    int N = 5, M = 4, C = 3;
+    int32_t rows[4] = { 4, 0, 4, 2 };
+    float *x = vec((size_t)N * C, 71), *w = vec((size_t)M * C, 72), *dx = vec((size_t)N * C, 0);
+    K->gather_backward(dx, w, rows, M, C);
+    fd_op op = { gather_fwd, (size_t)M * C, { x, rows }, { M, C }, 0 };
+    fd_check("gather dinp (a repeated row)", &op, x, (size_t)N * C, dx, w, 1e-2f, 1e-3, 1e-2);
+    free(x); free(w); free(dx);
+}
+
+// ---------------------------------------------------------------------------- RNG, schedule
+
+static void test_rng(void) {
+    uint64_t s = bert_rng_stream(1, 2, 3);
+    double mean = 0.0, lo = 1.0, hi = 0.0;
+    int n = 100000, kept = 0;
+    for (int i = 0; i < n; i++) {
+        float u = bert_rng_uniform(s, (uint64_t)i);
+        mean += u; lo = fmin(lo, u); hi = fmax(hi, u);
+        kept += u >= 0.1f;
+    }
+    mean /= n;
+    CHECK(lo >= 0.0 && hi < 1.0 && fabs(mean - 0.5) < 0.005, "rng uniform in [0,1): min %.5f max %.5f mean %.4f", lo, hi, mean);
+    CHECK(fabs(kept / (double)n - 0.9) < 0.005, "dropout p=0.1 keeps %.4f of elements", kept / (double)n);
+    CHECK(bert_rng_stream(1, 2, 3) != bert_rng_stream(1, 2, 4) && bert_rng_stream(1, 2, 3) != bert_rng_stream(1, 3, 3) &&
+          bert_rng_stream(1, 2, 3) != bert_rng_stream(2, 2, 3), "streams differ by seed, step and site");
+}
+
+static void test_schedule(void) {
+    bert_optim o = bert_optim_defaults(BERT_OPTIM_LAMB);
+    o.lr = 1e-3f; o.warmup_steps = 10; o.total_steps = 100; o.poly_power = 1.0f; o.end_lr = 0.0f;
+    CHECK(bert_optim_lr(&o, 0) == 0.0f, "lr at step 0 of warmup is 0 (Google)");
+    CHECK(fabsf(bert_optim_lr(&o, 5) - 5e-4f) < 1e-9f, "lr halfway through warmup %.3g", bert_optim_lr(&o, 5));
+    CHECK(fabsf(bert_optim_lr(&o, 10) - 9e-4f) < 1e-9f, "lr right after warmup is the decayed value %.3g", bert_optim_lr(&o, 10));
+    CHECK(fabsf(bert_optim_lr(&o, 55) - 4.5e-4f) < 1e-9f, "lr at 55/100 with linear decay %.3g", bert_optim_lr(&o, 55));
+    CHECK(bert_optim_lr(&o, 100) == 0.0f && bert_optim_lr(&o, 1000) == 0.0f, "lr reaches end_lr at total_steps and stays");
+    o.poly_power = 2.0f; o.end_lr = 1e-5f;
+    double want = (1e-3 - 1e-5) * pow(1.0 - 0.5, 2.0) + 1e-5;
+    CHECK(fabs(bert_optim_lr(&o, 50) - want) < 1e-9, "poly power 2 with end_lr: %.4g vs %.4g", bert_optim_lr(&o, 50), want);
+}
+
+static void test_optimizer_defaults(void) {
+    bert_optim gb = bert_optim_defaults(BERT_OPTIM_ADAMW_GB), std = bert_optim_defaults(BERT_OPTIM_ADAMW);
+    bert_optim lamb = bert_optim_defaults(BERT_OPTIM_LAMB), mom = bert_optim_defaults(BERT_OPTIM_MOMENTUM);
+    CHECK(!gb.bias_correction && gb.eps == 1e-6f && gb.weight_decay == 0.01f && gb.clip_norm == 1.0f &&
+          gb.beta1 == 0.9f && gb.beta2 == 0.999f, "adamw_gb defaults: Google's (no bias correction, eps 1e-6, wd 0.01, clip 1)");
+    CHECK(std.bias_correction, "adamw defaults: bias correction on");
+    CHECK(!lamb.bias_correction && lamb.lamb_exclude_ln_bias, "lamb defaults: Google/ALBERT variant (no bias correction, LN/bias ratio 1)");
+    CHECK(mom.weight_decay == 0.0f && mom.momentum == 0.9f, "momentum defaults: mu 0.9, no weight decay");
+}
+
+int main(void) {
+    K = bert_cpu_kernels();
+    test_sgemm();
+    test_linear_fd();
+    test_layernorm_fd();
+    test_attention_fd(0.0f);
+    test_attention_fd(0.3f);
+    test_pointwise_fd();
+    test_embedding_fd();
+    test_xent_fd();
+    test_gather_fd();
+    test_rng();
+    test_schedule();
+    test_optimizer_defaults();
+    return check_summary();
+}
