@@ -2299,7 +2299,7 @@ static void bert__io_shape_str(char *buf, size_t cap, const int64_t *shape, int 
 
 /* Shared by the typed readers: argument check, lookup, exact shape match. */
 static int bert__st_lookup(const bert_st *st, const char *name, const void *dst, const int64_t *shape, int ndim,
-                           const bert_st_tensor **out) {
+                           const bert_st_tensor **out, const unsigned char **bytes) {
     const bert_st_tensor *t;
     int k = 0;
     if (!st || !name || ndim < 0 || ndim > 8 || (ndim && !shape)) return bert__err(BERT_ERR_ARG, "bert_st_read: bad arguments");
@@ -2313,16 +2313,16 @@ static int bert__st_lookup(const bert_st *st, const char *name, const void *dst,
     }
     if (!dst && t->numel) return bert__err(BERT_ERR_ARG, "bert_st_read: dst is NULL");
     *out = t;
+    *bytes = st->data + t->begin;
     return BERT_OK;
 }
 
 BERTDEF int bert_st_read_f32(const bert_st *st, const char *name, float *dst, const int64_t *shape, int ndim) {
     const bert_st_tensor *t = NULL;
-    const unsigned char *s;
+    const unsigned char *s = NULL;
     size_t i;
-    int rc = bert__st_lookup(st, name, dst, shape, ndim, &t);
+    int rc = bert__st_lookup(st, name, dst, shape, ndim, &t, &s);
     if (rc) return rc;
-    s = st->data + t->begin;
     switch (t->dtype) {
     case BERT_DT_F32: for (i = 0; i < t->numel; i++) dst[i] = bert__io_bits_f32(bert__io_le32(s + 4 * i)); break;
     case BERT_DT_F16: for (i = 0; i < t->numel; i++) dst[i] = bert__io_f16_to_f32((uint32_t)s[2 * i] | (uint32_t)s[2 * i + 1] << 8); break;
@@ -2343,11 +2343,10 @@ BERTDEF int bert_st_read_f32(const bert_st *st, const char *name, float *dst, co
 
 BERTDEF int bert_st_read_i32(const bert_st *st, const char *name, int32_t *dst, const int64_t *shape, int ndim) {
     const bert_st_tensor *t = NULL;
-    const unsigned char *s;
+    const unsigned char *s = NULL;
     size_t i;
-    int rc = bert__st_lookup(st, name, dst, shape, ndim, &t);
+    int rc = bert__st_lookup(st, name, dst, shape, ndim, &t, &s);
     if (rc) return rc;
-    s = st->data + t->begin;
     if (t->dtype == BERT_DT_I32) {
         for (i = 0; i < t->numel; i++) { uint32_t u = bert__io_le32(s + 4 * i); memcpy(&dst[i], &u, 4); }
     } else if (t->dtype == BERT_DT_I64) {
