@@ -289,6 +289,8 @@ BERTDEF const bert_kernels *bert_cpu_kernels(void);
 BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
                               const float *A, int lda, const float *B, int ldb, float beta,
                               float *Cm, int ldc);   // the oracle: C = alpha op(A) op(B) + beta C
+BERTDEF const char *bert_sgemm_kernel_name(void);   // which microkernel was compiled in
+BERTDEF void bert_cpu_workspace_free(void);         // the calling thread's sgemm packing buffers
 BERTDEF uint64_t bert_rng_stream(uint64_t seed, uint64_t step, uint64_t site);
 BERTDEF float bert_rng_uniform(uint64_t stream, uint64_t i);  // [0,1), 24 random bits
 
@@ -544,7 +546,9 @@ BERTDEF size_t bert_dtype_size(bert_dtype dt);        /* bytes per element; 0 if
 #if defined(__GNUC__) || defined(__clang__)
 #define BERT_RESTRICT __restrict__
 #define BERT__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define BERT__ALIGNED64 __attribute__((aligned(64)))
 #else
+#define BERT__ALIGNED64
 #define BERT_RESTRICT
 #define BERT__PRINTF(a, b)
 #endif
@@ -650,52 +654,168 @@ BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, flo
     }
 }
 
-// The blocked sgemm: A and B are packed into MR-row / NR-column panels (edges zero-padded), so
-// one microkernel handles every transpose case. Issue 4 replaces the microkernel with ISA ones.
+// The fast sgemm, BLIS style: op(A) and op(B) are packed into MR-row / NR-column micro-panels
+// (edges zero-padded, so every transpose case and every edge meets the same microkernel), the
+// packed blocks are sized for the caches (KC x NR of B stays in L1, MC x KC of A in L2, KC x NC of
+// B in L3), and the threads share the packing and then split the micro-tiles. One microkernel per
+// ISA, chosen at compile time; the plain C one is the fallback and the template for NEON.
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__)
+#include <immintrin.h>
+#define BERT__MR 12
+#define BERT__NR 32
+#define BERT__KC 192     // 192 x 32 floats of B = 24 KB: half of a 48 KB L1
+#define BERT__MC 960     // 960 x 192 floats of A = 720 KB of a 2 MB L2
+#define BERT__GEMM_KERNEL "avx512 12x32"
+#elif !defined(BERT_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define BERT__MR 6
+#define BERT__NR 16
+#define BERT__KC 256     // 256 x 16 floats of B = 16 KB: half of a 32 KB L1
+#define BERT__MC 252     // 252 x 256 floats of A = 252 KB of a 512 KB L2
+#define BERT__GEMM_KERNEL "avx2+fma 6x16"
+#else
 #define BERT__MR 8
 #define BERT__NR 16
 #define BERT__KC 256
-#define BERT__MC 128
-#define BERT__NC 1024
+#define BERT__MC 256
+#define BERT__GEMM_KERNEL "plain C 8x16"
+#endif
+#define BERT__NC 3072    // KC x NC floats of B: 2.3-3 MB, in L3
 
-// The one hot spot: c (MR,NR) tile = sum over k of a[k][0..MR) x b[k][0..NR).
-static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b,
-                              float *BERT_RESTRICT c /* (MR,NR) */) {
+BERTDEF const char *bert_sgemm_kernel_name(void) { return BERT__GEMM_KERNEL; }
+
+// The one hot spot: C (MR,NR) = alpha * sum_p a[p][0..MR) x b[p][0..NR) + beta * C, for kc steps
+// over packed panels. beta == 0 overwrites C (it may hold garbage).
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__)
+#define BERT__ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
+                              size_t ldc, float alpha, float beta) {
+#define BERT__ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define BERT__FMA(i) { __m512 ai = _mm512_set1_ps(a[i]); c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
+                       c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); }
+#define BERT__STORE(i) { float *ci = c + (size_t)(i) * ldc; \
+        __m512 r0 = _mm512_mul_ps(va, c##i##0), r1 = _mm512_mul_ps(va, c##i##1); \
+        if (beta != 0.0f) { r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0); r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1); } \
+        _mm512_storeu_ps(ci, r0); _mm512_storeu_ps(ci + 16, r1); }
+    BERT__ROWS(BERT__ZERO)
+    for (int p = 0; p < kc; p++, a += BERT__MR, b += BERT__NR) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        BERT__ROWS(BERT__FMA)
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    BERT__ROWS(BERT__STORE)
+#undef BERT__ZERO
+#undef BERT__FMA
+#undef BERT__STORE
+}
+#undef BERT__ROWS
+#elif !defined(BERT_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#define BERT__ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
+                              size_t ldc, float alpha, float beta) {
+#define BERT__ZERO(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
+#define BERT__FMA(i) { __m256 ai = _mm256_broadcast_ss(a + (i)); c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0); \
+                       c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1); }
+#define BERT__STORE(i) { float *ci = c + (size_t)(i) * ldc; \
+        __m256 r0 = _mm256_mul_ps(va, c##i##0), r1 = _mm256_mul_ps(va, c##i##1); \
+        if (beta != 0.0f) { r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0); r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1); } \
+        _mm256_storeu_ps(ci, r0); _mm256_storeu_ps(ci + 8, r1); }
+    BERT__ROWS(BERT__ZERO)
+    for (int p = 0; p < kc; p++, a += BERT__MR, b += BERT__NR) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        BERT__ROWS(BERT__FMA)
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    BERT__ROWS(BERT__STORE)
+#undef BERT__ZERO
+#undef BERT__FMA
+#undef BERT__STORE
+}
+#undef BERT__ROWS
+#else
+static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
+                              size_t ldc, float alpha, float beta) {
     float acc[BERT__MR][BERT__NR];
     memset(acc, 0, sizeof acc);
-    for (int p = 0; p < kc; p++) {
-        const float *ap = a + (size_t)p * BERT__MR, *bp = b + (size_t)p * BERT__NR;
+    for (int p = 0; p < kc; p++, a += BERT__MR, b += BERT__NR)
         for (int i = 0; i < BERT__MR; i++)
-            for (int j = 0; j < BERT__NR; j++) acc[i][j] += ap[i] * bp[j];
+            for (int j = 0; j < BERT__NR; j++) acc[i][j] += a[i] * b[j];
+    for (int i = 0; i < BERT__MR; i++)
+        for (int j = 0; j < BERT__NR; j++) {
+            float *cij = c + (size_t)i * ldc + j;
+            *cij = alpha * acc[i][j] + (beta != 0.0f ? beta * *cij : 0.0f);
+        }
+}
+#endif
+
+// one MR-row micro-panel of op(A): rows [i0, i0+MR) x cols [p0, p0+kc), stored column by column
+static void bert__pack_a_panel(float *BERT_RESTRICT dst, const float *A, size_t lda, int trans, int i0, int rows,
+                               int p0, int kc) {
+    for (int p = 0; p < kc; p++, dst += BERT__MR) {
+        int i = 0;
+        if (trans) { const float *src = A + (size_t)(p0 + p) * lda + i0; for (; i < rows; i++) dst[i] = src[i]; }
+        else for (; i < rows; i++) dst[i] = A[(size_t)(i0 + i) * lda + p0 + p];
+        for (; i < BERT__MR; i++) dst[i] = 0.0f;
     }
-    memcpy(c, acc, sizeof acc);
 }
 
-// pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels, column by column
-static void bert__pack_a(float *dst, const float *A, int lda, int trans, int i0, int mc, int p0, int kc) {
-    for (int ir = 0; ir < mc; ir += BERT__MR) {
-        for (int p = 0; p < kc; p++) {
-            for (int i = 0; i < BERT__MR; i++) {
-                int r = ir + i;
-                float v = 0.0f;
-                if (r < mc) v = trans ? A[(size_t)(p0 + p) * lda + i0 + r] : A[(size_t)(i0 + r) * lda + p0 + p];
-                *dst++ = v;
-            }
-        }
+// one NR-column micro-panel of op(B): rows [p0, p0+kc) x cols [j0, j0+NR), stored row by row
+static void bert__pack_b_panel(float *BERT_RESTRICT dst, const float *B, size_t ldb, int trans, int p0, int kc,
+                               int j0, int cols) {
+    for (int p = 0; p < kc; p++, dst += BERT__NR) {
+        int j = 0;
+        if (!trans) { const float *src = B + (size_t)(p0 + p) * ldb + j0; for (; j < cols; j++) dst[j] = src[j]; }
+        else for (; j < cols; j++) dst[j] = B[(size_t)(j0 + j) * ldb + p0 + p];
+        for (; j < BERT__NR; j++) dst[j] = 0.0f;
     }
 }
 
-// pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column panels, row by row
-static void bert__pack_b(float *dst, const float *B, int ldb, int trans, int p0, int kc, int j0, int nc) {
-    for (int jr = 0; jr < nc; jr += BERT__NR) {
-        for (int p = 0; p < kc; p++) {
-            for (int j = 0; j < BERT__NR; j++) {
-                int c = jr + j;
-                float v = 0.0f;
-                if (c < nc) v = trans ? B[(size_t)(j0 + c) * ldb + p0 + p] : B[(size_t)(p0 + p) * ldb + j0 + c];
-                *dst++ = v;
-            }
+// Packing buffers: one per calling thread, grown on first use and then reused, so a steady-state
+// training step allocates nothing. bert_cpu_workspace_free() releases the calling thread's.
+static BERT__THREAD_LOCAL float *bert__gemm_buf;
+static BERT__THREAD_LOCAL size_t bert__gemm_cap;
+
+BERTDEF void bert_cpu_workspace_free(void) {
+    BERT_FREE(bert__gemm_buf);
+    bert__gemm_buf = NULL;
+    bert__gemm_cap = 0;
+}
+
+static float *bert__gemm_workspace(size_t floats) {
+    if (floats > bert__gemm_cap) {
+        BERT_FREE(bert__gemm_buf);
+        bert__gemm_buf = (float *)BERT_MALLOC((floats + 16) * sizeof(float));
+        BERT_ASSERT_MSG(bert__gemm_buf != NULL, "sgemm: out of memory for the packing buffers");
+        bert__gemm_cap = floats;
+    }
+    uintptr_t p = (uintptr_t)bert__gemm_buf;   // 64-byte aligned for the microkernel's aligned loads
+    return (float *)((p + 63) & ~(uintptr_t)63);
+}
+
+// C = alpha op(A) op(B) + beta C for the macro-block rows [i0, i0+mc) x cols [j0, j0+nc), with
+// op(B)'s rows [p0, p0+kc) packed in bpack and op(A)'s in apack. Called by every thread; the
+// micro-tiles are split statically, each thread walking down a column of B micro-panels.
+static void bert__gemm_macro(int mc, int nc, int kc, float alpha, float beta, const float *apack, const float *bpack,
+                             float *Cm, size_t ldc, int i0, int j0, int tid, int nth) {
+    int mp = (mc + BERT__MR - 1) / BERT__MR, np = (nc + BERT__NR - 1) / BERT__NR, tiles = mp * np;
+    int t0 = (int)((long long)tiles * tid / nth), t1 = (int)((long long)tiles * (tid + 1) / nth);
+    BERT__ALIGNED64 float edge[BERT__MR * BERT__NR];
+    for (int t = t0; t < t1; t++) {
+        int jp = t / mp, ip = t % mp;
+        int mr = mc - ip * BERT__MR < BERT__MR ? mc - ip * BERT__MR : BERT__MR;
+        int nr = nc - jp * BERT__NR < BERT__NR ? nc - jp * BERT__NR : BERT__NR;
+        const float *a = apack + (size_t)ip * BERT__MR * kc, *b = bpack + (size_t)jp * BERT__NR * kc;
+        float *c = Cm + (size_t)(i0 + ip * BERT__MR) * ldc + j0 + jp * BERT__NR;
+        if (mr == BERT__MR && nr == BERT__NR) {
+            bert__sgemm_micro(kc, a, b, c, ldc, alpha, beta);
+            continue;
         }
+        bert__sgemm_micro(kc, a, b, edge, BERT__NR, 1.0f, 0.0f);   // edge tile through a temporary
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) {
+                float *cij = c + (size_t)i * ldc + j;
+                *cij = alpha * edge[i * BERT__NR + j] + (beta != 0.0f ? beta * *cij : 0.0f);
+            }
     }
 }
 
@@ -703,7 +823,7 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
                                 const float *A, int lda, const float *B, int ldb, float beta,
                                 float *Cm, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) {   // C = beta*C only
+    if (K <= 0 || alpha == 0.0f) {   // C = beta C only
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
                 float *c = &Cm[(size_t)i * ldc + j];
@@ -711,40 +831,42 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
             }
         return;
     }
-    int nc_max = N < BERT__NC ? N : BERT__NC;
-    size_t bsize = (size_t)BERT__KC * (size_t)((nc_max + BERT__NR - 1) / BERT__NR * BERT__NR);
-    float *bpack = (float *)BERT_MALLOC(bsize * sizeof(float));
-    BERT_ASSERT_MSG(bpack != NULL, "sgemm: out of memory for the packed B panel");
-    for (int j0 = 0; j0 < N; j0 += BERT__NC) {
-        int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC;
-        for (int p0 = 0; p0 < K; p0 += BERT__KC) {
-            int kc = K - p0 < BERT__KC ? K - p0 : BERT__KC;
-            float first_beta = p0 == 0 ? beta : 1.0f;
-            bert__pack_b(bpack, B, ldb, trans_b, p0, kc, j0, nc);
-            int mblocks = (M + BERT__MC - 1) / BERT__MC;
-            BERT__PARALLEL_FOR
-            for (int mb = 0; mb < mblocks; mb++) {
-                int i0 = mb * BERT__MC;
-                int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC;
-                float apack[BERT__MC * BERT__KC];
-                float tile[BERT__MR * BERT__NR];
-                bert__pack_a(apack, A, lda, trans_a, i0, mc, p0, kc);
-                for (int ir = 0; ir < mc; ir += BERT__MR) {
-                    for (int jr = 0; jr < nc; jr += BERT__NR) {
-                        bert__sgemm_micro(kc, apack + (size_t)ir * kc, bpack + (size_t)jr * kc, tile);
-                        int mr = mc - ir < BERT__MR ? mc - ir : BERT__MR;
-                        int nr = nc - jr < BERT__NR ? nc - jr : BERT__NR;
-                        for (int i = 0; i < mr; i++) {
-                            float *c = &Cm[(size_t)(i0 + ir + i) * ldc + j0 + jr];
-                            for (int j = 0; j < nr; j++)
-                                c[j] = alpha * tile[i * BERT__NR + j] + (first_beta == 0.0f ? 0.0f : first_beta * c[j]);
-                        }
+    int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC, mc_max = M < BERT__MC ? M : BERT__MC;
+    size_t a_floats = ((size_t)(mc_max + BERT__MR) * kc_max + 15) & ~(size_t)15, b_floats = (size_t)(nc_max + BERT__NR) * kc_max;
+    float *apack = bert__gemm_workspace(a_floats + b_floats), *bpack = apack + a_floats;
+#ifdef BERT__OMP
+    int parallel = !omp_in_parallel() && (double)M * N * K >= 262144.0;   // small or nested GEMMs stay on one thread
+#endif
+    BERT__PRAGMA(omp parallel if(parallel))
+    {
+        int tid = 0, nth = 1;
+#ifdef BERT__OMP
+        tid = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#endif
+        for (int j0 = 0; j0 < N; j0 += BERT__NC) {
+            int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC, np = (nc + BERT__NR - 1) / BERT__NR;
+            for (int p0 = 0; p0 < K; p0 += BERT__KC) {
+                int kc = K - p0 < BERT__KC ? K - p0 : BERT__KC;
+                float b_eff = p0 == 0 ? beta : 1.0f;   // later K blocks add onto the first
+                BERT__PRAGMA(omp for schedule(static))
+                for (int jp = 0; jp < np; jp++) {
+                    int cols = nc - jp * BERT__NR < BERT__NR ? nc - jp * BERT__NR : BERT__NR;
+                    bert__pack_b_panel(bpack + (size_t)jp * BERT__NR * kc, B, (size_t)ldb, trans_b, p0, kc, j0 + jp * BERT__NR, cols);
+                }
+                for (int i0 = 0; i0 < M; i0 += BERT__MC) {
+                    int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC, mp = (mc + BERT__MR - 1) / BERT__MR;
+                    BERT__PRAGMA(omp for schedule(static))
+                    for (int ip = 0; ip < mp; ip++) {
+                        int rows = mc - ip * BERT__MR < BERT__MR ? mc - ip * BERT__MR : BERT__MR;
+                        bert__pack_a_panel(apack + (size_t)ip * BERT__MR * kc, A, (size_t)lda, trans_a, i0 + ip * BERT__MR, rows, p0, kc);
                     }
+                    bert__gemm_macro(mc, nc, kc, alpha, b_eff, apack, bpack, Cm, (size_t)ldc, i0, j0, tid, nth);
+                    BERT__PRAGMA(omp barrier)   // apack is refilled by the next block
                 }
             }
         }
     }
-    BERT_FREE(bpack);
 }
 
 // embedding: out (B,T,C) = wte[ids] + wpe[t] + wtt[types]; ids/types (B,T); types may be NULL
@@ -855,76 +977,85 @@ static void bert__layernorm_backward(float *dinp, float *dweight, float *dbias, 
 // self-attention on the fused buffer: qkv (B,T,3C) holds q|k|v, head h at columns h*HS within
 // each part. mask_add (B,T) is added to every score against key t (NULL = none). att (B,NH,T,T)
 // keeps the softmax probabilities before dropout; out (B,T,C) = dropout(att) . v, heads merged.
+// Per (b,h), parallel over B*NH: S = scale * Q K^T and O = P V are two small sgemms that read the
+// strided heads in place (no head split/merge copies); the sgemms run on the calling thread.
+static BERT__THREAD_LOCAL float *bert__attn_buf;
+static BERT__THREAD_LOCAL size_t bert__attn_cap;
+
+static float *bert__attn_scratch(size_t floats) {   // per thread, grown once, like the sgemm buffers
+    if (floats > bert__attn_cap) {
+        BERT_FREE(bert__attn_buf);
+        bert__attn_buf = (float *)BERT_MALLOC(floats * sizeof(float));
+        BERT_ASSERT_MSG(bert__attn_buf != NULL, "attention: out of memory for scratch");
+        bert__attn_cap = floats;
+    }
+    return bert__attn_buf;
+}
+
+// the dropped-out probabilities of one (b,h): pd = att * keep / (1-p), row-major (T,T)
+static void bert__attention_dropped(float *pd, const float *a, size_t n, uint64_t row0, float drop_p, uint64_t stream) {
+    float keep_scale = 1.0f / (1.0f - drop_p);
+    for (size_t j = 0; j < n; j++) pd[j] = bert_rng_uniform(stream, row0 + j) >= drop_p ? a[j] * keep_scale : 0.0f;
+}
+
 static void bert__attention_forward(float *out, float *att, const float *qkv, const float *mask_add,
                                     int B, int T, int C, int NH, float drop_p, uint64_t stream) {
     int HS = C / NH, C3 = 3 * C;
-    float scale = 1.0f / sqrtf((float)HS), keep_scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
+    float scale = 1.0f / sqrtf((float)HS);
     BERT__PARALLEL_FOR
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
+        const float *q = qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
+        float *a = att + (size_t)bh * T * T;
+        bert__sgemm_blocked(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, a, T);   // (T,T) scores
         for (int i = 0; i < T; i++) {
-            const float *q = qkv + ((size_t)b * T + i) * C3 + h * HS;
-            float *a = att + ((size_t)bh * T + i) * T;
-            float maxv = -INFINITY;
-            for (int j = 0; j < T; j++) {
-                const float *k = qkv + ((size_t)b * T + j) * C3 + C + h * HS;
-                float s = 0.0f;
-                for (int d = 0; d < HS; d++) s += q[d] * k[d];
-                s *= scale;
-                if (mask_add) s += mask_add[(size_t)b * T + j];
-                a[j] = s;
-                if (s > maxv) maxv = s;
-            }
-            float sum = 0.0f;
-            for (int j = 0; j < T; j++) { a[j] = expf(a[j] - maxv); sum += a[j]; }
-            for (int j = 0; j < T; j++) a[j] /= sum;
-            float *o = out + ((size_t)b * T + i) * C + h * HS;
-            for (int d = 0; d < HS; d++) o[d] = 0.0f;
-            uint64_t row = ((uint64_t)bh * T + i) * T;
-            for (int j = 0; j < T; j++) {
-                float p = a[j];
-                if (drop_p > 0.0f) p = bert_rng_uniform(stream, row + j) >= drop_p ? p * keep_scale : 0.0f;
-                const float *v = qkv + ((size_t)b * T + j) * C3 + 2 * C + h * HS;
-                for (int d = 0; d < HS; d++) o[d] += p * v[d];
-            }
+            float *row = a + (size_t)i * T, maxv = -INFINITY, sum = 0.0f;
+            if (mask_add) for (int j = 0; j < T; j++) row[j] += mask_add[(size_t)b * T + j];
+            for (int j = 0; j < T; j++) maxv = row[j] > maxv ? row[j] : maxv;
+            for (int j = 0; j < T; j++) { row[j] = expf(row[j] - maxv); sum += row[j]; }
+            float inv = 1.0f / sum;
+            for (int j = 0; j < T; j++) row[j] *= inv;
         }
+        const float *p = a;
+        if (drop_p > 0.0f) {
+            float *pd = bert__attn_scratch((size_t)T * T);
+            bert__attention_dropped(pd, a, (size_t)T * T, (uint64_t)bh * T * T, drop_p, stream);
+            p = pd;
+        }
+        bert__sgemm_blocked(0, 0, T, HS, T, 1.0f, p, T, v, C3, 0.0f, out + (size_t)b * T * C + h * HS, C);
     }
 }
 
+// dP' = dO V^T; dV += P'^T dO; dP = dP' * dropout mask; dS = P * (dP - rowsum(dP * P)) * scale;
+// dQ += dS K; dK += dS^T Q. Each (b,h) owns its own columns of dqkv.
 static void bert__attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                                      int B, int T, int C, int NH, float drop_p, uint64_t stream) {
     int HS = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)HS), keep_scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
     BERT__PARALLEL_FOR
-    for (int bh = 0; bh < B * NH; bh++) {   // each (b,h) owns its own columns of dqkv
+    for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
-        float *dp = (float *)BERT_MALLOC((size_t)T * sizeof(float));
-        BERT_ASSERT_MSG(dp != NULL, "attention backward: out of memory");
+        size_t TT = (size_t)T * T;
+        const float *q = qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + (size_t)b * T * C3 + h * HS, *dk = dq + C, *dv = dq + 2 * C;
+        const float *a = att + (size_t)bh * TT, *d = dout + (size_t)b * T * C + h * HS;
+        float *ds = bert__attn_scratch(2 * TT), *pd = ds + TT;
+        const float *p = a;
+        if (drop_p > 0.0f) { bert__attention_dropped(pd, a, TT, (uint64_t)bh * TT, drop_p, stream); p = pd; }
+        bert__sgemm_blocked(1, 0, T, HS, T, 1.0f, p, T, d, C, 1.0f, dv, C3);    // dV += P'^T dO
+        bert__sgemm_blocked(0, 1, T, T, HS, 1.0f, d, C, v, C3, 0.0f, ds, T);    // dP' = dO V^T
         for (int i = 0; i < T; i++) {
-            const float *a = att + ((size_t)bh * T + i) * T;
-            const float *d = dout + ((size_t)b * T + i) * C + h * HS;
-            uint64_t row = ((uint64_t)bh * T + i) * T;
+            float *dr = ds + (size_t)i * T;
+            const float *ar = a + (size_t)i * T;
             float dot = 0.0f;
-            for (int j = 0; j < T; j++) {
-                const float *v = qkv + ((size_t)b * T + j) * C3 + 2 * C + h * HS;
-                float *dv = dqkv + ((size_t)b * T + j) * C3 + 2 * C + h * HS;
-                float m = 1.0f;   // dropout factor of this probability
-                if (drop_p > 0.0f) m = bert_rng_uniform(stream, row + j) >= drop_p ? keep_scale : 0.0f;
-                float g = 0.0f;
-                for (int e = 0; e < HS; e++) { g += d[e] * v[e]; dv[e] += a[j] * m * d[e]; }
-                dp[j] = g * m;
-                dot += dp[j] * a[j];
-            }
-            const float *q = qkv + ((size_t)b * T + i) * C3 + h * HS;
-            float *dq = dqkv + ((size_t)b * T + i) * C3 + h * HS;
-            for (int j = 0; j < T; j++) {
-                float ds = a[j] * (dp[j] - dot) * scale;   // softmax backward, then the 1/sqrt(HS)
-                const float *k = qkv + ((size_t)b * T + j) * C3 + C + h * HS;
-                float *dk = dqkv + ((size_t)b * T + j) * C3 + C + h * HS;
-                for (int e = 0; e < HS; e++) { dq[e] += ds * k[e]; dk[e] += ds * q[e]; }
-            }
+            uint64_t row0 = (uint64_t)bh * TT + (uint64_t)i * T;
+            if (drop_p > 0.0f)   // through dropout: the same mask, regenerated
+                for (int j = 0; j < T; j++) dr[j] = bert_rng_uniform(stream, row0 + j) >= drop_p ? dr[j] * keep_scale : 0.0f;
+            for (int j = 0; j < T; j++) dot += dr[j] * ar[j];
+            for (int j = 0; j < T; j++) dr[j] = ar[j] * (dr[j] - dot) * scale;
         }
-        BERT_FREE(dp);
+        bert__sgemm_blocked(0, 0, T, HS, T, 1.0f, ds, T, k, C3, 1.0f, dq, C3);  // dQ += dS K
+        bert__sgemm_blocked(1, 0, T, HS, T, 1.0f, ds, T, q, C3, 1.0f, dk, C3);  // dK += dS^T Q
     }
 }
 

@@ -280,6 +280,7 @@ typedef struct {   // n rows of T tokens; also used for batches and for the fine
     int32_t *ids, *types, *mask;   // (n,T) token ids, segment A/B = 0/1, 1 = real token
     int32_t *pos, *labels;         // (n,MP) masked positions and their original ids (-100 = unused)
     int32_t *label;                // (n) 1 = B is a random sentence (NSP), or the class label
+    uint64_t *pair;                // (n) which sentence pair the row was made from
 } dataset;
 
 static dataset dataset_make(int T, int MP, int cap) {
@@ -290,6 +291,7 @@ static dataset dataset_make(int T, int MP, int cap) {
     d.ids = grow_i32(NULL, (size_t)d.cap * T); d.types = grow_i32(NULL, (size_t)d.cap * T);
     d.mask = grow_i32(NULL, (size_t)d.cap * T); d.pos = grow_i32(NULL, (size_t)d.cap * MP);
     d.labels = grow_i32(NULL, (size_t)d.cap * MP); d.label = grow_i32(NULL, (size_t)d.cap);
+    d.pair = (uint64_t *)xmalloc((size_t)d.cap * sizeof *d.pair);
     return d;
 }
 
@@ -300,6 +302,8 @@ static int dataset_add(dataset *d) {   // appends a zeroed row, returns its inde
         d->ids = grow_i32(d->ids, r * d->T); d->types = grow_i32(d->types, r * d->T);
         d->mask = grow_i32(d->mask, r * d->T); d->pos = grow_i32(d->pos, r * d->MP);
         d->labels = grow_i32(d->labels, r * d->MP); d->label = grow_i32(d->label, r);
+        d->pair = (uint64_t *)realloc(d->pair, r * sizeof *d->pair);
+        if (!d->pair) { fprintf(stderr, "demo: out of memory\n"); exit(1); }
     }
     int i = d->n++;
     size_t T = (size_t)d->T, MP = (size_t)d->MP;
@@ -307,6 +311,7 @@ static int dataset_add(dataset *d) {   // appends a zeroed row, returns its inde
     memset(d->pos + i * MP, 0, MP * 4);
     for (size_t j = 0; j < MP; j++) d->labels[i * MP + j] = -100;
     d->label[i] = 0;
+    d->pair[i] = 0;
     return i;
 }
 
@@ -314,11 +319,12 @@ static void dataset_copy_row(dataset *dst, int i, const dataset *src, int j) {
     size_t T = (size_t)src->T, MP = (size_t)src->MP;
     memcpy(dst->ids + i * T, src->ids + j * T, T * 4); memcpy(dst->types + i * T, src->types + j * T, T * 4);
     memcpy(dst->mask + i * T, src->mask + j * T, T * 4); memcpy(dst->pos + i * MP, src->pos + j * MP, MP * 4);
-    memcpy(dst->labels + i * MP, src->labels + j * MP, MP * 4); dst->label[i] = src->label[j];
+    memcpy(dst->labels + i * MP, src->labels + j * MP, MP * 4);
+    dst->label[i] = src->label[j]; dst->pair[i] = src->pair[j];
 }
 
 static void dataset_free(dataset *d) {
-    free(d->ids); free(d->types); free(d->mask); free(d->pos); free(d->labels); free(d->label);
+    free(d->ids); free(d->types); free(d->mask); free(d->pos); free(d->labels); free(d->label); free(d->pair);
 }
 
 static bert_batch batch_view(const dataset *d, int first, int count) {   // rows [first, first+count)
@@ -355,11 +361,9 @@ static void mask_tokens(int32_t *ids, int n, int V, int MP, rng *r, int32_t *pos
     }
 }
 
-// [CLS] A [SEP] B [SEP], padded to T, masked; goes to the eval set for 10% of (A, B) sentence pairs
-static void add_instance(dataset *train, dataset *eval, const int32_t *a, int na, const int32_t *b, int nb,
-                         int is_random, uint64_t pair_key, int V, int seed, rng *r) {
-    int eval_pair = bert_rng_uniform(bert_rng_stream((uint64_t)seed, 0x5917u, 0), pair_key) < 0.1f;
-    dataset *d = eval_pair ? eval : train;
+// [CLS] A [SEP] B [SEP], padded to T, masked
+static void add_instance(dataset *d, const int32_t *a, int na, const int32_t *b, int nb, int is_random,
+                         uint64_t pair, int V, rng *r) {
     int i = dataset_add(d), n = 0;
     int32_t *ids = d->ids + (size_t)i * d->T, *types = d->types + (size_t)i * d->T;
     ids[n++] = CLS;
@@ -370,6 +374,7 @@ static void add_instance(dataset *train, dataset *eval, const int32_t *a, int na
     for (int k = 0; k < n; k++) d->mask[(size_t)i * d->T + k] = 1;
     mask_tokens(ids, n, V, d->MP, r, d->pos + (size_t)i * d->MP, d->labels + (size_t)i * d->MP);
     d->label[i] = is_random;
+    d->pair[i] = pair;
 }
 
 // truncate_seq_pair: trim the longer segment, from the front or the back at random
@@ -395,8 +400,8 @@ static int concat(const corpus *c, int first, int last, int32_t *out) {   // sen
 // split the chunk at a random sentence boundary into A | B, and half the time replace B by text
 // from a random other document (label 1). Differences: a one-sentence chunk that draws "actual
 // next" takes the following sentence as B, so the labels stay close to 50/50.
-static void instances_from_document(const corpus *c, int d, int T, int seed, rng *r, int32_t *bufa,
-                                    int32_t *bufb, dataset *train, dataset *eval) {
+static void instances_from_document(const corpus *c, int d, int T, rng *r, int32_t *bufa, int32_t *bufb,
+                                    dataset *out) {
     int max_tokens = T - 3, target = max_tokens;
     if (rng_uniform(r) < 0.1f) target = 2 + rng_int(r, max_tokens - 1);   // short_seq_prob
     int first = c->doc[d].start, end = first + c->doc[d].len, chunk = first, chunk_tokens = 0;
@@ -424,20 +429,52 @@ static void instances_from_document(const corpus *c, int d, int T, int seed, rng
         const int32_t *a = bufa, *b = bufb;
         truncate_pair(&a, &na, &b, &nb, max_tokens, r);
         if (na > 0 && nb > 0)
-            add_instance(train, eval, a, na, b, nb, is_random, (uint64_t)chunk * 1000003u + (uint64_t)b_first, c->V, seed, r);
+            add_instance(out, a, na, b, nb, is_random, ((uint64_t)chunk << 32 | (uint64_t)b_first) << 1 | (uint64_t)is_random, c->V, r);
         chunk = i + 1;
         chunk_tokens = 0;
     }
 }
 
+typedef struct { uint64_t pair; float u; } pair_draw;
+static int cmp_pair(const void *a, const void *b) {
+    uint64_t x = ((const pair_draw *)a)->pair, y = ((const pair_draw *)b)->pair;
+    return x < y ? -1 : x > y;
+}
+static int cmp_draw(const void *a, const void *b) {
+    float x = ((const pair_draw *)a)->u, y = ((const pair_draw *)b)->u;
+    return x < y ? -1 : x > y;
+}
+
+// dupe passes over every document, then 10% of the distinct sentence pairs of each label go to eval
+// with all their instances, so no held-out pair is ever trained on (its sentences are, in other pairs)
 static void make_pretraining_data(const corpus *c, const options *o, dataset *train, dataset *eval) {
-    *train = dataset_make(o->T, o->MP, 256);
-    *eval = dataset_make(o->T, o->MP, 32);
+    dataset all = dataset_make(o->T, o->MP, 256);
     int32_t *bufa = grow_i32(NULL, (size_t)c->ntok), *bufb = grow_i32(NULL, (size_t)c->ntok);
     rng r = rng_make(o->seed, 0xDA7Au);
     for (int pass = 0; pass < o->dupe; pass++)
-        for (int d = 0; d < c->ndoc; d++) instances_from_document(c, d, o->T, o->seed, &r, bufa, bufb, train, eval);
-    free(bufa); free(bufb);
+        for (int d = 0; d < c->ndoc; d++) instances_from_document(c, d, o->T, &r, bufa, bufb, &all);
+    pair_draw *pd = (pair_draw *)xmalloc((size_t)all.n * sizeof *pd), *held = (pair_draw *)xmalloc((size_t)all.n * sizeof *held);
+    int nheld = 0;
+    for (int label = 0; label < 2; label++) {
+        int n = 0, u = 0;
+        for (int i = 0; i < all.n; i++) if (all.label[i] == label) pd[n++].pair = all.pair[i];
+        qsort(pd, (size_t)n, sizeof *pd, cmp_pair);
+        for (int i = 0; i < n; i++) if (!u || pd[i].pair != pd[u - 1].pair) pd[u++] = pd[i];   // distinct pairs
+        for (int i = 0; i < u; i++) pd[i].u = bert_rng_uniform(r.stream, pd[i].pair);
+        qsort(pd, (size_t)u, sizeof *pd, cmp_draw);   // a random order of the pairs
+        for (int i = 0; i < (u + 5) / 10; i++) held[nheld++] = pd[i];
+    }
+    qsort(held, (size_t)nheld, sizeof *held, cmp_pair);
+    *train = dataset_make(o->T, o->MP, all.n);
+    *eval = dataset_make(o->T, o->MP, nheld);
+    for (int i = 0; i < all.n; i++) {
+        pair_draw key;
+        key.pair = all.pair[i];
+        dataset *d = bsearch(&key, held, (size_t)nheld, sizeof *held, cmp_pair) ? eval : train;
+        dataset_copy_row(d, dataset_add(d), &all, i);
+    }
+    free(pd); free(held); free(bufa); free(bufb);
+    dataset_free(&all);
 }
 
 static void print_instance(const corpus *c, const dataset *d, int i) {
