@@ -1270,7 +1270,8 @@ static unsigned char *bert__block_base(bert_arena_block *blk) {
     return (unsigned char *)blk + bert__pad(sizeof *blk);
 }
 
-// Zeroed memory from the arena. A full block chains a new one (only until the next reset merges
+// Memory from the arena (not zeroed: op outputs are overwritten by their kernels; grads come
+// from bert__zeros). A full block chains a new one (only until the next reset merges
 // them), so a first step of unknown size still runs; out of memory here is fatal by design.
 static void *bert__arena_alloc(bert_arena *a, size_t bytes) {
     size_t n = bert__pad(bytes ? bytes : 1);
@@ -1285,7 +1286,6 @@ static void *bert__arena_alloc(bert_arena *a, size_t bytes) {
     a->head->used += n;
     a->used += n;
     if (a->used > a->high_water) a->high_water = a->used;
-    memset(p, 0, n);
     return p;
 }
 
@@ -1333,22 +1333,36 @@ BERTDEF void bert_ctx_reset(bert_ctx *ctx, uint64_t step) {
 
 BERTDEF size_t bert_ctx_high_water(const bert_ctx *ctx) { return ctx->arena.high_water; }
 
-static float *bert__floats(bert_ctx *ctx, size_t n) {
+static float *bert__floats(bert_ctx *ctx, size_t n) {   // uninitialised
     return (float *)bert__arena_alloc(&ctx->arena, n * sizeof(float));
 }
 
-static bert_tensor *bert__tensor(bert_ctx *ctx, int ndim, int d0, int d1, int d2, int d3) {
-    int shape[4] = { d0, d1, d2, d3 };
-    return bert_tensor_new(ctx, ndim, shape);
+static float *bert__zeros(bert_ctx *ctx, size_t n) {
+    float *p = bert__floats(ctx, n);
+    memset(p, 0, n * sizeof(float));
+    return p;
 }
 
-BERTDEF bert_tensor *bert_tensor_new(bert_ctx *ctx, int ndim, const int *shape) {
+// an op's output: its kernel overwrites every element, so the data is left uninitialised
+static bert_tensor *bert__tensor_of(bert_ctx *ctx, int ndim, const int *shape) {
     BERT_ASSERT(ndim >= 1 && ndim <= 4);
     bert_tensor *t = (bert_tensor *)bert__arena_alloc(&ctx->arena, sizeof(bert_tensor));
+    memset(t, 0, sizeof *t);
     t->ndim = ndim;
     t->numel = 1;
     for (int i = 0; i < ndim; i++) { BERT_ASSERT(shape[i] > 0); t->shape[i] = shape[i]; t->numel *= (size_t)shape[i]; }
     t->data = bert__floats(ctx, t->numel);
+    return t;
+}
+
+static bert_tensor *bert__tensor(bert_ctx *ctx, int ndim, int d0, int d1, int d2, int d3) {
+    int shape[4] = { d0, d1, d2, d3 };
+    return bert__tensor_of(ctx, ndim, shape);
+}
+
+BERTDEF bert_tensor *bert_tensor_new(bert_ctx *ctx, int ndim, const int *shape) {
+    bert_tensor *t = bert__tensor_of(ctx, ndim, shape);
+    memset(t->data, 0, t->numel * sizeof(float));
     return t;
 }
 
@@ -1424,7 +1438,7 @@ BERTDEF void bert_tape_print(const bert_ctx *ctx, void *file) {
 // a tensor's grad, allocated zeroed on first use (params already point into the model's grads)
 static float *bert__grad(bert_ctx *ctx, bert_tensor *t) {
     if (!t || !bert__needs_grad(t)) return NULL;
-    if (!t->grad) t->grad = bert__floats(ctx, t->numel);
+    if (!t->grad) t->grad = bert__zeros(ctx, t->numel);
     return t->grad;
 }
 
@@ -1519,7 +1533,7 @@ BERTDEF bert_tensor *bert_linear(bert_ctx *ctx, bert_tensor *x, bert_tensor *w, 
     int shape[4];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = OC;
-    bert_tensor *out = bert_tensor_new(ctx, x->ndim, shape);
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, shape);
     ctx->k->linear_forward(out->data, x->data, w->data, b ? b->data : NULL, N, IC, OC);
     bert__record(ctx, BERT_OP_LINEAR, out, x, w, b);
     return out;
@@ -1529,7 +1543,7 @@ BERTDEF bert_tensor *bert_layernorm(bert_ctx *ctx, bert_tensor *x, bert_tensor *
                                     float eps) {
     int N = bert__rows(x), C = bert__cols(x);
     BERT_ASSERT(w->numel == (size_t)C && b->numel == (size_t)C);
-    bert_tensor *out = bert_tensor_new(ctx, x->ndim, x->shape);
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, x->shape);
     float *mean = bert__floats(ctx, (size_t)N), *rstd = bert__floats(ctx, (size_t)N);
     ctx->k->layernorm_forward(out->data, mean, rstd, x->data, w->data, b->data, N, C, eps);
     bert_node *n = bert__record(ctx, BERT_OP_LAYERNORM, out, x, w, b);
@@ -1568,7 +1582,7 @@ BERTDEF bert_tensor *bert_attention(bert_ctx *ctx, bert_tensor *qkv, const int32
 }
 
 BERTDEF bert_tensor *bert_gelu(bert_ctx *ctx, bert_tensor *x, bert_act act) {
-    bert_tensor *out = bert_tensor_new(ctx, x->ndim, x->shape);
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, x->shape);
     ctx->k->gelu_forward(out->data, x->data, x->numel, (int)act);
     bert_node *n = bert__record(ctx, BERT_OP_GELU, out, x, NULL, NULL);
     if (n) n->iarg[0] = (int)act;
@@ -1576,7 +1590,7 @@ BERTDEF bert_tensor *bert_gelu(bert_ctx *ctx, bert_tensor *x, bert_act act) {
 }
 
 BERTDEF bert_tensor *bert_tanh(bert_ctx *ctx, bert_tensor *x) {
-    bert_tensor *out = bert_tensor_new(ctx, x->ndim, x->shape);
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, x->shape);
     ctx->k->tanh_forward(out->data, x->data, x->numel);
     bert__record(ctx, BERT_OP_TANH, out, x, NULL, NULL);
     return out;
@@ -1584,7 +1598,7 @@ BERTDEF bert_tensor *bert_tanh(bert_ctx *ctx, bert_tensor *x) {
 
 BERTDEF bert_tensor *bert_add(bert_ctx *ctx, bert_tensor *a, bert_tensor *b) {
     BERT_ASSERT_MSG(a->numel == b->numel, "bert_add: sizes differ");
-    bert_tensor *out = bert_tensor_new(ctx, a->ndim, a->shape);
+    bert_tensor *out = bert__tensor_of(ctx, a->ndim, a->shape);
     ctx->k->add_forward(out->data, a->data, b->data, a->numel);
     bert__record(ctx, BERT_OP_ADD, out, a, b, NULL);
     return out;
@@ -1595,7 +1609,7 @@ BERTDEF bert_tensor *bert_dropout(bert_ctx *ctx, bert_tensor *x, float p) {
     if (!ctx->training) return x;
     uint64_t stream = bert__next_stream(ctx);   // taken even for p == 0, so sites stay in step
     if (p == 0.0f) return x;
-    bert_tensor *out = bert_tensor_new(ctx, x->ndim, x->shape);
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, x->shape);
     ctx->k->dropout_forward(out->data, x->data, x->numel, p, stream);
     bert_node *n = bert__record(ctx, BERT_OP_DROPOUT, out, x, NULL, NULL);
     if (n) { n->farg[0] = p; n->stream = stream; }

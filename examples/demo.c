@@ -715,7 +715,7 @@ static double finetune(const char *name, bert_ctx *ctx, bert_model *m, const cor
         head_step(&h, opt.last_lr, step);
         loss_sum += loss->data[0];
         count_correct(logits, batch.label, &ok, &total);
-        if (step % (o->ft_steps / 3 > 0 ? o->ft_steps / 3 : 1) == 0 || step == o->ft_steps) {
+        if (step % ((o->ft_steps + 3) / 4) == 0 || step == o->ft_steps) {
             printf("  %-13s step %4d/%d | train loss %.4f | train acc %5.1f%% | held-out acc %5.1f%%\n", name, step,
                    o->ft_steps, loss_sum / total * o->B, 100.0 * ok / total, 100 * cls_eval(ctx, m, &h, eval, o->B));
             fflush(stdout);

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""report.py - turns the logs of bench/run.sh into the comparison table, the noise summary, the
+target check and bench/results.jsonl (one JSON object per workload per impl). Standard library only.
+
+Each process run.sh started left LOGS/NN_label.impl.{out,time,stat,rc}:
+  .out   its stdout+stderr; JSON result lines start with '{' (bench_bert, fma_peak) or 'RESULT {' (torch)
+  .time  /usr/bin/time -v output (peak RSS, user/sys time, context switches), when available
+  .stat  /proc/stat busy and total jiffies before and after, CLK_TCK, CPU count: the CPU time other
+         processes took while it ran = busy - (user + sys of ours)
+"""
+import argparse
+import glob
+import json
+import os
+import re
+
+TARGETS = [  # (workload, minimum speed ratio torch median / ours median)
+    ("train_b8", 1.6),
+    ("infer_b8", 1.3),
+    ("infer_b1", 1.5),
+]
+SGEMM_PCT = 85.0   # % of the measured FMA peak, every linear shape
+RSS_FRACTION = 0.5  # ours <= half of torch, train b8
+
+
+def parse_time_v(path):
+    r = {}
+    if not os.path.exists(path):
+        return r
+    for line in open(path, errors="replace"):
+        k, _, v = line.strip().rpartition(": ")
+        try:
+            if k == "Maximum resident set size (kbytes)":
+                r["rss_mb"] = int(v) / 1024.0
+            elif k == "User time (seconds)":
+                r["user_s"] = float(v)
+            elif k == "System time (seconds)":
+                r["sys_s"] = float(v)
+            elif k == "Involuntary context switches":
+                r["invol_cs"] = int(v)
+            elif k == "Minor (reclaiming a frame) page faults":
+                r["minflt"] = int(v)
+            elif k.startswith("Elapsed (wall clock) time"):
+                parts = [float(x) for x in v.split(":")]
+                s = 0.0
+                for x in parts:
+                    s = s * 60 + x
+                r["wall_s"] = s
+        except ValueError:
+            pass
+    return r
+
+
+def parse_stat(path, t):
+    """% of the machine's CPU time used by other processes while this one ran (needs user/sys)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        b0, t0, b1, t1, hz, ncpu = [float(x) for x in open(path).read().split()]
+    except ValueError:
+        return None
+    if t1 <= t0 or "user_s" not in t:
+        return None
+    busy_s = (b1 - b0) / hz
+    total_s = (t1 - t0) / hz
+    others = busy_s - t["user_s"] - t["sys_s"]
+    return max(0.0, 100.0 * others / total_s)
+
+
+def load_logs(logdir):
+    rows = []
+    for out in sorted(glob.glob(os.path.join(logdir, "*.out"))):
+        base = out[:-4]
+        label_impl = os.path.basename(base).split("_", 1)[1]
+        label, impl = label_impl.rsplit(".", 1)
+        t = parse_time_v(base + ".time")
+        others = parse_stat(base + ".stat", t)
+        rc = open(base + ".rc").read().strip() if os.path.exists(base + ".rc") else "?"
+        for line in open(out, errors="replace"):
+            line = line.strip()
+            if line.startswith("RESULT "):
+                line = line[7:]
+            if not line.startswith("{"):
+                continue
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if impl == "torch":   # torch_bert.py's fields -> ours
+                j = dict(j, workload="%s_b%d" % (j["mode"], j["batch"]), impl="torch",
+                         gflops=j.get("gflops_med"), spread=j["ms_max"] / j["ms_min"],
+                         gflop=j.get("gflop_per_step"))
+            j["label"] = label
+            j["exit_status"] = rc
+            if "rss_mb" in t:
+                j["rss_mb"] = round(t["rss_mb"], 1)
+                j["rss_source"] = "/usr/bin/time -v"
+            elif "rss_mb" in j:
+                j["rss_source"] = "getrusage"
+            for k in ("user_s", "sys_s", "invol_cs", "minflt", "wall_s"):
+                if k in t:
+                    j["proc_" + k] = t[k]
+            if others is not None:
+                j["others_cpu_pct"] = round(others, 1)
+            rows.append(j)
+    return rows
+
+
+def fmt_ms(r):
+    if r is None or r.get("ms_med") is None:
+        return "-"
+    def f(x):
+        return "%.0f" % x if x >= 100 else "%.1f" % x if x >= 10 else "%.2f" % x
+    return "%s/%s/%s" % (f(r["ms_min"]), f(r["ms_med"]), f(r["ms_max"]))
+
+
+def fnum(x, fmt="%.1f"):
+    return "-" if x is None else fmt % x
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--logs", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--date", default="")
+    ap.add_argument("--cpu", default="")
+    ap.add_argument("--isa-flags", default="")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--commit", default="")
+    ap.add_argument("--torch-blas", default="")
+    ap.add_argument("--torch-version", default="")
+    ap.add_argument("--load-start", default="")
+    ap.add_argument("--load-end", default="")
+    ap.add_argument("--bg-start", default="")
+    ap.add_argument("--quick", type=int, default=0)
+    a = ap.parse_args()
+
+    rows = load_logs(a.logs)
+    fma = [r for r in rows if r.get("impl") == "fma_peak"]
+    widest = [r for r in fma if r.get("widest") and r["threads"] == max(x["threads"] for x in fma)] if fma else []
+    peak = max((r["gflops"] for r in widest), default=None)
+    peak_row = max(widest, key=lambda r: r["gflops"]) if widest else None
+    isa = peak_row["isa"] if peak_row else "?"
+    kernel = next((r["kernel"] for r in rows if r.get("impl") == "bert.h" and "kernel" in r), "?")
+
+    ours = {r["workload"]: r for r in rows if r.get("impl") == "bert.h"}
+    torch = {r["workload"]: r for r in rows if r.get("impl") == "torch"}
+    for r in rows:
+        r["pct_peak"] = round(100.0 * r["gflops"] / peak, 1) if peak and r.get("gflops") and r["impl"] != "fma_peak" else None
+        r["ratio"] = None
+        w = r["workload"]
+        if w in ours and w in torch and r["impl"] in ("bert.h", "torch"):
+            r["ratio"] = round(torch[w]["ms_med"] / ours[w]["ms_med"], 3)
+        if r["impl"] == "fma_peak":
+            r.setdefault("ms_min", None); r.setdefault("ms_med", None); r.setdefault("ms_max", None)
+            r.setdefault("rss_mb", None)
+
+    # ---- table
+    print()
+    print("== results  %s  |  %s  |  %s (%s), %d threads  |  bert.h %s, sgemm %s" % (
+        a.date, a.cpu, isa, a.isa_flags, a.threads, a.commit, kernel))
+    if a.torch_version:
+        print("   torch %s on %s (torch 1 thread, OpenBLAS %d threads)" % (a.torch_version, a.torch_blas, a.threads))
+    if peak:
+        print("   measured FP32 peak (%s, %d threads, median of %d; higher of the runs): %.1f GFLOP/s; "
+              "%% peak below is of this" % (isa, peak_row["threads"], peak_row["reps"], peak))
+    hdr = ("workload", "ours ms min/med/max", "torch ms min/med/max", "ratio", "GF/s ours", "GF/s torch",
+           "%pk ours", "%pk torch", "RSS MiB ours", "RSS torch", "spread ours", "spread torch", "other load")
+    lines = [hdr]
+    order = []
+    for r in rows:
+        if r["impl"] in ("bert.h", "torch") and r["workload"] not in order:
+            order.append(r["workload"])
+    for w in order:
+        o, t = ours.get(w), torch.get(w)
+        oth = [x.get("others_cpu_pct") for x in (o, t) if x and x.get("others_cpu_pct") is not None]
+        lines.append((
+            w, fmt_ms(o), fmt_ms(t),
+            fnum(o["ratio"] if o else None, "%.2fx"),
+            fnum(o["gflops"] if o else None), fnum(t["gflops"] if t else None),
+            fnum(o["pct_peak"] if o else None, "%.0f%%"), fnum(t["pct_peak"] if t else None, "%.0f%%"),
+            fnum(o.get("rss_mb") if o and o["mode"] != "sgemm" else None, "%.0f"),
+            fnum(t.get("rss_mb") if t else None, "%.0f"),
+            fnum(o["spread"] if o else None, "%.2f"), fnum(t["spread"] if t else None, "%.2f"),
+            "/".join("%.0f%%" % x for x in oth) if oth else "-"))
+    for r in fma:
+        lines.append(("fma %s %dt%s" % (r["isa"], r["threads"], " (end)" if r["label"] == "fma_end" else ""),
+                      "-", "-", "-", "%.1f" % r["gflops"], "-", "-", "-", "-", "-", "%.2f" % r["spread"], "-",
+                      "%.0f%%" % r["others_cpu_pct"] if r.get("others_cpu_pct") is not None else "-"))
+    widths = [max(len(str(l[i])) for l in lines) for i in range(len(hdr))]
+    for k, l in enumerate(lines):
+        print("  " + "  ".join(str(x).ljust(widths[i]) if i == 0 else str(x).rjust(widths[i]) for i, x in enumerate(l)))
+        if k == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+    print("  ratio = torch median / ours median (>1: ours faster). spread = max/min of the timed runs.")
+    print("  other load = %% of the machine's CPU time other processes used while that process ran.")
+    print("  FLOP counts: GEMMs 2*M*N*K; BERT the standard count of torch_bert.py's flops() for both impls.")
+
+    # ---- noise
+    spreads = [r["spread"] for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch")]
+    others = [r["others_cpu_pct"] for r in rows if r.get("others_cpu_pct") is not None]
+    print()
+    print("== noise")
+    print("  uptime at start: %s" % a.load_start.strip())
+    print("  uptime at end:   %s" % a.load_end.strip())
+    if a.bg_start != "":
+        print("  CPU busy with other processes before the first run: %s%%" % a.bg_start)
+    if others:
+        print("  other processes' share of the CPUs during our runs: max %.0f%%, mean %.0f%%" % (
+            max(others), sum(others) / len(others)))
+    if spreads:
+        worst = max((r for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch")), key=lambda r: r["spread"])
+        print("  max/min spread within a workload: median %.2f, worst %.2f (%s, %s)" % (
+            sorted(spreads)[len(spreads) // 2], worst["spread"], worst["workload"], worst["impl"]))
+    fma_starts = [r for r in widest if r["label"] == "fma"]
+    fma_ends = [r for r in widest if r["label"] == "fma_end"]
+    if fma_starts and fma_ends:
+        print("  FMA peak at start %.1f, at end %.1f GFLOP/s (%+.0f%%)" % (
+            fma_starts[0]["gflops"], fma_ends[0]["gflops"], 100.0 * (fma_ends[0]["gflops"] / fma_starts[0]["gflops"] - 1)))
+    noisy = (others and max(others) > 10) or (spreads and max(spreads) > 1.3)
+    print("  verdict: %s" % ("NOISY - other processes or the host took CPU time; treat ratios within ~20% as noise"
+                             if noisy else "quiet enough (differences under ~10% are still noise)"))
+
+    # ---- targets
+    print()
+    print("== target check (medians, same run; a benchmark reports, it does not fail)")
+    for w, tgt in TARGETS:
+        o = ours.get(w)
+        if not o or o.get("ratio") is None:
+            print("  %-34s n/a (%s)" % ("%s >= %.1fx faster than torch" % (w, tgt), "not run" if not o else "no torch result"))
+            continue
+        ok = o["ratio"] >= tgt
+        print("  %-34s %s  %.2fx (%+.0f%% vs target)" % ("%s >= %.1fx faster than torch" % (w, tgt),
+                                                         "PASS" if ok else "MISS", o["ratio"], 100.0 * (o["ratio"] / tgt - 1)))
+    lin = [r for r in rows if r.get("impl") == "bert.h" and r.get("group") == "linear"]
+    label = "sgemm linear shapes >= %.0f%% of peak" % SGEMM_PCT
+    if lin and peak:
+        worst = min(lin, key=lambda r: r["pct_peak"])
+        misses = [r for r in lin if r["pct_peak"] < SGEMM_PCT]
+        print("  %-34s %s  worst %.0f%% (%s %s), %d of %d shapes below; %s" % (
+            label, "MISS" if misses else "PASS", worst["pct_peak"], worst["workload"], worst["shape"], len(misses), len(lin),
+            ", ".join("%s %.0f%%" % (r["workload"][6:], r["pct_peak"]) for r in misses) if misses else "all above"))
+        if a.quick:
+            print("  %-34s (quick run: only %d of the 12 linear shapes measured)" % ("", len(lin)))
+    else:
+        print("  %-34s n/a (not run)" % label)
+    o, t = ours.get("train_b8"), torch.get("train_b8")
+    label = "train_b8 RSS <= %.0f%% of torch" % (100 * RSS_FRACTION)
+    if o and t and o.get("rss_mb") and t.get("rss_mb"):
+        frac = o["rss_mb"] / t["rss_mb"]
+        print("  %-34s %s  %.0f / %.0f MiB = %.0f%% (%+.0f%% vs target)" % (
+            label, "PASS" if frac <= RSS_FRACTION else "MISS", o["rss_mb"], t["rss_mb"], 100 * frac,
+            100.0 * (RSS_FRACTION / frac - 1)))
+    else:
+        print("  %-34s n/a (not run)" % label)
+
+    # ---- results.jsonl
+    common = dict(cpu=a.cpu, isa=isa, isa_flags=a.isa_flags, threads=a.threads, date=a.date, commit=a.commit,
+                  peak_gflops=peak, sgemm_kernel=kernel, quick=bool(a.quick))
+    with open(a.out, "w") as f:
+        for r in rows:
+            d = dict(workload=r["workload"], impl=r["impl"], ms_min=r.get("ms_min"), ms_med=r.get("ms_med"),
+                     ms_max=r.get("ms_max"), gflops=r.get("gflops"), pct_peak=r.get("pct_peak"),
+                     rss_mb=r.get("rss_mb"), ratio=r.get("ratio"))
+            d.update(common)
+            d["impl_threads"] = r.get("threads")
+            if r["impl"] == "torch":
+                d["torch"] = a.torch_version
+                d["blas"] = a.torch_blas
+            for k, v in r.items():
+                if k not in d and k not in ("threads", "check"):
+                    d[k] = v
+            f.write(json.dumps(d) + "\n")
+    print()
+    print("wrote %d records to %s" % (len(rows), a.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# bench/run.sh - bert.h against PyTorch on this machine, side by side, one process at a time.
+#
+#   bench/run.sh            full run (several minutes): FMA peak, sgemm shapes, train b8,
+#                           infer b8, infer b1 (ours, then torch, for each)
+#   bench/run.sh --quick    reduced set in under a minute: FMA peak, two sgemm shapes, infer b1
+#   options: --no-torch     skip the PyTorch runs
+#            --threads N    threads for ours (OMP_NUM_THREADS) and for torch's OpenBLAS (default nproc)
+#   env:     CC (gcc), BENCH_CFLAGS (extra flags), PYTHON (/usr/bin/python3),
+#            TORCH_BERT (../shared/bench/torch_bert.py), BENCH_NO_FETCH=1 (never apt-get download
+#            OpenBLAS for torch), BENCH_TIMEOUT (seconds per process, 900)
+#
+# Writes bench/results.jsonl (one JSON object per workload per impl) and keeps every process's
+# output under bench/build/logs/. A benchmark reports: it exits 0 even when targets are missed.
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+BUILD=$HERE/build
+LOGS=$BUILD/logs
+CC=${CC:-gcc}
+PY=${PYTHON:-/usr/bin/python3}
+TORCH_BERT=${TORCH_BERT:-$ROOT/../shared/bench/torch_bert.py}
+TIMEOUT=${BENCH_TIMEOUT:-900}
+QUICK=0
+TORCH=1
+THREADS=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --no-torch) TORCH=0 ;;
+        --threads) THREADS=$2; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+T_START=$(date +%s)
+DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+mkdir -p "$BUILD"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+# ---------------------------------------------------------------------------------------------
+# build
+CFLAGS="-O2 -march=native -fopenmp -std=c11 -Wall -Wextra -Wshadow ${BENCH_CFLAGS:-}"
+echo "== build: $CC $CFLAGS"
+$CC $CFLAGS "$HERE/bench_bert.c" -o "$BUILD/bench_bert" -lm || { echo "run.sh: build of bench_bert failed" >&2; exit 1; }
+$CC $CFLAGS -pthread "$HERE/fma_peak.c" -o "$BUILD/fma_peak" || { echo "run.sh: build of fma_peak failed" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# machine
+echo "== machine"
+CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+[ -n "$CPU_MODEL" ] || CPU_MODEL=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+FLAGS=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2)
+ISA_FLAGS=""
+for f in sse4_2 avx fma avx2 avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16 avx512_fp16 amx_tile amx_bf16; do
+    case " $FLAGS " in *" $f "*) ISA_FLAGS="$ISA_FLAGS $f" ;; esac
+done
+ISA_FLAGS=${ISA_FLAGS# }
+echo "cpu:      $CPU_MODEL"
+lscpu 2>/dev/null | grep -E '^(CPU\(s\)|Thread\(s\) per core|Core\(s\) per socket|L1d cache|L2 cache|L3 cache|Hypervisor vendor):' | sed 's/^/          /'
+echo "isa:      $ISA_FLAGS"
+echo "threads:  $THREADS (ours: OMP_NUM_THREADS=$THREADS; torch: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=$THREADS)"
+echo "compiler: $($CC --version | head -1)"
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$COMMIT" != unknown ] && ! git -C "$ROOT" diff --quiet HEAD -- bert.h 2>/dev/null; then COMMIT="$COMMIT+dirty(bert.h)"; fi
+echo "bert.h:   commit $COMMIT"
+LOAD_START=$(uptime)
+echo "uptime:   $LOAD_START"
+
+# share of the CPUs busy with other processes over a short idle window, in percent
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_jiffies() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t; exit}' /proc/stat; }
+idle_busy_pct() {
+    local a b
+    a=$(cpu_jiffies); sleep "${1:-1}"; b=$(cpu_jiffies)
+    echo "$a $b" | awk '{dt=$4-$2; printf "%.0f", dt > 0 ? 100*($3-$1)/dt : 0}'
+}
+BG=$(idle_busy_pct 1)
+echo "other load: ${BG}% of the CPUs busy during 1 s before starting (0% = quiet machine)"
+if [ "$BG" -gt 10 ]; then
+    echo "WARNING: other processes are using the CPUs; the figures below will be noisy:"
+    ps -eo pid,pcpu,etime,comm --sort=-pcpu 2>/dev/null | sed -n '2,5p' | sed 's/^/          /'
+fi
+
+TIME_V=""
+if /usr/bin/time -v true >/dev/null 2>&1; then TIME_V=/usr/bin/time; else echo "note: /usr/bin/time missing; peak RSS from the programs' own getrusage"; fi
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch and its BLAS: Debian's torch calls libblas.so.3; the baseline is OpenBLAS-pthreads
+TORCH_ENV=()
+TORCH_BLAS="none"
+TORCH_VERSION=""
+if [ "$TORCH" = 1 ]; then
+    if [ ! -f "$TORCH_BERT" ]; then
+        echo "note: $TORCH_BERT not found; skipping PyTorch"; TORCH=0
+    elif ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+        echo "note: $PY cannot import torch (apt-get install python3-torch); skipping PyTorch"; TORCH=0
+    fi
+fi
+probe_blas() {   # prints "torch_version|blas description"
+    env "$@" "$PY" - <<'EOF' 2>/dev/null
+import ctypes, torch
+libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.split()[-1].lower()})
+desc = 'unknown (' + ','.join(libs) + ')'
+for p in libs:
+    try:
+        f = ctypes.CDLL(p)
+        f.openblas_get_config.restype = ctypes.c_char_p
+        f.openblas_get_corename.restype = ctypes.c_char_p
+        desc = 'OpenBLAS %s core %s (%s)' % (f.openblas_get_config().decode().split()[1],
+                                             f.openblas_get_corename().decode(), p)
+        break
+    except Exception:
+        pass
+else:
+    if any('blas/libblas.so' in p for p in libs):
+        desc = 'reference BLAS (' + ','.join(libs) + ')'
+print(torch.__version__ + '|' + desc)
+EOF
+}
+if [ "$TORCH" = 1 ]; then
+    P=$(probe_blas); TORCH_VERSION=${P%%|*}; TORCH_BLAS=${P#*|}
+    if [[ "$TORCH_BLAS" != OpenBLAS* ]]; then
+        MA=$($CC -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+        OB=""
+        for d in "/usr/lib/$MA/openblas-pthread" "$HERE/deps/openblas-pthread"; do
+            [ -f "$d/libblas.so.3" ] && { OB=$d; break; }
+        done
+        if [ -z "$OB" ] && [ "${BENCH_NO_FETCH:-0}" != 1 ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; then
+            echo "torch uses $TORCH_BLAS; fetching Debian's libopenblas0-pthread into bench/deps/ (apt-get download; no system change)"
+            tmp=$(mktemp -d)
+            if (cd "$tmp" && apt-get download libopenblas0-pthread >/dev/null 2>&1) && dpkg-deb -x "$tmp"/libopenblas0-pthread_*.deb "$tmp/x" \
+               && [ -f "$tmp/x/usr/lib/$MA/openblas-pthread/libblas.so.3" ]; then
+                mkdir -p "$HERE/deps" && rm -rf "$HERE/deps/openblas-pthread" && mv "$tmp/x/usr/lib/$MA/openblas-pthread" "$HERE/deps/"
+                OB=$HERE/deps/openblas-pthread
+            fi
+            rm -rf "$tmp"
+        fi
+        if [ -n "$OB" ]; then
+            TORCH_ENV=(LD_LIBRARY_PATH="$OB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+            P=$(probe_blas "${TORCH_ENV[@]}"); TORCH_BLAS=${P#*|}
+        fi
+        if [[ "$TORCH_BLAS" != OpenBLAS* ]]; then
+            echo "WARNING: torch runs on $TORCH_BLAS, not OpenBLAS: it will be far slower than the baseline"
+            echo "         (apt-get install libopenblas0-pthread); its figures are kept but not comparable."
+        fi
+    fi
+    echo "torch:    $TORCH_VERSION, BLAS: $TORCH_BLAS ${TORCH_ENV[*]:-}"
+fi
+TORCH_ENV+=(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS="$THREADS")
+
+# ---------------------------------------------------------------------------------------------
+# runs: each one a separate process, one at a time, logged with its peak RSS and the other load
+SEQ=0
+run_one() {   # run_one LABEL IMPL cmd... ; the human lines go to the terminal, all to the log
+    local label=$1 impl=$2; shift 2
+    SEQ=$((SEQ + 1))
+    local base; base=$LOGS/$(printf '%02d' $SEQ)_$label.$impl
+    local a b rc
+    echo "-- $label ($impl): $*"
+    a=$(cpu_jiffies)
+    if [ -n "$TIME_V" ]; then
+        timeout "$TIMEOUT" "$TIME_V" -v -o "$base.time" "$@" >"$base.out" 2>&1; rc=$?
+    else
+        timeout "$TIMEOUT" "$@" >"$base.out" 2>&1; rc=$?
+    fi
+    b=$(cpu_jiffies)
+    echo "$a $b $HZ $(nproc)" >"$base.stat"
+    grep -v '^{' "$base.out" | grep -v '^RESULT ' | sed 's/^/   /'
+    [ $rc -eq 0 ] || echo "   !! exit status $rc (timeout $TIMEOUT s gives 124)"
+    echo "$rc" >"$base.rc"
+}
+
+export OMP_NUM_THREADS=$THREADS
+OURS=("$BUILD/bench_bert")
+TORCHCMD=(env "${TORCH_ENV[@]}" "$PY" "$TORCH_BERT" --config base --impl hf --threads 1)
+if [ "$QUICK" = 1 ]; then
+    echo "== quick run"
+    run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 3 --time 0.1
+    run_one sgemm bert.h "${OURS[@]}" --mode sgemm --shapes quick --warmup 1 --iters 5 --min-time 0.1
+    run_one infer_b1 bert.h "${OURS[@]}" --mode infer --batch 1 --warmup 2 --iters 5
+    [ "$TORCH" = 1 ] && run_one infer_b1 torch "${TORCHCMD[@]}" --mode infer --batch 1 --warmup 2 --iters 5
+else
+    echo "== full run"
+    run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 7 --time 0.25 --all-isa
+    run_one sgemm bert.h "${OURS[@]}" --mode sgemm --shapes all --warmup 2 --iters 10 --min-time 0.3
+    run_one train_b8 bert.h "${OURS[@]}" --mode train --batch 8 --warmup 2 --iters 7
+    [ "$TORCH" = 1 ] && run_one train_b8 torch "${TORCHCMD[@]}" --mode train --batch 8 --warmup 1 --iters 5
+    run_one infer_b8 bert.h "${OURS[@]}" --mode infer --batch 8 --warmup 2 --iters 10
+    [ "$TORCH" = 1 ] && run_one infer_b8 torch "${TORCHCMD[@]}" --mode infer --batch 8 --warmup 2 --iters 7
+    run_one infer_b1 bert.h "${OURS[@]}" --mode infer --batch 1 --warmup 3 --iters 20
+    [ "$TORCH" = 1 ] && run_one infer_b1 torch "${TORCHCMD[@]}" --mode infer --batch 1 --warmup 3 --iters 10
+    # the peak again at the end: the report uses the higher median of the two (a conservative % of peak)
+    run_one fma_end fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 5 --time 0.15
+fi
+
+LOAD_END=$(uptime)
+echo "== uptime at the end: $LOAD_END"
+echo "== wall time: $(( $(date +%s) - T_START )) s"
+
+# ---------------------------------------------------------------------------------------------
+# report: table, noise, target check, bench/results.jsonl
+if command -v "$PY" >/dev/null 2>&1; then
+    "$PY" "$HERE/report.py" --logs "$LOGS" --out "$HERE/results.jsonl" --date "$DATE" --cpu "$CPU_MODEL" \
+        --isa-flags "$ISA_FLAGS" --threads "$THREADS" --commit "$COMMIT" --torch-blas "$TORCH_BLAS" \
+        --torch-version "$TORCH_VERSION" --load-start "$LOAD_START" --load-end "$LOAD_END" --bg-start "$BG" \
+        --quick "$QUICK"
+else
+    echo "run.sh: no python3 for the report; raw JSON lines are in $LOGS/*.out"
+fi
+exit 0
