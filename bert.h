@@ -631,6 +631,55 @@ static float bert__trunc_normal(uint64_t stream, uint64_t *counter) {
 }
 
 // ----------------------------------------------------------------------------
+// vectorisable math: exp, erf and tanh from arithmetic alone, so `omp simd` loops vectorise them
+// (libm's are opaque scalar calls, and -ffast-math is not an option). Error bounds, checked over
+// dense ranges against double precision by tests/test_kernels.c:
+//   bert__expf   relative error < 4e-7 on [-87, 88]; exactly 0 below -87.33; NaN stays NaN
+//   bert__erff   absolute error < 6e-7 (Abramowitz & Stegun 7.1.26 with bert__expf)
+//   bert__tanhf  absolute error < 4e-7 (1 - 2/(exp(2x)+1))
+
+#if defined(_OPENMP) && !defined(BERT_NO_OPENMP)
+#define BERT__SIMD BERT__PRAGMA(omp simd)
+#define BERT__SIMD_SUM(v) BERT__PRAGMA(omp simd reduction(+:v))
+#define BERT__SIMD_MAX(v) BERT__PRAGMA(omp simd reduction(max:v))
+#define BERT__PARALLEL_FOR_SIMD BERT__PRAGMA(omp parallel for simd schedule(static))
+#else
+#define BERT__SIMD
+#define BERT__SIMD_SUM(v)
+#define BERT__SIMD_MAX(v)
+#define BERT__PARALLEL_FOR_SIMD
+#endif
+
+// Written branch-free (single-level selects only) so that gcc if-converts and vectorises them.
+static inline float bert__expf(float x) {
+    float xc = x < 88.0f ? x : 88.0f;
+    xc = xc > -88.0f ? xc : -88.0f;                                   // NaN lands on -88, restored below
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; // round to nearest (1.5 * 2^23 trick)
+    float r = xc - n * 0.693359375f + n * 2.12194440e-4f;             // Cody-Waite: x - n ln2 in two parts
+    float p = 1.9875691500e-4f;                                        // Cephes expf minimax polynomial
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } scale;                               // a union, not memcpy: gcc vectorises it
+    scale.i = ((int32_t)n + 127) * 8388608;                            // 2^n as float bits (n >= -127)
+    float y = p * scale.f;
+    y = x < -87.33f ? 0.0f : y;
+    return x == x ? y : x;
+}
+
+static inline float bert__erff(float x) {
+    float ax = fabsf(x);
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    return copysignf(1.0f - poly * bert__expf(-ax * ax), x);
+}
+
+static inline float bert__tanhf(float x) { return 1.0f - 2.0f / (bert__expf(2.0f * x) + 1.0f); }
+
+// ----------------------------------------------------------------------------
 // CPU kernels
 // Forward/backward pairs on raw float*. Outputs first, then inputs, weights, dims.
 // Backward kernels accumulate (+=). Dims: B T C NH HS F V N IC OC (see the top of the file).
@@ -1010,10 +1059,17 @@ static void bert__attention_forward(float *out, float *att, const float *qkv, co
         bert__sgemm_blocked(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, a, T);   // (T,T) scores
         for (int i = 0; i < T; i++) {
             float *row = a + (size_t)i * T, maxv = -INFINITY, sum = 0.0f;
-            if (mask_add) for (int j = 0; j < T; j++) row[j] += mask_add[(size_t)b * T + j];
+            if (mask_add) {
+                const float *madd = mask_add + (size_t)b * T;
+                BERT__SIMD
+                for (int j = 0; j < T; j++) row[j] += madd[j];
+            }
+            BERT__SIMD_MAX(maxv)
             for (int j = 0; j < T; j++) maxv = row[j] > maxv ? row[j] : maxv;
-            for (int j = 0; j < T; j++) { row[j] = expf(row[j] - maxv); sum += row[j]; }
+            BERT__SIMD_SUM(sum)
+            for (int j = 0; j < T; j++) { row[j] = bert__expf(row[j] - maxv); sum += row[j]; }
             float inv = 1.0f / sum;
+            BERT__SIMD
             for (int j = 0; j < T; j++) row[j] *= inv;
         }
         const float *p = a;
@@ -1063,30 +1119,54 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
 #define BERT__SQRT_2_OVER_PI 0.7978845608028654f
 #define BERT__INV_SQRT_2 0.7071067811865476f
 #define BERT__INV_SQRT_2PI 0.3989422804014327f
+// Pointwise kernels run in blocks: threads take blocks, and each block is one `omp simd` loop
+// (gcc if-converts and vectorises the branchy math helpers in this form, not in `parallel for simd`).
+#define BERT__BLOCK 4096
+#define BERT__FOR_BLOCKS(n, ...) do { \
+        size_t bert__nb = ((n) + BERT__BLOCK - 1) / BERT__BLOCK; \
+        BERT__PARALLEL_FOR \
+        for (size_t bert__b = 0; bert__b < bert__nb; bert__b++) { \
+            size_t i0 = bert__b * BERT__BLOCK; \
+            int len = (int)((n) - i0 < BERT__BLOCK ? (n) - i0 : BERT__BLOCK); \
+            __VA_ARGS__ \
+        } \
+    } while (0)
+
 static void bert__gelu_forward(float *out, const float *inp, size_t n, int act) {
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = act == BERT_GELU_TANH
-            ? 0.5f * x * (1.0f + tanhf(BERT__SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)))
-            : 0.5f * x * (1.0f + erff(x * BERT__INV_SQRT_2));
-    }
+    BERT__FOR_BLOCKS(n, {
+        const float *x = inp + i0;
+        float *y = out + i0;
+        if (act == BERT_GELU_TANH) {
+            BERT__SIMD
+            for (int i = 0; i < len; i++)
+                y[i] = 0.5f * x[i] * (1.0f + bert__tanhf(BERT__SQRT_2_OVER_PI * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+        } else {
+            BERT__SIMD
+            for (int i = 0; i < len; i++) y[i] = 0.5f * x[i] * (1.0f + bert__erff(x[i] * BERT__INV_SQRT_2));
+        }
+    });
 }
 
 static void bert__gelu_backward(float *dinp, const float *dout, const float *inp, size_t n, int act) {
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], g;
+    BERT__FOR_BLOCKS(n, {
+        const float *x = inp + i0, *d = dout + i0;
+        float *dx = dinp + i0;
         if (act == BERT_GELU_TANH) {
-            float u = BERT__SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
-            float t = tanhf(u);
-            float du = BERT__SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
-            g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+            BERT__SIMD
+            for (int i = 0; i < len; i++) {
+                float t = bert__tanhf(BERT__SQRT_2_OVER_PI * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
+                float du = BERT__SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x[i] * x[i]);
+                dx[i] += (0.5f * (1.0f + t) + 0.5f * x[i] * (1.0f - t * t) * du) * d[i];
+            }
         } else {
-            g = 0.5f * (1.0f + erff(x * BERT__INV_SQRT_2)) + x * BERT__INV_SQRT_2PI * expf(-0.5f * x * x);
+            BERT__SIMD
+            for (int i = 0; i < len; i++) {
+                float g = 0.5f * (1.0f + bert__erff(x[i] * BERT__INV_SQRT_2)) +
+                          x[i] * BERT__INV_SQRT_2PI * bert__expf(-0.5f * x[i] * x[i]);
+                dx[i] += g * d[i];
+            }
         }
-        dinp[i] += g * dout[i];
-    }
+    });
 }
 
 static void bert__tanh_forward(float *out, const float *inp, size_t n) {
@@ -1132,11 +1212,14 @@ static float bert__xent_forward(float *probs, const float *logits, const int32_t
     for (int n = 0; n < N; n++) {
         const float *l = logits + (size_t)n * V;
         float *p = probs + (size_t)n * V;
-        float maxv = l[0];
-        for (int v = 1; v < V; v++) if (l[v] > maxv) maxv = l[v];
-        float sum = 0.0f;
-        for (int v = 0; v < V; v++) { p[v] = expf(l[v] - maxv); sum += p[v]; }
-        for (int v = 0; v < V; v++) p[v] /= sum;
+        float maxv = l[0], sum = 0.0f;
+        BERT__SIMD_MAX(maxv)
+        for (int v = 0; v < V; v++) maxv = l[v] > maxv ? l[v] : maxv;
+        BERT__SIMD_SUM(sum)
+        for (int v = 0; v < V; v++) { p[v] = bert__expf(l[v] - maxv); sum += p[v]; }
+        float inv = 1.0f / sum;
+        BERT__SIMD
+        for (int v = 0; v < V; v++) p[v] *= inv;
         if (labels[n] == ignore_index) continue;
         total += -((double)l[labels[n]] - maxv - log((double)sum));
         count++;

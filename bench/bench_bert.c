@@ -263,6 +263,12 @@ static int run_bert(const options *o, int train) {
             for (size_t j = 0; j < pooled->numel; j++) s += fabs(pooled->data[j]);
             check = s / (double)pooled->numel;
         }
+        if (train) {   // a step takes seconds: show progress and per-step noise
+            printf("  step %d (%s): %.0f ms = fwd %.0f + bwd %.0f + AdamW %.0f, loss %.4f\n", i,
+                   i < warmup ? "warm-up" : "timed", 1e3 * (t3 - t0), 1e3 * (t1 - t0), 1e3 * (t2 - t1),
+                   1e3 * (t3 - t2), check);
+            fflush(stdout);
+        }
         if (i >= warmup) {
             times[n] = t3 - t0; tf[n] = t1 - t0; tb[n] = t2 - t1; to[n] = t3 - t2;
             spent += t3 - t0;

@@ -193,7 +193,7 @@ def main():
         if k == 0:
             print("  " + "  ".join("-" * w for w in widths))
     print("  ratio = torch median / ours median (>1: ours faster). spread = max/min of the timed runs.")
-    print("  other load = %% of the machine's CPU time other processes used while that process ran.")
+    print("  other load = % of the machine's CPU time other processes used while that process ran.")
     print("  FLOP counts: GEMMs 2*M*N*K; BERT the standard count of torch_bert.py's flops() for both impls.")
 
     # ---- noise

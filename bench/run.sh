@@ -47,8 +47,15 @@ mkdir -p "$LOGS"
 # build
 CFLAGS="-O2 -march=native -fopenmp -std=c11 -Wall -Wextra -Wshadow ${BENCH_CFLAGS:-}"
 echo "== build: $CC $CFLAGS"
-$CC $CFLAGS "$HERE/bench_bert.c" -o "$BUILD/bench_bert" -lm || { echo "run.sh: build of bench_bert failed" >&2; exit 1; }
-$CC $CFLAGS -pthread "$HERE/fma_peak.c" -o "$BUILD/fma_peak" || { echo "run.sh: build of fma_peak failed" >&2; exit 1; }
+STAMP="$CC $CFLAGS | $($CC --version 2>/dev/null | head -1)"
+if [ "$(cat "$BUILD/.flags" 2>/dev/null)" != "$STAMP" ] || [ "$HERE/bench_bert.c" -nt "$BUILD/bench_bert" ] || \
+   [ "$ROOT/bert.h" -nt "$BUILD/bench_bert" ] || [ "$HERE/fma_peak.c" -nt "$BUILD/fma_peak" ]; then
+    $CC $CFLAGS "$HERE/bench_bert.c" -o "$BUILD/bench_bert" -lm || { echo "run.sh: build of bench_bert failed" >&2; exit 1; }
+    $CC $CFLAGS -pthread "$HERE/fma_peak.c" -o "$BUILD/fma_peak" || { echo "run.sh: build of fma_peak failed" >&2; exit 1; }
+    echo "$STAMP" >"$BUILD/.flags"
+else
+    echo "   (up to date)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # machine
@@ -78,7 +85,7 @@ cpu_jiffies() { awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t; exit}' 
 idle_busy_pct() {
     local a b
     a=$(cpu_jiffies); sleep "${1:-1}"; b=$(cpu_jiffies)
-    echo "$a $b" | awk '{dt=$4-$2; printf "%.0f", dt > 0 ? 100*($3-$1)/dt : 0}'
+    echo "$a $b" | awk '{dt = $4 - $2; v = 0; if (dt > 0) v = 100 * ($3 - $1) / dt; printf "%.0f", v}'
 }
 BG=$(idle_busy_pct 1)
 echo "other load: ${BG}% of the CPUs busy during 1 s before starting (0% = quiet machine)"
@@ -149,6 +156,20 @@ if [ "$TORCH" = 1 ]; then
             echo "WARNING: torch runs on $TORCH_BLAS, not OpenBLAS: it will be far slower than the baseline"
             echo "         (apt-get install libopenblas0-pthread); its figures are kept but not comparable."
         fi
+    fi
+    # OpenBLAS 0.3.21 does not recognise every AVX-512 CPU (Sapphire Rapids under KVM comes out as
+    # "Haswell", AVX2 kernels). The baseline is PyTorch at its best on this machine, i.e. with the
+    # AVX-512 kernels: force them where the CPU has AVX-512 and OpenBLAS fell back. BENCH_OPENBLAS_CORETYPE
+    # overrides (a core name, or "auto" to keep OpenBLAS's own choice).
+    CORE=${BENCH_OPENBLAS_CORETYPE:-}
+    if [ -z "$CORE" ] && [[ "$TORCH_BLAS" == OpenBLAS* ]] && [[ " $ISA_FLAGS " == *" avx512f "* ]] && \
+       [[ "$TORCH_BLAS" != *"core SkylakeX"* && "$TORCH_BLAS" != *"core Cooperlake"* && "$TORCH_BLAS" != *"core SapphireRapids"* ]]; then
+        if [[ " $ISA_FLAGS " == *" avx512_bf16 "* ]]; then CORE=Cooperlake; else CORE=SkylakeX; fi
+        echo "note: OpenBLAS picked ${TORCH_BLAS#*core } on an AVX-512 CPU; forcing OPENBLAS_CORETYPE=$CORE for torch"
+    fi
+    if [ -n "$CORE" ] && [ "$CORE" != auto ]; then
+        TORCH_ENV+=(OPENBLAS_CORETYPE="$CORE")
+        P=$(probe_blas "${TORCH_ENV[@]}"); TORCH_BLAS=${P#*|}
     fi
     echo "torch:    $TORCH_VERSION, BLAS: $TORCH_BLAS ${TORCH_ENV[*]:-}"
 fi

@@ -754,9 +754,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "demo: '%s' is too short to make training and held-out instances\n", o.input);
         return 1;
     }
-    int nsp_random = 0;
+    int nsp_random = 0, train_random = 0;
     for (int i = 0; i < eval.n; i++) nsp_random += eval.label[i];
-    printf("instances: %d train / %d eval (dupe factor %d; eval = 10%% of sentence pairs)\n", train.n, eval.n, o.dupe);
+    for (int i = 0; i < train.n; i++) train_random += train.label[i];
+    printf("instances: %d train / %d eval (dupe factor %d; eval = 10%% of the sentence pairs); B is random in %.0f%% / %.0f%%\n",
+           train.n, eval.n, o.dupe, 100.0 * train_random / train.n, 100.0 * nsp_random / eval.n);
     print_instance(&c, &train, 0);
 
     // trivial baselines on the eval set: always the most frequent masked word; NSP by chance

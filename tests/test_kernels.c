@@ -269,6 +269,33 @@ static void test_schedule(void) {
     CHECK(fabs(bert_optim_lr(&o, 50) - want) < 1e-9, "poly power 2 with end_lr: %.4g vs %.4g", bert_optim_lr(&o, 50), want);
 }
 
+// the vectorisable exp/erf/tanh against double precision over dense ranges: the bounds that
+// bert.h's math section promises
+static void test_math_bounds(void) {
+    double e_exp = 0.0, e_erf = 0.0, e_tanh = 0.0, e_gelu = 0.0;
+    int n = 2000000;
+    for (int i = 0; i <= n; i++) {
+        float x = -87.0f + 175.0f * (float)i / (float)n;
+        double ref = exp((double)x);
+        e_exp = fmax(e_exp, fabs(bert__expf(x) - ref) / ref);
+        float y = -10.0f + 20.0f * (float)i / (float)n;
+        e_erf = fmax(e_erf, fabs(bert__erff(y) - erf((double)y)));
+        e_tanh = fmax(e_tanh, fabs(bert__tanhf(y) - tanh((double)y)));
+        float g;
+        K->gelu_forward(&g, &y, 1, BERT_GELU_ERF);
+        double gref = 0.5 * y * (1.0 + erf(y / sqrt(2.0)));
+        e_gelu = fmax(e_gelu, fabs(g - gref) / fmax(1.0, fabs((double)y)));
+    }
+    CHECK(e_exp < 4e-7, "expf relative error on [-87, 88]: %.2e (bound 4e-7)", e_exp);
+    CHECK(e_erf < 6e-7, "erff absolute error on [-10, 10]: %.2e (bound 6e-7)", e_erf);
+    CHECK(e_tanh < 4e-7, "tanhf absolute error on [-10, 10]: %.2e (bound 4e-7)", e_tanh);
+    CHECK(e_gelu < 1e-6, "gelu (erf) error / max(1,|x|) on [-10, 10]: %.2e (bound 1e-6)", e_gelu);
+    float nan = NAN;
+    CHECK(bert__expf(-100.0f) == 0.0f && bert__expf(-10000.0f) == 0.0f && isnan(bert__expf(nan)) &&
+          isinf(bert__expf(100.0f)) == 0 && bert__expf(0.0f) == 1.0f,
+          "expf: 0 far below (the -10000 mask), NaN stays NaN, exp(0) = 1, clamps instead of overflowing");
+}
+
 static void test_optimizer_defaults(void) {
     bert_optim gb = bert_optim_defaults(BERT_OPTIM_ADAMW_GB), std = bert_optim_defaults(BERT_OPTIM_ADAMW);
     bert_optim lamb = bert_optim_defaults(BERT_OPTIM_LAMB), mom = bert_optim_defaults(BERT_OPTIM_MOMENTUM);
@@ -293,5 +320,6 @@ int main(void) {
     test_rng();
     test_schedule();
     test_optimizer_defaults();
+    test_math_bounds();
     return check_summary();
 }
