@@ -604,7 +604,7 @@ static char *bert__strdup(const char *s) {
 // counter-based RNG: a dropout mask is a pure function of (seed, step, site, element), so the
 // backward pass regenerates it instead of storing it, and every backend draws the same bits.
 
-static uint64_t bert__mix(uint64_t z) {   // splitmix64 step
+static inline uint64_t bert__mix(uint64_t z) {   // splitmix64 step
     z += 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -615,9 +615,11 @@ BERTDEF uint64_t bert_rng_stream(uint64_t seed, uint64_t step, uint64_t site) {
     return bert__mix(bert__mix(bert__mix(seed) ^ step) ^ site);
 }
 
-BERTDEF float bert_rng_uniform(uint64_t stream, uint64_t i) {
+static inline float bert__uniform(uint64_t stream, uint64_t i) {
     return (float)(bert__mix(stream ^ i) >> 40) * (1.0f / 16777216.0f);
 }
+
+BERTDEF float bert_rng_uniform(uint64_t stream, uint64_t i) { return bert__uniform(stream, i); }
 
 // truncated normal for init: Box-Muller over the same hash, redrawn beyond 2 std (Google's
 // tf.truncated_normal_initializer).
@@ -678,6 +680,20 @@ static inline float bert__erff(float x) {
 }
 
 static inline float bert__tanhf(float x) { return 1.0f - 2.0f / (bert__expf(2.0f * x) + 1.0f); }
+
+// Pointwise kernels run in blocks: threads take blocks, and each block is one `omp simd` loop
+// (gcc if-converts and vectorises the branchy math helpers in this form, not in `parallel for simd`).
+#define BERT__BLOCK 4096
+#define BERT__FOR_BLOCKS(n, ...) do { \
+        size_t bert__nb = ((n) + BERT__BLOCK - 1) / BERT__BLOCK; \
+        BERT__PARALLEL_FOR \
+        for (size_t bert__b = 0; bert__b < bert__nb; bert__b++) { \
+            size_t i0 = bert__b * BERT__BLOCK; \
+            int len = (int)((n) - i0 < BERT__BLOCK ? (n) - i0 : BERT__BLOCK); \
+            __VA_ARGS__ \
+        } \
+    } while (0)
+
 
 // ----------------------------------------------------------------------------
 // CPU kernels
@@ -946,14 +962,34 @@ static void bert__embedding_backward(float *dwte, float *dwpe, float *dwtt, cons
     }
 }
 
+// dst (C) += column sums of src (N,C): threads take column blocks, each row adds as one simd loop
+#define BERT__COLS 128
+static void bert__column_sums(float *dst, const float *src, int N, int C) {
+    int nb = (C + BERT__COLS - 1) / BERT__COLS;
+    BERT__PARALLEL_FOR
+    for (int cb = 0; cb < nb; cb++) {
+        int c0 = cb * BERT__COLS, len = C - c0 < BERT__COLS ? C - c0 : BERT__COLS;
+        float acc[BERT__COLS] = { 0 };
+        for (int n = 0; n < N; n++) {
+            const float *s = src + (size_t)n * C + c0;
+            BERT__SIMD
+            for (int c = 0; c < len; c++) acc[c] += s[c];
+        }
+        for (int c = 0; c < len; c++) dst[c0 + c] += acc[c];
+    }
+}
+
 // linear: out (N,OC) = inp (N,IC) . weight (OC,IC)^T + bias (OC)
 static void bert__linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                                  int N, int IC, int OC) {
     bert__sgemm_blocked(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
     if (!bias) return;
     BERT__PARALLEL_FOR
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * OC;
+        BERT__SIMD
+        for (int c = 0; c < OC; c++) o[c] += bias[c];
+    }
 }
 
 // dinp (N,IC) += dout (N,OC) . weight (OC,IC);  dweight (OC,IC) += dout^T . inp;  dbias += sum_n dout
@@ -961,13 +997,7 @@ static void bert__linear_backward(float *dinp, float *dweight, float *dbias, con
                                   const float *inp, const float *weight, int N, int IC, int OC) {
     if (dinp) bert__sgemm_blocked(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
     if (dweight) bert__sgemm_blocked(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
-    if (!dbias) return;
-    BERT__PARALLEL_FOR
-    for (int o = 0; o < OC; o++) {
-        float s = 0.0f;
-        for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
-        dbias[o] += s;
-    }
+    if (dbias) bert__column_sums(dbias, dout, N, OC);
 }
 
 // layernorm over the last dim: inp/out (N,C), weight/bias (C), mean/rstd (N) saved for backward
@@ -976,12 +1006,15 @@ static void bert__layernorm_forward(float *out, float *mean, float *rstd, const 
     BERT__PARALLEL_FOR
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
         float m = 0.0f, v = 0.0f;
+        BERT__SIMD_SUM(m)
         for (int c = 0; c < C; c++) m += x[c];
         m /= (float)C;
-        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
+        BERT__SIMD_SUM(v)
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
         float s = 1.0f / sqrtf(v / (float)C + eps);
-        float *o = out + (size_t)n * C;
+        BERT__SIMD
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
         mean[n] = m;
         rstd[n] = s;
@@ -994,32 +1027,31 @@ static void bert__layernorm_backward(float *dinp, float *dweight, float *dbias, 
     BERT__PARALLEL_FOR
     for (int n = 0; n < (dinp ? N : 0); n++) {
         const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
         float m = mean[n], s = rstd[n], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float dnorm = weight[c] * d[c];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * (x[c] - m) * s;
-        }
+        BERT__SIMD_SUM(dnorm_mean)
+        for (int c = 0; c < C; c++) dnorm_mean += weight[c] * d[c];
+        BERT__SIMD_SUM(dnorm_norm_mean)
+        for (int c = 0; c < C; c++) dnorm_norm_mean += weight[c] * d[c] * (x[c] - m) * s;
         dnorm_mean /= (float)C;
         dnorm_norm_mean /= (float)C;
-        float *dx = dinp + (size_t)n * C;
-        for (int c = 0; c < C; c++) {
-            float norm = (x[c] - m) * s;
-            dx[c] += (weight[c] * d[c] - dnorm_mean - norm * dnorm_norm_mean) * s;
-        }
+        BERT__SIMD
+        for (int c = 0; c < C; c++) dx[c] += (weight[c] * d[c] - dnorm_mean - (x[c] - m) * s * dnorm_norm_mean) * s;
     }
-    // parameter grads sum over rows: parallel over columns so no two threads share a slot
+    // parameter grads sum over rows: threads take column blocks so no two share a slot
     if (!dweight || !dbias) return;
+    int nb = (C + BERT__COLS - 1) / BERT__COLS;
     BERT__PARALLEL_FOR
-    for (int c = 0; c < C; c++) {
-        float dw = 0.0f, db = 0.0f;
+    for (int cb = 0; cb < nb; cb++) {
+        int c0 = cb * BERT__COLS, len = C - c0 < BERT__COLS ? C - c0 : BERT__COLS;
+        float dw[BERT__COLS] = { 0 }, db[BERT__COLS] = { 0 };
         for (int n = 0; n < N; n++) {
-            float d = dout[(size_t)n * C + c];
-            dw += (inp[(size_t)n * C + c] - mean[n]) * rstd[n] * d;
-            db += d;
+            const float *x = inp + (size_t)n * C + c0, *d = dout + (size_t)n * C + c0;
+            float m = mean[n], s = rstd[n];
+            BERT__SIMD
+            for (int c = 0; c < len; c++) { dw[c] += (x[c] - m) * s * d[c]; db[c] += d[c]; }
         }
-        dweight[c] += dw;
-        dbias[c] += db;
+        for (int c = 0; c < len; c++) { dweight[c0 + c] += dw[c]; dbias[c0 + c] += db[c]; }
     }
 }
 
@@ -1044,7 +1076,7 @@ static float *bert__attn_scratch(size_t floats) {   // per thread, grown once, l
 // the dropped-out probabilities of one (b,h): pd = att * keep / (1-p), row-major (T,T)
 static void bert__attention_dropped(float *pd, const float *a, size_t n, uint64_t row0, float drop_p, uint64_t stream) {
     float keep_scale = 1.0f / (1.0f - drop_p);
-    for (size_t j = 0; j < n; j++) pd[j] = bert_rng_uniform(stream, row0 + j) >= drop_p ? a[j] * keep_scale : 0.0f;
+    for (size_t j = 0; j < n; j++) pd[j] = bert__uniform(stream, row0 + j) >= drop_p ? a[j] * keep_scale : 0.0f;
 }
 
 static void bert__attention_forward(float *out, float *att, const float *qkv, const float *mask_add,
@@ -1106,7 +1138,7 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
             float dot = 0.0f;
             uint64_t row0 = (uint64_t)bh * TT + (uint64_t)i * T;
             if (drop_p > 0.0f)   // through dropout: the same mask, regenerated
-                for (int j = 0; j < T; j++) dr[j] = bert_rng_uniform(stream, row0 + j) >= drop_p ? dr[j] * keep_scale : 0.0f;
+                for (int j = 0; j < T; j++) dr[j] = bert__uniform(stream, row0 + j) >= drop_p ? dr[j] * keep_scale : 0.0f;
             for (int j = 0; j < T; j++) dot += dr[j] * ar[j];
             for (int j = 0; j < T; j++) dr[j] = ar[j] * (dr[j] - dot) * scale;
         }
@@ -1119,19 +1151,6 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
 #define BERT__SQRT_2_OVER_PI 0.7978845608028654f
 #define BERT__INV_SQRT_2 0.7071067811865476f
 #define BERT__INV_SQRT_2PI 0.3989422804014327f
-// Pointwise kernels run in blocks: threads take blocks, and each block is one `omp simd` loop
-// (gcc if-converts and vectorises the branchy math helpers in this form, not in `parallel for simd`).
-#define BERT__BLOCK 4096
-#define BERT__FOR_BLOCKS(n, ...) do { \
-        size_t bert__nb = ((n) + BERT__BLOCK - 1) / BERT__BLOCK; \
-        BERT__PARALLEL_FOR \
-        for (size_t bert__b = 0; bert__b < bert__nb; bert__b++) { \
-            size_t i0 = bert__b * BERT__BLOCK; \
-            int len = (int)((n) - i0 < BERT__BLOCK ? (n) - i0 : BERT__BLOCK); \
-            __VA_ARGS__ \
-        } \
-    } while (0)
-
 static void bert__gelu_forward(float *out, const float *inp, size_t n, int act) {
     BERT__FOR_BLOCKS(n, {
         const float *x = inp + i0;
@@ -1180,27 +1199,34 @@ static void bert__tanh_backward(float *dinp, const float *dout, const float *out
 }
 
 static void bert__add_forward(float *out, const float *a, const float *b, size_t n) {
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    BERT__FOR_BLOCKS(n, {
+        BERT__SIMD
+        for (int i = 0; i < len; i++) out[i0 + i] = a[i0 + i] + b[i0 + i];
+    });
 }
 
 static void bert__accumulate(float *dst, const float *src, size_t n) {
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+    BERT__FOR_BLOCKS(n, {
+        BERT__SIMD
+        for (int i = 0; i < len; i++) dst[i0 + i] += src[i0 + i];
+    });
 }
 
 // dropout: element i kept iff uniform(stream, i) >= p, then scaled by 1/(1-p)
 static void bert__dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t stream) {
     float s = 1.0f / (1.0f - p);
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) out[i] = bert_rng_uniform(stream, i) >= p ? inp[i] * s : 0.0f;
+    BERT__FOR_BLOCKS(n, {
+        BERT__SIMD
+        for (int i = 0; i < len; i++) out[i0 + i] = bert__uniform(stream, i0 + (size_t)i) >= p ? inp[i0 + i] * s : 0.0f;
+    });
 }
 
 static void bert__dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t stream) {
     float s = 1.0f / (1.0f - p);
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++)
-        if (bert_rng_uniform(stream, i) >= p) dinp[i] += dout[i] * s;
+    BERT__FOR_BLOCKS(n, {
+        BERT__SIMD
+        for (int i = 0; i < len; i++) dinp[i0 + i] += bert__uniform(stream, i0 + (size_t)i) >= p ? dout[i0 + i] * s : 0.0f;
+    });
 }
 
 // softmax cross-entropy: logits (N,V), labels (N); rows labelled ignore_index do not count.
@@ -1255,9 +1281,19 @@ static void bert__gather_backward(float *dinp, const float *dout, const int32_t 
     }
 }
 
+// sum of squares in double over 64 fixed chunks, added in order: the same bits on any thread count
 static double bert__sumsq(const float *x, size_t n) {
+    double part[64];
+    size_t chunk = (n + 63) / 64;
+    BERT__PARALLEL_FOR
+    for (int c = 0; c < 64; c++) {
+        size_t i0 = (size_t)c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+        double s = 0.0;
+        for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+        part[c] = s;
+    }
     double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    for (int c = 0; c < 64; c++) s += part[c];
     return s;
 }
 
@@ -1267,14 +1303,17 @@ static double bert__sumsq(const float *x, size_t n) {
 static void bert__adam_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
                               float beta1, float beta2, float eps, float wd, float gscale,
                               float bc1, float bc2) {
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * gscale;
-        m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
-        v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        float u = (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i];
-        p[i] -= lr * u;
-    }
+    BERT__FOR_BLOCKS(n, {
+        float *pb = p + i0, *mb = m + i0, *vb = v + i0;
+        const float *gb = g + i0;
+        BERT__SIMD
+        for (int i = 0; i < len; i++) {
+            float gi = gb[i] * gscale;
+            mb[i] = beta1 * mb[i] + (1.0f - beta1) * gi;
+            vb[i] = beta2 * vb[i] + (1.0f - beta2) * gi * gi;
+            pb[i] -= lr * ((mb[i] / bc1) / (sqrtf(vb[i] / bc2) + eps) + wd * pb[i]);
+        }
+    });
 }
 
 // LAMB pass 1: update the moments and return |p|^2 and |u|^2 for the trust ratio
@@ -1297,21 +1336,26 @@ static void bert__adam_direction_norms(double *pp_uu, const float *p, const floa
 // LAMB pass 2: p -= step_size * u, with step_size = lr * trust ratio
 static void bert__lamb_apply(float *p, const float *m, const float *v, size_t n, float step_size,
                              float eps, float wd, float bc1, float bc2) {
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) {
-        float u = (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i];
-        p[i] -= step_size * u;
-    }
+    BERT__FOR_BLOCKS(n, {
+        float *pb = p + i0;
+        const float *mb = m + i0, *vb = v + i0;
+        BERT__SIMD
+        for (int i = 0; i < len; i++) pb[i] -= step_size * ((mb[i] / bc1) / (sqrtf(vb[i] / bc2) + eps) + wd * pb[i]);
+    });
 }
 
 // SGD with momentum (TF MomentumOptimizer / torch SGD, dampening 0): m = mu*m + g + wd*p; p -= lr*m
 static void bert__momentum_update(float *p, const float *g, float *m, size_t n, float lr, float mu,
                                   float wd, float gscale) {
-    BERT__PARALLEL_FOR
-    for (size_t i = 0; i < n; i++) {
-        m[i] = mu * m[i] + g[i] * gscale + wd * p[i];
-        p[i] -= lr * m[i];
-    }
+    BERT__FOR_BLOCKS(n, {
+        float *pb = p + i0, *mb = m + i0;
+        const float *gb = g + i0;
+        BERT__SIMD
+        for (int i = 0; i < len; i++) {
+            mb[i] = mu * mb[i] + gb[i] * gscale + wd * pb[i];
+            pb[i] -= lr * mb[i];
+        }
+    });
 }
 
 static const bert_kernels bert__cpu_kernels = {

@@ -14,6 +14,10 @@
 # output under bench/build/logs/. A benchmark reports: it exits 0 even when targets are missed.
 set -u -o pipefail
 
+# everything is in main(), so bash parses the whole file before running it (editing run.sh while a
+# run is in progress cannot break that run)
+main() {
+
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 BUILD=$HERE/build
@@ -193,6 +197,7 @@ run_one() {   # run_one LABEL IMPL cmd... ; the human lines go to the terminal, 
     b=$(cpu_jiffies)
     echo "$a $b $HZ $(nproc)" >"$base.stat"
     grep -v '^{' "$base.out" | grep -v '^RESULT ' | sed 's/^/   /'
+    sed -n 's/^RESULT /   torch result: /p' "$base.out" | cut -c1-400
     [ $rc -eq 0 ] || echo "   !! exit status $rc (timeout $TIMEOUT s gives 124)"
     echo "$rc" >"$base.rc"
 }
@@ -234,4 +239,7 @@ if command -v "$PY" >/dev/null 2>&1; then
 else
     echo "run.sh: no python3 for the report; raw JSON lines are in $LOGS/*.out"
 fi
+}
+
+main "$@"
 exit 0

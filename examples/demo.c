@@ -58,8 +58,8 @@ static options parse_args(int argc, char **argv) {
     options o;
     o.input = "examples/data/sample_text.txt";
     o.output = "build/demo_model.safetensors";
-    o.T = 64; o.MP = 10; o.B = 16; o.dupe = 20; o.steps = 600; o.eval_every = 150;
-    o.ft_steps = 150; o.seed = 42; o.lr = 2e-3f; o.ft_lr = 5e-4f;
+    o.T = 64; o.MP = 10; o.B = 16; o.dupe = 20; o.steps = 1200; o.eval_every = 300;
+    o.ft_steps = 250; o.seed = 42; o.lr = 5e-3f; o.ft_lr = 1e-3f;
     options defaults = o;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
