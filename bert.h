@@ -1316,21 +1316,30 @@ static void bert__adam_update(float *p, const float *g, float *m, float *v, size
     });
 }
 
-// LAMB pass 1: update the moments and return |p|^2 and |u|^2 for the trust ratio
+// LAMB pass 1: update the moments and return |p|^2 and |u|^2 for the trust ratio (in double, over
+// 16 fixed chunks added in order, so the ratio has the same bits on any thread count)
 static void bert__adam_direction_norms(double *pp_uu, const float *p, const float *g, float *m, float *v,
                                        size_t n, float beta1, float beta2, float eps, float wd,
                                        float gscale, float bc1, float bc2) {
-    double pp = 0.0, uu = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] * gscale;
-        m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
-        v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        float u = (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i];
-        pp += (double)p[i] * p[i];
-        uu += (double)u * u;
+    double part[16][2];
+    size_t chunk = (n + 15) / 16;
+    BERT__PARALLEL_FOR
+    for (int c = 0; c < 16; c++) {
+        size_t i0 = (size_t)c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+        double pp = 0.0, uu = 0.0;
+        for (size_t i = i0; i < i1; i++) {
+            float gi = g[i] * gscale;
+            m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
+            v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+            float u = (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i];
+            pp += (double)p[i] * p[i];
+            uu += (double)u * u;
+        }
+        part[c][0] = pp;
+        part[c][1] = uu;
     }
-    pp_uu[0] = pp;
-    pp_uu[1] = uu;
+    pp_uu[0] = pp_uu[1] = 0.0;
+    for (int c = 0; c < 16; c++) { pp_uu[0] += part[c][0]; pp_uu[1] += part[c][1]; }
 }
 
 // LAMB pass 2: p -= step_size * u, with step_size = lr * trust ratio

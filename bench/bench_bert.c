@@ -85,7 +85,7 @@ static stats stats_of(const double *v, int n) {   // v in seconds; returns ms
 typedef struct {
     const char *mode, *shapes;
     int batch, seq, masked, warmup, iters, max_iters;
-    double min_time, clip;
+    double min_time, max_time, clip;
     int warmup_set, iters_set, min_time_set;
 } options;
 
@@ -99,6 +99,7 @@ static void usage(void) {
             "  --iters N      timed runs, at least (default: train 7, infer b8 10, infer b1 20, sgemm 10)\n"
             "  --min-time S   keep timing until S seconds were spent (default: sgemm 0.3, others 0)\n"
             "  --max-iters N  cap when --min-time extends the run (default 1000)\n"
+            "  --max-time S   stop after S seconds of timed runs once 5 were done (default 0 = no limit)\n"
             "  --shapes S     sgemm set: all (default) | linear | attn | quick | comma list of names\n"
             "                 (names: attn_out,qkv,ffn_up,ffn_down with .fwd/.dx/.dw, attn.qk, attn.pv)\n"
             "  --clip X       global-norm clipping threshold for the train step (default 0 = off, as\n"
@@ -124,6 +125,7 @@ static options parse_args(int argc, char **argv) {
         else if (!strcmp(a, "--iters")) { o.iters = atoi(v); o.iters_set = 1; }
         else if (!strcmp(a, "--max-iters")) o.max_iters = atoi(v);
         else if (!strcmp(a, "--min-time")) { o.min_time = atof(v); o.min_time_set = 1; }
+        else if (!strcmp(a, "--max-time")) o.max_time = atof(v);
         else if (!strcmp(a, "--clip")) o.clip = atof(v);
         else { fprintf(stderr, "bench_bert: unknown option %s\n", a); usage(); exit(2); }
     }
@@ -154,8 +156,10 @@ static void print_common_json(const char *workload, stats s, double flop, double
            flop / (s.med * 1e-3) / 1e9, flop / (s.min * 1e-3) / 1e9, s.max / s.min, rss);
 }
 
-// how many timed runs: at least iters, then more until min_time seconds are spent (<= max_iters)
+// how many timed runs: iters, then more until min_time seconds are spent (<= max_iters); with
+// max_time, fewer than iters (but at least 5) when the machine is so slow that they took longer
 static int keep_going(const options *o, int done, double spent) {
+    if (o->max_time > 0.0 && spent >= o->max_time && done >= 5) return 0;
     if (done < o->iters) return 1;
     return spent < o->min_time && done < o->max_iters;
 }

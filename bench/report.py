@@ -133,6 +133,7 @@ def main():
     ap.add_argument("--load-end", default="")
     ap.add_argument("--bg-start", default="")
     ap.add_argument("--quick", type=int, default=0)
+    ap.add_argument("--env", default="")
     a = ap.parse_args()
 
     rows = load_logs(a.logs)
@@ -159,6 +160,8 @@ def main():
     print()
     print("== results  %s  |  %s  |  %s (%s), %d threads  |  bert.h %s, sgemm %s" % (
         a.date, a.cpu, isa, a.isa_flags, a.threads, a.commit, kernel))
+    if a.env.strip():
+        print("   environment: %s" % a.env.strip())
     if a.torch_version:
         print("   torch %s on %s (torch 1 thread, OpenBLAS %d threads)" % (a.torch_version, a.torch_blas, a.threads))
     if peak:
@@ -256,7 +259,7 @@ def main():
 
     # ---- results.jsonl
     common = dict(cpu=a.cpu, isa=isa, isa_flags=a.isa_flags, threads=a.threads, date=a.date, commit=a.commit,
-                  peak_gflops=peak, sgemm_kernel=kernel, quick=bool(a.quick))
+                  peak_gflops=peak, sgemm_kernel=kernel, quick=bool(a.quick), env=a.env.strip())
     with open(a.out, "w") as f:
         for r in rows:
             d = dict(workload=r["workload"], impl=r["impl"], ms_min=r.get("ms_min"), ms_med=r.get("ms_med"),

@@ -77,6 +77,8 @@ lscpu 2>/dev/null | grep -E '^(CPU\(s\)|Thread\(s\) per core|Core\(s\) per socke
 echo "isa:      $ISA_FLAGS"
 echo "threads:  $THREADS (ours: OMP_NUM_THREADS=$THREADS; torch: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=$THREADS)"
 echo "compiler: $($CC --version | head -1)"
+OMP_ENV=$(env | grep -E '^(OMP_|GOMP_|KMP_|OPENBLAS_|MKL_)' | sort | tr '\n' ' ')
+echo "env:      ${OMP_ENV:-(no OMP_/GOMP_/OPENBLAS_ variables set)}"
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ "$COMMIT" != unknown ] && ! git -C "$ROOT" diff --quiet HEAD -- bert.h 2>/dev/null; then COMMIT="$COMMIT+dirty(bert.h)"; fi
 echo "bert.h:   commit $COMMIT"
@@ -104,6 +106,12 @@ if /usr/bin/time -v true >/dev/null 2>&1; then TIME_V=/usr/bin/time; else echo "
 # ---------------------------------------------------------------------------------------------
 # PyTorch and its BLAS: Debian's torch calls libblas.so.3; the baseline is OpenBLAS-pthreads
 TORCH_ENV=()
+# torch runs with the kernels its libraries pick themselves: variables inherited from the caller's
+# environment that force a narrower ISA are dropped for it (BENCH_OPENBLAS_CORETYPE forces one)
+TORCH_UNSET=(-u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY -u OPENBLAS_VERBOSE)
+for v in OPENBLAS_CORETYPE ATEN_CPU_CAPABILITY; do
+    [ -n "${!v:-}" ] && echo "note: ignoring the inherited $v=${!v} for torch (the baseline uses what OpenBLAS/ATen detect)"
+done
 TORCH_BLAS="none"
 TORCH_VERSION=""
 if [ "$TORCH" = 1 ]; then
@@ -114,7 +122,7 @@ if [ "$TORCH" = 1 ]; then
     fi
 fi
 probe_blas() {   # prints "torch_version|blas description"
-    env "$@" "$PY" - <<'EOF' 2>/dev/null
+    env "${TORCH_UNSET[@]}" "$@" "$PY" - <<'EOF' 2>/dev/null
 import ctypes, torch
 libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.split()[-1].lower()})
 desc = 'unknown (' + ','.join(libs) + ')'
@@ -161,10 +169,10 @@ if [ "$TORCH" = 1 ]; then
             echo "         (apt-get install libopenblas0-pthread); its figures are kept but not comparable."
         fi
     fi
-    # OpenBLAS 0.3.21 does not recognise every AVX-512 CPU (Sapphire Rapids under KVM comes out as
-    # "Haswell", AVX2 kernels). The baseline is PyTorch at its best on this machine, i.e. with the
-    # AVX-512 kernels: force them where the CPU has AVX-512 and OpenBLAS fell back. BENCH_OPENBLAS_CORETYPE
-    # overrides (a core name, or "auto" to keep OpenBLAS's own choice).
+    # The baseline is PyTorch at its best on this machine, i.e. with OpenBLAS's AVX-512 kernels on an
+    # AVX-512 CPU. Should OpenBLAS's detection fall back to an AVX2 core there (a CPU model newer than
+    # its tables), force the AVX-512 one. BENCH_OPENBLAS_CORETYPE overrides: a core name, or "auto"
+    # for OpenBLAS's own choice whatever it is.
     CORE=${BENCH_OPENBLAS_CORETYPE:-}
     if [ -z "$CORE" ] && [[ "$TORCH_BLAS" == OpenBLAS* ]] && [[ " $ISA_FLAGS " == *" avx512f "* ]] && \
        [[ "$TORCH_BLAS" != *"core SkylakeX"* && "$TORCH_BLAS" != *"core Cooperlake"* && "$TORCH_BLAS" != *"core SapphireRapids"* ]]; then
@@ -204,7 +212,7 @@ run_one() {   # run_one LABEL IMPL cmd... ; the human lines go to the terminal, 
 
 export OMP_NUM_THREADS=$THREADS
 OURS=("$BUILD/bench_bert")
-TORCHCMD=(env "${TORCH_ENV[@]}" "$PY" "$TORCH_BERT" --config base --impl hf --threads 1)
+TORCHCMD=(env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" "$PY" "$TORCH_BERT" --config base --impl hf --threads 1)
 if [ "$QUICK" = 1 ]; then
     echo "== quick run"
     run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 3 --time 0.1
@@ -215,9 +223,9 @@ else
     echo "== full run"
     run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 7 --time 0.25 --all-isa
     run_one sgemm bert.h "${OURS[@]}" --mode sgemm --shapes all --warmup 2 --iters 10 --min-time 0.3
-    run_one train_b8 bert.h "${OURS[@]}" --mode train --batch 8 --warmup 2 --iters 7
+    run_one train_b8 bert.h "${OURS[@]}" --mode train --batch 8 --warmup 2 --iters 7 --max-time 90
     [ "$TORCH" = 1 ] && run_one train_b8 torch "${TORCHCMD[@]}" --mode train --batch 8 --warmup 1 --iters 5
-    run_one infer_b8 bert.h "${OURS[@]}" --mode infer --batch 8 --warmup 2 --iters 10
+    run_one infer_b8 bert.h "${OURS[@]}" --mode infer --batch 8 --warmup 2 --iters 10 --max-time 60
     [ "$TORCH" = 1 ] && run_one infer_b8 torch "${TORCHCMD[@]}" --mode infer --batch 8 --warmup 2 --iters 7
     run_one infer_b1 bert.h "${OURS[@]}" --mode infer --batch 1 --warmup 3 --iters 20
     [ "$TORCH" = 1 ] && run_one infer_b1 torch "${TORCHCMD[@]}" --mode infer --batch 1 --warmup 3 --iters 10
@@ -235,7 +243,7 @@ if command -v "$PY" >/dev/null 2>&1; then
     "$PY" "$HERE/report.py" --logs "$LOGS" --out "$HERE/results.jsonl" --date "$DATE" --cpu "$CPU_MODEL" \
         --isa-flags "$ISA_FLAGS" --threads "$THREADS" --commit "$COMMIT" --torch-blas "$TORCH_BLAS" \
         --torch-version "$TORCH_VERSION" --load-start "$LOAD_START" --load-end "$LOAD_END" --bg-start "$BG" \
-        --quick "$QUICK"
+        --quick "$QUICK" --env "$OMP_ENV"
 else
     echo "run.sh: no python3 for the report; raw JSON lines are in $LOGS/*.out"
 fi
