@@ -220,6 +220,9 @@ typedef struct bert_ctx {
     uint64_t seed;                 // dropout seed
     uint64_t step;                 // set by bert_ctx_reset; part of the dropout stream
     int dropout_site;              // counts dropout calls since the last reset
+    int retain_grads;              // keep every activation's grad after backward (default 0: an
+                                   // activation grad's memory is reused once its node is done)
+    float **free_grads; size_t *free_sizes; int free_len, free_cap;   // that reuse list
 } bert_ctx;
 
 BERTDEF bert_ctx *bert_ctx_create(size_t arena_bytes);   // NULL on OOM
@@ -1457,12 +1460,15 @@ BERTDEF void bert_ctx_free(bert_ctx *ctx) {
     if (!ctx) return;
     bert__arena_free_blocks(ctx->arena.head);
     BERT_FREE(ctx->tape);
+    BERT_FREE(ctx->free_grads);
+    BERT_FREE(ctx->free_sizes);
     BERT_FREE(ctx);
 }
 
 BERTDEF void bert_ctx_reset(bert_ctx *ctx, uint64_t step) {
     bert__arena_reset(&ctx->arena);
     ctx->tape_len = 0;
+    ctx->free_len = 0;
     ctx->step = step;
     ctx->dropout_site = 0;
 }
@@ -1574,8 +1580,41 @@ BERTDEF void bert_tape_print(const bert_ctx *ctx, void *file) {
 // a tensor's grad, allocated zeroed on first use (params already point into the model's grads)
 static float *bert__grad(bert_ctx *ctx, bert_tensor *t) {
     if (!t || !bert__needs_grad(t)) return NULL;
-    if (!t->grad) t->grad = bert__zeros(ctx, t->numel);
-    return t->grad;
+    if (t->grad) return t->grad;
+    for (int i = ctx->free_len - 1; i >= 0; i--) {   // a dead grad of the same size, if any
+        if (ctx->free_sizes[i] != t->numel) continue;
+        t->grad = ctx->free_grads[i];
+        ctx->free_grads[i] = ctx->free_grads[--ctx->free_len];
+        ctx->free_sizes[i] = ctx->free_sizes[ctx->free_len];
+        memset(t->grad, 0, t->numel * sizeof(float));
+        return t->grad;
+    }
+    return t->grad = bert__zeros(ctx, t->numel);
+}
+
+// After a node's backward its output's grad is dead (every consumer of the output comes later on
+// the tape, so it was processed first): its memory goes on the reuse list. This keeps backward's
+// footprint near the largest live set instead of the sum of all activation grads.
+static void bert__release_grad(bert_ctx *ctx, bert_tensor *t) {
+    if (ctx->retain_grads || (t->flags & BERT_TENSOR_PARAM) || !t->grad) return;
+    if (ctx->free_len == ctx->free_cap) {   // grows in the first steps only
+        int cap = ctx->free_cap ? 2 * ctx->free_cap : 64;
+        float **g = (float **)bert__calloc((size_t)cap, sizeof(float *));
+        size_t *sz = (size_t *)bert__calloc((size_t)cap, sizeof(size_t));
+        BERT_ASSERT_MSG(g && sz, "bert backward: out of memory");
+        if (ctx->free_len) {
+            memcpy(g, ctx->free_grads, (size_t)ctx->free_len * sizeof(float *));
+            memcpy(sz, ctx->free_sizes, (size_t)ctx->free_len * sizeof(size_t));
+        }
+        BERT_FREE(ctx->free_grads);
+        BERT_FREE(ctx->free_sizes);
+        ctx->free_grads = g;
+        ctx->free_sizes = sz;
+        ctx->free_cap = cap;
+    }
+    ctx->free_grads[ctx->free_len] = t->grad;
+    ctx->free_sizes[ctx->free_len++] = t->numel;
+    t->grad = NULL;
 }
 
 static int bert__rows(const bert_tensor *t) { return (int)(t->numel / (size_t)t->shape[t->ndim - 1]); }
@@ -1636,7 +1675,9 @@ BERTDEF void bert_backward(bert_ctx *ctx, bert_tensor *loss) {
     bert__grad(ctx, loss)[0] += 1.0f;
     for (int i = ctx->tape_len - 1; i >= 0; i--) {
         bert_node *n = &ctx->tape[i];
-        if (n->out->grad) bert__backward_node(ctx, n);
+        if (!n->out->grad) continue;
+        bert__backward_node(ctx, n);
+        if (n->out != loss) bert__release_grad(ctx, n->out);
     }
 }
 
