@@ -860,33 +860,53 @@ static float *bert__gemm_workspace(size_t floats) {
     return (float *)((p + 63) & ~(uintptr_t)63);
 }
 
-// C = alpha op(A) op(B) + beta C for the macro-block rows [i0, i0+mc) x cols [j0, j0+nc), with
-// op(B)'s rows [p0, p0+kc) packed in bpack and op(A)'s in apack. Called by every thread; the
-// micro-tiles are split statically, each thread walking down a column of B micro-panels.
-static void bert__gemm_macro(int mc, int nc, int kc, float alpha, float beta, const float *apack, const float *bpack,
-                             float *Cm, size_t ldc, int i0, int j0, int tid, int nth) {
-    int mp = (mc + BERT__MR - 1) / BERT__MR, np = (nc + BERT__NR - 1) / BERT__NR, tiles = mp * np;
-    int t0 = (int)((long long)tiles * tid / nth), t1 = (int)((long long)tiles * (tid + 1) / nth);
+// One thread's BLIS loops over a whole (sub-)problem: for each NC column block and KC slice, pack
+// op(B) (KC x NC) once, then for each MC row block pack op(A) (MC x KC) and sweep the micro-tiles,
+// a column of B micro-panels at a time so each stays in L1 while A's panels stream from L2.
+static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, size_t lda,
+                               const float *B, size_t ldb, float beta, float *Cm, size_t ldc) {
+    int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC, mc_max = M < BERT__MC ? M : BERT__MC;
+    size_t a_floats = ((size_t)(mc_max + BERT__MR) * kc_max + 15) & ~(size_t)15;
+    float *apack = bert__gemm_workspace(a_floats + (size_t)(nc_max + BERT__NR) * kc_max), *bpack = apack + a_floats;
     BERT__ALIGNED64 float edge[BERT__MR * BERT__NR];
-    for (int t = t0; t < t1; t++) {
-        int jp = t / mp, ip = t % mp;
-        int mr = mc - ip * BERT__MR < BERT__MR ? mc - ip * BERT__MR : BERT__MR;
-        int nr = nc - jp * BERT__NR < BERT__NR ? nc - jp * BERT__NR : BERT__NR;
-        const float *a = apack + (size_t)ip * BERT__MR * kc, *b = bpack + (size_t)jp * BERT__NR * kc;
-        float *c = Cm + (size_t)(i0 + ip * BERT__MR) * ldc + j0 + jp * BERT__NR;
-        if (mr == BERT__MR && nr == BERT__NR) {
-            bert__sgemm_micro(kc, a, b, c, ldc, alpha, beta);
-            continue;
-        }
-        bert__sgemm_micro(kc, a, b, edge, BERT__NR, 1.0f, 0.0f);   // edge tile through a temporary
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) {
-                float *cij = c + (size_t)i * ldc + j;
-                *cij = alpha * edge[i * BERT__NR + j] + (beta != 0.0f ? beta * *cij : 0.0f);
+    for (int j0 = 0; j0 < N; j0 += BERT__NC) {
+        int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC;
+        for (int p0 = 0; p0 < K; p0 += BERT__KC) {
+            int kc = K - p0 < BERT__KC ? K - p0 : BERT__KC;
+            float b_eff = p0 == 0 ? beta : 1.0f;   // later K slices add onto the first
+            for (int jr = 0; jr < nc; jr += BERT__NR)
+                bert__pack_b_panel(bpack + (size_t)jr * kc, B, ldb, trans_b, p0, kc, j0 + jr, nc - jr < BERT__NR ? nc - jr : BERT__NR);
+            for (int i0 = 0; i0 < M; i0 += BERT__MC) {
+                int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC;
+                for (int ir = 0; ir < mc; ir += BERT__MR)
+                    bert__pack_a_panel(apack + (size_t)ir * kc, A, lda, trans_a, i0 + ir, mc - ir < BERT__MR ? mc - ir : BERT__MR, p0, kc);
+                for (int jr = 0; jr < nc; jr += BERT__NR) {
+                    int nr = nc - jr < BERT__NR ? nc - jr : BERT__NR;
+                    for (int ir = 0; ir < mc; ir += BERT__MR) {
+                        int mr = mc - ir < BERT__MR ? mc - ir : BERT__MR;
+                        const float *a = apack + (size_t)ir * kc, *b = bpack + (size_t)jr * kc;
+                        float *c = Cm + (size_t)(i0 + ir) * ldc + j0 + jr;
+                        if (mr == BERT__MR && nr == BERT__NR) {
+                            bert__sgemm_micro(kc, a, b, c, ldc, alpha, b_eff);
+                            continue;
+                        }
+                        bert__sgemm_micro(kc, a, b, edge, BERT__NR, 1.0f, 0.0f);   // edge tile via a temporary
+                        for (int i = 0; i < mr; i++)
+                            for (int j = 0; j < nr; j++) {
+                                float *cij = c + (size_t)i * ldc + j;
+                                *cij = alpha * edge[i * BERT__NR + j] + (b_eff != 0.0f ? b_eff * *cij : 0.0f);
+                            }
+                    }
+                }
             }
+        }
     }
 }
 
+// Threads split C into slabs along its longer side (whole micro-panels each) and run the serial
+// loops on their slab with their own packing buffers: no barrier inside a GEMM, which matters
+// on a shared machine where a spinning thread waits for a descheduled one. The cost is that
+// each thread packs the operand both need (a few % of the flops at BERT's shapes).
 static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, float alpha,
                                 const float *A, int lda, const float *B, int ldb, float beta,
                                 float *Cm, int ldc) {
@@ -899,41 +919,31 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
             }
         return;
     }
-    int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC, mc_max = M < BERT__MC ? M : BERT__MC;
-    size_t a_floats = ((size_t)(mc_max + BERT__MR) * kc_max + 15) & ~(size_t)15, b_floats = (size_t)(nc_max + BERT__NR) * kc_max;
-    float *apack = bert__gemm_workspace(a_floats + b_floats), *bpack = apack + a_floats;
+    int nth = 1;
 #ifdef BERT__OMP
-    int parallel = !omp_in_parallel() && (double)M * N * K >= 262144.0;   // small or nested GEMMs stay on one thread
+    if (!omp_in_parallel() && (double)M * N * K >= 262144.0) nth = omp_get_max_threads();   // small or nested: one thread
 #endif
-    BERT__PRAGMA(omp parallel if(parallel))
+    if (nth <= 1) {
+        bert__sgemm_serial(trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
+        return;
+    }
+    int split_n = N / BERT__NR >= M / BERT__MR, unit = split_n ? BERT__NR : BERT__MR, len = split_n ? N : M;
+    int units = (len + unit - 1) / unit;
+    BERT__PRAGMA(omp parallel num_threads(nth))
     {
-        int tid = 0, nth = 1;
 #ifdef BERT__OMP
-        tid = omp_get_thread_num();
-        nth = omp_get_num_threads();
+        int tid = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        int tid = 0, team = 1;
 #endif
-        for (int j0 = 0; j0 < N; j0 += BERT__NC) {
-            int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC, np = (nc + BERT__NR - 1) / BERT__NR;
-            for (int p0 = 0; p0 < K; p0 += BERT__KC) {
-                int kc = K - p0 < BERT__KC ? K - p0 : BERT__KC;
-                float b_eff = p0 == 0 ? beta : 1.0f;   // later K blocks add onto the first
-                BERT__PRAGMA(omp for schedule(static))
-                for (int jp = 0; jp < np; jp++) {
-                    int cols = nc - jp * BERT__NR < BERT__NR ? nc - jp * BERT__NR : BERT__NR;
-                    bert__pack_b_panel(bpack + (size_t)jp * BERT__NR * kc, B, (size_t)ldb, trans_b, p0, kc, j0 + jp * BERT__NR, cols);
-                }
-                for (int i0 = 0; i0 < M; i0 += BERT__MC) {
-                    int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC, mp = (mc + BERT__MR - 1) / BERT__MR;
-                    BERT__PRAGMA(omp for schedule(static))
-                    for (int ip = 0; ip < mp; ip++) {
-                        int rows = mc - ip * BERT__MR < BERT__MR ? mc - ip * BERT__MR : BERT__MR;
-                        bert__pack_a_panel(apack + (size_t)ip * BERT__MR * kc, A, (size_t)lda, trans_a, i0 + ip * BERT__MR, rows, p0, kc);
-                    }
-                    bert__gemm_macro(mc, nc, kc, alpha, b_eff, apack, bpack, Cm, (size_t)ldc, i0, j0, tid, nth);
-                    BERT__PRAGMA(omp barrier)   // apack is refilled by the next block
-                }
-            }
-        }
+        int u0 = (int)((long long)units * tid / team), u1 = (int)((long long)units * (tid + 1) / team);
+        int lo = u0 * unit, hi = u1 * unit < len ? u1 * unit : len;
+        if (hi > lo && split_n)
+            bert__sgemm_serial(trans_a, trans_b, M, hi - lo, K, alpha, A, (size_t)lda,
+                               trans_b ? B + (size_t)lo * ldb : B + lo, (size_t)ldb, beta, Cm + lo, (size_t)ldc);
+        else if (hi > lo)
+            bert__sgemm_serial(trans_a, trans_b, hi - lo, N, K, alpha, trans_a ? A + lo : A + (size_t)lo * lda, (size_t)lda,
+                               B, (size_t)ldb, beta, Cm + (size_t)lo * ldc, (size_t)ldc);
     }
 }
 

@@ -23,7 +23,9 @@ static float *vec(size_t n, uint64_t seed) {
 // ---------------------------------------------------------------------------- sgemm
 
 static void test_sgemm(void) {
-    static const int shapes[][3] = { { 1, 1, 1 }, { 7, 13, 5 }, { 16, 16, 16 }, { 33, 17, 300 }, { 130, 1030, 20 }, { 9, 2, 513 } };
+    // odd sizes, 1, micro-tile +-1 (12x32 AVX-512, 6x16 AVX2), K across the KC slice, splits along N and along M
+    static const int shapes[][3] = { { 1, 1, 1 }, { 7, 13, 5 }, { 16, 16, 16 }, { 13, 33, 31 }, { 11, 31, 193 }, { 5, 17, 257 },
+                                     { 33, 17, 300 }, { 130, 1030, 20 }, { 9, 2, 513 }, { 1000, 20, 50 }, { 97, 64, 200 } };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], Kd = shapes[s][2];
         for (int ta = 0; ta < 2; ta++)
