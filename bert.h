@@ -524,6 +524,10 @@ BERTDEF size_t bert_dtype_size(bert_dtype dt);        /* bytes per element; 0 if
 #define BERT__PRAGMA(x)
 #endif
 #define BERT__PARALLEL_FOR BERT__PRAGMA(omp parallel for schedule(static))
+// Threads only for loops with enough work: a parallel region costs microseconds, and on a busy
+// machine a spinning thread waits on a descheduled one, so tiny models run faster on one thread.
+#define BERT__MIN_PARALLEL_WORK 65536
+#define BERT__PARALLEL_FOR_IF(work) BERT__PRAGMA(omp parallel for schedule(static) if((work) >= BERT__MIN_PARALLEL_WORK))
 
 #if defined(BERT_MALLOC) && defined(BERT_FREE)
 #elif !defined(BERT_MALLOC) && !defined(BERT_FREE)
@@ -689,7 +693,7 @@ static inline float bert__tanhf(float x) { return 1.0f - 2.0f / (bert__expf(2.0f
 #define BERT__BLOCK 4096
 #define BERT__FOR_BLOCKS(n, ...) do { \
         size_t bert__nb = ((n) + BERT__BLOCK - 1) / BERT__BLOCK; \
-        BERT__PARALLEL_FOR \
+        BERT__PARALLEL_FOR_IF(n) \
         for (size_t bert__b = 0; bert__b < bert__nb; bert__b++) { \
             size_t i0 = bert__b * BERT__BLOCK; \
             int len = (int)((n) - i0 < BERT__BLOCK ? (n) - i0 : BERT__BLOCK); \
@@ -723,32 +727,50 @@ BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, flo
 }
 
 // The fast sgemm, BLIS style: op(A) and op(B) are packed into MR-row / NR-column micro-panels
-// (edges zero-padded, so every transpose case and every edge meets the same microkernel), the
-// packed blocks are sized for the caches (KC x NR of B stays in L1, MC x KC of A in L2, KC x NC of
-// B in L3), and the threads share the packing and then split the micro-tiles. One microkernel per
+// (edges zero-padded, so every transpose case and every edge meets the same microkernel), and the
+// packed blocks are sized for the caches of the machines each ISA runs on (below). One microkernel per
 // ISA, chosen at compile time; the plain C one is the fallback and the template for NEON.
 #if !defined(BERT_NO_SIMD) && defined(__AVX512F__)
 #include <immintrin.h>
 #define BERT__MR 12
 #define BERT__NR 32
-#define BERT__KC 192     // 192 x 32 floats of B = 24 KB: half of a 48 KB L1
-#define BERT__MC 960     // 960 x 192 floats of A = 720 KB of a 2 MB L2
+#define BERT__KC_DEFAULT 384     // A micro-panel 12 x 384 floats = 18 KB stays in a 48 KB L1
+#define BERT__MC_DEFAULT 1020    // A block 1020 x 384 = 1.5 MB, from L3
+#define BERT__NC_DEFAULT 768     // B block 384 x 768 = 1.2 MB stays in a 2 MB L2
 #define BERT__GEMM_KERNEL "avx512 12x32"
 #elif !defined(BERT_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define BERT__MR 6
 #define BERT__NR 16
-#define BERT__KC 256     // 256 x 16 floats of B = 16 KB: half of a 32 KB L1
-#define BERT__MC 252     // 252 x 256 floats of A = 252 KB of a 512 KB L2
+#define BERT__KC_DEFAULT 256     // A micro-panel 6 x 256 floats = 6 KB stays in a 32 KB L1
+#define BERT__MC_DEFAULT 1020    // A block 1020 x 256 = 1 MB, from L3
+#define BERT__NC_DEFAULT 192     // B block 256 x 192 = 192 KB stays in a 512 KB L2
 #define BERT__GEMM_KERNEL "avx2+fma 6x16"
 #else
 #define BERT__MR 8
 #define BERT__NR 16
-#define BERT__KC 256
-#define BERT__MC 256
+#define BERT__KC_DEFAULT 256
+#define BERT__MC_DEFAULT 1024
+#define BERT__NC_DEFAULT 512
 #define BERT__GEMM_KERNEL "plain C 8x16"
 #endif
-#define BERT__NC 3072    // KC x NC floats of B: 2.3-3 MB, in L3
+
+// BERT_GEMM_KC / _MC / _NC override the cache blocking at compile time (implementation TU)
+#ifdef BERT_GEMM_KC
+#define BERT__KC BERT_GEMM_KC
+#else
+#define BERT__KC BERT__KC_DEFAULT
+#endif
+#ifdef BERT_GEMM_MC
+#define BERT__MC BERT_GEMM_MC
+#else
+#define BERT__MC BERT__MC_DEFAULT
+#endif
+#ifdef BERT_GEMM_NC
+#define BERT__NC BERT_GEMM_NC
+#else
+#define BERT__NC BERT__NC_DEFAULT
+#endif
 
 BERTDEF const char *bert_sgemm_kernel_name(void) { return BERT__GEMM_KERNEL; }
 
@@ -861,8 +883,9 @@ static float *bert__gemm_workspace(size_t floats) {
 }
 
 // One thread's BLIS loops over a whole (sub-)problem: for each NC column block and KC slice, pack
-// op(B) (KC x NC) once, then for each MC row block pack op(A) (MC x KC) and sweep the micro-tiles,
-// a column of B micro-panels at a time so each stays in L1 while A's panels stream from L2.
+// op(B) (KC x NC, kept in L2) once, then for each MC row block pack op(A) (MC x KC) and sweep the
+// micro-tiles a row of them at a time: the A micro-panel (the broadcast operand) stays in L1
+// while the B micro-panels stream from L2 (BLIS's arrangement for these kernels).
 static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, size_t lda,
                                const float *B, size_t ldb, float beta, float *Cm, size_t ldc) {
     int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC, mc_max = M < BERT__MC ? M : BERT__MC;
@@ -880,10 +903,10 @@ static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, fl
                 int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC;
                 for (int ir = 0; ir < mc; ir += BERT__MR)
                     bert__pack_a_panel(apack + (size_t)ir * kc, A, lda, trans_a, i0 + ir, mc - ir < BERT__MR ? mc - ir : BERT__MR, p0, kc);
-                for (int jr = 0; jr < nc; jr += BERT__NR) {
-                    int nr = nc - jr < BERT__NR ? nc - jr : BERT__NR;
-                    for (int ir = 0; ir < mc; ir += BERT__MR) {
-                        int mr = mc - ir < BERT__MR ? mc - ir : BERT__MR;
+                for (int ir = 0; ir < mc; ir += BERT__MR) {
+                    int mr = mc - ir < BERT__MR ? mc - ir : BERT__MR;
+                    for (int jr = 0; jr < nc; jr += BERT__NR) {
+                        int nr = nc - jr < BERT__NR ? nc - jr : BERT__NR;
                         const float *a = apack + (size_t)ir * kc, *b = bpack + (size_t)jr * kc;
                         float *c = Cm + (size_t)(i0 + ir) * ldc + j0 + jr;
                         if (mr == BERT__MR && nr == BERT__NR) {
@@ -951,7 +974,7 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
 static void bert__embedding_forward(float *out, const int32_t *ids, const int32_t *types,
                                     const float *wte, const float *wpe, const float *wtt,
                                     int B, int T, int C) {
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)B * T * C)
     for (int bt = 0; bt < B * T; bt++) {
         const float *w = wte + (size_t)ids[bt] * C, *p = wpe + (size_t)(bt % T) * C;
         const float *y = wtt + (size_t)(types ? types[bt] : 0) * C;
@@ -979,7 +1002,7 @@ static void bert__embedding_backward(float *dwte, float *dwpe, float *dwtt, cons
 #define BERT__COLS 128
 static void bert__column_sums(float *dst, const float *src, int N, int C) {
     int nb = (C + BERT__COLS - 1) / BERT__COLS;
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)N * C)
     for (int cb = 0; cb < nb; cb++) {
         int c0 = cb * BERT__COLS, len = C - c0 < BERT__COLS ? C - c0 : BERT__COLS;
         float acc[BERT__COLS] = { 0 };
@@ -997,7 +1020,7 @@ static void bert__linear_forward(float *out, const float *inp, const float *weig
                                  int N, int IC, int OC) {
     bert__sgemm_blocked(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
     if (!bias) return;
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)N * OC)
     for (int n = 0; n < N; n++) {
         float *o = out + (size_t)n * OC;
         BERT__SIMD
@@ -1016,7 +1039,7 @@ static void bert__linear_backward(float *dinp, float *dweight, float *dbias, con
 // layernorm over the last dim: inp/out (N,C), weight/bias (C), mean/rstd (N) saved for backward
 static void bert__layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                     const float *weight, const float *bias, int N, int C, float eps) {
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)N * C)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
@@ -1037,7 +1060,7 @@ static void bert__layernorm_forward(float *out, float *mean, float *rstd, const 
 static void bert__layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                      const float *inp, const float *weight, const float *mean,
                                      const float *rstd, int N, int C) {
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)N * C)
     for (int n = 0; n < (dinp ? N : 0); n++) {
         const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
         float *dx = dinp + (size_t)n * C;
@@ -1054,7 +1077,7 @@ static void bert__layernorm_backward(float *dinp, float *dweight, float *dbias, 
     // parameter grads sum over rows: threads take column blocks so no two share a slot
     if (!dweight || !dbias) return;
     int nb = (C + BERT__COLS - 1) / BERT__COLS;
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)N * C)
     for (int cb = 0; cb < nb; cb++) {
         int c0 = cb * BERT__COLS, len = C - c0 < BERT__COLS ? C - c0 : BERT__COLS;
         float dw[BERT__COLS] = { 0 }, db[BERT__COLS] = { 0 };
@@ -1096,7 +1119,7 @@ static void bert__attention_forward(float *out, float *att, const float *qkv, co
                                     int B, int T, int C, int NH, float drop_p, uint64_t stream) {
     int HS = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)HS);
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)B * NH * T * T * HS)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         const float *q = qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
@@ -1133,7 +1156,7 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
                                      int B, int T, int C, int NH, float drop_p, uint64_t stream) {
     int HS = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)HS), keep_scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)B * NH * T * T * HS)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         size_t TT = (size_t)T * T;
@@ -1202,12 +1225,12 @@ static void bert__gelu_backward(float *dinp, const float *dout, const float *inp
 }
 
 static void bert__tanh_forward(float *out, const float *inp, size_t n) {
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF(n)
     for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
 }
 
 static void bert__tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF(n)
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
@@ -1272,7 +1295,7 @@ static void bert__xent_backward(float *dlogits, const float *probs, const int32_
     for (int n = 0; n < N; n++) count += labels[n] != ignore_index;
     if (!count) return;
     float s = dloss / (float)count;
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF((size_t)N * V)
     for (int n = 0; n < N; n++) {
         if (labels[n] == ignore_index) continue;
         const float *p = probs + (size_t)n * V;
@@ -1298,7 +1321,7 @@ static void bert__gather_backward(float *dinp, const float *dout, const int32_t 
 static double bert__sumsq(const float *x, size_t n) {
     double part[64];
     size_t chunk = (n + 63) / 64;
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF(n)
     for (int c = 0; c < 64; c++) {
         size_t i0 = (size_t)c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
         double s = 0.0;
@@ -1336,7 +1359,7 @@ static void bert__adam_direction_norms(double *pp_uu, const float *p, const floa
                                        float gscale, float bc1, float bc2) {
     double part[16][2];
     size_t chunk = (n + 15) / 16;
-    BERT__PARALLEL_FOR
+    BERT__PARALLEL_FOR_IF(n)
     for (int c = 0; c < 16; c++) {
         size_t i0 = (size_t)c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
         double pp = 0.0, uu = 0.0;
@@ -1436,6 +1459,31 @@ static void *bert__arena_alloc(bert_arena *a, size_t bytes) {
     a->used += n;
     if (a->used > a->high_water) a->high_water = a->used;
     return p;
+}
+
+// Marks and rewinds let no-grad inference drop a layer's intermediates once the layer is done.
+typedef struct { bert_arena_block *block; size_t block_used, used; } bert__arena_mark;
+
+static bert__arena_mark bert__mark(const bert_arena *a) {
+    bert__arena_mark m;
+    m.block = a->head;
+    m.block_used = a->head ? a->head->used : 0;
+    m.used = a->used;
+    return m;
+}
+
+// Frees everything allocated since the mark but `keep` (a tensor made after it), which is moved
+// down to the mark. Only within one block: after a block change the memory simply stays used.
+static bert_tensor *bert__rewind_keep(bert_arena *a, bert__arena_mark m, bert_tensor *keep) {
+    if (a->head != m.block || !m.block) return keep;
+    bert_tensor saved = *keep;
+    a->head->used = m.block_used;
+    a->used = m.used;
+    bert_tensor *t = (bert_tensor *)bert__arena_alloc(a, sizeof(bert_tensor));
+    *t = saved;
+    t->data = (float *)bert__arena_alloc(a, saved.numel * sizeof(float));
+    memmove(t->data, saved.data, saved.numel * sizeof(float));   // regions may overlap
+    return t;
 }
 
 static void bert__arena_free_blocks(bert_arena_block *blk) {
@@ -1990,6 +2038,7 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
     x = bert_dropout(ctx, bert_layernorm(ctx, x, m->w.emb_ln_w, m->w.emb_ln_b, eps), hp);
     bert_tensor_set_name(ctx, x, "emb", 0);
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
+        bert__arena_mark mark = bert__mark(&ctx->arena);
         bert_layer_weights *w = &m->w.layer[l];
         bert_tensor *qkv = bert_linear(ctx, x, &w->qkv_w, &w->qkv_b);                   // (B,T,3C)
         bert_tensor *att = bert_attention(ctx, qkv, mask, cfg->num_attention_heads,
@@ -2004,6 +2053,7 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
         bert_tensor_set_name(ctx, x1, "layer.%d.attn_ln", l);
         bert_tensor_set_name(ctx, f, "layer.%d.ffn_act", l);
         bert_tensor_set_name(ctx, x, "layer.%d", l);
+        if (!ctx->grad_enabled) x = bert__rewind_keep(&ctx->arena, mark, x);   // inference keeps one layer live
     }
     return x;
 }
