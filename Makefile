@@ -40,6 +40,13 @@ $(BUILD)/%: tests/%.c bert.h tests/check.h | $(BUILD)
 $(BUILD):
 	mkdir -p $(BUILD)
 
+# pretrain a tiny BERT on the public-domain text in examples/data, fine-tune and evaluate it
+demo: $(BUILD)/demo
+	./$(BUILD)/demo
+
+$(BUILD)/demo: examples/demo.c bert.h | $(BUILD)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
 # runs every test program, then prints the totals as one "N passed, N failed" line
 test: $(TEST_BINS) cxx-check readme-check
 	@sh tests/run.sh $(TEST_BINS)
@@ -68,3 +75,10 @@ readme-check: | $(BUILD)
 	@awk '/<!-- readme-example/{f=1;next} f&&/^```c/{g=1;next} g&&/^```/{exit} g' README.md > $(BUILD)/readme_example.c
 	$(CC) $(CFLAGS) -I. $(BUILD)/readme_example.c -o $(BUILD)/readme_example $(LDLIBS)
 	cd $(BUILD) && ./readme_example | tail -n 2 && rm -f tiny.safetensors
+
+# benchmarks against PyTorch, side by side (bench/README.md); they report, they never fail the build
+.PHONY: bench bench-quick
+bench:
+	CC="$(CC)" bash bench/run.sh
+bench-quick:
+	CC="$(CC)" bash bench/run.sh --quick

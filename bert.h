@@ -860,47 +860,67 @@ static void bert__pack_b_panel(float *BERT_RESTRICT dst, const float *B, size_t 
     }
 }
 
-// Packing buffers: one per calling thread, grown on first use and then reused, so a steady-state
-// training step allocates nothing. bert_cpu_workspace_free() releases the calling thread's.
-static BERT__THREAD_LOCAL float *bert__gemm_buf;
-static BERT__THREAD_LOCAL size_t bert__gemm_cap;
+// Packing buffers, grown on first use and then reused, so a steady-state training step allocates
+// nothing: per thread, one for its A micro-panels and one for the B block it shares with its team.
+// bert_cpu_workspace_free() releases the calling thread's.
+typedef struct { float *buf; size_t cap; } bert__buffer;
+static BERT__THREAD_LOCAL bert__buffer bert__gemm_a, bert__gemm_b;
 
 BERTDEF void bert_cpu_workspace_free(void) {
-    BERT_FREE(bert__gemm_buf);
-    bert__gemm_buf = NULL;
-    bert__gemm_cap = 0;
+    BERT_FREE(bert__gemm_a.buf);
+    BERT_FREE(bert__gemm_b.buf);
+    bert__gemm_a.buf = bert__gemm_b.buf = NULL;
+    bert__gemm_a.cap = bert__gemm_b.cap = 0;
 }
 
-static float *bert__gemm_workspace(size_t floats) {
-    if (floats > bert__gemm_cap) {
-        BERT_FREE(bert__gemm_buf);
-        bert__gemm_buf = (float *)BERT_MALLOC((floats + 16) * sizeof(float));
-        BERT_ASSERT_MSG(bert__gemm_buf != NULL, "sgemm: out of memory for the packing buffers");
-        bert__gemm_cap = floats;
+static float *bert__buffer_get(bert__buffer *b, size_t floats) {
+    if (floats > b->cap) {
+        BERT_FREE(b->buf);
+        b->buf = (float *)BERT_MALLOC((floats + 16) * sizeof(float));
+        BERT_ASSERT_MSG(b->buf != NULL, "sgemm: out of memory for the packing buffers");
+        b->cap = floats;
     }
-    uintptr_t p = (uintptr_t)bert__gemm_buf;   // 64-byte aligned for the microkernel's aligned loads
+    uintptr_t p = (uintptr_t)b->buf;   // 64-byte aligned for the microkernel's aligned loads
     return (float *)((p + 63) & ~(uintptr_t)63);
 }
 
-// One thread's BLIS loops over a whole (sub-)problem: for each NC column block and KC slice, pack
-// op(B) (KC x NC, kept in L2) once, then for each MC row block pack op(A) (MC x KC) and sweep the
-// micro-tiles a row of them at a time: the A micro-panel (the broadcast operand) stays in L1
-// while the B micro-panels stream from L2 (BLIS's arrangement for these kernels).
-static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, size_t lda,
-                               const float *B, size_t ldb, float beta, float *Cm, size_t ldc) {
-    int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC, mc_max = M < BERT__MC ? M : BERT__MC;
-    size_t a_floats = ((size_t)(mc_max + BERT__MR) * kc_max + 15) & ~(size_t)15;
-    float *apack = bert__gemm_workspace(a_floats + (size_t)(nc_max + BERT__NR) * kc_max), *bpack = apack + a_floats;
+static float *bert__gemm_workspace(size_t floats) { return bert__buffer_get(&bert__gemm_a, floats); }
+static float *bert__gemm_bpack(size_t floats) { return bert__buffer_get(&bert__gemm_b, floats); }
+
+// Only a real team waits: alone (nth == 1) this thread may be inside someone else's parallel
+// loop (the attention heads), where a barrier would bind to that loop's team.
+static void bert__team_barrier(int nth) {
+    if (nth > 1) {
+        BERT__PRAGMA(omp barrier)
+    }
+}
+
+// The BLIS loops, run by every thread of a team (or by one thread alone, where the barriers are
+// no-ops). C is split by rows: each thread owns a slab of whole MR micro-panels of A and packs
+// them itself; the B block (KC x NC, kept in L2) is packed once, cooperatively, between two
+// barriers. Inside, the A micro-panel (the broadcast operand) stays in L1 while B's micro-panels
+// stream from L2 (BLIS's arrangement for these kernels).
+static void bert__sgemm_team(int tid, int nth, float *bpack, int trans_a, int trans_b, int M, int N, int K,
+                             float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                             float *Cm, size_t ldc) {
+    int panels = (M + BERT__MR - 1) / BERT__MR;
+    int lo = (int)((long long)panels * tid / nth) * BERT__MR, hi = (int)((long long)panels * (tid + 1) / nth) * BERT__MR;
+    if (hi > M) hi = M;
+    int kc_max = K < BERT__KC ? K : BERT__KC;
+    float *apack = bert__gemm_workspace((size_t)(BERT__MC + BERT__MR) * kc_max);
     BERT__ALIGNED64 float edge[BERT__MR * BERT__NR];
     for (int j0 = 0; j0 < N; j0 += BERT__NC) {
-        int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC;
+        int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC, np = (nc + BERT__NR - 1) / BERT__NR;
         for (int p0 = 0; p0 < K; p0 += BERT__KC) {
             int kc = K - p0 < BERT__KC ? K - p0 : BERT__KC;
             float b_eff = p0 == 0 ? beta : 1.0f;   // later K slices add onto the first
-            for (int jr = 0; jr < nc; jr += BERT__NR)
+            for (int jp = tid; jp < np; jp += nth) {
+                int jr = jp * BERT__NR;
                 bert__pack_b_panel(bpack + (size_t)jr * kc, B, ldb, trans_b, p0, kc, j0 + jr, nc - jr < BERT__NR ? nc - jr : BERT__NR);
-            for (int i0 = 0; i0 < M; i0 += BERT__MC) {
-                int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC;
+            }
+            bert__team_barrier(nth);   // the B block is complete
+            for (int i0 = lo; i0 < hi; i0 += BERT__MC) {
+                int mc = hi - i0 < BERT__MC ? hi - i0 : BERT__MC;
                 for (int ir = 0; ir < mc; ir += BERT__MR)
                     bert__pack_a_panel(apack + (size_t)ir * kc, A, lda, trans_a, i0 + ir, mc - ir < BERT__MR ? mc - ir : BERT__MR, p0, kc);
                 for (int ir = 0; ir < mc; ir += BERT__MR) {
@@ -922,14 +942,11 @@ static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, fl
                     }
                 }
             }
+            bert__team_barrier(nth);   // everyone is done with the B block before it is refilled
         }
     }
 }
 
-// Threads split C into slabs along its longer side (whole micro-panels each) and run the serial
-// loops on their slab with their own packing buffers: no barrier inside a GEMM, which matters
-// on a shared machine where a spinning thread waits for a descheduled one. The cost is that
-// each thread packs the operand both need (a few % of the flops at BERT's shapes).
 static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, float alpha,
                                 const float *A, int lda, const float *B, int ldb, float beta,
                                 float *Cm, int ldc) {
@@ -942,16 +959,17 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
             }
         return;
     }
+    int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC;
+    // the shared B block lives in the calling thread's second buffer: apack uses the first
+    float *bpack = bert__gemm_bpack((size_t)(nc_max + BERT__NR) * kc_max);
     int nth = 1;
 #ifdef BERT__OMP
-    if (!omp_in_parallel() && (double)M * N * K >= 262144.0) nth = omp_get_max_threads();   // small or nested: one thread
+    if (!omp_in_parallel() && (double)M * N * K >= 262144.0 && M > BERT__MR) nth = omp_get_max_threads();
 #endif
-    if (nth <= 1) {
-        bert__sgemm_serial(trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
+    if (nth <= 1) {   // small, or nested inside a parallel loop (attention heads): this thread alone
+        bert__sgemm_team(0, 1, bpack, trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
         return;
     }
-    int split_n = N / BERT__NR >= M / BERT__MR, unit = split_n ? BERT__NR : BERT__MR, len = split_n ? N : M;
-    int units = (len + unit - 1) / unit;
     BERT__PRAGMA(omp parallel num_threads(nth))
     {
 #ifdef BERT__OMP
@@ -959,14 +977,7 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
 #else
         int tid = 0, team = 1;
 #endif
-        int u0 = (int)((long long)units * tid / team), u1 = (int)((long long)units * (tid + 1) / team);
-        int lo = u0 * unit, hi = u1 * unit < len ? u1 * unit : len;
-        if (hi > lo && split_n)
-            bert__sgemm_serial(trans_a, trans_b, M, hi - lo, K, alpha, A, (size_t)lda,
-                               trans_b ? B + (size_t)lo * ldb : B + lo, (size_t)ldb, beta, Cm + lo, (size_t)ldc);
-        else if (hi > lo)
-            bert__sgemm_serial(trans_a, trans_b, hi - lo, N, K, alpha, trans_a ? A + lo : A + (size_t)lo * lda, (size_t)lda,
-                               B, (size_t)ldb, beta, Cm + (size_t)lo * ldc, (size_t)ldc);
+        bert__sgemm_team(tid, team, bpack, trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
     }
 }
 
@@ -1339,6 +1350,7 @@ static double bert__sumsq(const float *x, size_t n) {
 static void bert__adam_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
                               float beta1, float beta2, float eps, float wd, float gscale,
                               float bc1, float bc2) {
+    float ibc1 = 1.0f / bc1, ibc2 = 1.0f / bc2;   // one division per element, not three
     BERT__FOR_BLOCKS(n, {
         float *pb = p + i0, *mb = m + i0, *vb = v + i0;
         const float *gb = g + i0;
@@ -1347,7 +1359,7 @@ static void bert__adam_update(float *p, const float *g, float *m, float *v, size
             float gi = gb[i] * gscale;
             mb[i] = beta1 * mb[i] + (1.0f - beta1) * gi;
             vb[i] = beta2 * vb[i] + (1.0f - beta2) * gi * gi;
-            pb[i] -= lr * ((mb[i] / bc1) / (sqrtf(vb[i] / bc2) + eps) + wd * pb[i]);
+            pb[i] -= lr * (mb[i] * ibc1 / (sqrtf(vb[i] * ibc2) + eps) + wd * pb[i]);
         }
     });
 }
@@ -1473,16 +1485,25 @@ static bert__arena_mark bert__mark(const bert_arena *a) {
 }
 
 // Frees everything allocated since the mark but `keep` (a tensor made after it), which is moved
-// down to the mark. Only within one block: after a block change the memory simply stays used.
+// down to the mark; blocks chained since the mark are released (the first step of a run, before
+// the arena has learned its size). If `keep` does not fit in the mark's block, nothing is freed.
 static bert_tensor *bert__rewind_keep(bert_arena *a, bert__arena_mark m, bert_tensor *keep) {
-    if (a->head != m.block || !m.block) return keep;
+    size_t need = bert__pad(sizeof(bert_tensor)) + bert__pad(keep->numel * sizeof(float));
+    if (!m.block || m.block_used + need > m.block->size) return keep;
     bert_tensor saved = *keep;
-    a->head->used = m.block_used;
-    a->used = m.used;
-    bert_tensor *t = (bert_tensor *)bert__arena_alloc(a, sizeof(bert_tensor));
+    unsigned char *base = bert__block_base(m.block) + m.block_used;
+    bert_tensor *t = (bert_tensor *)base;
+    float *data = (float *)(base + bert__pad(sizeof(bert_tensor)));
+    memmove(data, saved.data, saved.numel * sizeof(float));   // within one block the regions may overlap
+    while (a->head != m.block) {   // newer blocks, now empty but for what was just copied out
+        bert_arena_block *prev = a->head->prev;
+        BERT_FREE(a->head);
+        a->head = prev;
+    }
     *t = saved;
-    t->data = (float *)bert__arena_alloc(a, saved.numel * sizeof(float));
-    memmove(t->data, saved.data, saved.numel * sizeof(float));   // regions may overlap
+    t->data = data;
+    m.block->used = m.block_used + need;
+    a->used = m.used + need;
     return t;
 }
 
