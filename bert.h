@@ -860,67 +860,47 @@ static void bert__pack_b_panel(float *BERT_RESTRICT dst, const float *B, size_t 
     }
 }
 
-// Packing buffers, grown on first use and then reused, so a steady-state training step allocates
-// nothing: per thread, one for its A micro-panels and one for the B block it shares with its team.
-// bert_cpu_workspace_free() releases the calling thread's.
-typedef struct { float *buf; size_t cap; } bert__buffer;
-static BERT__THREAD_LOCAL bert__buffer bert__gemm_a, bert__gemm_b;
+// Packing buffers: one per calling thread, grown on first use and then reused, so a steady-state
+// training step allocates nothing. bert_cpu_workspace_free() releases the calling thread's.
+static BERT__THREAD_LOCAL float *bert__gemm_buf;
+static BERT__THREAD_LOCAL size_t bert__gemm_cap;
 
 BERTDEF void bert_cpu_workspace_free(void) {
-    BERT_FREE(bert__gemm_a.buf);
-    BERT_FREE(bert__gemm_b.buf);
-    bert__gemm_a.buf = bert__gemm_b.buf = NULL;
-    bert__gemm_a.cap = bert__gemm_b.cap = 0;
+    BERT_FREE(bert__gemm_buf);
+    bert__gemm_buf = NULL;
+    bert__gemm_cap = 0;
 }
 
-static float *bert__buffer_get(bert__buffer *b, size_t floats) {
-    if (floats > b->cap) {
-        BERT_FREE(b->buf);
-        b->buf = (float *)BERT_MALLOC((floats + 16) * sizeof(float));
-        BERT_ASSERT_MSG(b->buf != NULL, "sgemm: out of memory for the packing buffers");
-        b->cap = floats;
+static float *bert__gemm_workspace(size_t floats) {
+    if (floats > bert__gemm_cap) {
+        BERT_FREE(bert__gemm_buf);
+        bert__gemm_buf = (float *)BERT_MALLOC((floats + 16) * sizeof(float));
+        BERT_ASSERT_MSG(bert__gemm_buf != NULL, "sgemm: out of memory for the packing buffers");
+        bert__gemm_cap = floats;
     }
-    uintptr_t p = (uintptr_t)b->buf;   // 64-byte aligned for the microkernel's aligned loads
+    uintptr_t p = (uintptr_t)bert__gemm_buf;   // 64-byte aligned for the microkernel's aligned loads
     return (float *)((p + 63) & ~(uintptr_t)63);
 }
 
-static float *bert__gemm_workspace(size_t floats) { return bert__buffer_get(&bert__gemm_a, floats); }
-static float *bert__gemm_bpack(size_t floats) { return bert__buffer_get(&bert__gemm_b, floats); }
-
-// Only a real team waits: alone (nth == 1) this thread may be inside someone else's parallel
-// loop (the attention heads), where a barrier would bind to that loop's team.
-static void bert__team_barrier(int nth) {
-    if (nth > 1) {
-        BERT__PRAGMA(omp barrier)
-    }
-}
-
-// The BLIS loops, run by every thread of a team (or by one thread alone, where the barriers are
-// no-ops). C is split by rows: each thread owns a slab of whole MR micro-panels of A and packs
-// them itself; the B block (KC x NC, kept in L2) is packed once, cooperatively, between two
-// barriers. Inside, the A micro-panel (the broadcast operand) stays in L1 while B's micro-panels
-// stream from L2 (BLIS's arrangement for these kernels).
-static void bert__sgemm_team(int tid, int nth, float *bpack, int trans_a, int trans_b, int M, int N, int K,
-                             float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
-                             float *Cm, size_t ldc) {
-    int panels = (M + BERT__MR - 1) / BERT__MR;
-    int lo = (int)((long long)panels * tid / nth) * BERT__MR, hi = (int)((long long)panels * (tid + 1) / nth) * BERT__MR;
-    if (hi > M) hi = M;
-    int kc_max = K < BERT__KC ? K : BERT__KC;
-    float *apack = bert__gemm_workspace((size_t)(BERT__MC + BERT__MR) * kc_max);
+// One thread's BLIS loops over a whole (sub-)problem: for each NC column block and KC slice, pack
+// op(B) (KC x NC, kept in L2) once, then for each MC row block pack op(A) (MC x KC) and sweep the
+// micro-tiles a row of them at a time: the A micro-panel (the broadcast operand) stays in L1
+// while the B micro-panels stream from L2 (BLIS's arrangement for these kernels).
+static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, size_t lda,
+                               const float *B, size_t ldb, float beta, float *Cm, size_t ldc) {
+    int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC, mc_max = M < BERT__MC ? M : BERT__MC;
+    size_t a_floats = ((size_t)(mc_max + BERT__MR) * kc_max + 15) & ~(size_t)15;
+    float *apack = bert__gemm_workspace(a_floats + (size_t)(nc_max + BERT__NR) * kc_max), *bpack = apack + a_floats;
     BERT__ALIGNED64 float edge[BERT__MR * BERT__NR];
     for (int j0 = 0; j0 < N; j0 += BERT__NC) {
-        int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC, np = (nc + BERT__NR - 1) / BERT__NR;
+        int nc = N - j0 < BERT__NC ? N - j0 : BERT__NC;
         for (int p0 = 0; p0 < K; p0 += BERT__KC) {
             int kc = K - p0 < BERT__KC ? K - p0 : BERT__KC;
             float b_eff = p0 == 0 ? beta : 1.0f;   // later K slices add onto the first
-            for (int jp = tid; jp < np; jp += nth) {
-                int jr = jp * BERT__NR;
+            for (int jr = 0; jr < nc; jr += BERT__NR)
                 bert__pack_b_panel(bpack + (size_t)jr * kc, B, ldb, trans_b, p0, kc, j0 + jr, nc - jr < BERT__NR ? nc - jr : BERT__NR);
-            }
-            bert__team_barrier(nth);   // the B block is complete
-            for (int i0 = lo; i0 < hi; i0 += BERT__MC) {
-                int mc = hi - i0 < BERT__MC ? hi - i0 : BERT__MC;
+            for (int i0 = 0; i0 < M; i0 += BERT__MC) {
+                int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC;
                 for (int ir = 0; ir < mc; ir += BERT__MR)
                     bert__pack_a_panel(apack + (size_t)ir * kc, A, lda, trans_a, i0 + ir, mc - ir < BERT__MR ? mc - ir : BERT__MR, p0, kc);
                 for (int ir = 0; ir < mc; ir += BERT__MR) {
@@ -942,11 +922,14 @@ static void bert__sgemm_team(int tid, int nth, float *bpack, int trans_a, int tr
                     }
                 }
             }
-            bert__team_barrier(nth);   // everyone is done with the B block before it is refilled
         }
     }
 }
 
+// Threads split C into slabs along its longer side (whole micro-panels each) and run the serial
+// loops on their slab with their own packing buffers: no barrier inside a GEMM, which matters
+// on a shared machine where a spinning thread waits for a descheduled one. The cost is that
+// each thread packs the operand both need (a few % of the flops at BERT's shapes).
 static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, float alpha,
                                 const float *A, int lda, const float *B, int ldb, float beta,
                                 float *Cm, int ldc) {
@@ -959,17 +942,16 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
             }
         return;
     }
-    int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC;
-    // the shared B block lives in the calling thread's second buffer: apack uses the first
-    float *bpack = bert__gemm_bpack((size_t)(nc_max + BERT__NR) * kc_max);
     int nth = 1;
 #ifdef BERT__OMP
-    if (!omp_in_parallel() && (double)M * N * K >= 262144.0 && M > BERT__MR) nth = omp_get_max_threads();
+    if (!omp_in_parallel() && (double)M * N * K >= 262144.0) nth = omp_get_max_threads();   // small or nested: one thread
 #endif
-    if (nth <= 1) {   // small, or nested inside a parallel loop (attention heads): this thread alone
-        bert__sgemm_team(0, 1, bpack, trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
+    if (nth <= 1) {
+        bert__sgemm_serial(trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
         return;
     }
+    int split_n = N / BERT__NR >= M / BERT__MR, unit = split_n ? BERT__NR : BERT__MR, len = split_n ? N : M;
+    int units = (len + unit - 1) / unit;
     BERT__PRAGMA(omp parallel num_threads(nth))
     {
 #ifdef BERT__OMP
@@ -977,7 +959,14 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
 #else
         int tid = 0, team = 1;
 #endif
-        bert__sgemm_team(tid, team, bpack, trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
+        int u0 = (int)((long long)units * tid / team), u1 = (int)((long long)units * (tid + 1) / team);
+        int lo = u0 * unit, hi = u1 * unit < len ? u1 * unit : len;
+        if (hi > lo && split_n)
+            bert__sgemm_serial(trans_a, trans_b, M, hi - lo, K, alpha, A, (size_t)lda,
+                               trans_b ? B + (size_t)lo * ldb : B + lo, (size_t)ldb, beta, Cm + lo, (size_t)ldc);
+        else if (hi > lo)
+            bert__sgemm_serial(trans_a, trans_b, hi - lo, N, K, alpha, trans_a ? A + lo : A + (size_t)lo * lda, (size_t)lda,
+                               B, (size_t)ldb, beta, Cm + (size_t)lo * ldc, (size_t)ldc);
     }
 }
 
