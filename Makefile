@@ -31,6 +31,19 @@ endif
 TESTS = test_kernels test_autograd test_safetensors test_io test_bert
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
+# the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present
+KERNEL_VARIANTS = $(BUILD)/test_kernels_c
+ifneq ($(shell grep -m1 -o -w avx2 /proc/cpuinfo 2>/dev/null),)
+  KERNEL_VARIANTS += $(BUILD)/test_kernels_avx2
+endif
+TEST_BINS += $(KERNEL_VARIANTS)
+
+$(BUILD)/test_kernels_c: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
+	$(CC) $(CFLAGS) -DBERT_NO_SIMD $< -o $@ $(LDLIBS)
+
+$(BUILD)/test_kernels_avx2: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
+	$(CC) $(filter-out -march=native,$(CFLAGS)) -mavx2 -mfma $< -o $@ $(LDLIBS)
+
 .PHONY: all test ref ref-check cxx-check readme-check clean demo
 all: $(TEST_BINS)
 

@@ -310,6 +310,7 @@ static void test_optimizer_defaults(void) {
 
 int main(void) {
     K = bert_cpu_kernels();
+    printf("sgemm microkernel under test: %s\n", bert_sgemm_kernel_name());
     test_sgemm();
     test_linear_fd();
     test_layernorm_fd();
