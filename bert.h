@@ -775,53 +775,54 @@ BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, flo
 BERTDEF const char *bert_sgemm_kernel_name(void) { return BERT__GEMM_KERNEL; }
 
 // The one hot spot: C (MR,NR) = alpha * sum_p a[p][0..MR) x b[p][0..NR) + beta * C, for kc steps
-// over packed panels. beta == 0 overwrites C (it may hold garbage).
+// over packed panels. beta == 0 overwrites C (it may hold garbage). One body for both SIMD ISAs,
+// written against these vector mappings (ggml style); NR is two vectors wide. A NEON port adds
+// a block of mappings here.
 #if !defined(BERT_NO_SIMD) && defined(__AVX512F__)
+typedef __m512 bert__vec;
+#define BERT__VW 16
+#define BERT__VZERO() _mm512_setzero_ps()
+#define BERT__VSET1(x) _mm512_set1_ps(x)
+#define BERT__VLOAD(p) _mm512_load_ps(p)
+#define BERT__VLOADU(p) _mm512_loadu_ps(p)
+#define BERT__VSTOREU(p, v) _mm512_storeu_ps(p, v)
+#define BERT__VMUL(a, b) _mm512_mul_ps(a, b)
+#define BERT__VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define BERT__ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
-                              size_t ldc, float alpha, float beta) {
-#define BERT__ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
-#define BERT__FMA(i) { __m512 ai = _mm512_set1_ps(a[i]); c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
-                       c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); }
-#define BERT__STORE(i) { float *ci = c + (size_t)(i) * ldc; \
-        __m512 r0 = _mm512_mul_ps(va, c##i##0), r1 = _mm512_mul_ps(va, c##i##1); \
-        if (beta != 0.0f) { r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0); r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1); } \
-        _mm512_storeu_ps(ci, r0); _mm512_storeu_ps(ci + 16, r1); }
-    BERT__ROWS(BERT__ZERO)
-    for (int p = 0; p < kc; p++, a += BERT__MR, b += BERT__NR) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        BERT__ROWS(BERT__FMA)
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    BERT__ROWS(BERT__STORE)
-#undef BERT__ZERO
-#undef BERT__FMA
-#undef BERT__STORE
-}
-#undef BERT__ROWS
 #elif !defined(BERT_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+typedef __m256 bert__vec;
+#define BERT__VW 8
+#define BERT__VZERO() _mm256_setzero_ps()
+#define BERT__VSET1(x) _mm256_set1_ps(x)
+#define BERT__VLOAD(p) _mm256_load_ps(p)
+#define BERT__VLOADU(p) _mm256_loadu_ps(p)
+#define BERT__VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define BERT__VMUL(a, b) _mm256_mul_ps(a, b)
+#define BERT__VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define BERT__ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#endif
+
+#ifdef BERT__ROWS
 static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
                               size_t ldc, float alpha, float beta) {
-#define BERT__ZERO(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
-#define BERT__FMA(i) { __m256 ai = _mm256_broadcast_ss(a + (i)); c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0); \
-                       c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1); }
+#define BERT__ZERO(i) bert__vec c##i##0 = BERT__VZERO(), c##i##1 = BERT__VZERO();
+#define BERT__FMA(i) { bert__vec ai = BERT__VSET1(a[i]); c##i##0 = BERT__VFMA(ai, b0, c##i##0); \
+                       c##i##1 = BERT__VFMA(ai, b1, c##i##1); }
 #define BERT__STORE(i) { float *ci = c + (size_t)(i) * ldc; \
-        __m256 r0 = _mm256_mul_ps(va, c##i##0), r1 = _mm256_mul_ps(va, c##i##1); \
-        if (beta != 0.0f) { r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0); r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1); } \
-        _mm256_storeu_ps(ci, r0); _mm256_storeu_ps(ci + 8, r1); }
+        bert__vec r0 = BERT__VMUL(va, c##i##0), r1 = BERT__VMUL(va, c##i##1); \
+        if (beta != 0.0f) { r0 = BERT__VFMA(vb, BERT__VLOADU(ci), r0); r1 = BERT__VFMA(vb, BERT__VLOADU(ci + BERT__VW), r1); } \
+        BERT__VSTOREU(ci, r0); BERT__VSTOREU(ci + BERT__VW, r1); }
     BERT__ROWS(BERT__ZERO)
     for (int p = 0; p < kc; p++, a += BERT__MR, b += BERT__NR) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        bert__vec b0 = BERT__VLOAD(b), b1 = BERT__VLOAD(b + BERT__VW);
         BERT__ROWS(BERT__FMA)
     }
-    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    bert__vec va = BERT__VSET1(alpha), vb = BERT__VSET1(beta);
     BERT__ROWS(BERT__STORE)
 #undef BERT__ZERO
 #undef BERT__FMA
 #undef BERT__STORE
 }
-#undef BERT__ROWS
 #else
 static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
                               size_t ldc, float alpha, float beta) {
