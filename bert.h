@@ -803,17 +803,19 @@ typedef __m256 bert__vec;
 #endif
 
 #ifdef BERT__ROWS
-static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
-                              size_t ldc, float alpha, float beta) {
+// The A micro-panel is read as a[i*ars + p*aps]: packed (ars 1, aps MR) or, when op(A) is A itself,
+// straight from its rows (ars lda, aps 1), which saves packing the broadcast operand.
+static void bert__sgemm_micro_strided(int kc, const float *BERT_RESTRICT a, size_t ars, size_t aps,
+                                      const float *BERT_RESTRICT b, float *c, size_t ldc, float alpha, float beta) {
 #define BERT__ZERO(i) bert__vec c##i##0 = BERT__VZERO(), c##i##1 = BERT__VZERO();
-#define BERT__FMA(i) { bert__vec ai = BERT__VSET1(a[i]); c##i##0 = BERT__VFMA(ai, b0, c##i##0); \
+#define BERT__FMA(i) { bert__vec ai = BERT__VSET1(a[(i) * ars]); c##i##0 = BERT__VFMA(ai, b0, c##i##0); \
                        c##i##1 = BERT__VFMA(ai, b1, c##i##1); }
 #define BERT__STORE(i) { float *ci = c + (size_t)(i) * ldc; \
         bert__vec r0 = BERT__VMUL(va, c##i##0), r1 = BERT__VMUL(va, c##i##1); \
         if (beta != 0.0f) { r0 = BERT__VFMA(vb, BERT__VLOADU(ci), r0); r1 = BERT__VFMA(vb, BERT__VLOADU(ci + BERT__VW), r1); } \
         BERT__VSTOREU(ci, r0); BERT__VSTOREU(ci + BERT__VW, r1); }
     BERT__ROWS(BERT__ZERO)
-    for (int p = 0; p < kc; p++, a += BERT__MR, b += BERT__NR) {
+    for (int p = 0; p < kc; p++, a += aps, b += BERT__NR) {
         bert__vec b0 = BERT__VLOAD(b), b1 = BERT__VLOAD(b + BERT__VW);
         BERT__ROWS(BERT__FMA)
     }
@@ -824,13 +826,13 @@ static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float 
 #undef BERT__STORE
 }
 #else
-static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
-                              size_t ldc, float alpha, float beta) {
+static void bert__sgemm_micro_strided(int kc, const float *BERT_RESTRICT a, size_t ars, size_t aps,
+                                      const float *BERT_RESTRICT b, float *c, size_t ldc, float alpha, float beta) {
     float acc[BERT__MR][BERT__NR];
     memset(acc, 0, sizeof acc);
-    for (int p = 0; p < kc; p++, a += BERT__MR, b += BERT__NR)
+    for (int p = 0; p < kc; p++, a += aps, b += BERT__NR)
         for (int i = 0; i < BERT__MR; i++)
-            for (int j = 0; j < BERT__NR; j++) acc[i][j] += a[i] * b[j];
+            for (int j = 0; j < BERT__NR; j++) acc[i][j] += a[i * ars] * b[j];
     for (int i = 0; i < BERT__MR; i++)
         for (int j = 0; j < BERT__NR; j++) {
             float *cij = c + (size_t)i * ldc + j;
@@ -838,6 +840,11 @@ static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float 
         }
 }
 #endif
+
+static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
+                              size_t ldc, float alpha, float beta) {   // packed A
+    bert__sgemm_micro_strided(kc, a, 1, BERT__MR, b, c, ldc, alpha, beta);
+}
 
 // one MR-row micro-panel of op(A): rows [i0, i0+MR) x cols [p0, p0+kc), stored column by column
 static void bert__pack_a_panel(float *BERT_RESTRICT dst, const float *A, size_t lda, int trans, int i0, int rows,
@@ -902,19 +909,23 @@ static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, fl
                 bert__pack_b_panel(bpack + (size_t)jr * kc, B, ldb, trans_b, p0, kc, j0 + jr, nc - jr < BERT__NR ? nc - jr : BERT__NR);
             for (int i0 = 0; i0 < M; i0 += BERT__MC) {
                 int mc = M - i0 < BERT__MC ? M - i0 : BERT__MC;
-                for (int ir = 0; ir < mc; ir += BERT__MR)
-                    bert__pack_a_panel(apack + (size_t)ir * kc, A, lda, trans_a, i0 + ir, mc - ir < BERT__MR ? mc - ir : BERT__MR, p0, kc);
+                for (int ir = 0; ir < mc; ir += BERT__MR)   // full panels of a plain A are read in place
+                    if (trans_a || mc - ir < BERT__MR)
+                        bert__pack_a_panel(apack + (size_t)ir * kc, A, lda, trans_a, i0 + ir, mc - ir < BERT__MR ? mc - ir : BERT__MR, p0, kc);
                 for (int ir = 0; ir < mc; ir += BERT__MR) {
                     int mr = mc - ir < BERT__MR ? mc - ir : BERT__MR;
                     for (int jr = 0; jr < nc; jr += BERT__NR) {
                         int nr = nc - jr < BERT__NR ? nc - jr : BERT__NR;
-                        const float *a = apack + (size_t)ir * kc, *b = bpack + (size_t)jr * kc;
+                        int in_place = !trans_a && mr == BERT__MR;   // A's rows as they are, else the packed panel
+                        const float *a = in_place ? A + (size_t)(i0 + ir) * lda + p0 : apack + (size_t)ir * kc;
+                        size_t ars = in_place ? lda : 1, aps = in_place ? 1 : BERT__MR;
+                        const float *b = bpack + (size_t)jr * kc;
                         float *c = Cm + (size_t)(i0 + ir) * ldc + j0 + jr;
                         if (mr == BERT__MR && nr == BERT__NR) {
-                            bert__sgemm_micro(kc, a, b, c, ldc, alpha, b_eff);
+                            bert__sgemm_micro_strided(kc, a, ars, aps, b, c, ldc, alpha, b_eff);
                             continue;
                         }
-                        bert__sgemm_micro(kc, a, b, edge, BERT__NR, 1.0f, 0.0f);   // edge tile via a temporary
+                        bert__sgemm_micro_strided(kc, a, ars, aps, b, edge, BERT__NR, 1.0f, 0.0f);   // edge tile via a temporary
                         for (int i = 0; i < mr; i++)
                             for (int j = 0; j < nr; j++) {
                                 float *cij = c + (size_t)i * ldc + j;
