@@ -1138,19 +1138,13 @@ static void bert__attention_forward(float *out, float *att, const float *qkv, co
         float *a = att + (size_t)bh * T * T;
         bert__sgemm_blocked(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, a, T);   // (T,T) scores
         for (int i = 0; i < T; i++) {
-            float *row = a + (size_t)i * T, maxv = -INFINITY, sum = 0.0f;
+            float *row = a + (size_t)i * T;
             if (mask_add) {
                 const float *madd = mask_add + (size_t)b * T;
                 BERT__SIMD
                 for (int j = 0; j < T; j++) row[j] += madd[j];
             }
-            BERT__SIMD_MAX(maxv)
-            for (int j = 0; j < T; j++) maxv = row[j] > maxv ? row[j] : maxv;
-            BERT__SIMD_SUM(sum)
-            for (int j = 0; j < T; j++) { row[j] = bert__expf(row[j] - maxv); sum += row[j]; }
-            float inv = 1.0f / sum;
-            BERT__SIMD
-            for (int j = 0; j < T; j++) row[j] *= inv;
+            bert__softmax_row(row, row, T);
         }
         const float *p = a;
         if (drop_p > 0.0f) {
@@ -1199,6 +1193,19 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
 #define BERT__SQRT_2_OVER_PI 0.7978845608028654f
 #define BERT__INV_SQRT_2 0.7071067811865476f
 #define BERT__INV_SQRT_2PI 0.3989422804014327f
+// out = softmax(in) over n values (in place is fine); returns log(sum(exp(in))) for the loss
+static double bert__softmax_row(float *out, const float *in, int n) {
+    float maxv = -INFINITY, sum = 0.0f;
+    BERT__SIMD_MAX(maxv)
+    for (int j = 0; j < n; j++) maxv = in[j] > maxv ? in[j] : maxv;
+    BERT__SIMD_SUM(sum)
+    for (int j = 0; j < n; j++) { out[j] = bert__expf(in[j] - maxv); sum += out[j]; }
+    float inv = 1.0f / sum;
+    BERT__SIMD
+    for (int j = 0; j < n; j++) out[j] *= inv;
+    return (double)maxv + log((double)sum);
+}
+
 static void bert__gelu_forward(float *out, const float *inp, size_t n, int act) {
     BERT__FOR_BLOCKS(n, {
         const float *x = inp + i0;
@@ -1286,16 +1293,9 @@ static float bert__xent_forward(float *probs, const float *logits, const int32_t
     for (int n = 0; n < N; n++) {
         const float *l = logits + (size_t)n * V;
         float *p = probs + (size_t)n * V;
-        float maxv = l[0], sum = 0.0f;
-        BERT__SIMD_MAX(maxv)
-        for (int v = 0; v < V; v++) maxv = l[v] > maxv ? l[v] : maxv;
-        BERT__SIMD_SUM(sum)
-        for (int v = 0; v < V; v++) { p[v] = bert__expf(l[v] - maxv); sum += p[v]; }
-        float inv = 1.0f / sum;
-        BERT__SIMD
-        for (int v = 0; v < V; v++) p[v] *= inv;
+        double lse = bert__softmax_row(p, l, V);
         if (labels[n] == ignore_index) continue;
-        total += -((double)l[labels[n]] - maxv - log((double)sum));
+        total += lse - l[labels[n]];
         count++;
     }
     return count ? (float)(total / count) : 0.0f;
