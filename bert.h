@@ -688,6 +688,19 @@ static inline float bert__erff(float x) {
 
 static inline float bert__tanhf(float x) { return 1.0f - 2.0f / (bert__expf(2.0f * x) + 1.0f); }
 
+// out = softmax(in) over n values (in place is fine); returns log(sum(exp(in))) for the loss
+static double bert__softmax_row(float *out, const float *in, int n) {
+    float maxv = -INFINITY, sum = 0.0f;
+    BERT__SIMD_MAX(maxv)
+    for (int j = 0; j < n; j++) maxv = in[j] > maxv ? in[j] : maxv;
+    BERT__SIMD_SUM(sum)
+    for (int j = 0; j < n; j++) { out[j] = bert__expf(in[j] - maxv); sum += out[j]; }
+    float inv = 1.0f / sum;
+    BERT__SIMD
+    for (int j = 0; j < n; j++) out[j] *= inv;
+    return (double)maxv + log((double)sum);
+}
+
 // Pointwise kernels run in blocks: threads take blocks, and each block is one `omp simd` loop
 // (gcc if-converts and vectorises the branchy math helpers in this form, not in `parallel for simd`).
 #define BERT__BLOCK 4096
@@ -840,11 +853,6 @@ static void bert__sgemm_micro_strided(int kc, const float *BERT_RESTRICT a, size
         }
 }
 #endif
-
-static void bert__sgemm_micro(int kc, const float *BERT_RESTRICT a, const float *BERT_RESTRICT b, float *c,
-                              size_t ldc, float alpha, float beta) {   // packed A
-    bert__sgemm_micro_strided(kc, a, 1, BERT__MR, b, c, ldc, alpha, beta);
-}
 
 // one MR-row micro-panel of op(A): rows [i0, i0+MR) x cols [p0, p0+kc), stored column by column
 static void bert__pack_a_panel(float *BERT_RESTRICT dst, const float *A, size_t lda, int trans, int i0, int rows,
@@ -1193,19 +1201,6 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
 #define BERT__SQRT_2_OVER_PI 0.7978845608028654f
 #define BERT__INV_SQRT_2 0.7071067811865476f
 #define BERT__INV_SQRT_2PI 0.3989422804014327f
-// out = softmax(in) over n values (in place is fine); returns log(sum(exp(in))) for the loss
-static double bert__softmax_row(float *out, const float *in, int n) {
-    float maxv = -INFINITY, sum = 0.0f;
-    BERT__SIMD_MAX(maxv)
-    for (int j = 0; j < n; j++) maxv = in[j] > maxv ? in[j] : maxv;
-    BERT__SIMD_SUM(sum)
-    for (int j = 0; j < n; j++) { out[j] = bert__expf(in[j] - maxv); sum += out[j]; }
-    float inv = 1.0f / sum;
-    BERT__SIMD
-    for (int j = 0; j < n; j++) out[j] *= inv;
-    return (double)maxv + log((double)sum);
-}
-
 static void bert__gelu_forward(float *out, const float *inp, size_t n, int act) {
     BERT__FOR_BLOCKS(n, {
         const float *x = inp + i0;
