@@ -152,6 +152,44 @@ static void test_attention_fd(float drop_p) {
     free(qkv); free(w); free(dqkv); free(out); free(att);
 }
 
+// the fused attention against a naive twin in double (odd T, 3 heads, padding, dropout): scores,
+// mask, softmax, dropout with the same counter-based mask, weighted sum, heads merged
+static void test_attention_naive(float drop_p) {
+    int B = 2, T = 37, NH = 3, HS = 7, C = NH * HS, C3 = 3 * C;
+    float *qkv = vec((size_t)B * T * C3, 81), *out = vec((size_t)B * T * C, 0), *att = vec((size_t)B * NH * T * T, 0);
+    float *ref = vec((size_t)B * T * C, 0), *mask_add = vec((size_t)B * T, 0);
+    for (int t = 30; t < T; t++) mask_add[T + t] = -10000.0f;   // sequence 1 padded after 30 tokens
+    uint64_t stream = bert_rng_stream(5, 6, 7);
+    K->attention_forward(out, att, qkv, mask_add, B, T, C, NH, drop_p, stream);
+    double scale = 1.0 / sqrt((double)HS), s[64];
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i < T; i++) {
+                double mx = -1e300, sum = 0.0;
+                for (int j = 0; j < T; j++) {
+                    double d = 0.0;
+                    for (int e = 0; e < HS; e++)
+                        d += (double)qkv[((size_t)b * T + i) * C3 + h * HS + e] * qkv[((size_t)b * T + j) * C3 + C + h * HS + e];
+                    s[j] = d * scale + mask_add[b * T + j];
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j < T; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
+                for (int e = 0; e < HS; e++) {
+                    double o = 0.0;
+                    for (int j = 0; j < T; j++) {
+                        double p = s[j] / sum;
+                        uint64_t idx = (((uint64_t)b * NH + h) * T + i) * T + j;
+                        if (drop_p > 0.0f) p = bert_rng_uniform(stream, idx) >= drop_p ? p / (1.0 - drop_p) : 0.0;
+                        o += p * qkv[((size_t)b * T + j) * C3 + 2 * C + h * HS + e];
+                    }
+                    ref[((size_t)b * T + i) * C + h * HS + e] = (float)o;
+                }
+            }
+    check_close(drop_p > 0 ? "attention vs naive twin (T=37, 3 heads, padding, dropout 0.2)" : "attention vs naive twin (T=37, 3 heads, padding)",
+                out, ref, (size_t)B * T * C, 1e-6, 1e-5);
+    free(qkv); free(out); free(att); free(ref); free(mask_add);
+}
+
 static void gelu_fwd(fd_op *op, float *out) { K->gelu_forward(out, ARG(0), op->n_out, op->dims[0]); }
 static void tanh_fwd(fd_op *op, float *out) { K->tanh_forward(out, ARG(0), op->n_out); }
 static void dropout_fwd(fd_op *op, float *out) { K->dropout_forward(out, ARG(0), op->n_out, op->f, 5); }
@@ -316,6 +354,8 @@ int main(void) {
     test_layernorm_fd();
     test_attention_fd(0.0f);
     test_attention_fd(0.3f);
+    test_attention_naive(0.0f);
+    test_attention_naive(0.2f);
     test_pointwise_fd();
     test_embedding_fd();
     test_xent_fd();
