@@ -868,6 +868,26 @@ static void bert__pack_a_panel(float *BERT_RESTRICT dst, const float *A, size_t 
 // one NR-column micro-panel of op(B): rows [p0, p0+kc) x cols [j0, j0+NR), stored row by row
 static void bert__pack_b_panel(float *BERT_RESTRICT dst, const float *B, size_t ldb, int trans, int p0, int kc,
                                int j0, int cols) {
+#if !defined(BERT_NO_SIMD) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+    if (trans && cols == BERT__NR && ldb < ((size_t)1 << 24)) {   // op(B) = B^T: gather each half-row
+        const float *lo = B + (size_t)j0 * ldb + p0, *hi = lo + (size_t)BERT__VW * ldb;
+#if defined(__AVX512F__)
+        __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32((int)ldb));
+        for (int p = 0; p < kc; p++, dst += BERT__NR) {
+            _mm512_store_ps(dst, _mm512_i32gather_ps(idx, lo + p, 4));
+            _mm512_store_ps(dst + BERT__VW, _mm512_i32gather_ps(idx, hi + p, 4));
+        }
+#else
+        __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)ldb));
+        for (int p = 0; p < kc; p++, dst += BERT__NR) {
+            _mm256_store_ps(dst, _mm256_i32gather_ps(lo + p, idx, 4));
+            _mm256_store_ps(dst + BERT__VW, _mm256_i32gather_ps(hi + p, idx, 4));
+        }
+#endif
+        return;
+    }
+#endif
     for (int p = 0; p < kc; p++, dst += BERT__NR) {
         int j = 0;
         if (!trans) { const float *src = B + (size_t)(p0 + p) * ldb + j0; for (; j < cols; j++) dst[j] = src[j]; }
