@@ -888,6 +888,16 @@ static void bert__pack_b_panel(float *BERT_RESTRICT dst, const float *B, size_t 
         return;
     }
 #endif
+#ifdef BERT__ROWS
+    if (!trans && cols == BERT__NR) {   // a full row of the panel is two vectors: copied inline, not by memmove
+        for (int p = 0; p < kc; p++, dst += BERT__NR) {
+            const float *src = B + (size_t)(p0 + p) * ldb + j0;
+            BERT__VSTOREU(dst, BERT__VLOADU(src));
+            BERT__VSTOREU(dst + BERT__VW, BERT__VLOADU(src + BERT__VW));
+        }
+        return;
+    }
+#endif
     for (int p = 0; p < kc; p++, dst += BERT__NR) {
         int j = 0;
         if (!trans) { const float *src = B + (size_t)(p0 + p) * ldb + j0; for (; j < cols; j++) dst[j] = src[j]; }
@@ -1352,6 +1362,7 @@ static double bert__sumsq(const float *x, size_t n) {
     for (int c = 0; c < 64; c++) {
         size_t i0 = (size_t)c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
         double s = 0.0;
+        BERT__SIMD_SUM(s)
         for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
         part[c] = s;
     }
