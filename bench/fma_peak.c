@@ -37,48 +37,31 @@ static volatile float sink;
 #define FMA_PER_ITER 48   // 12 chains x 4 unrolled
 
 // Each kernel returns nothing; the sum of its accumulators goes to `sink` so nothing is elided.
-#if defined(__AVX512F__)
-static void kernel_avx512(long iters) {
-    __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-6f);
-#define Z(i) __m512 c##i = _mm512_set1_ps((float)(i));
-    Z(0) Z(1) Z(2) Z(3) Z(4) Z(5) Z(6) Z(7) Z(8) Z(9) Z(10) Z(11)
-#undef Z
-    for (long it = 0; it < iters; it++) {
-#define F(i) c##i = _mm512_fmadd_ps(c##i, m, a);
-#define ROUND F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
-        ROUND ROUND ROUND ROUND
-#undef ROUND
-#undef F
-        __asm__ volatile("" : "+v"(m), "+v"(a));   // keep m, a in registers, opaque to the optimizer
+// One body for both ISAs: V vector type, P intrinsic prefix, W lanes, R register constraint.
+#define FMA_KERNEL(name, V, P, W, R)                                                        \
+    static void name(long iters) {                                                          \
+        V m = P##_set1_ps(0.999999f), a = P##_set1_ps(1e-6f);                               \
+        V c[FMA_CHAINS];                                                                    \
+        _Pragma("GCC unroll 12") for (int i = 0; i < FMA_CHAINS; i++) c[i] = P##_set1_ps((float)i); \
+        for (long it = 0; it < iters; it++) {                                               \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)  /* fully unrolled: 48 FMAs */ \
+                _Pragma("GCC unroll 12") for (int i = 0; i < FMA_CHAINS; i++)               \
+                    c[i] = P##_fmadd_ps(c[i], m, a);                                        \
+            __asm__ volatile("" : "+" R(m), "+" R(a)); /* keep m, a opaque to the optimizer */ \
+        }                                                                                   \
+        V s = c[0];                                                                         \
+        _Pragma("GCC unroll 12") for (int i = 1; i < FMA_CHAINS; i++) s = P##_add_ps(s, c[i]); \
+        float t[W], sum = 0.0f;                                                             \
+        P##_storeu_ps(t, s);                                                                \
+        for (int i = 0; i < W; i++) sum += t[i];                                            \
+        sink = sum;                                                                         \
     }
-    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
-                             _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
-    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
-    sink = _mm512_reduce_add_ps(s);
-}
-#endif
 
+#if defined(__AVX512F__)
+FMA_KERNEL(kernel_avx512, __m512, _mm512, 16, "v")
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
-static void kernel_avx2(long iters) {
-    __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
-#define Z(i) __m256 c##i = _mm256_set1_ps((float)(i));
-    Z(0) Z(1) Z(2) Z(3) Z(4) Z(5) Z(6) Z(7) Z(8) Z(9) Z(10) Z(11)
-#undef Z
-    for (long it = 0; it < iters; it++) {
-#define F(i) c##i = _mm256_fmadd_ps(c##i, m, a);
-#define ROUND F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
-        ROUND ROUND ROUND ROUND
-#undef ROUND
-#undef F
-        __asm__ volatile("" : "+x"(m), "+x"(a));
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
-                             _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
-    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
-    float t[8];
-    _mm256_storeu_ps(t, s);
-    sink = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
-}
+FMA_KERNEL(kernel_avx2, __m256, _mm256, 8, "x")
 #endif
 
 #ifndef FMA_HAVE_SIMD
