@@ -28,7 +28,7 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-TESTS = test_kernels test_autograd test_safetensors test_io test_bert
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
 # the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present

@@ -496,6 +496,50 @@ BERTDEF int bert_st_save(const char *path, const bert_st_entry *entries, int cou
                          const char *const *meta_kv, int meta_pairs);
 BERTDEF const char *bert_dtype_name(bert_dtype dt);   /* "F32", ...; "?" if out of range */
 BERTDEF size_t bert_dtype_size(bert_dtype dt);        /* bytes per element; 0 if out of range */
+
+// ----------------------------------------------------------------------------
+// TFRecord: the pretraining data of google-research/bert and the model zoos. A file is a run of
+// records [u64 length][u32 masked crc32c of length][data][u32 masked crc32c of data], each data a
+// tf.train.Example with the features below (in any order; other features are ignored).
+
+typedef struct {
+    void *file;                 // FILE*
+    char *path;
+    uint64_t size;              // bytes in the file
+    uint64_t offset;            // where the next record starts
+    uint64_t record;            // index of the next record (0-based)
+    int eof;                    // set by bert_tfrecord_next at the clean end of the file
+    unsigned char *data;        // (len) the record just read
+    size_t len, cap;
+} bert_tfrecord;
+
+BERTDEF int bert_tfrecord_open(bert_tfrecord *r, const char *path);   // BERT_ERR_IO "PATH: why"
+BERTDEF void bert_tfrecord_close(bert_tfrecord *r);                   // safe on a zeroed struct
+/* Reads the next record into r->data/r->len with both CRCs checked. At the clean end of the file
+   it returns BERT_OK with r->eof set. Errors (BERT_ERR_FORMAT/IO) read "PATH: record N: what". */
+BERTDEF int bert_tfrecord_next(bert_tfrecord *r);
+BERTDEF int bert_tfrecord_seek(bert_tfrecord *r, uint64_t offset, uint64_t record);  // a known record start
+BERTDEF int bert_tfrecord_write(void *f, const void *data, size_t len);  // f: a FILE*; BERT_ERR_IO
+BERTDEF uint32_t bert_crc32c(uint32_t crc, const void *data, size_t n);  // start with crc = 0
+
+// One pretraining example, decoded into the caller's buffers (T = seq_length, P = max_predictions).
+typedef struct {
+    int T, P;
+    int32_t *input_ids, *input_mask, *segment_ids;     // (T)
+    int32_t *masked_lm_positions, *masked_lm_ids;      // (P)
+    float *masked_lm_weights;                          // (P) 1 = a real prediction, 0 = padding
+    int32_t next_sentence_label;                       // 0 = B follows A, 1 = B is random
+} bert_pretrain_example;
+
+/* Decodes a tf.train.Example and checks it against the schema: every feature present once with the
+   right type and exactly T or P values, masks and segments 0/1, ids >= 0 (and < vocab_size when
+   vocab_size > 0), positions of weighted predictions in [0,T), label 0/1. BERT_ERR_FORMAT "what". */
+BERTDEF int bert_example_decode(bert_pretrain_example *ex, const unsigned char *data, size_t len, int vocab_size);
+/* Encodes ex as a tf.train.Example (features in google-research/bert's order) into buf; returns the
+   bytes needed, which may exceed cap (then nothing useful is written). */
+BERTDEF size_t bert_example_encode(unsigned char *buf, size_t cap, const bert_pretrain_example *ex);
+/* bert_tfrecord_next + bert_example_decode, the error prefixed with the file and record number. */
+BERTDEF int bert_tfrecord_next_example(bert_tfrecord *r, bert_pretrain_example *ex, int vocab_size);
 #ifdef __cplusplus
 }
 #endif
@@ -3217,6 +3261,346 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
     BERT_FREE(scratch);
     bert_st_close(&st);
     return rc;
+}
+
+// ----------------------------------------------------------------------------
+// TFRecord reader/writer and the tf.train.Example codec of the pretraining schema
+
+#define BERT__TFRECORD_MAX ((uint64_t)1 << 30)   // a record over 1 GiB is corrupt, not data
+
+static uint32_t bert__crc32c_table[256];
+
+// Castagnoli polynomial, reflected; the table is built on first use (idempotent, so a race
+// between threads writes the same values).
+BERTDEF uint32_t bert_crc32c(uint32_t crc, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    if (!bert__crc32c_table[1]) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+            bert__crc32c_table[i] = c;
+        }
+    }
+    crc = ~crc;
+    while (n--) crc = bert__crc32c_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+// TFRecord stores CRCs rotated and offset, so a CRC of data containing CRCs stays well behaved
+static uint32_t bert__crc_masked(const void *data, size_t n) {
+    uint32_t c = bert_crc32c(0, data, n);
+    return ((c >> 15) | (c << 17)) + 0xA282EAD8u;
+}
+
+static void bert__put_le(unsigned char *b, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
+}
+
+BERTDEF int bert_tfrecord_open(bert_tfrecord *r, const char *path) {
+    memset(r, 0, sizeof *r);
+    FILE *f = fopen(path, "rb");
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (!f || n < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        int e = errno;
+        if (f) fclose(f);
+        return bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "cannot read");
+    }
+    r->file = f;
+    r->size = (uint64_t)n;
+    if (!(r->path = bert__strdup(path))) { bert_tfrecord_close(r); return BERT_ERR_OOM; }
+    return BERT_OK;
+}
+
+BERTDEF void bert_tfrecord_close(bert_tfrecord *r) {
+    if (r->file) fclose((FILE *)r->file);
+    BERT_FREE(r->path);
+    BERT_FREE(r->data);
+    memset(r, 0, sizeof *r);
+}
+
+BERTDEF int bert_tfrecord_seek(bert_tfrecord *r, uint64_t offset, uint64_t record) {
+    if (offset > r->size || fseek((FILE *)r->file, (long)offset, SEEK_SET) != 0)
+        return bert__err(BERT_ERR_IO, "%s: cannot seek to byte %llu", r->path, (unsigned long long)offset);
+    r->offset = offset; r->record = record; r->eof = 0;
+    return BERT_OK;
+}
+
+static int bert__tfrecord_fail(bert_tfrecord *r, const char *what) {
+    return bert__err(BERT_ERR_FORMAT, "%s: record %llu (byte %llu): %s", r->path,
+                     (unsigned long long)r->record, (unsigned long long)r->offset, what);
+}
+
+BERTDEF int bert_tfrecord_next(bert_tfrecord *r) {
+    FILE *f = (FILE *)r->file;
+    unsigned char head[12], foot[4];
+    r->len = 0;
+    if (r->offset == r->size) { r->eof = 1; return BERT_OK; }
+    if (r->size - r->offset < 16 || fread(head, 1, 12, f) != 12)
+        return bert__tfrecord_fail(r, "truncated (file ends inside the record header)");
+    uint64_t len = bert__io_le64(head);
+    if (bert__crc_masked(head, 8) != bert__io_le32(head + 8))
+        return bert__tfrecord_fail(r, "length CRC mismatch (corrupt header)");
+    if (len > BERT__TFRECORD_MAX || len > r->size - r->offset - 16)
+        return bert__tfrecord_fail(r, "declared length runs past the end of the file (truncated?)");
+    if (len + 1 > r->cap) {
+        unsigned char *d = (unsigned char *)bert__malloc((size_t)len + 1);
+        if (!d) return BERT_ERR_OOM;
+        BERT_FREE(r->data);
+        r->data = d; r->cap = (size_t)len + 1;
+    }
+    if (fread(r->data, 1, (size_t)len, f) != len || fread(foot, 1, 4, f) != 4)
+        return bert__tfrecord_fail(r, "short read");
+    if (bert__crc_masked(r->data, (size_t)len) != bert__io_le32(foot))
+        return bert__tfrecord_fail(r, "data CRC mismatch (corrupt record)");
+    r->len = (size_t)len;
+    r->offset += len + 16;
+    r->record++;
+    return BERT_OK;
+}
+
+BERTDEF int bert_tfrecord_write(void *file, const void *data, size_t len) {
+    unsigned char head[12], foot[4];
+    bert__put_le(head, len, 8);
+    bert__put_le(head + 8, bert__crc_masked(head, 8), 4);
+    bert__put_le(foot, bert__crc_masked(data, len), 4);
+    FILE *f = (FILE *)file;
+    if (fwrite(head, 1, 12, f) != 12 || fwrite(data, 1, len, f) != len || fwrite(foot, 1, 4, f) != 4)
+        return bert__err(BERT_ERR_IO, "write failed: %s", strerror(errno));
+    return BERT_OK;
+}
+
+// -- protobuf wire format: just what tf.train.Example needs
+
+typedef struct { const unsigned char *p, *end; } bert__pb;
+
+static int bert__pb_varint(bert__pb *b, uint64_t *v) {
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (b->p >= b->end) return 0;
+        unsigned char c = *b->p++;
+        x |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80)) { *v = x; return 1; }
+    }
+    return 0;   // over 10 bytes
+}
+
+// the next field: its number, wire type and (for length-delimited fields) its payload
+static int bert__pb_field(bert__pb *b, uint32_t *field, int *wire, bert__pb *payload, uint64_t *value) {
+    uint64_t key, n;
+    if (!bert__pb_varint(b, &key) || (key >> 3) == 0 || (key >> 3) > 0x1FFFFFFF) return 0;
+    *field = (uint32_t)(key >> 3); *wire = (int)(key & 7);
+    switch (*wire) {
+    case 0: return bert__pb_varint(b, value);
+    case 1: n = 8; break;
+    case 5: n = 4; break;
+    case 2: if (!bert__pb_varint(b, &n)) return 0; break;
+    default: return 0;   // groups (3, 4) are not used by tf.train.Example
+    }
+    if (n > (uint64_t)(b->end - b->p)) return 0;
+    payload->p = b->p; payload->end = b->p + n;
+    if (*wire == 5) *value = bert__io_le32(b->p);
+    b->p += n;
+    return 1;
+}
+
+// the schema: name, 1 = int64 / 2 = float list, length T or P
+enum { BERT__F_IDS, BERT__F_MASK, BERT__F_SEG, BERT__F_POS, BERT__F_LMIDS, BERT__F_LMW, BERT__F_NSP, BERT__F_COUNT };
+static const char *const bert__feature_name[BERT__F_COUNT] = {
+    "input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
+    "masked_lm_weights", "next_sentence_labels"};
+
+static int bert__feature_len(const bert_pretrain_example *ex, int f) {
+    return f <= BERT__F_SEG ? ex->T : f == BERT__F_NSP ? 1 : ex->P;
+}
+
+static int32_t *bert__feature_ints(bert_pretrain_example *ex, int f) {
+    switch (f) {
+    case BERT__F_IDS: return ex->input_ids;
+    case BERT__F_MASK: return ex->input_mask;
+    case BERT__F_SEG: return ex->segment_ids;
+    case BERT__F_POS: return ex->masked_lm_positions;
+    case BERT__F_LMIDS: return ex->masked_lm_ids;
+    case BERT__F_NSP: return &ex->next_sentence_label;
+    default: return NULL;
+    }
+}
+
+// Int64List or FloatList (field 1, packed or not) into the feature's buffer; its count must be exact
+static int bert__feature_values(bert_pretrain_example *ex, int f, int kind, bert__pb list, char *err, size_t errn) {
+    const char *name = bert__feature_name[f];
+    int want = bert__feature_len(ex, f), n = 0;
+    int is_float = f == BERT__F_LMW;
+    if (kind != (is_float ? 2 : 3)) {
+        snprintf(err, errn, "feature %s: expected a%s list", name, is_float ? " float" : "n int64");
+        return 0;
+    }
+    while (list.p < list.end) {
+        uint32_t field; int wire; bert__pb pl; uint64_t v = 0;
+        if (!bert__pb_field(&list, &field, &wire, &pl, &v)) { snprintf(err, errn, "feature %s: bad protobuf", name); return 0; }
+        if (field != 1) continue;
+        bert__pb run = pl;
+        int packed = wire == 2, per = is_float ? 4 : 0;
+        if (!packed && wire != (is_float ? 5 : 0)) { snprintf(err, errn, "feature %s: bad wire type", name); return 0; }
+        for (;;) {
+            if (packed) {
+                if (run.p >= run.end) break;
+                if (is_float) {
+                    if (run.end - run.p < per) { snprintf(err, errn, "feature %s: truncated float", name); return 0; }
+                    v = bert__io_le32(run.p); run.p += per;
+                } else if (!bert__pb_varint(&run, &v)) { snprintf(err, errn, "feature %s: bad varint", name); return 0; }
+            }
+            if (n >= want) { snprintf(err, errn, "feature %s: more than %d values (expected %d)", name, want, want); return 0; }
+            if (is_float) {
+                uint32_t bits = (uint32_t)v; float x;
+                memcpy(&x, &bits, 4);
+                ex->masked_lm_weights[n++] = x;
+            } else {
+                int64_t s = (int64_t)v;
+                if (s < INT32_MIN || s > INT32_MAX) { snprintf(err, errn, "feature %s: value %lld out of int32 range", name, (long long)s); return 0; }
+                bert__feature_ints(ex, f)[n++] = (int32_t)s;
+            }
+            if (!packed) break;
+        }
+    }
+    if (n != want) { snprintf(err, errn, "feature %s: %d values, expected %d", name, n, want); return 0; }
+    return 1;
+}
+
+// one map entry of Features: key (1) -> Feature (2), whose oneof is bytes (1) / float (2) / int64 (3)
+static int bert__feature_entry(bert_pretrain_example *ex, bert__pb entry, unsigned *seen, char *err, size_t errn) {
+    bert__pb key = {NULL, NULL}, value = {NULL, NULL};
+    while (entry.p < entry.end) {
+        uint32_t field; int wire; bert__pb pl; uint64_t v;
+        if (!bert__pb_field(&entry, &field, &wire, &pl, &v)) { snprintf(err, errn, "bad protobuf in a feature entry"); return 0; }
+        if (wire == 2 && field == 1) key = pl;
+        if (wire == 2 && field == 2) value = pl;
+    }
+    int f = 0;
+    while (f < BERT__F_COUNT && !(key.p && strlen(bert__feature_name[f]) == (size_t)(key.end - key.p) &&
+                                  !memcmp(bert__feature_name[f], key.p, (size_t)(key.end - key.p)))) f++;
+    if (f == BERT__F_COUNT) return 1;   // a feature this schema does not use
+    if (*seen & (1u << f)) { snprintf(err, errn, "feature %s appears twice", bert__feature_name[f]); return 0; }
+    *seen |= 1u << f;
+    int kind = 0;
+    bert__pb list = {NULL, NULL};
+    while (value.p && value.p < value.end) {
+        uint32_t field; int wire; bert__pb pl; uint64_t v;
+        if (!bert__pb_field(&value, &field, &wire, &pl, &v)) { snprintf(err, errn, "feature %s: bad protobuf", bert__feature_name[f]); return 0; }
+        if (wire == 2 && field >= 1 && field <= 3) { kind = (int)field; list = pl; }
+    }
+    return bert__feature_values(ex, f, kind, list, err, errn);
+}
+
+static int bert__example_check(const bert_pretrain_example *ex, int vocab_size, char *err, size_t errn) {
+    for (int t = 0; t < ex->T; t++) {
+        if (ex->input_ids[t] < 0 || (vocab_size > 0 && ex->input_ids[t] >= vocab_size))
+            return snprintf(err, errn, "input_ids[%d] = %d outside the vocabulary", t, ex->input_ids[t]), 0;
+        if ((ex->input_mask[t] | ex->segment_ids[t]) & ~1)
+            return snprintf(err, errn, "input_mask/segment_ids[%d] not 0 or 1", t), 0;
+    }
+    for (int p = 0; p < ex->P; p++) {
+        float w = ex->masked_lm_weights[p];
+        if (!(w >= 0.0f && w <= 1.0f)) return snprintf(err, errn, "masked_lm_weights[%d] not in [0,1]", p), 0;
+        if (w == 0.0f) continue;
+        if (ex->masked_lm_positions[p] < 0 || ex->masked_lm_positions[p] >= ex->T)
+            return snprintf(err, errn, "masked_lm_positions[%d] = %d outside [0,%d)", p, ex->masked_lm_positions[p], ex->T), 0;
+        if (ex->masked_lm_ids[p] < 0 || (vocab_size > 0 && ex->masked_lm_ids[p] >= vocab_size))
+            return snprintf(err, errn, "masked_lm_ids[%d] = %d outside the vocabulary", p, ex->masked_lm_ids[p]), 0;
+    }
+    if (ex->next_sentence_label & ~1) return snprintf(err, errn, "next_sentence_labels = %d, not 0 or 1", ex->next_sentence_label), 0;
+    return 1;
+}
+
+BERTDEF int bert_example_decode(bert_pretrain_example *ex, const unsigned char *data, size_t len, int vocab_size) {
+    char err[200] = "";
+    unsigned seen = 0;
+    bert__pb b = {data, data + len};
+    if (ex->T <= 0 || ex->P <= 0) return bert__err(BERT_ERR_ARG, "example: T and P must be positive");
+    while (b.p < b.end) {   // Example: features (1) -> Features: repeated entry (1)
+        uint32_t field; int wire; bert__pb feats; uint64_t v;
+        if (!bert__pb_field(&b, &field, &wire, &feats, &v)) return bert__err(BERT_ERR_FORMAT, "not a tf.train.Example (bad protobuf)");
+        if (field != 1 || wire != 2) continue;
+        while (feats.p < feats.end) {
+            bert__pb entry;
+            if (!bert__pb_field(&feats, &field, &wire, &entry, &v)) return bert__err(BERT_ERR_FORMAT, "bad protobuf in Features");
+            if (field == 1 && wire == 2 && !bert__feature_entry(ex, entry, &seen, err, sizeof err))
+                return bert__err(BERT_ERR_FORMAT, "%s", err);
+        }
+    }
+    for (int f = 0; f < BERT__F_COUNT; f++)
+        if (!(seen & (1u << f))) return bert__err(BERT_ERR_FORMAT, "feature %s missing", bert__feature_name[f]);
+    if (!bert__example_check(ex, vocab_size, err, sizeof err)) return bert__err(BERT_ERR_FORMAT, "%s", err);
+    return BERT_OK;
+}
+
+BERTDEF int bert_tfrecord_next_example(bert_tfrecord *r, bert_pretrain_example *ex, int vocab_size) {
+    int rc = bert_tfrecord_next(r);
+    if (rc || r->eof) return rc;
+    if ((rc = bert_example_decode(ex, r->data, r->len, vocab_size))) {
+        char what[sizeof bert__error_message];
+        snprintf(what, sizeof what, "%s", bert__error_message);
+        r->record--; r->offset -= r->len + 16;   // name the record that failed
+        rc = bert__tfrecord_fail(r, what);
+        r->record++; r->offset += r->len + 16;
+    }
+    return rc;
+}
+
+// -- encoding: protobuf written back to front would be shorter, but two passes read better
+
+static size_t bert__pb_varint_len(uint64_t v) { size_t n = 1; while (v >= 0x80) { v >>= 7; n++; } return n; }
+
+typedef struct { unsigned char *p; size_t n, cap; } bert__pbw;
+
+static void bert__pbw_byte(bert__pbw *w, unsigned char c) { if (w->n < w->cap) w->p[w->n] = c; w->n++; }
+static void bert__pbw_varint(bert__pbw *w, uint64_t v) {
+    while (v >= 0x80) { bert__pbw_byte(w, (unsigned char)(v | 0x80)); v >>= 7; }
+    bert__pbw_byte(w, (unsigned char)v);
+}
+
+// the packed list payload of feature f and its size
+static size_t bert__feature_list(bert__pbw *w, const bert_pretrain_example *ex, int f) {
+    int n = bert__feature_len(ex, f);
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        if (f == BERT__F_LMW) {
+            uint32_t bits; memcpy(&bits, &ex->masked_lm_weights[i], 4);
+            bytes += 4;
+            if (w) for (int k = 0; k < 4; k++) bert__pbw_byte(w, (unsigned char)(bits >> (8 * k)));
+        } else {
+            uint64_t v = (uint64_t)(int64_t)bert__feature_ints((bert_pretrain_example *)ex, f)[i];
+            bytes += bert__pb_varint_len(v);
+            if (w) bert__pbw_varint(w, v);
+        }
+    }
+    return bytes;
+}
+
+BERTDEF size_t bert_example_encode(unsigned char *buf, size_t cap, const bert_pretrain_example *ex) {
+    bert__pbw w = {buf, 0, cap};
+    size_t entry_len[BERT__F_COUNT], features = 0;
+    for (int f = 0; f < BERT__F_COUNT; f++) {   // entry = key + Feature{ list{ packed values } }
+        size_t vals = bert__feature_list(NULL, ex, f);
+        size_t list = 1 + bert__pb_varint_len(vals) + vals;
+        size_t feat = 1 + bert__pb_varint_len(list) + list;
+        size_t key = strlen(bert__feature_name[f]);
+        entry_len[f] = 1 + bert__pb_varint_len(key) + key + 1 + bert__pb_varint_len(feat) + feat;
+        features += 1 + bert__pb_varint_len(entry_len[f]) + entry_len[f];
+    }
+    bert__pbw_byte(&w, 0x0A); bert__pbw_varint(&w, features);
+    for (int f = 0; f < BERT__F_COUNT; f++) {
+        size_t vals = bert__feature_list(NULL, ex, f), list = 1 + bert__pb_varint_len(vals) + vals;
+        size_t key = strlen(bert__feature_name[f]);
+        bert__pbw_byte(&w, 0x0A); bert__pbw_varint(&w, entry_len[f]);
+        bert__pbw_byte(&w, 0x0A); bert__pbw_varint(&w, key);
+        for (size_t i = 0; i < key; i++) bert__pbw_byte(&w, (unsigned char)bert__feature_name[f][i]);
+        bert__pbw_byte(&w, 0x12); bert__pbw_varint(&w, 1 + bert__pb_varint_len(list) + list);
+        bert__pbw_byte(&w, f == BERT__F_LMW ? 0x12 : 0x1A); bert__pbw_varint(&w, list);
+        bert__pbw_byte(&w, 0x0A); bert__pbw_varint(&w, vals);
+        bert__feature_list(&w, ex, f);
+    }
+    return w.n;
 }
 
 #endif // BERT_IMPLEMENTATION
