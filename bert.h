@@ -87,7 +87,8 @@ typedef enum {
     BERT_ERR_SHAPE,     // a tensor's shape does not match the config
     BERT_ERR_DTYPE,     // a tensor's dtype is not supported
     BERT_ERR_MISSING,   // a tensor or key is absent
-    BERT_ERR_ARG        // a bad value in a config or call
+    BERT_ERR_ARG,       // a bad value in a config or call
+    BERT_ERR_NONFINITE  // NaN or Inf gradients: the optimizer skipped the update
 } bert_status;
 
 BERTDEF const char *bert_last_error(void);
@@ -417,8 +418,9 @@ BERTDEF void bert_optim_free(bert_optim *o);
 BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step);
 // Google create_optimizer: decayed = (lr-end)*(1-min(s,total)/total)^power + end, and
 // lr*s/warmup while s < warmup, where s = updates done before this one.
-BERTDEF void bert_optim_step(bert_optim *o, bert_model *m);
+BERTDEF int bert_optim_step(bert_optim *o, bert_model *m);
 // grads /= accumulation_steps, clip to clip_norm, one update; sets last_lr and last_grad_norm.
+// A NaN/Inf gradient norm skips the update (step not counted) and returns BERT_ERR_NONFINITE.
 BERTDEF const char *bert_optim_name(bert_optim_type type);
 
 // ----------------------------------------------------------------------------
@@ -429,7 +431,10 @@ BERTDEF bert_model *bert_model_load(const char *path, const bert_config *cfg_or_
 // Config from the file's __metadata__ "config", else from cfg_or_null, else from
 // bert_config.json / config.json beside the file. Every tensor is checked; NULL + message on error.
 BERTDEF int bert_model_load_weights(bert_model *m, const char *path);   // into an existing model
-BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char *path);
+BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char *path,
+                            const char *const *extra_kv, int extra_pairs);
+// extra_kv: the caller's own metadata (key, value, ...), e.g. a data cursor; read it back with
+// bert_st_open + bert_st_meta. Keys "format", "optimizer", "step", "hparams" are taken.
 BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path);
 
 // ----------------------------------------------------------------------------
@@ -2244,11 +2249,13 @@ BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step) {
     return (float)lr;
 }
 
-BERTDEF void bert_optim_step(bert_optim *o, bert_model *m) {
+BERTDEF int bert_optim_step(bert_optim *o, bert_model *m) {
     const bert_kernels *k = bert_cpu_kernels();
     BERT_ASSERT_MSG(o->m && o->n == m->num_params, "bert_optim_step: call bert_optim_init with this model");
     float acc = 1.0f / (float)(o->accumulation_steps > 0 ? o->accumulation_steps : 1);
     double norm = sqrt(k->sumsq(m->grads, m->num_params)) * acc;
+    o->last_grad_norm = (float)norm;
+    if (!isfinite(norm)) return bert__err(BERT_ERR_NONFINITE, "gradient norm is %g: update skipped", norm);
     float clip = o->clip_norm > 0.0f && norm > o->clip_norm ? (float)(o->clip_norm / norm) : 1.0f;
     float gscale = acc * clip, lr = bert_optim_lr(o, o->step);
     double t = (double)(o->step + 1);
@@ -2279,7 +2286,7 @@ BERTDEF void bert_optim_step(bert_optim *o, bert_model *m) {
     }
     o->step++;
     o->last_lr = lr;
-    o->last_grad_norm = (float)norm;
+    return BERT_OK;
 }
 
 // ----------------------------------------------------------------------------
@@ -3200,11 +3207,13 @@ BERTDEF bert_model *bert_model_load(const char *path, const bert_config *cfg_or_
 }
 
 // training state: moments under "m.<name>" / "v.<name>", step and hyperparameters in metadata
-BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char *path) {
+BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char *path,
+                            const char *const *extra_kv, int extra_pairs) {
     int moments = o->v ? 2 : 1, n = m->num_tensors * moments, rc = BERT_ERR_OOM;
     bert_st_entry *e = (bert_st_entry *)bert__calloc((size_t)n, sizeof *e);
     char *names = (char *)bert__calloc((size_t)n, 160);
-    if (e && names) {
+    const char **meta = (const char **)bert__calloc(8 + 2 * (size_t)(extra_pairs > 0 ? extra_pairs : 0), sizeof(char *));
+    if (e && names && meta) {
         for (int i = 0; i < n; i++) {
             int t = i % m->num_tensors;
             const float *buf = i < m->num_tensors ? o->m : o->v;
@@ -3220,9 +3229,12 @@ BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char
                  (double)o->lr, (double)o->end_lr, (double)o->poly_power, o->warmup_steps, o->total_steps,
                  (double)o->beta1, (double)o->beta2, (double)o->eps, (double)o->weight_decay, (double)o->momentum,
                  (double)o->clip_norm, o->bias_correction, o->lamb_exclude_ln_bias, o->accumulation_steps);
-        const char *meta[] = { "format", "bert.h-optim", "optimizer", bert_optim_name(o->type), "step", step, "hparams", hyper };
-        rc = bert_st_save(path, e, n, meta, 4);
+        const char *fixed[] = { "format", "bert.h-optim", "optimizer", bert_optim_name(o->type), "step", step, "hparams", hyper };
+        memcpy(meta, fixed, sizeof fixed);
+        for (int i = 0; i < 2 * extra_pairs; i++) meta[8 + i] = extra_kv[i];
+        rc = bert_st_save(path, e, n, meta, 4 + (extra_pairs > 0 ? extra_pairs : 0));
     }
+    BERT_FREE(meta);
     BERT_FREE(names);
     BERT_FREE(e);
     return rc;

@@ -201,7 +201,7 @@ static void test_resume(const bert_batch *b, bert_optim_type type) {
     bert_optim_init(&o1, m1);
     for (int s = 0; s < N; s++) lb[s] = train_step(ctx, m1, &o1, b, (uint64_t)s);
     const char *wp = "build/test_resume.safetensors", *op = "build/test_resume_optim.safetensors";
-    int saved = bert_model_save(m1, wp) == BERT_OK && bert_optim_save(&o1, m1, op) == BERT_OK;
+    int saved = bert_model_save(m1, wp) == BERT_OK && bert_optim_save(&o1, m1, op, NULL, 0) == BERT_OK;
     CHECK(saved, "save model + optimizer state (%s)", saved ? "ok" : bert_last_error());
     bert_model *m2 = bert_model_load(wp, NULL);
     bert_optim o2 = oa;

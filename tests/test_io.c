@@ -783,7 +783,7 @@ static void test_optim(const bert_model *m) {
         bert_optim_init(&o, m);
         fill_moments(&o);
         o.step = ((uint64_t)1 << 33) + 7;   // needs all 64 bits
-        int rc = bert_optim_save(&o, m, path);
+        int rc = bert_optim_save(&o, m, path, NULL, 0);
         CHECK(rc == BERT_OK, "%s: bert_optim_save: %s", name, rc ? bert_last_error() : "ok");
         bert_optim r = bert_optim_defaults(types[k]);
         bert_optim_init(&r, m);
@@ -793,6 +793,34 @@ static void test_optim(const bert_model *m) {
         CHECK(!memcmp(r.m, o.m, o.n * sizeof(float)) && (!o.v || !memcmp(r.v, o.v, o.n * sizeof(float))),
               "%s: moments bitwise equal", name);
         bert_optim_free(&r);
+        bert_optim_free(&o);
+    }
+    {   // the caller's own metadata rides along; a NaN gradient skips the update
+        bert_model *mw = (bert_model *)m;   // stepped below, its weights restored after
+        bert_optim o = bert_optim_defaults(BERT_OPTIM_ADAMW);
+        bert_optim_init(&o, m);
+        const char *extra[] = { "data_cursor", "12345", "note", "resumable" };
+        const char *path = tmp_path("optim_extra.safetensors");
+        bert_st st;
+        int ok = bert_optim_save(&o, m, path, extra, 2) == BERT_OK && bert_st_open(&st, path) == BERT_OK;
+        CHECK(ok && bert_st_meta(&st, "data_cursor") && !strcmp(bert_st_meta(&st, "data_cursor"), "12345") &&
+              bert_st_meta(&st, "note") && !strcmp(bert_st_meta(&st, "note"), "resumable") &&
+              !strcmp(bert_st_meta(&st, "optimizer"), "adamw"), "bert_optim_save: extra metadata kept beside the fixed keys");
+        if (ok) bert_st_close(&st);
+        float *before = (float *)malloc(m->num_params * sizeof(float));
+        memcpy(before, m->params, m->num_params * sizeof(float));
+        bert_model_zero_grad(mw);
+        mw->grads[m->num_params / 2] = NAN;
+        int rc = bert_optim_step(&o, mw);
+        CHECK(rc == BERT_ERR_NONFINITE && o.step == 0 && !memcmp(before, m->params, m->num_params * sizeof(float)),
+              "NaN gradient: update skipped, step not counted, weights untouched (%s)", bert_last_error());
+        bert_model_zero_grad(mw);
+        mw->grads[0] = 1.0f;
+        rc = bert_optim_step(&o, mw);
+        CHECK(rc == BERT_OK && o.step == 1 && m->params[0] != before[0], "the next finite step applies");
+        memcpy(mw->params, before, m->num_params * sizeof(float));
+        bert_model_zero_grad(mw);
+        free(before);
         bert_optim_free(&o);
     }
     const char *adamw = tmp_path("optim_adamw.safetensors");
@@ -835,7 +863,7 @@ static void test_optim(const bert_model *m) {
         o = bert_optim_defaults(BERT_OPTIM_ADAMW);
         bert_optim_init(&o, m);
         o.step = bad_steps[k].step;
-        bert_optim_save(&o, m, patched);
+        bert_optim_save(&o, m, patched, NULL, 0);
         o.step = 5;
         int found = patch_header(patched, bad_steps[k].saved, bad_steps[k].patched);
         clear_error();
