@@ -196,6 +196,7 @@ typedef struct {
 typedef enum {
     BERT_OP_EMBED, BERT_OP_LINEAR, BERT_OP_LAYERNORM, BERT_OP_ATTENTION, BERT_OP_GELU,
     BERT_OP_TANH, BERT_OP_ADD, BERT_OP_DROPOUT, BERT_OP_SOFTMAX_XENT, BERT_OP_GATHER,
+    BERT_OP_SCALE,
     BERT_OP_COUNT
 } bert_op;
 
@@ -268,6 +269,8 @@ typedef struct bert_kernels {
     void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t n);
     void (*add_forward)(float *out, const float *a, const float *b, size_t n);
     void (*accumulate)(float *dst, const float *src, size_t n);          // dst += src
+    void (*scale_forward)(float *out, const float *inp, size_t n, float alpha);
+    void (*scale_backward)(float *dinp, const float *dout, size_t n, float alpha);
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t stream);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t stream);
     float (*xent_forward)(float *probs, const float *logits, const int32_t *labels, int N, int V,
@@ -313,6 +316,7 @@ BERTDEF bert_tensor *bert_attention(bert_ctx *ctx, bert_tensor *qkv, const int32
 BERTDEF bert_tensor *bert_gelu(bert_ctx *ctx, bert_tensor *x, bert_act act);
 BERTDEF bert_tensor *bert_tanh(bert_ctx *ctx, bert_tensor *x);
 BERTDEF bert_tensor *bert_add(bert_ctx *ctx, bert_tensor *a, bert_tensor *b);
+BERTDEF bert_tensor *bert_scale(bert_ctx *ctx, bert_tensor *x, float alpha);  // alpha * x
 BERTDEF bert_tensor *bert_dropout(bert_ctx *ctx, bert_tensor *x, float p);  // identity unless training
 BERTDEF bert_tensor *bert_softmax_xent(bert_ctx *ctx, bert_tensor *logits, const int32_t *labels,
                                        int ignore_index);
@@ -524,6 +528,9 @@ BERTDEF void bert_tfrecord_close(bert_tfrecord *r);                   // safe on
    it returns BERT_OK with r->eof set. Errors (BERT_ERR_FORMAT/IO) read "PATH: record N: what". */
 BERTDEF int bert_tfrecord_next(bert_tfrecord *r);
 BERTDEF int bert_tfrecord_seek(bert_tfrecord *r, uint64_t offset, uint64_t record);  // a known record start
+/* Scans the record headers (length CRCs checked, data skipped) and returns each record's start in
+   *offsets (BERT_FREE it): random access for shuffling without holding the data in memory. */
+BERTDEF int bert_tfrecord_index(const char *path, uint64_t **offsets, size_t *count);
 BERTDEF int bert_tfrecord_write(void *f, const void *data, size_t len);  // f: a FILE*; BERT_ERR_IO
 BERTDEF uint32_t bert_crc32c(uint32_t crc, const void *data, size_t n);  // start with crc = 0
 
@@ -1341,6 +1348,20 @@ static void bert__accumulate(float *dst, const float *src, size_t n) {
     });
 }
 
+static void bert__scale_forward(float *out, const float *inp, size_t n, float alpha) {
+    BERT__FOR_BLOCKS(n, {
+        BERT__SIMD
+        for (int i = 0; i < len; i++) out[i0 + i] = alpha * inp[i0 + i];
+    });
+}
+
+static void bert__scale_backward(float *dinp, const float *dout, size_t n, float alpha) {
+    BERT__FOR_BLOCKS(n, {
+        BERT__SIMD
+        for (int i = 0; i < len; i++) dinp[i0 + i] += alpha * dout[i0 + i];
+    });
+}
+
 // dropout: element i kept iff uniform(stream, i) >= p, then scaled by 1/(1-p)
 static void bert__dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t stream) {
     float s = 1.0f / (1.0f - p);
@@ -1501,6 +1522,7 @@ static const bert_kernels bert__cpu_kernels = {
     bert__gelu_forward, bert__gelu_backward,
     bert__tanh_forward, bert__tanh_backward,
     bert__add_forward, bert__accumulate,
+    bert__scale_forward, bert__scale_backward,
     bert__dropout_forward, bert__dropout_backward,
     bert__xent_forward, bert__xent_backward,
     bert__gather_forward, bert__gather_backward,
@@ -1683,6 +1705,7 @@ static int32_t *bert__copy_ints(bert_ctx *ctx, const int32_t *src, size_t n) {
 static const char *bert__op_names[] = {
     "embed", "linear", "layernorm", "attention", "gelu",
     "tanh", "add", "dropout", "softmax_xent", "gather",
+    "scale",
 };
 typedef char bert__op_names_match[(sizeof bert__op_names / sizeof bert__op_names[0] == BERT_OP_COUNT) ? 1 : -1];
 
@@ -1812,6 +1835,9 @@ static void bert__backward_node(bert_ctx *ctx, bert_node *n) {
     case BERT_OP_DROPOUT:
         k->dropout_backward(bert__grad(ctx, a), dout, a->numel, n->farg[0], n->stream);
         break;
+    case BERT_OP_SCALE:
+        k->scale_backward(bert__grad(ctx, a), dout, a->numel, n->farg[0]);
+        break;
     case BERT_OP_SOFTMAX_XENT:
         k->xent_backward(bert__grad(ctx, a), n->saved[0], n->idx[0], dout[0], bert__rows(a),
                          bert__cols(a), n->iarg[0]);
@@ -1933,6 +1959,14 @@ BERTDEF bert_tensor *bert_add(bert_ctx *ctx, bert_tensor *a, bert_tensor *b) {
     bert_tensor *out = bert__tensor_of(ctx, a->ndim, a->shape);
     ctx->k->add_forward(out->data, a->data, b->data, a->numel);
     bert__record(ctx, BERT_OP_ADD, out, a, b, NULL);
+    return out;
+}
+
+BERTDEF bert_tensor *bert_scale(bert_ctx *ctx, bert_tensor *x, float alpha) {
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, x->shape);
+    ctx->k->scale_forward(out->data, x->data, x->numel, alpha);
+    bert_node *n = bert__record(ctx, BERT_OP_SCALE, out, x, NULL, NULL);
+    if (n) n->farg[0] = alpha;
     return out;
 }
 
@@ -3343,18 +3377,27 @@ static int bert__tfrecord_fail(bert_tfrecord *r, const char *what) {
                      (unsigned long long)r->record, (unsigned long long)r->offset, what);
 }
 
-BERTDEF int bert_tfrecord_next(bert_tfrecord *r) {
-    FILE *f = (FILE *)r->file;
-    unsigned char head[12], foot[4];
-    r->len = 0;
-    if (r->offset == r->size) { r->eof = 1; return BERT_OK; }
-    if (r->size - r->offset < 16 || fread(head, 1, 12, f) != 12)
+// the length of the record at r->offset, its CRC checked and its data known to fit in the file
+static int bert__tfrecord_header(bert_tfrecord *r, uint64_t *len) {
+    unsigned char head[12];
+    if (r->size - r->offset < 16 || fread(head, 1, 12, (FILE *)r->file) != 12)
         return bert__tfrecord_fail(r, "truncated (file ends inside the record header)");
-    uint64_t len = bert__io_le64(head);
+    *len = bert__io_le64(head);
     if (bert__crc_masked(head, 8) != bert__io_le32(head + 8))
         return bert__tfrecord_fail(r, "length CRC mismatch (corrupt header)");
-    if (len > BERT__TFRECORD_MAX || len > r->size - r->offset - 16)
+    if (*len > BERT__TFRECORD_MAX || *len > r->size - r->offset - 16)
         return bert__tfrecord_fail(r, "declared length runs past the end of the file (truncated?)");
+    return BERT_OK;
+}
+
+BERTDEF int bert_tfrecord_next(bert_tfrecord *r) {
+    FILE *f = (FILE *)r->file;
+    unsigned char foot[4];
+    uint64_t len;
+    int rc;
+    r->len = 0;
+    if (r->offset == r->size) { r->eof = 1; return BERT_OK; }
+    if ((rc = bert__tfrecord_header(r, &len))) return rc;
     if (len + 1 > r->cap) {
         unsigned char *d = (unsigned char *)bert__malloc((size_t)len + 1);
         if (!d) return BERT_ERR_OOM;
@@ -3368,6 +3411,31 @@ BERTDEF int bert_tfrecord_next(bert_tfrecord *r) {
     r->len = (size_t)len;
     r->offset += len + 16;
     r->record++;
+    return BERT_OK;
+}
+
+BERTDEF int bert_tfrecord_index(const char *path, uint64_t **offsets, size_t *count) {
+    bert_tfrecord r;
+    uint64_t *off = NULL;
+    size_t n = 0, cap = 0;
+    int rc = bert_tfrecord_open(&r, path);
+    *offsets = NULL; *count = 0;
+    while (!rc && r.offset < r.size) {
+        uint64_t len;
+        if ((rc = bert__tfrecord_header(&r, &len))) break;
+        if (n == cap) {
+            uint64_t *grown = (uint64_t *)bert__malloc((cap = cap ? 2 * cap : 1024) * sizeof *grown);
+            if (!grown) { rc = BERT_ERR_OOM; break; }
+            if (n) memcpy(grown, off, n * sizeof *off);
+            BERT_FREE(off);
+            off = grown;
+        }
+        off[n++] = r.offset;
+        if ((rc = bert_tfrecord_seek(&r, r.offset + len + 16, r.record + 1))) break;
+    }
+    bert_tfrecord_close(&r);
+    if (rc) { BERT_FREE(off); return rc; }
+    *offsets = off; *count = n;
     return BERT_OK;
 }
 

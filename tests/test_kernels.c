@@ -193,6 +193,7 @@ static void test_attention_naive(float drop_p) {
 static void gelu_fwd(fd_op *op, float *out) { K->gelu_forward(out, ARG(0), op->n_out, op->dims[0]); }
 static void tanh_fwd(fd_op *op, float *out) { K->tanh_forward(out, ARG(0), op->n_out); }
 static void dropout_fwd(fd_op *op, float *out) { K->dropout_forward(out, ARG(0), op->n_out, op->f, 5); }
+static void scale_fwd(fd_op *op, float *out) { K->scale_forward(out, ARG(0), op->n_out, op->f); }
 
 static void test_pointwise_fd(void) {
     size_t n = 64;
@@ -214,6 +215,10 @@ static void test_pointwise_fd(void) {
     K->dropout_backward(dx, w, n, 0.25f, 5);
     fd_op dop = { dropout_fwd, n, { x }, { 0 }, 0.25f };
     fd_check("dropout dinp (p 0.25)", &dop, x, n, dx, w, 1e-2f, 1e-3, 1e-2);
+    memset(dx, 0, n * sizeof(float));
+    K->scale_backward(dx, w, n, -0.37f);
+    fd_op sop = { scale_fwd, n, { x }, { 0 }, -0.37f };
+    fd_check("scale dinp (alpha -0.37)", &sop, x, n, dx, w, 1e-2f, 1e-3, 1e-2);
     free(x); free(w); free(out); free(dx);
 }
 

@@ -178,6 +178,22 @@ static void test_real_file(const char *dir) {
     CHECK(masked > 0 && as_mask > masked * 6 / 10 && as_mask < masked * 95 / 100,
           "%d predictions in %d slots, %d (%.0f %%) shown as [MASK] (80 %% expected)", masked, slots, as_mask, 100.0 * as_mask / masked);
     printf("         %d real tokens in %d records (%.1f per record)\n", tokens, n, (double)tokens / n);
+    uint64_t *offs; size_t nrec;
+    int irc = bert_tfrecord_index(REAL, &offs, &nrec);
+    int seek_ok = !irc && nrec == 60 && offs[0] == 0;
+    if (!irc) {   // random access: record 59, then record 3, compared with a sequential read
+        example_buf s1, s2;
+        bert_pretrain_example *x1 = example_init(&s1, SEQ, PRED), *x2 = example_init(&s2, SEQ, PRED);
+        bert_tfrecord q;
+        if (bert_tfrecord_open(&q, REAL) == BERT_OK) {
+            seek_ok &= bert_tfrecord_seek(&q, offs[59], 59) == BERT_OK && bert_tfrecord_next_example(&q, x1, VOCAB) == BERT_OK;
+            seek_ok &= example_equal(x1, e);   // e holds the last record of the sequential pass
+            seek_ok &= bert_tfrecord_seek(&q, offs[3], 3) == BERT_OK && bert_tfrecord_next_example(&q, x2, VOCAB) == BERT_OK && q.record == 4;
+            bert_tfrecord_close(&q);
+        } else seek_ok = 0;
+        BERT_FREE(offs);
+    }
+    CHECK(seek_ok, "bert_tfrecord_index: 60 offsets; seeking to record 59 reads the same example as the sequential pass");
     CHECK(reencoded == 60, "all 60 examples re-encode and decode to the same values (%d)", reencoded);
     printf("         %d of 60 re-encode byte-identically (feature order may differ from the file's)\n", byte_same);
     uint64_t size = r.size;
@@ -204,6 +220,8 @@ static void test_real_file(const char *dir) {
     write_bytes(path, data, len - 100);
     rc = read_all(path, SEQ, PRED, &count);
     CHECK(rc == BERT_ERR_FORMAT && count == 59 && strstr(bert_last_error(), "record 59"), "truncated file: %s", bert_last_error());
+    CHECK(bert_tfrecord_index(path, &offs, &nrec) == BERT_ERR_FORMAT && strstr(bert_last_error(), "record 59"),
+          "bert_tfrecord_index on the truncated file: %s", bert_last_error());
     write_bytes(path, data, len - (size_t)(size - off) + 5);
     rc = read_all(path, SEQ, PRED, &count);
     CHECK(rc == BERT_ERR_FORMAT && count == 7 && strstr(bert_last_error(), "truncated"), "cut inside a header: %s", bert_last_error());
