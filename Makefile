@@ -28,7 +28,7 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
 # the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present
@@ -44,7 +44,7 @@ $(BUILD)/test_kernels_c: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
 $(BUILD)/test_kernels_avx2: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
 	$(CC) $(filter-out -march=native,$(CFLAGS)) -mavx2 -mfma $< -o $@ $(LDLIBS)
 
-.PHONY: all test ref ref-check cxx-check readme-check clean demo
+.PHONY: all test ref ref-check cxx-check readme-check clean demo examples
 all: $(TEST_BINS)
 
 $(BUILD)/%: tests/%.c bert.h tests/check.h | $(BUILD)
@@ -59,6 +59,16 @@ demo: $(BUILD)/demo
 
 $(BUILD)/demo: examples/demo.c bert.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# the example programs: one .c file each, built like the demo
+EXAMPLES = pretrain
+EXAMPLE_BINS = $(addprefix $(BUILD)/,$(EXAMPLES))
+examples: $(EXAMPLE_BINS)
+$(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# tests that drive an example binary
+$(BUILD)/test_pretrain: $(BUILD)/pretrain
 
 # runs every test program, then prints the totals as one "N passed, N failed" line
 test: $(TEST_BINS) cxx-check readme-check

@@ -46,7 +46,7 @@ typedef struct {
     const char *config, *init, *vocab, *out, *optimizer;
     int steps, epochs, batch_size, accumulation_steps, max_seq_length, max_predictions_per_seq;
     int warmup_steps, eval_records, eval_every, save_every, keep, print_every, seed, threads;
-    int resume, max_bad_steps, no_shuffle, debug_kill_at_step;
+    int resume, max_bad_steps, no_shuffle, debug_kill_at_step, debug_nan_at_step, debug_nan_count;
     float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm;
     float eval_fraction;
     const char *resume_from;
@@ -56,7 +56,7 @@ static options opt = {
     .out = "pretrain_out", .optimizer = "lamb", .steps = 0, .epochs = 1, .batch_size = 32,
     .accumulation_steps = 1, .max_seq_length = 128, .max_predictions_per_seq = 20, .warmup_steps = -1,
     .eval_records = -1, .eval_every = 0, .save_every = 0, .keep = 3, .print_every = 10, .seed = 12345,
-    .max_bad_steps = 10, .lr = 1e-4f, .warmup_proportion = 0.1f, .poly_power = 1.0f, .end_lr = 0.0f,
+    .max_bad_steps = 10, .debug_nan_count = 1, .lr = 1e-4f, .warmup_proportion = 0.1f, .poly_power = 1.0f, .end_lr = 0.0f,
     .weight_decay = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-6f, .clip_norm = 1.0f,
     .eval_fraction = 0.05f,
 };
@@ -98,6 +98,8 @@ static const bert_flag flags[] = {
     { "max_bad_steps", BERT_FLAG_INT, &opt.max_bad_steps, "stop after this many NaN/Inf steps in a row" },
     { "threads", BERT_FLAG_INT, &opt.threads, "OpenMP threads (0: OMP_NUM_THREADS or all cores)" },
     { "debug_kill_at_step", BERT_FLAG_INT, &opt.debug_kill_at_step, "testing: SIGKILL itself right after this step" },
+    { "debug_nan_at_step", BERT_FLAG_INT, &opt.debug_nan_at_step, "testing: poison a gradient with NaN at this step" },
+    { "debug_nan_count", BERT_FLAG_INT, &opt.debug_nan_count, "testing: ... and on this many attempts from there" },
 };
 #define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -596,7 +598,7 @@ int main(int argc, char **argv) {
     curve cv = {0, 0, NULL, NULL, NULL, NULL, 0};
     double t_data = 0, t_compute = 0, t_eval = 0, t_ckpt = 0, t_loop = now_s();
     uint64_t first_step = o.step, samples = 0;
-    int bad_in_row = 0;
+    int bad_in_row = 0, poisoned = 0;
     eval_result last_eval = {0, 0, 0, 0, 0};
     const char *stop_reason = "done";
 
@@ -631,6 +633,10 @@ int main(int argc, char **argv) {
             nsp += (double)out.nsp_loss->data[0] / A;
             mlm_hits += count_correct(out.mlm_logits, mb[k].labels);
             nsp_hits += count_correct(out.nsp_logits, mb[k].nsp);
+        }
+        if (opt.debug_nan_at_step && (int)o.step + 1 == opt.debug_nan_at_step && poisoned < opt.debug_nan_count) {
+            m->grads[0] = NAN;
+            poisoned++;
         }
         if (finite && bert_optim_step(&o, m) == BERT_ERR_NONFINITE) finite = 0;
         t_compute += now_s() - t1;
