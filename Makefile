@@ -28,7 +28,7 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
 # the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present
@@ -81,17 +81,23 @@ cxx-check:
 	@if command -v clang >/dev/null 2>&1; then printf '#define BERT_IMPLEMENTATION\n#include "bert.h"\n' > $(BUILD)/clang_check.c && \
 	  clang -std=c11 -Wall -Wextra -Wshadow -I. -fsyntax-only $(BUILD)/clang_check.c && echo "✓ clang -std=c11 clean"; fi
 
-# regenerate the committed fixtures from the PyTorch reference (needs: apt-get install python3-torch)
+# regenerate the committed fixtures from the PyTorch reference (needs: apt-get install python3-torch);
+# the pretraining run's reference needs the TFRecord file and skips (with a note) without it
+PRETRAIN_TFRECORD ?= ../shared/data/pretrain_tfrecord/tf_examples.tfrecord
 ref:
 	$(PYTHON_TORCH) tests/ref/bert_ref.py --out tests/ref
+	$(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out tests/ref
 
 clean:
 	rm -rf build
 
 # regenerate the fixtures into a temp dir and compare them with the committed ones
+# (pretrain_ref.safetensors only where the TFRecord file is present)
 ref-check:
 	@tmp=$$(mktemp -d) && $(PYTHON_TORCH) tests/ref/bert_ref.py --out $$tmp >/dev/null && \
-	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp; rc=$$?; rm -rf $$tmp; exit $$rc
+	  $(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out $$tmp >/dev/null && \
+	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors); \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the README's usage example compiles and runs
 readme-check: | $(BUILD)

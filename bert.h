@@ -555,6 +555,34 @@ BERTDEF size_t bert_example_encode(unsigned char *buf, size_t cap, const bert_pr
 BERTDEF int bert_tfrecord_next_example(bert_tfrecord *r, bert_pretrain_example *ex, int vocab_size);
 
 // ----------------------------------------------------------------------------
+// create_pretraining_data: google-research/bert's procedure on token ids (sentence pairs with 50 %
+// random next sentences, short_seq_prob, truncation from either end, 15 % masking 80/10/10,
+// optional whole-word masking, dupe_factor), seeded by our counter-based RNG.
+
+typedef struct {
+    const int32_t *ids;         // every sentence's token ids, back to back
+    const int32_t *sent_len;    // (num_sents) tokens per sentence
+    int num_sents;
+    const int32_t *doc_sents;   // (num_docs) sentences per document
+    int num_docs;
+} bert_corpus;
+
+typedef struct {
+    int max_seq_length, max_predictions_per_seq, dupe_factor, whole_word_mask;
+    float masked_lm_prob, short_seq_prob;
+    uint64_t seed;
+    int vocab_size, cls_id, sep_id, mask_id;
+    const unsigned char *is_continuation;   // (vocab_size) 1 for "##" pieces; whole-word masking needs it
+} bert_pretrain_data_opts;
+
+BERTDEF bert_pretrain_data_opts bert_pretrain_data_defaults(void);   // 128, 20, 10, 0, 0.15, 0.1, 12345
+/* Makes the instances and hands them to emit() in their final shuffled order (emit returns non-zero
+   to stop; that value is returned). The example's buffers are valid during the call only; masked
+   slots past the predictions have weight 0. Empty documents are dropped. */
+BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_data_opts *o,
+                                      int (*emit)(const bert_pretrain_example *ex, void *user), void *user);
+
+// ----------------------------------------------------------------------------
 // tokenizer: google-research/bert's tokenization.py (BasicTokenizer, then WordpieceTokenizer),
 // id for id. Text is UTF-8; every invalid sequence is dropped, as decoding with errors="replace"
 // and then _clean_text do. The basic tokenizer drops U+0000, U+FFFD and control characters,
@@ -4688,6 +4716,238 @@ BERTDEF size_t bert_example_encode(unsigned char *buf, size_t cap, const bert_pr
         bert__feature_list(&w, ex, f);
     }
     return w.n;
+}
+
+// ----------------------------------------------------------------------------
+// create_pretraining_data
+
+BERTDEF bert_pretrain_data_opts bert_pretrain_data_defaults(void) {
+    bert_pretrain_data_opts o;
+    memset(&o, 0, sizeof o);
+    o.max_seq_length = 128; o.max_predictions_per_seq = 20; o.dupe_factor = 10;
+    o.masked_lm_prob = 0.15f; o.short_seq_prob = 0.1f; o.seed = 12345;
+    o.cls_id = 101; o.sep_id = 102; o.mask_id = 103;
+    return o;
+}
+
+typedef struct { uint64_t stream, counter; } bert__rng;   // a sequential view of the counter RNG
+
+static double bert__rng_double(bert__rng *r) { return (double)(bert__mix(r->stream ^ r->counter++) >> 11) * (1.0 / 9007199254740992.0); }   // 53 bits
+static int bert__rng_int(bert__rng *r, int lo, int hi) {   // inclusive, as Python's randint
+    return lo + (int)(bert__mix(r->stream ^ r->counter++) % (uint64_t)(hi - lo + 1));
+}
+static void bert__rng_shuffle(bert__rng *r, int32_t *a, size_t n) {
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(bert__mix(r->stream ^ r->counter++) % (uint64_t)i);
+        int32_t t = a[i - 1]; a[i - 1] = a[j]; a[j] = t;
+    }
+}
+
+typedef struct { int32_t *v; size_t n, cap; } bert__ivec;
+static int bert__ivec_push(bert__ivec *a, int32_t x) {
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 256;
+        int32_t *v = (int32_t *)bert__malloc(cap * sizeof(int32_t));
+        if (!v) return 0;
+        if (a->n) memcpy(v, a->v, a->n * sizeof(int32_t));
+        BERT_FREE(a->v);
+        a->v = v; a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return 1;
+}
+
+typedef struct {
+    const bert_corpus *c;
+    const bert_pretrain_data_opts *o;
+    bert__rng rng;
+    size_t *sent_start;     // (num_sents) offset of each sentence in c->ids
+    int32_t *doc_first;     // (num_docs) first sentence of each document
+    int32_t *docs;          // document order (shuffled), only non-empty ones
+    int ndocs;
+    bert__ivec store;       // instances back to back: [len, a_len, nsp, npred, tokens[len], pos[npred], label[npred]]
+    bert__ivec index;       // where each instance starts in store
+} bert__cpd;
+
+static int bert__cpd_push_all(bert__ivec *v, const int32_t *x, int n) {
+    for (int i = 0; i < n; i++) if (!bert__ivec_push(v, x[i])) return 0;
+    return 1;
+}
+
+// masks tokens[0..n) in place (CLS/SEP never); writes sorted positions and labels; returns the count.
+// Candidates are the positions other than CLS/SEP, in order; with whole-word masking a "##" piece
+// joins the previous candidate's group, even across a [SEP] (as google-research/bert does).
+static int bert__cpd_mask(bert__cpd *s, int32_t *tokens, int n, int32_t *pos, int32_t *label, int32_t *work) {
+    const bert_pretrain_data_opts *o = s->o;
+    int32_t *cand = work, *gstart = work + n, *order = work + 2 * n + 1;   // (n), (ngroups+1), (ngroups)
+    int ncand = 0, ngroups = 0;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] == o->cls_id || tokens[i] == o->sep_id) continue;
+        if (!(o->whole_word_mask && ngroups > 0 && o->is_continuation[tokens[i]])) gstart[ngroups++] = ncand;
+        cand[ncand++] = i;
+    }
+    gstart[ngroups] = ncand;
+    for (int g = 0; g < ngroups; g++) order[g] = g;
+    bert__rng_shuffle(&s->rng, order, (size_t)ngroups);
+    int want = (int)floor(n * (double)o->masked_lm_prob + 0.5);   // Python's round() only differs at exact .5
+    if (want < 1) want = 1;
+    if (want > o->max_predictions_per_seq) want = o->max_predictions_per_seq;
+    int count = 0;
+    for (int k = 0; k < ngroups && count < want; k++) {
+        int b = gstart[order[k]], e = gstart[order[k] + 1];
+        if (count + (e - b) > want) continue;
+        for (int c = b; c < e; c++) {
+            int i = cand[c];
+            int32_t original = tokens[i], replacement = o->mask_id;
+            if (bert__rng_double(&s->rng) >= 0.8) {
+                if (bert__rng_double(&s->rng) < 0.5) replacement = original;
+                else replacement = bert__rng_int(&s->rng, 0, o->vocab_size - 1);
+            }
+            tokens[i] = replacement;
+            pos[count] = i; label[count] = original; count++;
+        }
+    }
+    for (int i = 1; i < count; i++)   // sort by position, labels along
+        for (int j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
+            int32_t t = pos[j]; pos[j] = pos[j - 1]; pos[j - 1] = t;
+            t = label[j]; label[j] = label[j - 1]; label[j - 1] = t;
+        }
+    return count;
+}
+
+// drops tokens from the longer side, front or back at random, until the pair fits
+static void bert__cpd_truncate(bert__cpd *s, int32_t *a, int *na, int32_t *b, int *nb, int max_tokens) {
+    while (*na + *nb > max_tokens) {
+        int32_t *t = *na > *nb ? a : b;
+        int *nt = *na > *nb ? na : nb;
+        if (bert__rng_double(&s->rng) < 0.5) memmove(t, t + 1, (size_t)(*nt - 1) * sizeof(int32_t));
+        (*nt)--;
+    }
+}
+
+// one document's instances (create_instances_from_document)
+static int bert__cpd_document(bert__cpd *s, int di, int32_t *a, int32_t *b, int32_t *tok, int32_t *pos, int32_t *lab, int32_t *scratch) {
+    const bert_corpus *c = s->c;
+    const bert_pretrain_data_opts *o = s->o;
+    int doc = s->docs[di], first = s->doc_first[doc], nsent = c->doc_sents[doc];
+    int max_tokens = o->max_seq_length - 3, target = max_tokens;
+    if (bert__rng_double(&s->rng) < o->short_seq_prob) target = bert__rng_int(&s->rng, 2, max_tokens);
+    int chunk_first = 0, chunk_n = 0, chunk_len = 0;
+    for (int i = 0; i < nsent; i++) {
+        if (!chunk_n) chunk_first = i;
+        chunk_n++;
+        chunk_len += c->sent_len[first + i];
+        if (i != nsent - 1 && chunk_len < target) continue;
+        int a_end = chunk_n >= 2 ? bert__rng_int(&s->rng, 1, chunk_n - 1) : 1, na = 0, nb = 0, random_next = 0;
+        for (int j = 0; j < a_end; j++) {   // A: the chunk's first a_end sentences
+            int sj = first + chunk_first + j;
+            for (int t = 0; t < c->sent_len[sj]; t++) a[na++] = c->ids[s->sent_start[sj] + (size_t)t];
+        }
+        if (chunk_n == 1 || bert__rng_double(&s->rng) < 0.5) {   // B from a random other document
+            random_next = 1;
+            int target_b = target - na, rd = 0;
+            for (int k = 0; k < 10; k++) { rd = bert__rng_int(&s->rng, 0, s->ndocs - 1); if (rd != di) break; }
+            int rdoc = s->docs[rd], rfirst = s->doc_first[rdoc], rn = c->doc_sents[rdoc];
+            for (int j = bert__rng_int(&s->rng, 0, rn - 1); j < rn; j++) {
+                int sj = rfirst + j;
+                for (int t = 0; t < c->sent_len[sj]; t++) b[nb++] = c->ids[s->sent_start[sj] + (size_t)t];
+                if (nb >= target_b) break;
+            }
+            i -= chunk_n - a_end;   // the unused sentences start the next chunk
+        } else {
+            for (int j = a_end; j < chunk_n; j++) {
+                int sj = first + chunk_first + j;
+                for (int t = 0; t < c->sent_len[sj]; t++) b[nb++] = c->ids[s->sent_start[sj] + (size_t)t];
+            }
+        }
+        bert__cpd_truncate(s, a, &na, b, &nb, max_tokens);
+        chunk_n = 0; chunk_len = 0;
+        if (na < 1 || nb < 1) continue;   // GB asserts; a document of one 1-token sentence can get here
+        int n = 0;
+        tok[n++] = o->cls_id;
+        for (int t = 0; t < na; t++) tok[n++] = a[t];
+        tok[n++] = o->sep_id;
+        for (int t = 0; t < nb; t++) tok[n++] = b[t];
+        tok[n++] = o->sep_id;
+        int np = bert__cpd_mask(s, tok, n, pos, lab, scratch);
+        int32_t head[4] = { n, na + 2, random_next, np };
+        if (!bert__ivec_push(&s->index, (int32_t)s->store.n) || !bert__cpd_push_all(&s->store, head, 4) ||
+            !bert__cpd_push_all(&s->store, tok, n) || !bert__cpd_push_all(&s->store, pos, np) ||
+            !bert__cpd_push_all(&s->store, lab, np)) return BERT_ERR_OOM;
+        if (s->store.n > (size_t)INT32_MAX) return bert__err(BERT_ERR_ARG, "create_pretraining_data: over 2^31 stored ids; split the input");
+    }
+    return BERT_OK;
+}
+
+static int bert__cpd_emit(bert__cpd *s, int (*emit)(const bert_pretrain_example *, void *), void *user) {
+    const bert_pretrain_data_opts *o = s->o;
+    int T = o->max_seq_length, P = o->max_predictions_per_seq, rc = BERT_OK;
+    int32_t *buf = (int32_t *)bert__calloc((size_t)(3 * T + 2 * P), sizeof(int32_t));
+    float *w = (float *)bert__calloc((size_t)P, sizeof(float));
+    if (!buf || !w) { BERT_FREE(buf); BERT_FREE(w); return BERT_ERR_OOM; }
+    bert__rng_shuffle(&s->rng, s->index.v, s->index.n);
+    for (size_t k = 0; k < s->index.n && !rc; k++) {
+        const int32_t *r = s->store.v + s->index.v[k];
+        int n = r[0], a_len = r[1], np = r[3];
+        bert_pretrain_example ex = { T, P, buf, buf + T, buf + 2 * T, buf + 3 * T, buf + 3 * T + P, w, r[2] };
+        memset(buf, 0, (size_t)(3 * T + 2 * P) * sizeof(int32_t));
+        memset(w, 0, (size_t)P * sizeof(float));
+        for (int t = 0; t < n; t++) { ex.input_ids[t] = r[4 + t]; ex.input_mask[t] = 1; ex.segment_ids[t] = t >= a_len; }
+        for (int p = 0; p < np; p++) { ex.masked_lm_positions[p] = r[4 + n + p]; ex.masked_lm_ids[p] = r[4 + n + np + p]; w[p] = 1.0f; }
+        rc = emit(&ex, user);
+    }
+    BERT_FREE(buf); BERT_FREE(w);
+    return rc;
+}
+
+BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_data_opts *o,
+                                      int (*emit)(const bert_pretrain_example *ex, void *user), void *user) {
+    if (o->max_seq_length < 5 || o->max_predictions_per_seq < 1 || o->dupe_factor < 1 || o->vocab_size < 1 ||
+        !(o->masked_lm_prob > 0 && o->masked_lm_prob <= 1) || !(o->short_seq_prob >= 0 && o->short_seq_prob <= 1))
+        return bert__err(BERT_ERR_ARG, "create_pretraining_data: bad options (max_seq_length >= 5, max_predictions >= 1, dupe >= 1, probabilities in range)");
+    if (o->whole_word_mask && !o->is_continuation) return bert__err(BERT_ERR_ARG, "create_pretraining_data: whole-word masking needs is_continuation");
+    bert__cpd s;
+    memset(&s, 0, sizeof s);
+    s.c = c; s.o = o;
+    s.rng.stream = bert_rng_stream(o->seed, 0, 0x435044);   // "CPD"
+    int T = o->max_seq_length, rc = BERT_OK;
+    int32_t *work = NULL;
+    size_t pair;
+    s.sent_start = (size_t *)bert__calloc((size_t)c->num_sents + 1, sizeof(size_t));
+    s.doc_first = (int32_t *)bert__calloc((size_t)c->num_docs + 1, sizeof(int32_t));
+    s.docs = (int32_t *)bert__calloc((size_t)c->num_docs + 1, sizeof(int32_t));
+    // a chunk stops growing once it reaches the target length, so A and B never exceed the target
+    // plus one sentence: that bounds the pair buffers
+    int longest = 0;
+    for (int i = 0; i < c->num_sents; i++) {
+        if (c->sent_len[i] < 0) { rc = bert__err(BERT_ERR_ARG, "create_pretraining_data: negative sentence length"); goto done; }
+        if (c->sent_len[i] > longest) longest = c->sent_len[i];
+    }
+    pair = (size_t)T + (size_t)longest;
+    work = (int32_t *)bert__calloc(2 * pair + (size_t)6 * T + 4, sizeof(int32_t));   // a, b | tokens, pos, labels, groups/order
+    if (!s.sent_start || !s.doc_first || !s.docs || !work) { rc = BERT_ERR_OOM; goto done; }
+    for (int i = 1; i <= c->num_sents; i++) s.sent_start[i] = s.sent_start[i - 1] + (size_t)c->sent_len[i - 1];
+    for (int d = 0, first = 0; d < c->num_docs; d++) {
+        s.doc_first[d] = first;
+        first += c->doc_sents[d];
+        if (first > c->num_sents) { rc = bert__err(BERT_ERR_ARG, "create_pretraining_data: documents claim more sentences than given"); goto done; }
+        int tokens = 0;
+        for (int k = s.doc_first[d]; k < first; k++) tokens += c->sent_len[k];
+        if (tokens > 0) s.docs[s.ndocs++] = d;
+    }
+    for (size_t i = 0; i < s.sent_start[c->num_sents]; i++)
+        if (c->ids[i] < 0 || c->ids[i] >= o->vocab_size) { rc = bert__err(BERT_ERR_ARG, "create_pretraining_data: token id %d outside the vocabulary", c->ids[i]); goto done; }
+    if (!s.ndocs) { rc = bert__err(BERT_ERR_ARG, "create_pretraining_data: no non-empty documents"); goto done; }
+    bert__rng_shuffle(&s.rng, s.docs, (size_t)s.ndocs);
+    for (int dupe = 0; dupe < o->dupe_factor && !rc; dupe++)
+        for (int di = 0; di < s.ndocs && !rc; di++)
+            rc = bert__cpd_document(&s, di, work, work + pair, work + 2 * pair, work + 2 * pair + T,
+                                    work + 2 * pair + 2 * T, work + 2 * pair + 3 * T);
+    if (!rc) rc = bert__cpd_emit(&s, emit, user);
+done:
+    BERT_FREE(s.sent_start); BERT_FREE(s.doc_first); BERT_FREE(s.docs); BERT_FREE(work);
+    BERT_FREE(s.store.v); BERT_FREE(s.index.v);
+    return rc;
 }
 
 // ----------------------------------------------------------------------------
