@@ -28,7 +28,7 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
 # the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present
@@ -61,7 +61,7 @@ $(BUILD)/demo: examples/demo.c bert.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # the example programs: one .c file each, built like the demo
-EXAMPLES = pretrain
+EXAMPLES = pretrain create_pretraining_data
 EXAMPLE_BINS = $(addprefix $(BUILD)/,$(EXAMPLES))
 examples: $(EXAMPLE_BINS)
 $(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
@@ -71,8 +71,10 @@ $(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
 $(BUILD)/test_pretrain: $(BUILD)/pretrain
 
 # runs every test program, then prints the totals as one "N passed, N failed" line
-test: $(TEST_BINS) cxx-check readme-check
-	@sh tests/run.sh $(TEST_BINS)
+# scripts that compare against a Python reference (each skips itself when its data is absent)
+SCRIPT_TESTS += tests/test_tokenizer_data.sh
+test: $(TEST_BINS) $(BUILD)/tokenize_dump cxx-check readme-check
+	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
 
 # the header compiles clean as C++ too (and as C11 with clang when present)
 cxx-check:

@@ -508,6 +508,55 @@ BERTDEF const char *bert_dtype_name(bert_dtype dt);   /* "F32", ...; "?" if out 
 BERTDEF size_t bert_dtype_size(bert_dtype dt);        /* bytes per element; 0 if out of range */
 
 // ----------------------------------------------------------------------------
+// tokenizer: google-research/bert's tokenization.py (BasicTokenizer, then WordpieceTokenizer),
+// id for id. Text is UTF-8; every invalid sequence is dropped, as decoding with errors="replace"
+// and then _clean_text do. The basic tokenizer drops U+0000, U+FFFD and control characters,
+// splits on whitespace, puts each CJK ideograph in a word of its own, then (do_lower_case) applies
+// str.lower() (Final_Sigma included) and NFD with the nonspacing marks (Mn) removed, and splits off
+// every punctuation character (Unicode P*, and ASCII !-/ :-@ [-` {-~). WordPiece then takes the
+// longest vocab entry first, continuations spelled "##..."; a word of more than 100 code points,
+// or one with no decomposition, becomes [UNK]. Character data: Python's unicodedata, Unicode
+// 14.0.0 (tools/gen_unicode_tables.py). No global state: any number of threads may share a vocab.
+
+typedef struct {
+    int size;                                      // tokens; a token's id is its line number - 1
+    int pad_id, unk_id, cls_id, sep_id, mask_id;   // [PAD] [UNK] [CLS] [SEP] [MASK]; -1 if absent
+    int max_len;                                   // the longest token, in bytes
+    // internal
+    char *text;                                    // the tokens, NUL-terminated, one block
+    uint32_t *offset, *len;                        // (size) token id -> bytes in text
+    int32_t *slot; uint32_t slot_mask;             // open-addressing hash table of ids (-1 = empty)
+} bert_vocab;
+
+/* Loads a vocab.txt: one token per line, each line str.strip()ped as load_vocab does (so the
+   Chinese vocab's U+2028 line is the token ""). NULL on failure, bert_last_error() "PATH: why":
+   missing file, empty file, invalid UTF-8, a NUL byte, a token over 1024 bytes, or a token that
+   appears twice (both lines named). */
+BERTDEF bert_vocab *bert_vocab_load(const char *path);
+BERTDEF bert_vocab *bert_vocab_parse(const char *text, size_t len, const char *source); // same, from memory
+BERTDEF void bert_vocab_free(bert_vocab *v);                                            // NULL is fine
+BERTDEF int bert_vocab_size(const bert_vocab *v);
+BERTDEF int bert_vocab_id(const bert_vocab *v, const char *tok, size_t len);   // -1 if absent
+BERTDEF const char *bert_vocab_token(const bert_vocab *v, int id);             // NULL if out of range
+
+/* Tokenizes len bytes of text into WordPiece ids. Returns the number of ids, of which the first
+   min(count, cap) are written (a count over cap means truncated), or -BERT_ERR_ARG (text over
+   256 MB; a word became [UNK] but the vocab has none) / -BERT_ERR_OOM, with bert_last_error().
+   do_lower_case: 1 for uncased models and Google's Chinese model, 0 for cased ones. No [CLS] or
+   [SEP] is added. */
+BERTDEF int bert_tokenize(const bert_vocab *v, int do_lower_case, const char *text, size_t len,
+                          int32_t *ids, int cap);
+/* The same, and where each id came from: text[begin[i], end[i]) are the bytes of the characters
+   that produced piece i (a piece cut from inside one character, e.g. a Hangul syllable's jamo,
+   gets that character's bytes; an [UNK] gets its whole word's). begin/end may be NULL. */
+BERTDEF int bert_tokenize_spans(const bert_vocab *v, int do_lower_case, const char *text, size_t len,
+                                int32_t *ids, int32_t *begin, int32_t *end, int cap);
+/* The basic tokenizer alone: its words joined by single spaces (" ".join(BasicTokenizer.tokenize)),
+   which is what SQuAD's answer projection compares. Writes at most cap bytes including a NUL and
+   returns the length of the whole string (>= cap: truncated), or -BERT_ERR_ARG / -BERT_ERR_OOM. */
+BERTDEF int bert_basic_tokenize(int do_lower_case, const char *text, size_t len, char *out, size_t cap);
+
+// ----------------------------------------------------------------------------
 // TFRecord: the pretraining data of google-research/bert and the model zoos. A file is a run of
 // records [u64 length][u32 masked crc32c of length][data][u32 masked crc32c of data], each data a
 // tf.train.Example with the features below (in any order; other features are ignored).
@@ -576,60 +625,16 @@ typedef struct {
 } bert_pretrain_data_opts;
 
 BERTDEF bert_pretrain_data_opts bert_pretrain_data_defaults(void);   // 128, 20, 10, 0, 0.15, 0.1, 12345
+/* Tokenizes a text the way create_pretraining_data.py reads its input: one sentence per line
+   (stripped), a blank line between documents, lines without tokens dropped. Allocates the
+   corpus's arrays; free them with bert_corpus_free. BERT_OK or an error with bert_last_error(). */
+BERTDEF int bert_corpus_from_text(bert_corpus *c, const bert_vocab *v, int do_lower_case, const char *text, size_t len);
+BERTDEF void bert_corpus_free(bert_corpus *c);
 /* Makes the instances and hands them to emit() in their final shuffled order (emit returns non-zero
    to stop; that value is returned). The example's buffers are valid during the call only; masked
    slots past the predictions have weight 0. Empty documents are dropped. */
 BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_data_opts *o,
                                       int (*emit)(const bert_pretrain_example *ex, void *user), void *user);
-
-// ----------------------------------------------------------------------------
-// tokenizer: google-research/bert's tokenization.py (BasicTokenizer, then WordpieceTokenizer),
-// id for id. Text is UTF-8; every invalid sequence is dropped, as decoding with errors="replace"
-// and then _clean_text do. The basic tokenizer drops U+0000, U+FFFD and control characters,
-// splits on whitespace, puts each CJK ideograph in a word of its own, then (do_lower_case) applies
-// str.lower() (Final_Sigma included) and NFD with the nonspacing marks (Mn) removed, and splits off
-// every punctuation character (Unicode P*, and ASCII !-/ :-@ [-` {-~). WordPiece then takes the
-// longest vocab entry first, continuations spelled "##..."; a word of more than 100 code points,
-// or one with no decomposition, becomes [UNK]. Character data: Python's unicodedata, Unicode
-// 14.0.0 (tools/gen_unicode_tables.py). No global state: any number of threads may share a vocab.
-
-typedef struct {
-    int size;                                      // tokens; a token's id is its line number - 1
-    int pad_id, unk_id, cls_id, sep_id, mask_id;   // [PAD] [UNK] [CLS] [SEP] [MASK]; -1 if absent
-    int max_len;                                   // the longest token, in bytes
-    // internal
-    char *text;                                    // the tokens, NUL-terminated, one block
-    uint32_t *offset, *len;                        // (size) token id -> bytes in text
-    int32_t *slot; uint32_t slot_mask;             // open-addressing hash table of ids (-1 = empty)
-} bert_vocab;
-
-/* Loads a vocab.txt: one token per line, each line str.strip()ped as load_vocab does (so the
-   Chinese vocab's U+2028 line is the token ""). NULL on failure, bert_last_error() "PATH: why":
-   missing file, empty file, invalid UTF-8, a NUL byte, a token over 1024 bytes, or a token that
-   appears twice (both lines named). */
-BERTDEF bert_vocab *bert_vocab_load(const char *path);
-BERTDEF bert_vocab *bert_vocab_parse(const char *text, size_t len, const char *source); // same, from memory
-BERTDEF void bert_vocab_free(bert_vocab *v);                                            // NULL is fine
-BERTDEF int bert_vocab_size(const bert_vocab *v);
-BERTDEF int bert_vocab_id(const bert_vocab *v, const char *tok, size_t len);   // -1 if absent
-BERTDEF const char *bert_vocab_token(const bert_vocab *v, int id);             // NULL if out of range
-
-/* Tokenizes len bytes of text into WordPiece ids. Returns the number of ids, of which the first
-   min(count, cap) are written (a count over cap means truncated), or -BERT_ERR_ARG (text over
-   512 MB; a word became [UNK] but the vocab has none) / -BERT_ERR_OOM, with bert_last_error().
-   do_lower_case: 1 for uncased models and Google's Chinese model, 0 for cased ones. No [CLS] or
-   [SEP] is added. */
-BERTDEF int bert_tokenize(const bert_vocab *v, int do_lower_case, const char *text, size_t len,
-                          int32_t *ids, int cap);
-/* The same, and where each id came from: text[begin[i], end[i]) are the bytes of the characters
-   that produced piece i (a piece cut from inside one character, e.g. a Hangul syllable's jamo,
-   gets that character's bytes; an [UNK] gets its whole word's). begin/end may be NULL. */
-BERTDEF int bert_tokenize_spans(const bert_vocab *v, int do_lower_case, const char *text, size_t len,
-                                int32_t *ids, int32_t *begin, int32_t *end, int cap);
-/* The basic tokenizer alone: its words joined by single spaces (" ".join(BasicTokenizer.tokenize)),
-   which is what SQuAD's answer projection compares. Writes at most cap bytes including a NUL and
-   returns the length of the whole string (>= cap: truncated), or -BERT_ERR_ARG / -BERT_ERR_OOM. */
-BERTDEF int bert_basic_tokenize(int do_lower_case, const char *text, size_t len, char *out, size_t cap);
 
 // ----------------------------------------------------------------------------
 // utils for command-line programs: a flag table parser (the examples share it)
@@ -4898,6 +4903,47 @@ static int bert__cpd_emit(bert__cpd *s, int (*emit)(const bert_pretrain_example 
     }
     BERT_FREE(buf); BERT_FREE(w);
     return rc;
+}
+
+BERTDEF void bert_corpus_free(bert_corpus *c) {
+    BERT_FREE((void *)c->ids); BERT_FREE((void *)c->sent_len); BERT_FREE((void *)c->doc_sents);
+    memset(c, 0, sizeof *c);
+}
+
+BERTDEF int bert_corpus_from_text(bert_corpus *c, const bert_vocab *v, int do_lower_case, const char *text, size_t len) {
+    bert__ivec ids = {NULL, 0, 0}, sents = {NULL, 0, 0}, docs = {NULL, 0, 0};
+    int cap = 1024, rc = BERT_OK;
+    int32_t *buf = (int32_t *)bert__malloc((size_t)cap * sizeof(int32_t));
+    memset(c, 0, sizeof *c);
+    if (!buf || !bert__ivec_push(&docs, 0)) { rc = BERT_ERR_OOM; goto done; }
+    for (size_t at = 0; at < len && !rc;) {
+        const char *nl = (const char *)memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        int n = bert_tokenize(v, do_lower_case, text + at, end - at, buf, cap);
+        if (n > cap) {   // a long line: grow and tokenize again
+            BERT_FREE(buf);
+            cap = n;
+            if (!(buf = (int32_t *)bert__malloc((size_t)cap * sizeof(int32_t)))) { rc = BERT_ERR_OOM; break; }
+            n = bert_tokenize(v, do_lower_case, text + at, end - at, buf, cap);
+        }
+        if (n < 0) { rc = -n; break; }
+        int blank = 1;   // a line of only whitespace separates documents (Python's strip())
+        for (size_t k = at; k < end && blank; k++) blank = strchr(" \t\r\f\v", text[k]) != NULL;
+        if (blank) {
+            if (docs.v[docs.n - 1] > 0 && !bert__ivec_push(&docs, 0)) rc = BERT_ERR_OOM;
+        } else if (n > 0) {
+            if (!bert__cpd_push_all(&ids, buf, n) || !bert__ivec_push(&sents, n)) rc = BERT_ERR_OOM;
+            docs.v[docs.n - 1]++;
+        }
+        at = end + 1;
+    }
+    if (!rc && docs.n > 1 && docs.v[docs.n - 1] == 0) docs.n--;
+    if (!rc && (sents.n > INT32_MAX || ids.n > (size_t)INT32_MAX * 4)) rc = bert__err(BERT_ERR_ARG, "corpus too large");
+done:
+    BERT_FREE(buf);
+    if (rc) { BERT_FREE(ids.v); BERT_FREE(sents.v); BERT_FREE(docs.v); return rc == BERT_ERR_OOM ? bert__err(rc, "out of memory tokenizing the corpus") : rc; }
+    c->ids = ids.v; c->sent_len = sents.v; c->num_sents = (int)sents.n; c->doc_sents = docs.v; c->num_docs = (int)docs.n;
+    return BERT_OK;
 }
 
 BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_data_opts *o,

@@ -144,6 +144,7 @@ typedef struct {
     bert_tfrecord *files;         // (nfiles) opened on first use
     size_t n;                     // records
     int *file_of;                 // (n)
+    size_t *first_of;             // (nfiles) index of each file's first record
     uint64_t *offset_of;          // (n)
 } dataset;
 
@@ -153,9 +154,11 @@ static void dataset_add_file(dataset *d, const char *path) {
     if (bert_tfrecord_index(path, &offs, &count)) die("%s", bert_last_error());
     if (d->nfiles == MAX_FILES) die("more than %d input files", MAX_FILES);
     d->paths = (char **)realloc(d->paths, (size_t)(d->nfiles + 1) * sizeof(char *));
+    d->first_of = (size_t *)realloc(d->first_of, (size_t)(d->nfiles + 1) * sizeof(size_t));
     d->file_of = (int *)realloc(d->file_of, (d->n + count + 1) * sizeof(int));
     d->offset_of = (uint64_t *)realloc(d->offset_of, (d->n + count + 1) * sizeof(uint64_t));
-    if (!d->paths || !d->file_of || !d->offset_of) die("out of memory indexing %s", path);
+    if (!d->paths || !d->first_of || !d->file_of || !d->offset_of) die("out of memory indexing %s", path);
+    d->first_of[d->nfiles] = d->n;
     d->paths[d->nfiles] = strdup(path);
     for (size_t i = 0; i < count; i++) {
         d->file_of[d->n + i] = d->nfiles;
@@ -182,17 +185,15 @@ static void dataset_add(dataset *d, const bert_flag_list *patterns) {
 
 static void dataset_free(dataset *d) {
     for (int f = 0; f < d->nfiles; f++) { bert_tfrecord_close(&d->files[f]); free(d->paths[f]); }
-    free(d->files); free(d->paths); free(d->file_of); free(d->offset_of);
+    free(d->files); free(d->paths); free(d->first_of); free(d->file_of); free(d->offset_of);
     memset(d, 0, sizeof *d);
 }
 
 static void dataset_read(dataset *d, size_t i, bert_pretrain_example *ex, int vocab_size) {
     bert_tfrecord *r = &d->files[d->file_of[i]];
     if (!r->file && bert_tfrecord_open(r, d->paths[d->file_of[i]])) die("%s", bert_last_error());
-    // the record number in messages counts from the file's start; recover it from the offset index
-    size_t first = i;
-    while (first > 0 && d->file_of[first - 1] == d->file_of[i]) first--;
-    if (bert_tfrecord_seek(r, d->offset_of[i], (uint64_t)(i - first)) || bert_tfrecord_next_example(r, ex, vocab_size))
+    // the record number in messages counts from the file's start
+    if (bert_tfrecord_seek(r, d->offset_of[i], (uint64_t)(i - d->first_of[d->file_of[i]])) || bert_tfrecord_next_example(r, ex, vocab_size))
         die("%s", bert_last_error());
 }
 
@@ -535,8 +536,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n_eval; i++) eval_idx[i] = opt.eval_input.count ? i : n_train + i;
     int B = opt.batch_size, A = opt.accumulation_steps;
     if (n_train < (size_t)B) die("%zu training records, fewer than one batch of %d", n_train, B);
-    size_t steps_per_epoch = n_train / (size_t)B / (size_t)A;
-    int total = opt.steps ? opt.steps : (int)(steps_per_epoch * (size_t)opt.epochs);
+    // epochs count micro-batches (the data stream runs across epoch ends; a step may straddle one)
+    size_t micro_per_epoch = n_train / (size_t)B;
+    int total = opt.steps ? opt.steps : (int)(micro_per_epoch * (size_t)opt.epochs / (size_t)A);
     if (total < 1) die("%zu training records make no full step of %d x %d; lower --batch_size or give --steps", n_train, B, A);
     char fingerprint[160];
     snprintf(fingerprint, sizeof fingerprint, "%zu records in %d files, %zu held out, T %d, P %d, batch %d x %d, seed %d",

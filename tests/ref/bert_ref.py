@@ -23,7 +23,8 @@ HS, EPS, B, T, MP = C // NH, 1e-12, 2, 16, 4
 SEED, STEP, PDROP = 1234, 0, 0.1
 OPTS = ["adamw_gb", "adamw", "lamb", "lamb_nv", "momentum"]
 
-def param_table():
+def param_table(V=V, C=C, L=L, FF=FF, P=P, TV=TV):
+    """(name, shape) in flat-buffer order; defaults are the tiny config (pretrain_ref.py passes its own)."""
     t = [("bert.embeddings.word_embeddings.weight", (V, C)), ("bert.embeddings.position_embeddings.weight", (P, C)),
          ("bert.embeddings.token_type_embeddings.weight", (TV, C)),
          ("bert.embeddings.LayerNorm.weight", (C,)), ("bert.embeddings.LayerNorm.bias", (C,))]
@@ -116,11 +117,17 @@ def ln(x, w, b):
     mu = x.mean(-1, keepdim=True); var = ((x - mu) ** 2).mean(-1, keepdim=True)
     return (x - mu) / torch.sqrt(var + EPS) * w + b
 
-def forward(W, inp, act, cfg):
-    """W: name -> float64 tensor. Returns dict of named outputs (all float64 tensors)."""
+def forward(W, inp, act, cfg, NH=NH):
+    """W: name -> float64 tensor. Returns dict of named outputs (all float64 tensors).
+    B, T come from the inputs, C and L from the weights; NH (not recoverable from the weights) is an
+    argument defaulting to the tiny config's."""
     o = {}
     ids, tt, am = inp["input_ids"].long(), inp["token_type_ids"].long(), inp["attention_mask"].double()
     e = "bert.embeddings."
+    B, T = ids.shape
+    C = W[e + "word_embeddings.weight"].shape[1]
+    L = sum(1 for n in W if n.startswith("bert.encoder.layer.") and n.endswith(".attention.self.query.weight"))
+    HS = C // NH
     x = W[e + "word_embeddings.weight"][ids] + W[e + "position_embeddings.weight"][torch.arange(T)][None] \
         + W[e + "token_type_embeddings.weight"][tt]
     x = dropout(ln(x, W[e + "LayerNorm.weight"], W[e + "LayerNorm.bias"]), 0, cfg)
@@ -169,9 +176,9 @@ def loss_and_grads(W64, inp, act, cfg):
     return o, {n: W[n].grad.detach() for n in W}
 
 # ---------------------------------------------------------------- data
-def make_weights():
-    rs = np.random.RandomState(0); W = {}
-    for name, shape in param_table():
+def make_weights(table=None, seed=0):
+    rs = np.random.RandomState(seed); W = {}
+    for name, shape in (table if table is not None else param_table()):
         if "LayerNorm.weight" in name:
             a = 1.0 + 0.1 * rs.standard_normal(shape)
         elif len(shape) == 1:
@@ -211,27 +218,33 @@ def train(opt, W0, inp, steps=10, b1=0.9, b2=0.999, eps=1e-6, wd=0.01, clip=1.0)
     for s in range(steps):
         o, G = loss_and_grads(W, inp, "gelu", cfg)
         losses.append(o["loss"].item())
-        norm = math.sqrt(sum((g * g).sum().item() for g in G.values()))
-        if norm > clip:
-            G = {n: g * (clip / norm) for n, g in G.items()}
-        lr, t = lr_at(s), s + 1
-        for n, g in G.items():
-            p = W[n]
-            if opt == "momentum":
-                m[n] = 0.9 * m[n] + g; W[n] = p - lr * m[n]; continue
-            m[n] = b1 * m[n] + (1 - b1) * g; v[n] = b2 * v[n] + (1 - b2) * g * g
-            if opt in ("adamw", "lamb_nv"):
-                u = (m[n] / (1 - b1 ** t)) / (torch.sqrt(v[n] / (1 - b2 ** t)) + eps)
-            else:
-                u = m[n] / (torch.sqrt(v[n]) + eps)
-            if not no_decay(n):
-                u = u + wd * p
-            ratio = 1.0
-            if opt == "lamb_nv" or (opt == "lamb" and not no_decay(n)):
-                pn, un = p.norm().item(), u.norm().item()
-                ratio = pn / un if (pn > 0 and un > 0) else 1.0
-            W[n] = p - lr * ratio * u
+        update(opt, W, G, m, v, s, lr_at(s), b1, b2, eps, wd, clip)
     return losses, W
+
+def update(opt, W, G, m, v, s, lr, b1=0.9, b2=0.999, eps=1e-6, wd=0.01, clip=1.0):
+    """One optimizer update in place (W, m, v: name -> tensor): global-norm clip of G, then the rule
+    of `opt`; s = updates done before this one. Returns the pre-clip gradient norm."""
+    norm = math.sqrt(sum((g * g).sum().item() for g in G.values()))
+    if norm > clip:
+        G = {n: g * (clip / norm) for n, g in G.items()}
+    t = s + 1
+    for n, g in G.items():
+        p = W[n]
+        if opt == "momentum":
+            m[n] = 0.9 * m[n] + g; W[n] = p - lr * m[n]; continue
+        m[n] = b1 * m[n] + (1 - b1) * g; v[n] = b2 * v[n] + (1 - b2) * g * g
+        if opt in ("adamw", "lamb_nv"):
+            u = (m[n] / (1 - b1 ** t)) / (torch.sqrt(v[n] / (1 - b2 ** t)) + eps)
+        else:
+            u = m[n] / (torch.sqrt(v[n]) + eps)
+        if not no_decay(n):
+            u = u + wd * p
+        ratio = 1.0
+        if opt == "lamb_nv" or (opt == "lamb" and not no_decay(n)):
+            pn, un = p.norm().item(), u.norm().item()
+            ratio = pn / un if (pn > 0 and un > 0) else 1.0
+        W[n] = p - lr * ratio * u
+    return norm
 
 # ---------------------------------------------------------------- main
 def fd_check(W64, inp, act, cfg):
