@@ -69,6 +69,7 @@ $(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
 
 # tests that drive an example binary
 $(BUILD)/test_pretrain: $(BUILD)/pretrain
+$(BUILD)/test_pretrain_data: $(BUILD)/create_pretraining_data
 
 # runs every test program, then prints the totals as one "N passed, N failed" line
 # scripts that compare against a Python reference (each skips itself when its data is absent)

@@ -132,7 +132,73 @@ static stats run(const corpus_buf *c, bert_pretrain_data_opts o, const unsigned 
     return s;
 }
 
-int main(void) {
+// statistics of a TFRecord file of 128-token, 20-prediction instances
+typedef struct { int n, tokens, predictions, random_next, over; } file_stats;
+static int file_stats_of(const char *path, file_stats *fs) {
+    int32_t ids[128], mask[128], seg[128], pos[20], lab[20]; float wt[20];
+    bert_pretrain_example ex = { 128, 20, ids, mask, seg, pos, lab, wt, 0 };
+    bert_tfrecord r;
+    memset(fs, 0, sizeof *fs);
+    int rc = bert_tfrecord_open(&r, path);
+    while (!rc && !(rc = bert_tfrecord_next_example(&r, &ex, 30522)) && !r.eof) {
+        int n = 0, np = 0;
+        for (int t = 0; t < 128; t++) n += mask[t];
+        for (int p = 0; p < 20; p++) np += wt[p] > 0;
+        fs->n++; fs->tokens += n; fs->predictions += np; fs->random_next += ex.next_sentence_label;
+    }
+    bert_tfrecord_close(&r);
+    if (rc) printf("         %s\n", bert_last_error());
+    return rc;
+}
+
+// the tool on sample_text.txt: the same schema and statistics as the file Google's tool made from it,
+// and byte-identical output for one seed
+static void test_sample_text(const char *self) {
+    const char *ref = "../shared/data/pretrain_tfrecord/tf_examples.tfrecord", *text = "../shared/data/bert_sample/sample_text.txt";
+    const char *vocab = "../shared/data/vocab/bert_uncased_vocab.txt";
+    FILE *f = fopen(ref, "rb");
+    if (!f) { printf("  skipped: ../shared/data absent: create_pretraining_data vs Google's file not run\n"); return; }
+    fclose(f);
+    char tool[600], cmd[2000];
+    const char *slash = strrchr(self, '/');
+    snprintf(tool, sizeof tool, "%.*screate_pretraining_data", slash ? (int)(slash - self + 1) : 0, self);
+    file_stats g, a, sum;
+    memset(&sum, 0, sizeof sum);
+    int grc = file_stats_of(ref, &g);
+    CHECK(grc == BERT_OK && g.n == 60, "Google's tf_examples.tfrecord: %d instances, %.1f tokens each, %.2f %% masked, %.1f %% random next",
+          g.n, (double)g.tokens / g.n, 100.0 * g.predictions / g.tokens, 100.0 * g.random_next / g.n);
+    int ok = 1;
+    for (int seed = 1; seed <= 4 && ok; seed++) {   // pooled over seeds: 3 documents make one run's NSP share noisy
+        snprintf(cmd, sizeof cmd, "%s --input_file %s --vocab_file %s --output_file build/cpd_test_%d.tfrecord --dupe_factor 5 "
+                 "--random_seed %d > /dev/null", tool, text, vocab, seed, seed);
+        ok = system(cmd) == 0;
+        char path[64];
+        snprintf(path, sizeof path, "build/cpd_test_%d.tfrecord", seed);
+        ok = ok && file_stats_of(path, &a) == BERT_OK;
+        sum.n += a.n; sum.tokens += a.tokens; sum.predictions += a.predictions; sum.random_next += a.random_next;
+    }
+    CHECK(ok, "create_pretraining_data on sample_text.txt, dupe 5, seeds 1-4: every record reads back with the 128/20 schema");
+    if (!ok) return;
+    double gm = (double)g.predictions / g.tokens, am = (double)sum.predictions / sum.tokens;
+    double gl = (double)g.tokens / g.n, al = (double)sum.tokens / sum.n;
+    double gr = (double)g.random_next / g.n, ar = (double)sum.random_next / sum.n;
+    printf("         ours: %d instances per run, %.1f tokens each, %.2f %% masked, %.1f %% random next\n", sum.n / 4, al, 100 * am, 100 * ar);
+    CHECK(sum.n / 4 >= g.n * 8 / 10 && sum.n / 4 <= g.n * 12 / 10, "instances per run: %d vs Google's %d", sum.n / 4, g.n);
+    CHECK(fabs(am - gm) < 0.005, "masked fraction %.2f %% vs %.2f %%", 100 * am, 100 * gm);
+    CHECK(fabs(al - gl) < 0.1 * gl, "mean length %.1f vs %.1f (within 10 %%)", al, gl);
+    CHECK(fabs(ar - gr) < 0.1, "random next %.1f %% vs %.1f %% (within 10 points)", 100 * ar, 100 * gr);
+    snprintf(cmd, sizeof cmd, "%s --input_file %s --vocab_file %s --output_file build/cpd_test_again.tfrecord --dupe_factor 5 "
+             "--random_seed 1 > /dev/null && cmp -s build/cpd_test_1.tfrecord build/cpd_test_again.tfrecord", tool, text, vocab);
+    CHECK(system(cmd) == 0, "the same seed again: byte-identical file");
+    snprintf(cmd, sizeof cmd, "%s --input_file nothere.txt --vocab_file %s --output_file build/cpd_test_x.tfrecord 2> build/cpd_test_err.txt; "
+             "test $? -eq 1 && grep -q 'nothere.txt: no such file' build/cpd_test_err.txt && test ! -e build/cpd_test_x.tfrecord", tool, vocab);
+    CHECK(system(cmd) == 0, "a missing input: one error line naming it, exit 1, no output file");
+    if (system("rm -f build/cpd_test_*")) {}
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    test_sample_text(argv[0]);
     corpus_buf c;
     make_corpus(&c, 0);
     static int32_t doc_of[V];
