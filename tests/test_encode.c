@@ -1,0 +1,122 @@
+// test_encode.c - examples/encode.c against tests/ref/encode_ref.py: pooled [CLS] and mean-pooled
+// embeddings of tests/data/encode_lines.txt (pairs, accents, CJK, emoji, an empty line, two lines
+// cut at --max_seq_length 24) on the weights of tests/ref/pretrain_init.safetensors, batched with
+// padding (batch 3) and one line at a time; the .npy output; --ids; bad input.
+#define _DEFAULT_SOURCE
+#define BERT_IMPLEMENTATION
+#include "../bert.h"
+#include "check.h"
+#include <sys/wait.h>
+
+#define VOCAB "../shared/data/vocab/bert_uncased_vocab.txt"
+#define FIXTURE "tests/ref/encode_ref.safetensors"
+#define LINES "tests/data/encode_lines.txt"
+#define N 8
+#define C 32
+static char bin[600];
+
+static int file_exists(const char *p) { FILE *f = fopen(p, "rb"); if (f) fclose(f); return f != NULL; }
+
+static int run(const char *args, const char *out) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s.err", bin, args, out, out);
+    int st = system(cmd);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path, size_t *n) {
+    unsigned char *d; size_t len;
+    if (bert__read_file(path, &d, &len)) return NULL;
+    if (n) *n = len;
+    return (char *)d;
+}
+
+// reads "pooled"/"mean" arrays of every JSON line into out (N,C); returns the lines parsed
+static int parse_jsonl(const char *path, const char *key, float *out) {
+    char *s = slurp(path, NULL);
+    int lines = 0;
+    for (char *line = s; line && *line && lines < N; lines++) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        bert_json *j;
+        if (bert_json_parse(&j, line, len)) { printf("         line %d: %s\n", lines + 1, bert_last_error()); break; }
+        const bert_json *a = bert_json_get(j, key);
+        for (int c = 0; a && c < C && c < a->count; c++) out[lines * C + c] = (float)a->child[c].number;
+        int ok = a && a->count == C;
+        bert_json_free(j);
+        if (!ok) break;
+        line = nl ? nl + 1 : line + len;
+    }
+    free(s);
+    return lines;
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    const char *slash = strrchr(argv[0], '/');
+    snprintf(bin, sizeof bin, "%.*sencode", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    if (!file_exists(VOCAB)) { printf("  skipped: ../shared/data absent (%s): encode tests not run\n", VOCAB); return check_summary(); }
+    if (!file_exists(FIXTURE)) { CHECK(0, "%s missing (make ref)", FIXTURE); return check_summary(); }
+    bert_st st;
+    if (bert_st_open(&st, FIXTURE)) { CHECK(0, "%s", bert_last_error()); return check_summary(); }
+    static float ref_pooled[N * C], ref_mean[N * C], got[N * C];
+    int64_t shape[2] = { N, C };
+    CHECK(!bert_st_read_f32(&st, "pooled", ref_pooled, shape, 2) && !bert_st_read_f32(&st, "mean", ref_mean, shape, 2), "fixture read");
+    const char *common = "--model tests/ref/pretrain_init.safetensors --vocab " VOCAB " --input " LINES " --max_seq_length 24";
+    char args[1024];
+    for (int batch = 1; batch <= 3; batch += 2) {
+        snprintf(args, sizeof args, "%s --pooling both --batch_size %d", common, batch);
+        int rc = run(args, "build/encode_test.jsonl");
+        CHECK(rc == 0, "encode --pooling both --batch_size %d (exit %d)", batch, rc);
+        char label[96];
+        snprintf(label, sizeof label, "pooled [CLS], batch %d, vs PyTorch", batch);
+        if (parse_jsonl("build/encode_test.jsonl", "pooled", got) == N) check_close(label, got, ref_pooled, N * C, 1e-5, 1e-5);
+        else CHECK(0, "%s: 8 JSON lines with 32-float \"pooled\"", label);
+        snprintf(label, sizeof label, "mean of the last layer, batch %d, vs PyTorch", batch);
+        if (parse_jsonl("build/encode_test.jsonl", "mean", got) == N) check_close(label, got, ref_mean, N * C, 1e-5, 1e-5);
+        else CHECK(0, "%s: 8 JSON lines with 32-float \"mean\"", label);
+    }
+    char *err = slurp("build/encode_test.jsonl.err", NULL);
+    CHECK(err && strstr(err, "line 6: 5 tokens over --max_seq_length 24 were cut") && strstr(err, "2 of 8 lines"),
+          "overlong lines are cut with a warning naming each, and counted");
+    free(err);
+
+    // .npy: a 128-byte v1.0 header with shape (8, 32), then the rows
+    snprintf(args, sizeof args, "%s --output build/encode_test.npy", common);
+    int rc = run(args, "build/encode_test.out");
+    size_t n = 0;
+    char *npy = slurp("build/encode_test.npy", &n);
+    int ok = rc == 0 && npy && n == 128 + sizeof got && !memcmp(npy, "\x93NUMPY\x01\x00", 8) && strstr(npy + 10, "'shape': (8, 32)");
+    if (ok) { memcpy(got, npy + 128, sizeof got); check_close("npy rows (pooled) vs PyTorch", got, ref_pooled, N * C, 1e-5, 1e-5); }
+    CHECK(ok, "encode --output x.npy: header '<f4', shape (8, 32), 8x32 floats (exit %d, %zu bytes)", rc, n);
+    free(npy);
+
+    // --ids: the tokenizer as a command, no model
+    rc = run("--ids --vocab " VOCAB " --input " LINES " --max_seq_length 24", "build/encode_test.ids");
+    char *ids = slurp("build/encode_test.ids", NULL);
+    const char *want = bert_st_meta(&st, "ids");
+    size_t wl = want ? strlen(want) : 0;
+    CHECK(rc == 0 && ids && want && !strncmp(ids, want, wl) && ids[wl] == '\n' && !ids[wl + 1],
+          "--ids prints the reference ids, [CLS]/[SEP] included, one line per input line");
+    free(ids);
+    bert_st_close(&st);
+
+    // bad input: one clear line, exit 1
+    struct { const char *args, *want; } bad[] = {
+        { "--vocab nothere.txt --ids", "nothere.txt" },
+        { "--model tests/ref/tiny.safetensors --vocab " VOCAB, "vocab_size is 112" },
+        { "--model tests/ref/pretrain_init.safetensors --vocab " VOCAB " --pooling max", "--pooling: 'max'" },
+        { "--model nothere.safetensors --vocab " VOCAB, "nothere.safetensors" },
+        { "--ids --vocab " VOCAB " --input missing_lines.txt", "missing_lines.txt" },
+        { "--vocab " VOCAB, "--model is required" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = run(bad[i].args, "build/encode_test.bad");
+        char *e = slurp("build/encode_test.bad.err", NULL);
+        CHECK(rc == 1 && e && strstr(e, bad[i].want) && strchr(e, '\n') == e + strlen(e) - 1,
+              "%s: exit 1, one line with \"%s\" (exit %d: %s)", bad[i].args, bad[i].want, rc, e ? e : "");
+        free(e);
+    }
+    if (system("rm -f build/encode_test.*")) {}
+    return check_summary();
+}
