@@ -12,7 +12,8 @@
      forward/backward pairs on raw float*, the BERT encoder (post-LN, GELU erf or tanh) with the
      pretraining heads (MLM with tied decoder + NSP), AdamW (Google's no-bias-correction flavour
      and the standard one), LAMB, SGD with momentum, Google's LR schedule, global-norm clipping,
-     gradient accumulation, and safetensors checkpoints with HF `BertForPreTraining` names.
+     gradient accumulation, safetensors checkpoints with HF `BertForPreTraining` names, and
+     google-research/bert's WordPiece tokenizer (id-for-id, Unicode tables included).
 
    COMPILE-TIME OPTIONS (set them before including bert.h)
      BERT_STATIC            all functions static (set in every TU that includes bert.h)
@@ -24,9 +25,11 @@
 
    TABLE OF CONTENTS (search for the banners)
      public:          errors · config · parameter table · tensors, arena, ctx · kernel table ·
-                      ops · autograd · model · optimizers · checkpoints · JSON · safetensors
+                      ops · autograd · model · optimizers · checkpoints · JSON · safetensors ·
+                      tokenizer
      implementation:  helpers · RNG · CPU kernels · arena/tensors · tape · ops · model ·
-                      optimizers · JSON · safetensors · config/checkpoint I/O · license
+                      optimizers · JSON · safetensors · config/checkpoint I/O · WordPiece
+                      tokenizer (+ generated Unicode tables) · license
 
    CONVENTIONS
      Dims:  B batch, T sequence length, C hidden size (channels), NH heads, HS = C/NH head size,
@@ -514,8 +517,8 @@ BERTDEF size_t bert_dtype_size(bert_dtype dt);        /* bytes per element; 0 if
 // splits on whitespace, puts each CJK ideograph in a word of its own, then (do_lower_case) applies
 // str.lower() (Final_Sigma included) and NFD with the nonspacing marks (Mn) removed, and splits off
 // every punctuation character (Unicode P*, and ASCII !-/ :-@ [-` {-~). WordPiece then takes the
-// longest vocab entry first, continuations spelled "##..."; a word of more than 100 code points,
-// or one with no decomposition, becomes [UNK]. Character data: Python's unicodedata, Unicode
+// longest vocab entry first, continuations spelled "##..."; a word of more than 100 code points
+// (after normalisation), or one with no decomposition, becomes [UNK]. Character data: Python's unicodedata, Unicode
 // 14.0.0 (tools/gen_unicode_tables.py). No global state: any number of threads may share a vocab.
 
 typedef struct {
@@ -625,16 +628,26 @@ typedef struct {
 } bert_pretrain_data_opts;
 
 BERTDEF bert_pretrain_data_opts bert_pretrain_data_defaults(void);   // 128, 20, 10, 0, 0.15, 0.1, 12345
+/* The vocab's part of the options: size, [CLS]/[SEP]/[MASK] ids and the "##" table (allocated into
+   *table, BERT_FREE it). BERT_ERR_ARG if a special token is missing. */
+BERTDEF int bert_pretrain_data_vocab(bert_pretrain_data_opts *o, const bert_vocab *v, unsigned char **table);
 /* Tokenizes a text the way create_pretraining_data.py reads its input: one sentence per line
    (stripped), a blank line between documents, lines without tokens dropped. Allocates the
    corpus's arrays; free them with bert_corpus_free. BERT_OK or an error with bert_last_error(). */
 BERTDEF int bert_corpus_from_text(bert_corpus *c, const bert_vocab *v, int do_lower_case, const char *text, size_t len);
 BERTDEF void bert_corpus_free(bert_corpus *c);
+/* The same over files read in order, each starting a new document. Errors name the file. */
+BERTDEF int bert_corpus_from_files(bert_corpus *c, const bert_vocab *v, int do_lower_case, const char *const *paths, int n);
 /* Makes the instances and hands them to emit() in their final shuffled order (emit returns non-zero
    to stop; that value is returned). The example's buffers are valid during the call only; masked
    slots past the predictions have weight 0. Empty documents are dropped. */
 BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_data_opts *o,
                                       int (*emit)(const bert_pretrain_example *ex, void *user), void *user);
+typedef struct { long instances, tokens, predictions, random_next; } bert_pretrain_data_stats;
+/* bert_pretrain_data_create into a TFRecord file, written to PATH.tmp and renamed over path, so a
+   failure never leaves a partial file under the name. stats may be NULL. */
+BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, const bert_pretrain_data_opts *o,
+                                     bert_pretrain_data_stats *stats);
 
 // ----------------------------------------------------------------------------
 // utils for command-line programs: a flag table parser (the examples share it)
@@ -3421,7 +3434,7 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
 typedef struct { uint32_t first, value; uint16_t count; uint8_t key_step; int8_t value_step; } bert__uc_run;
 
 // BEGIN GENERATED UNICODE TABLES: /usr/bin/python3 tools/gen_unicode_tables.py --write bert.h
-// from Python 3.11.2's unicodedata, Unicode 14.0.0. Do not edit by hand.
+// from Python's unicodedata, Unicode 14.0.0. Do not edit by hand.
 #define BERT__UNICODE_VERSION "14.0.0"
 enum { BERT__UC_CTRL = 1, BERT__UC_WS, BERT__UC_PUNCT, BERT__UC_GONE, BERT__UC_MN0 };
 enum { BERT__UC_CASED = 1, BERT__UC_IGNORABLE };
@@ -4905,6 +4918,57 @@ static int bert__cpd_emit(bert__cpd *s, int (*emit)(const bert_pretrain_example 
     return rc;
 }
 
+BERTDEF int bert_pretrain_data_vocab(bert_pretrain_data_opts *o, const bert_vocab *v, unsigned char **table) {
+    *table = NULL;
+    if (v->cls_id < 0 || v->sep_id < 0 || v->mask_id < 0) return bert__err(BERT_ERR_ARG, "vocab has no [CLS], [SEP] or [MASK] token");
+    if (!(*table = (unsigned char *)bert__calloc((size_t)v->size, 1))) return BERT_ERR_OOM;
+    for (int id = 0; id < v->size; id++) (*table)[id] = strncmp(bert_vocab_token(v, id), "##", 2) == 0;
+    o->vocab_size = v->size; o->cls_id = v->cls_id; o->sep_id = v->sep_id; o->mask_id = v->mask_id;
+    o->is_continuation = *table;
+    return BERT_OK;
+}
+
+typedef struct { FILE *f; unsigned char *buf; size_t cap; bert_pretrain_data_stats st; } bert__cpd_writer;
+
+static int bert__cpd_write_one(const bert_pretrain_example *ex, void *user) {
+    bert__cpd_writer *w = (bert__cpd_writer *)user;
+    size_t n = bert_example_encode(w->buf, w->cap, ex);
+    if (n > w->cap) {
+        BERT_FREE(w->buf);
+        w->cap = 2 * n;
+        if (!(w->buf = (unsigned char *)bert__malloc(w->cap))) return BERT_ERR_OOM;
+        bert_example_encode(w->buf, w->cap, ex);
+    }
+    int rc = bert_tfrecord_write(w->f, w->buf, n);
+    if (rc) return rc;
+    w->st.instances++;
+    w->st.random_next += ex->next_sentence_label;
+    for (int t = 0; t < ex->T; t++) w->st.tokens += ex->input_mask[t];
+    for (int p = 0; p < ex->P; p++) w->st.predictions += ex->masked_lm_weights[p] > 0;
+    return BERT_OK;
+}
+
+BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, const bert_pretrain_data_opts *o,
+                                     bert_pretrain_data_stats *stats) {
+    size_t n = strlen(path);
+    char *tmp = (char *)bert__malloc(n + 5);
+    if (!tmp) return BERT_ERR_OOM;
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp", 5);
+    bert__cpd_writer w;
+    memset(&w, 0, sizeof w);
+    if (!(w.f = fopen(tmp, "wb"))) { int rc = bert__err(BERT_ERR_IO, "%s: %s", tmp, strerror(errno)); BERT_FREE(tmp); return rc; }
+    int rc = bert_pretrain_data_create(c, o, bert__cpd_write_one, &w);
+    if (rc == BERT_ERR_IO) bert__err(rc, "%s: write failed: %s", tmp, strerror(errno));
+    if (fclose(w.f) != 0 && !rc) rc = bert__err(BERT_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path) != 0) rc = bert__err(BERT_ERR_IO, "%s: %s", path, strerror(errno));
+    if (rc) remove(tmp);
+    if (stats) *stats = w.st;
+    BERT_FREE(w.buf);
+    BERT_FREE(tmp);
+    return rc;
+}
+
 BERTDEF void bert_corpus_free(bert_corpus *c) {
     BERT_FREE((void *)c->ids); BERT_FREE((void *)c->sent_len); BERT_FREE((void *)c->doc_sents);
     memset(c, 0, sizeof *c);
@@ -4944,6 +5008,27 @@ done:
     if (rc) { BERT_FREE(ids.v); BERT_FREE(sents.v); BERT_FREE(docs.v); return rc == BERT_ERR_OOM ? bert__err(rc, "out of memory tokenizing the corpus") : rc; }
     c->ids = ids.v; c->sent_len = sents.v; c->num_sents = (int)sents.n; c->doc_sents = docs.v; c->num_docs = (int)docs.n;
     return BERT_OK;
+}
+
+BERTDEF int bert_corpus_from_files(bert_corpus *c, const bert_vocab *v, int do_lower_case, const char *const *paths, int n) {
+    unsigned char *all = NULL;
+    size_t len = 0;
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < n; i++) {   // joined by blank lines: a file never continues the previous one's document
+        unsigned char *d; size_t m;
+        int rc = bert__read_file(paths[i], &d, &m);
+        unsigned char *grown = rc ? NULL : (unsigned char *)bert__malloc(len + m + 2);
+        if (!grown) { BERT_FREE(d); BERT_FREE(all); return rc ? rc : BERT_ERR_OOM; }
+        if (len) memcpy(grown, all, len);
+        memcpy(grown + len, d, m);
+        grown[len + m] = '\n'; grown[len + m + 1] = '\n';
+        len += m + 2;
+        BERT_FREE(all); BERT_FREE(d);
+        all = grown;
+    }
+    int rc = bert_corpus_from_text(c, v, do_lower_case, (const char *)all, len);
+    BERT_FREE(all);
+    return rc;
 }
 
 BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_data_opts *o,

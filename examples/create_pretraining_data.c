@@ -46,36 +46,9 @@ static void die(const char *what) {
     exit(1);
 }
 
-typedef struct {
-    FILE *f;
-    const char *path;
-    unsigned char *buf; size_t cap;
-    long instances, tokens, predictions, random_next, slots;
-} writer;
-
-static int write_one(const bert_pretrain_example *ex, void *user) {
-    writer *w = (writer *)user;
-    size_t n = bert_example_encode(w->buf, w->cap, ex);
-    if (n > w->cap) {
-        free(w->buf);
-        w->cap = 2 * n;
-        if (!(w->buf = (unsigned char *)malloc(w->cap))) return BERT_ERR_OOM;
-        bert_example_encode(w->buf, w->cap, ex);
-    }
-    if (bert_tfrecord_write(w->f, w->buf, n)) return BERT_ERR_IO;
-    w->instances++;
-    w->random_next += ex->next_sentence_label;
-    for (int t = 0; t < ex->T; t++) w->tokens += ex->input_mask[t];
-    for (int p = 0; p < ex->P; p++) w->predictions += ex->masked_lm_weights[p] > 0;
-    w->slots += ex->P;
-    return 0;
-}
-
-// every input file, in order, joined by blank lines (each file starts a document)
-static char *read_inputs(size_t *len) {
-    char *all = NULL;
-    size_t n = 0;
-    int files = 0;
+// every input file (globs expanded, commas split), in order
+static int expand_inputs(const char **paths, int cap) {
+    int n = 0;
     for (int i = 0; i < opt.input_file.count; i++) {
         char *list = strdup(opt.input_file.items[i]);
         for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
@@ -85,28 +58,15 @@ static char *read_inputs(size_t *len) {
                 exit(1);
             }
             for (size_t k = 0; k < g.gl_pathc; k++) {
-                FILE *f = fopen(g.gl_pathv[k], "rb");
-                if (!f) { perror(g.gl_pathv[k]); exit(1); }
-                char chunk[1 << 16];
-                size_t got;
-                while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-                    if (!(all = (char *)realloc(all, n + got + 3))) die("out of memory reading the input");
-                    memcpy(all + n, chunk, got);
-                    n += got;
-                }
-                if (ferror(f)) { perror(g.gl_pathv[k]); exit(1); }
-                fclose(f);
-                if (!(all = (char *)realloc(all, n + 3))) die("out of memory");
-                all[n++] = '\n'; all[n++] = '\n';
-                files++;
+                if (n == cap) die("more than 4096 input files");
+                paths[n++] = strdup(g.gl_pathv[k]);
             }
             globfree(&g);
         }
         free(list);
     }
-    if (!files) die("--input_file is required");
-    *len = n;
-    return all;
+    if (!n) die("--input_file is required");
+    return n;
 }
 
 int main(int argc, char **argv) {
@@ -122,46 +82,31 @@ int main(int argc, char **argv) {
     if (!opt.output_file || !opt.vocab_file) die("--output_file and --vocab_file are required");
     bert_vocab *v = bert_vocab_load(opt.vocab_file);
     if (!v) die(bert_last_error());
-    if (v->cls_id < 0 || v->sep_id < 0 || v->mask_id < 0) {
-        fprintf(stderr, "create_pretraining_data: %s: no [CLS], [SEP] or [MASK] token\n", opt.vocab_file);
-        return 1;
-    }
-    size_t len;
-    char *text = read_inputs(&len);
+    static const char *paths[4096];
+    int npaths = expand_inputs(paths, 4096);
     bert_corpus corpus;
-    if (bert_corpus_from_text(&corpus, v, opt.do_lower_case, text, len)) die(bert_last_error());
-    free(text);
+    if (bert_corpus_from_files(&corpus, v, opt.do_lower_case, paths, npaths)) die(bert_last_error());
+    for (int i = 0; i < npaths; i++) free((void *)paths[i]);
     long unk = 0, ntok = 0;
     for (int s = 0; s < corpus.num_sents; s++) ntok += corpus.sent_len[s];
     for (long i = 0; i < ntok; i++) unk += corpus.ids[i] == v->unk_id;
 
-    unsigned char *cont = (unsigned char *)calloc((size_t)v->size, 1);   // "##" pieces, for whole-word masking
-    for (int id = 0; id < v->size; id++) cont[id] = strncmp(bert_vocab_token(v, id), "##", 2) == 0;
     bert_pretrain_data_opts o = bert_pretrain_data_defaults();
+    unsigned char *cont;
+    if (bert_pretrain_data_vocab(&o, v, &cont)) { fprintf(stderr, "create_pretraining_data: %s: %s\n", opt.vocab_file, bert_last_error()); return 1; }
     o.max_seq_length = opt.max_seq_length; o.max_predictions_per_seq = opt.max_predictions_per_seq;
     o.dupe_factor = opt.dupe_factor; o.whole_word_mask = opt.do_whole_word_mask;
     o.masked_lm_prob = opt.masked_lm_prob; o.short_seq_prob = opt.short_seq_prob; o.seed = (uint64_t)opt.random_seed;
-    o.vocab_size = v->size; o.cls_id = v->cls_id; o.sep_id = v->sep_id; o.mask_id = v->mask_id; o.is_continuation = cont;
 
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", opt.output_file);
-    writer w = { fopen(tmp, "wb"), tmp, NULL, 0, 0, 0, 0, 0, 0 };
-    if (!w.f) { perror(tmp); return 1; }
-    rc = bert_pretrain_data_create(&corpus, &o, write_one, &w);
-    if (fclose(w.f) != 0 && !rc) rc = BERT_ERR_IO;
-    if (rc) {
-        remove(tmp);
-        fprintf(stderr, "create_pretraining_data: %s: %s\n", opt.output_file, rc == BERT_ERR_IO ? "write failed" : bert_last_error());
-        return 1;
-    }
-    if (rename(tmp, opt.output_file) != 0) { perror(opt.output_file); remove(tmp); return 1; }
+    bert_pretrain_data_stats w;
+    if (bert_pretrain_data_write(opt.output_file, &corpus, &o, &w)) die(bert_last_error());
     printf("%d documents, %d sentences, %ld tokens (%ld [UNK]) -> %ld instances in %s\n"
            "  mean length %.1f of %d | masked %.2f %% of tokens, %.2f per instance (slots %d) | random next %.1f %%\n",
            corpus.num_docs, corpus.num_sents, ntok, unk, w.instances, opt.output_file,
            w.instances ? (double)w.tokens / w.instances : 0.0, opt.max_seq_length,
            w.tokens ? 100.0 * w.predictions / w.tokens : 0.0, w.instances ? (double)w.predictions / w.instances : 0.0,
            opt.max_predictions_per_seq, w.instances ? 100.0 * w.random_next / w.instances : 0.0);
-    free(w.buf); free(cont);
+    free(cont);
     bert_corpus_free(&corpus);
     bert_vocab_free(v);
     return 0;

@@ -42,7 +42,9 @@
 // options
 
 typedef struct {
-    bert_flag_list input, eval_input;
+    bert_flag_list input, eval_input, text;
+    int do_lower_case, dupe_factor, do_whole_word_mask;
+    float masked_lm_prob;
     const char *config, *init, *vocab, *out, *optimizer;
     int steps, epochs, batch_size, accumulation_steps, max_seq_length, max_predictions_per_seq;
     int warmup_steps, eval_records, eval_every, save_every, keep, print_every, seed, threads;
@@ -56,13 +58,18 @@ static options opt = {
     .out = "pretrain_out", .optimizer = "lamb", .steps = 0, .epochs = 1, .batch_size = 32,
     .accumulation_steps = 1, .max_seq_length = 128, .max_predictions_per_seq = 20, .warmup_steps = -1,
     .eval_records = -1, .eval_every = 0, .save_every = 0, .keep = 3, .print_every = 10, .seed = 12345,
-    .max_bad_steps = 10, .debug_nan_count = 1, .lr = 1e-4f, .warmup_proportion = 0.1f, .poly_power = 1.0f, .end_lr = 0.0f,
+    .max_bad_steps = 10, .debug_nan_count = 1, .do_lower_case = 1, .dupe_factor = 5, .masked_lm_prob = 0.15f, .lr = 1e-4f, .warmup_proportion = 0.1f, .poly_power = 1.0f, .end_lr = 0.0f,
     .weight_decay = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-6f, .clip_norm = 1.0f,
     .eval_fraction = 0.05f,
 };
 
 static const bert_flag flags[] = {
     { "input", BERT_FLAG_LIST, &opt.input, "TFRecord file or glob (quote it); repeat for more" },
+    { "text", BERT_FLAG_LIST, &opt.text, "raw text instead (one sentence per line, blank line between documents; needs --vocab)" },
+    { "do_lower_case", BERT_FLAG_BOOL, &opt.do_lower_case, "--text: lower-case and strip accents" },
+    { "dupe_factor", BERT_FLAG_INT, &opt.dupe_factor, "--text: passes over the text, each with other masks" },
+    { "masked_lm_prob", BERT_FLAG_FLOAT, &opt.masked_lm_prob, "--text: fraction of tokens masked" },
+    { "do_whole_word_mask", BERT_FLAG_BOOL, &opt.do_whole_word_mask, "--text: mask whole words" },
     { "eval_input", BERT_FLAG_LIST, &opt.eval_input, "held-out TFRecord file or glob; default: the tail of --input" },
     { "eval_records", BERT_FLAG_INT, &opt.eval_records, "hold out the last N input records (-1: --eval_fraction)" },
     { "eval_fraction", BERT_FLAG_FLOAT, &opt.eval_fraction, "fraction of input records held out when --eval_records is -1" },
@@ -195,6 +202,36 @@ static void dataset_read(dataset *d, size_t i, bert_pretrain_example *ex, int vo
     // the record number in messages counts from the file's start
     if (bert_tfrecord_seek(r, d->offset_of[i], (uint64_t)(i - d->first_of[d->file_of[i]])) || bert_tfrecord_next_example(r, ex, vocab_size))
         die("%s", bert_last_error());
+}
+
+// --text: run the create_pretraining_data procedure into OUT/text_data.tfrecord (deterministic for a
+// seed, so a resumed run makes the same file) and train on that
+static void text_to_tfrecord(const char *path) {
+    static const char *paths[4096];
+    int n = 0;
+    for (int p = 0; p < opt.text.count; p++) {
+        glob_t g;
+        if (glob(opt.text.items[p], 0, NULL, &g) != 0) die("%s: no such file (or the pattern matches nothing)", opt.text.items[p]);
+        for (size_t i = 0; i < g.gl_pathc && n < 4096; i++) paths[n++] = strdup(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    bert_vocab *v = bert_vocab_load(opt.vocab);
+    if (!v) die("%s", bert_last_error());
+    bert_corpus corpus;
+    if (bert_corpus_from_files(&corpus, v, opt.do_lower_case, paths, n)) die("%s", bert_last_error());
+    bert_pretrain_data_opts o = bert_pretrain_data_defaults();
+    unsigned char *cont;
+    if (bert_pretrain_data_vocab(&o, v, &cont)) die("%s: %s", opt.vocab, bert_last_error());
+    o.max_seq_length = opt.max_seq_length; o.max_predictions_per_seq = opt.max_predictions_per_seq;
+    o.dupe_factor = opt.dupe_factor; o.masked_lm_prob = opt.masked_lm_prob; o.whole_word_mask = opt.do_whole_word_mask;
+    o.seed = (uint64_t)opt.seed;
+    bert_pretrain_data_stats st;
+    if (bert_pretrain_data_write(path, &corpus, &o, &st)) die("%s", bert_last_error());
+    printf("text: %d documents, %d sentences -> %ld instances in %s\n", corpus.num_docs, corpus.num_sents, st.instances, path);
+    free(cont);
+    bert_corpus_free(&corpus);
+    bert_vocab_free(v);
+    for (int i = 0; i < n; i++) free((void *)paths[i]);
 }
 
 // ----------------------------------------------------------------------------
@@ -474,7 +511,8 @@ static bert_optim_type parse_optimizer(const char *name) {
 }
 
 static void check_options(void) {
-    if (!opt.input.count) { usage(stderr); die("--input is required"); }
+    if (!opt.input.count && !opt.text.count) { usage(stderr); die("--input (TFRecords) or --text is required"); }
+    if (opt.text.count && !opt.vocab) die("--text needs --vocab");
     if (!opt.config && !opt.init) die("give --config bert_config.json (or --init with a config in its metadata)");
     if (opt.batch_size < 1 || opt.accumulation_steps < 1) die("--batch_size and --accumulation_steps must be >= 1");
     if (opt.max_seq_length < 2 || opt.max_predictions_per_seq < 1) die("--max_seq_length >= 2 and --max_predictions_per_seq >= 1 please");
@@ -520,6 +558,13 @@ int main(int argc, char **argv) {
 
     // data
     dataset train = {0}, held = {0};
+    char text_path[4200];
+    if (opt.text.count) {
+        snprintf(text_path, sizeof text_path, "%s/text_data.tfrecord", opt.out);
+        text_to_tfrecord(text_path);
+        if (opt.input.count == 64) die("--input: given over 63 times with --text");
+        opt.input.items[opt.input.count++] = text_path;
+    }
     dataset_add(&train, &opt.input);
     size_t n_eval;
     if (opt.eval_input.count) {

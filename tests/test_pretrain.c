@@ -232,12 +232,23 @@ static void test_nan(void) {
     CHECK(rc == 1 && output_has("nan2", "4 steps in a row had NaN/Inf"), "NaN every step: stops after 4 in a row, exit 1 (%d)", rc);
 }
 
+// ---------------------------------------------------------------------------- raw text in
+static void test_text(void) {
+    char args[1200];
+    snprintf(args, sizeof args, "--text ../shared/data/bert_sample/sample_text.txt --vocab ../shared/data/vocab/bert_uncased_vocab.txt "
+             "--config %s/tiny.json --batch_size 8 --steps 2 --dupe_factor 2 --out %s/text", dir, dir);
+    int rc = run("text", args);
+    CHECK(rc == 0 && output_has("text", "text: 3 documents, 31 sentences") && output_has("text", "summary: done after 2 steps"),
+          "--text sample_text.txt: create_pretraining_data in-process, then 2 steps (exit %d)", rc);
+}
+
 // ---------------------------------------------------------------------------- bad input
 static void test_errors(void) {
     char args[1200], path[256];
     struct { const char *name, *args, *want; } cases[] = {
         { "noflag", "--input " DATA " --bogus 3", "unknown flag --bogus" },
-        { "noinput", "--config %s/tiny.json", "--input is required" },
+        { "noinput", "--config %s/tiny.json", "--input (TFRecords) or --text is required" },
+        { "novocab", "--text x.txt --config %s/tiny.json", "--text needs --vocab" },
         { "nofile", "--input %s/nothere.tfrecord --config %s/tiny.json", "nothere.tfrecord: no such file" },
         { "badnum", "--input " DATA " --lr fast", "--lr: 'fast' is not a number" },
         { "badopt", "--input " DATA " --config %s/tiny.json --optimizer adam", "--optimizer: 'adam' is not one of" },
@@ -275,6 +286,7 @@ int main(int argc, char **argv) {
     test_accumulation();
     test_nan();
     test_sigint();
+    test_text();
     test_errors();
     if (!check_failed) { char cmd[128]; snprintf(cmd, sizeof cmd, "rm -rf %s", dir); if (system(cmd)) {} }
     else printf("  outputs kept in %s\n", dir);
