@@ -28,7 +28,7 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
 # the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present
@@ -61,7 +61,7 @@ $(BUILD)/demo: examples/demo.c bert.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # the example programs: one .c file each, built like the demo
-EXAMPLES = pretrain create_pretraining_data
+EXAMPLES = pretrain create_pretraining_data encode
 EXAMPLE_BINS = $(addprefix $(BUILD)/,$(EXAMPLES))
 examples: $(EXAMPLE_BINS)
 $(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
@@ -70,12 +70,17 @@ $(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
 # tests that drive an example binary
 $(BUILD)/test_pretrain: $(BUILD)/pretrain
 $(BUILD)/test_pretrain_data: $(BUILD)/create_pretraining_data
+$(BUILD)/test_encode: $(BUILD)/encode
 
 # runs every test program, then prints the totals as one "N passed, N failed" line
 # scripts that compare against a Python reference (each skips itself when its data is absent)
 SCRIPT_TESTS += tests/test_tokenizer_data.sh
-test: $(TEST_BINS) $(BUILD)/tokenize_dump cxx-check readme-check
-	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
+# the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
+SCRIPT_TESTS += tests/test_convert.sh
+PYTHON ?= /usr/bin/python3
+test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward cxx-check readme-check
+	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward PYTHON=$(PYTHON) \
+	  sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
 
 # the header compiles clean as C++ too (and as C11 with clang when present)
 cxx-check:
@@ -90,6 +95,7 @@ PRETRAIN_TFRECORD ?= ../shared/data/pretrain_tfrecord/tf_examples.tfrecord
 ref:
 	$(PYTHON_TORCH) tests/ref/bert_ref.py --out tests/ref
 	$(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out tests/ref
+	$(PYTHON_TORCH) tests/ref/encode_ref.py --out tests/ref
 
 clean:
 	rm -rf build
@@ -99,7 +105,8 @@ clean:
 ref-check:
 	@tmp=$$(mktemp -d) && $(PYTHON_TORCH) tests/ref/bert_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out $$tmp >/dev/null && \
-	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors); \
+	  $(PYTHON_TORCH) tests/ref/encode_ref.py --out $$tmp >/dev/null && \
+	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional encode_ref.safetensors); \
 	  rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the README's usage example compiles and runs

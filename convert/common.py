@@ -1,0 +1,192 @@
+"""Shared plumbing for the converters: the one error type, the command-line wrapper that turns
+any failure into one line `convert: FILE: problem`, bounded file reading, and bert.h's config.
+
+Every converter is `python3 convert/X.py ...` with python3 + numpy only."""
+import json
+import os
+import sys
+
+import numpy as np
+
+
+class ConvertError(Exception):
+    """A problem with an input or output file, reported as `convert: PATH: problem`."""
+
+    def __init__(self, path, problem):
+        # names read from a corrupt file may hold newlines or control characters: escape them so
+        # the message stays one line
+        problem = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(problem))
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = str(path), problem
+
+
+def note(msg):
+    """A remark for the user (skipped tensors, filled heads): stderr, never an error."""
+    print(f"convert: note: {msg}", file=sys.stderr)
+
+
+# The file being read right now, so that an unexpected exception can still name it.
+_current = ["?"]
+
+
+def set_current(path):
+    _current[0] = str(path)
+
+
+def cli(main):
+    sys.exit(run(main, sys.argv[1:]))
+
+
+def run(main, argv):
+    """Runs main(argv) and returns the exit status. Errors become one line on stderr and status 1;
+    a Python traceback is never shown (it would bury the one fact the user needs: which file, what)."""
+    _current[0] = "?"
+    try:
+        rc = main(argv)
+    except ConvertError as e:
+        print(f"convert: {e}", file=sys.stderr)
+        rc = 1
+    except BrokenPipeError:   # `... dump X | head`
+        rc = 0
+    except OSError as e:   # missing file, permission, disk full
+        where = e.filename if e.filename is not None else _current[0]
+        print(f"convert: {where}: {e.strerror or e}", file=sys.stderr)
+        rc = 1
+    except MemoryError:
+        print(f"convert: {_current[0]}: out of memory", file=sys.stderr)
+        rc = 1
+    except KeyboardInterrupt:
+        rc = 130
+    except Exception as e:   # a bug or a case we did not foresee: still one line, with the file
+        msg = "".join(c if c.isprintable() else " " for c in f"{type(e).__name__}: {e}")
+        print(f"convert: {_current[0]}: internal error ({msg})", file=sys.stderr)
+        rc = 1
+    return rc or 0
+
+
+class File:
+    """A read-only file read by ranges; every range is checked against the file size first, so a
+    corrupt size or offset gives an error instead of a short read or a huge allocation."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        set_current(self.path)
+        self.f = open(self.path, "rb")
+        self.size = os.fstat(self.f.fileno()).st_size
+
+    def read(self, offset, n, what="data"):
+        if offset < 0 or n < 0 or offset > self.size or n > self.size - offset:
+            raise ConvertError(self.path, f"{what}: bytes [{offset}, {offset + n}) lie past the end of the "
+                                          f"{self.size}-byte file (truncated or corrupt)")
+        self.f.seek(offset)
+        b = self.f.read(n)
+        if len(b) != n:
+            raise ConvertError(self.path, f"{what}: short read")
+        return b
+
+    def close(self):
+        self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_all(path, limit=1 << 30):
+    with File(path) as f:
+        if f.size > limit:
+            raise ConvertError(path, f"{f.size} bytes is larger than this reader accepts ({limit})")
+        return f.read(0, f.size)
+
+
+def write_atomic(path, chunks):
+    """Writes the byte chunks to PATH.tmp, syncs, renames over PATH: a failed conversion never
+    leaves a half-written checkpoint under the final name."""
+    path = str(path)
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as f:
+            for c in chunks:
+                f.write(c)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# bert.h's config: the bert_config.json keys, written into the safetensors __metadata__ "config"
+# in the order bert_config_to_json() writes them.
+
+CONFIG_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+               "max_position_embeddings", "type_vocab_size", "hidden_act", "hidden_dropout_prob",
+               "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps")
+CONFIG_DEFAULTS = {"max_position_embeddings": 512, "type_vocab_size": 2, "hidden_act": "gelu",
+                   "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+                   "initializer_range": 0.02, "layer_norm_eps": 1e-12}
+REQUIRED_KEYS = CONFIG_KEYS[:5]
+
+# bert.h's reading of hidden_act (bert__act_parse): "gelu" is HF's exact erf form; these are tanh.
+TANH_ACTS = ("gelu_tanh", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_google")
+ERF_ACTS = ("gelu", "gelu_erf")
+
+
+def load_config_json(path):
+    text = read_all(path, 1 << 20)
+    try:
+        cfg = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConvertError(path, f"not a JSON config: {e}")
+    if not isinstance(cfg, dict):
+        raise ConvertError(path, "not a JSON object")
+    return cfg
+
+
+def bert_config(src, source_path, act=None, eps=None):
+    """bert.h's config from a bert_config.json / config.json dict. `act` overrides hidden_act with
+    bert.h's meaning ("gelu" = erf, "gelu_tanh" = tanh); `eps` fills layer_norm_eps if absent."""
+    cfg = {}
+    for k in CONFIG_KEYS:
+        if k in src:
+            cfg[k] = src[k]
+        elif k in REQUIRED_KEYS:
+            raise ConvertError(source_path, f"config has no \"{k}\"")
+        else:
+            cfg[k] = CONFIG_DEFAULTS[k]
+    if eps is not None and "layer_norm_eps" not in src:
+        cfg["layer_norm_eps"] = eps
+    if act is not None:
+        cfg["hidden_act"] = act
+    for k in REQUIRED_KEYS + ("max_position_embeddings", "type_vocab_size"):
+        if not isinstance(cfg[k], int) or isinstance(cfg[k], bool) or cfg[k] <= 0:
+            raise ConvertError(source_path, f"config \"{k}\" must be a positive integer, not {cfg[k]!r}")
+    if cfg["hidden_act"] not in TANH_ACTS + ERF_ACTS:
+        raise ConvertError(source_path, f"hidden_act {cfg['hidden_act']!r} is not supported by bert.h "
+                                        f"(gelu erf or tanh only)")
+    return cfg
+
+
+def config_to_json(cfg):
+    return json.dumps({k: cfg[k] for k in CONFIG_KEYS})
+
+
+def model_metadata(cfg, source):
+    """__metadata__ for a model file: what bert_model_save writes, plus where it came from."""
+    return {"format": "bert.h", "format_version": "1", "config": config_to_json(cfg), "converted_from": source}
+
+
+def truncated_normal(shape, std, rng):
+    """Google's init (truncated at 2 std), for pretraining heads absent from a checkpoint."""
+    out = rng.standard_normal(size=shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.standard_normal(size=int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return (out * std).astype(np.float32)

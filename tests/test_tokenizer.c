@@ -1,0 +1,210 @@
+// test_tokenizer.c - bert.h's WordPiece tokenizer on hand-written edge cases: accents, Final_Sigma,
+// CJK mixed with Latin, emoji, control characters, invalid UTF-8, words over 100 characters, empty
+// texts, Hangul, truncation, byte spans, and every vocab error. The expected ids were produced by
+// tests/ref/tokenizer_ref.py (google-research/bert's tokenization.py written again) on the small
+// vocab below and, when ../shared/data is present, on Google's uncased and Chinese vocabs.
+// tests/test_tokenizer_data.sh compares the two tokenizers on whole corpora.
+#define BERT_IMPLEMENTATION
+#include "../bert.h"
+#include "check.h"
+
+int mkstemp(char *);                         // POSIX, hidden by -std=c11
+FILE *fdopen(int, const char *);
+
+#define N_OF(a) (int)(sizeof(a) / sizeof *(a))
+
+static const char *VOCAB =
+    "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\n,\n!\n.\n$\nun\n##aff\n##able\ncafe\nunicode\n"
+    "i\n##stanbul\n\xce\xbf\n##\xce\xb4\n##\xcf\x85\n##\xcf\x83\n##\xce\xb5\n##\xcf\x82\n\xcf\x83\n\xcf\x82\n"   // ο ##δ ##υ ##σ ##ε ##ς σ ς
+    "\xe4\xb8\xad\n\xe6\x96\x87\nabc\na\n##a\n##b\n##c\nab\n"                                             // 中 文
+    "\xe1\x84\x92\n##\xe1\x85\xa1\n##\xe1\x86\xab\n"                                                        // ᄒ ##ᅡ ##ᆫ (jamo)
+    "it\nHello\n##i\n5\n00\n";
+
+typedef struct { const char *name, *text; int len, lower, n; int ids[16]; } tcase;
+
+static int has_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+static void test_cases(const bert_vocab *v) {
+    static char a100[101], a101[102];
+    memset(a100, 'a', 100); memset(a101, 'a', 101);
+    static const tcase cases[] = {
+        { "ASCII words and punctuation", "Hello, World!", -1, 1, 4, { 5, 7, 6, 8 } },
+        { "WordPiece: longest match first, ## continuations", "unaffable", -1, 1, 3, { 11, 12, 13 } },
+        { "no decomposition -> one [UNK] for the word", "unaffablex", -1, 1, 1, { 1 } },
+        { "uncased: accents stripped (NFD, Mn dropped)", "\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 caf\xc3\xa9", -1, 1, 2, { 15, 14 } },
+        { "cased: accents kept", "\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 caf\xc3\xa9", -1, 0, 2, { 1, 1 } },
+        { "combining acute after the letter", "cafe\xcc\x81 CAFE\xcc\x81", -1, 1, 2, { 14, 14 } },
+        { "U+0130 lowers to i + U+0307, the mark dropped", "\xc4\xb0stanbul", -1, 1, 2, { 16, 17 } },
+        { "Final_Sigma (a '.' between is case-ignorable)", "\xce\x9f\xce\x94\xce\xa5\xce\xa3\xce\xa3\xce\x95\xce\xa5\xce\xa3 \xcf\x83.\xce\xa3. \xce\xa3", -1, 1,
+          13, { 18, 19, 20, 21, 21, 22, 20, 23, 24, 9, 25, 9, 24 } },
+        { "CJK ideographs are words of their own, Latin stays together", "\xe4\xb8\xad\xe6\x96\x87" "abc\xe4\xb8\xad \xe6\x96\x87", -1, 1, 5, { 26, 27, 28, 26, 27 } },
+        { "emoji are not punctuation: they stay in their word", "ab\xf0\x9f\x98\x80 it\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbb \xf0\x9f\x98\x80", -1, 1, 3, { 1, 1, 1 } },
+        { "controls dropped (not split), \\t\\n\\r and NBSP split", "a\x01" "b\x7f" "c\xe2\x80\x8b" "d\te\nf\rg\xc2\xa0h", -1, 1, 5, { 1, 1, 1, 1, 1 } },
+        { "NUL and U+FFFD dropped", "a\0b \xef\xbf\xbd" "c", 8, 1, 2, { 33, 1 } },
+        { "invalid UTF-8 dropped, valid neighbours kept", "ab\xff" "c \xe4\xbd a\xc0\xaf" "b \xed\xa0\x80" "c \xf4\x90\x80\x80" "a \xe4\xb8", -1, 1, 4, { 28, 33, 1, 29 } },
+        { "empty text", "", -1, 1, 0, { 0 } },
+        { "whitespace only (ideographic space too)", " \t\r\n \xe3\x80\x80 ", -1, 1, 0, { 0 } },
+        { "U+2028/U+2029 split words (str.split)", "a\xe2\x80\xa8" "b\xe2\x80\xa9" "c", -1, 1, 3, { 29, 1, 1 } },
+        { "uncased Hangul: syllables become jamo", "\xed\x95\x9c \xed\x95\x9c\xea\xb5\xad", -1, 1, 4, { 34, 35, 36, 1 } },
+        { "cased Hangul stays a syllable", "\xed\x95\x9c", -1, 0, 1, { 1 } },
+        { "ASCII symbols are punctuation", "$5.00 hello!!", -1, 1, 7, { 10, 40, 9, 41, 5, 8, 8 } },
+        { "a word of 101 characters -> [UNK]", a101, -1, 1, 1, { 1 } },
+        { "cased: case kept", "Hello hello", -1, 0, 2, { 38, 5 } },
+    };
+    for (int c = 0; c < N_OF(cases); c++) {
+        const tcase *t = &cases[c];
+        int32_t ids[32];
+        size_t len = t->len >= 0 ? (size_t)t->len : strlen(t->text);
+        int n = bert_tokenize(v, t->lower, t->text, len, ids, 32), same = n == t->n;
+        for (int i = 0; same && i < n; i++) same = ids[i] == t->ids[i];
+        CHECK(same, "%-58s %d ids", t->name, n);
+    }
+    int32_t ids[128];
+    int n = bert_tokenize(v, 1, a100, 100, ids, 128), ok = n == 100 && ids[0] == 29;
+    for (int i = 1; ok && i < 100; i++) ok = ids[i] == 30;
+    CHECK(ok, "a word of exactly 100 characters -> a ##a x 99 (%d ids)", n);
+    CHECK(bert_tokenize(v, 1, NULL, 0, ids, 0) == 0, "NULL text of length 0 -> 0 ids");
+}
+
+static void test_spans(const bert_vocab *v) {
+    int32_t ids[16], b[16], e[16];
+    int n = bert_tokenize_spans(v, 1, "Hello, World!", 13, ids, b, e, 16);
+    CHECK(n == 4 && b[0] == 0 && e[0] == 5 && b[1] == 5 && e[1] == 6 && b[2] == 7 && e[2] == 12 && b[3] == 12 && e[3] == 13,
+          "spans of 'Hello, World!': [0,5) [5,6) [7,12) [12,13)");
+    n = bert_tokenize_spans(v, 1, " unaffable", 10, ids, b, e, 16);
+    CHECK(n == 3 && b[0] == 1 && e[0] == 3 && b[1] == 3 && e[1] == 6 && b[2] == 6 && e[2] == 10, "spans of WordPieces: un [1,3) ##aff [3,6) ##able [6,10)");
+    const char *acc = "caf\xc3\xa9 cafe\xcc\x81!";   // é precomposed, then e + U+0301 (dropped) before '!'
+    n = bert_tokenize_spans(v, 1, acc, strlen(acc), ids, b, e, 16);
+    CHECK(n == 3 && b[0] == 0 && e[0] == 5 && b[1] == 6 && e[1] == 10 && b[2] == 12 && e[2] == 13,
+          "spans with accents: [0,5) [6,10) [12,13) (a dropped mark belongs to no piece)");
+    const char *han = "\xed\x95\x9c!";
+    n = bert_tokenize_spans(v, 1, han, strlen(han), ids, b, e, 16);
+    CHECK(n == 4 && b[0] == 0 && e[0] == 3 && b[1] == 0 && e[1] == 3 && b[2] == 0 && e[2] == 3 && b[3] == 3 && e[3] == 4,
+          "pieces cut from one Hangul syllable share its span");
+    n = bert_tokenize_spans(v, 1, "x unaffablex", 12, ids, b, e, 16);
+    CHECK(n == 2 && ids[1] == 1 && b[1] == 2 && e[1] == 12, "[UNK] spans its whole word");
+    n = bert_tokenize_spans(v, 1, "a\xff\xfe" "b c", 6, ids, NULL, e, 16);
+    CHECK(n == 2 && ids[0] == 33 && e[0] == 4 && e[1] == 6, "begin may be NULL; invalid bytes are dropped inside a word: 'ab' [0,4)");
+}
+
+static void test_truncation_and_args(const bert_vocab *v) {
+    int32_t ids[4] = { -7, -7, -7, -7 };
+    int n = bert_tokenize(v, 1, "hello world hello world", 23, ids, 2);
+    CHECK(n == 4 && ids[0] == 5 && ids[1] == 6 && ids[2] == -7, "cap 2 of 4: returns 4, writes 2");
+    CHECK(bert_tokenize(v, 1, "hello", 5, NULL, 0) == 1, "cap 0 with NULL ids counts");
+    CHECK(bert_tokenize(NULL, 1, "hello", 5, ids, 4) == -BERT_ERR_ARG, "NULL vocab -> -BERT_ERR_ARG");
+    CHECK(bert_tokenize(v, 1, "hello", 5, NULL, 4) == -BERT_ERR_ARG, "NULL ids with cap > 0 -> -BERT_ERR_ARG");
+    CHECK(bert_tokenize(v, 1, NULL, 5, ids, 4) == -BERT_ERR_ARG, "NULL text with len > 0 -> -BERT_ERR_ARG");
+    bert_vocab *nounk = bert_vocab_parse("a\n##b\n", 6, "nounk");
+    CHECK(nounk && bert_tokenize(nounk, 1, "ab", 2, ids, 4) == 2, "a vocab without [UNK] works while no word needs it");
+    n = nounk ? bert_tokenize(nounk, 1, "ab c", 4, ids, 4) : 0;
+    CHECK(n == -BERT_ERR_ARG && strstr(bert_last_error(), "[UNK]"), "... and fails cleanly when one does: %s", bert_last_error());
+    bert_vocab_free(nounk);
+}
+
+static void test_basic(void) {
+    char out[64];
+    const char *t = "Hello, W\xc3\xb6rld! \xe4\xb8\xad\xe6\x96\x87" "abc \xce\xa3\xce\xa3";
+    int n = bert_basic_tokenize(1, t, strlen(t), out, sizeof out);
+    const char *want = "hello , world ! \xe4\xb8\xad \xe6\x96\x87 abc \xcf\x83\xcf\x82";
+    CHECK(n == (int)strlen(want) && !strcmp(out, want), "basic uncased: '%s'", out);
+    n = bert_basic_tokenize(0, t, strlen(t), out, sizeof out);
+    want = "Hello , W\xc3\xb6rld ! \xe4\xb8\xad \xe6\x96\x87 abc \xce\xa3\xce\xa3";
+    CHECK(n == (int)strlen(want) && !strcmp(out, want), "basic cased: '%s'", out);
+    n = bert_basic_tokenize(1, t, strlen(t), out, 8);
+    CHECK(n == 32 && !strcmp(out, "hello ,"), "basic truncated to cap 8: returns 32, writes 'hello ,' + NUL");
+    CHECK(bert_basic_tokenize(1, t, strlen(t), NULL, 0) == 32, "cap 0 with NULL out measures");
+    CHECK(bert_basic_tokenize(1, "\x01 \t", 3, out, sizeof out) == 0 && out[0] == 0, "nothing left -> empty string");
+}
+
+static void test_vocab(const bert_vocab *v) {
+    CHECK(bert_vocab_size(v) == 42 && v->size == 42, "size %d", bert_vocab_size(v));
+    CHECK(v->pad_id == 0 && v->unk_id == 1 && v->cls_id == 2 && v->sep_id == 3 && v->mask_id == 4, "special ids by name");
+    CHECK(bert_vocab_id(v, "##aff", 5) == 12 && bert_vocab_id(v, "##affx", 5) == 12 && bert_vocab_id(v, "aff", 3) == -1,
+          "bert_vocab_id uses the length, -1 when absent");
+    CHECK(bert_vocab_id(v, "", 0) == -1 && bert_vocab_id(v, NULL, 0) == -1, "no empty token here");
+    CHECK(!strcmp(bert_vocab_token(v, 13), "##able") && bert_vocab_token(v, 42) == NULL && bert_vocab_token(v, -1) == NULL,
+          "bert_vocab_token, NULL out of range");
+    const char *strip = " x \r\n\xe2\x80\xa8\ny\n\xe3\x80\x80##z";
+    bert_vocab *w = bert_vocab_parse(strip, strlen(strip), "strip");
+    CHECK(w && w->size == 4 && bert_vocab_id(w, "x", 1) == 0 && bert_vocab_id(w, "", 0) == 1 && bert_vocab_id(w, "y", 1) == 2 &&
+          bert_vocab_id(w, "##z", 3) == 3 && w->unk_id == -1 && w->max_len == 3,
+          "lines str.strip()ped (CRLF, U+2028 -> \"\", U+3000), last line without newline");
+    bert_vocab_free(w);
+    bert_vocab_free(NULL);
+    static const struct { const char *name, *text; int code; const char *msg; } bad[] = {
+        { "empty", "", BERT_ERR_FORMAT, "bad.txt: empty vocab" },
+        { "duplicate", "a\nb\nc\n b\n", BERT_ERR_FORMAT, "bad.txt: line 4: token 'b' already on line 2" },
+        { "duplicate after strip (two blank lines)", "a\n\n\n", BERT_ERR_FORMAT, "bad.txt: line 3: token '' already on line 2" },
+        { "invalid UTF-8", "a\nb\xc3(\n", BERT_ERR_FORMAT, "bad.txt: line 2: invalid UTF-8" },
+        { "NUL byte", "a\nb\0c\n", BERT_ERR_FORMAT, "bad.txt: line 2: NUL byte" },
+    };
+    for (int k = 0; k < N_OF(bad); k++) {
+        size_t len = !strcmp(bad[k].name, "NUL byte") ? 6 : strlen(bad[k].text);
+        bert_vocab *x = bert_vocab_parse(bad[k].text, len, "bad.txt");
+        CHECK(!x && !strcmp(bert_last_error(), bad[k].msg), "vocab %-40s -> %s", bad[k].name, bert_last_error());
+        bert_vocab_free(x);
+    }
+    char *longline = (char *)malloc(1030);
+    memset(longline, 'x', 1025); memcpy(longline + 1025, "\n", 2);
+    bert_vocab *x = bert_vocab_parse(longline, 1026, "long.txt");
+    CHECK(!x && !strcmp(bert_last_error(), "long.txt: line 1: token longer than 1024 bytes"), "over-long line -> %s", bert_last_error());
+    longline[1024] = '\n';
+    x = bert_vocab_parse(longline, 1025, "long.txt");
+    CHECK(x && x->max_len == 1024, "a 1024-byte token is fine");
+    bert_vocab_free(x);
+    free(longline);
+    x = bert_vocab_load("/nonexistent/vocab.txt");
+    CHECK(!x && strstr(bert_last_error(), "/nonexistent/vocab.txt: ") == bert_last_error(), "missing file -> %s", bert_last_error());
+    char path[] = "/tmp/bert_test_tokenizer_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (f) fclose(f);
+    x = bert_vocab_load(path);
+    char want[96];
+    snprintf(want, sizeof want, "%s: empty vocab", path);
+    CHECK(f && !x && !strcmp(bert_last_error(), want), "empty file -> %s", bert_last_error());
+    remove(path);
+}
+
+static void test_real_vocabs(void) {
+    const char *up = "../shared/data/vocab/bert_uncased_vocab.txt", *cp = "../shared/data/vocab/bert_chinese_vocab.txt";
+    if (!has_file(up) || !has_file(cp)) { printf("  skipped: ../shared/data/vocab not present\n"); return; }
+    bert_vocab *u = bert_vocab_load(up), *c = bert_vocab_load(cp);
+    CHECK(u && u->size == 30522 && u->pad_id == 0 && u->unk_id == 100 && u->cls_id == 101 && u->sep_id == 102 && u->mask_id == 103,
+          "uncased vocab: 30522 tokens, [PAD] 0 [UNK] 100 [CLS] 101 [SEP] 102 [MASK] 103");
+    CHECK(c && c->size == 21128 && c->unk_id == 100 && bert_vocab_id(c, "", 0) == 343 && bert_vocab_id(c, "##", 2) == 13502,
+          "Chinese vocab: 21128 tokens; its U+2028 lines are the tokens \"\" (343) and \"##\" (13502)");
+    if (u && c) {
+        static const int want_u[] = { 7592, 1010, 2088, 999, 14477, 20961, 3468, 27260, 5598 };
+        static const int want_c[] = { 704, 3152, 8425, 8024, 1266, 776, 3614, 6816, 872, 8792, 9197, 8168, 118, 8131 };
+        const char *tu = "Hello, World! unaffable \xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 jumped";
+        const char *tc = "\xe4\xb8\xad\xe6\x96\x87" "abc\xef\xbc\x8c\xe5\x8c\x97\xe4\xba\xac\xe6\xac\xa2\xe8\xbf\x8e\xe4\xbd\xa0 COVID-19";
+        int32_t ids[32];
+        int n = bert_tokenize(u, 1, tu, strlen(tu), ids, 32), same = n == N_OF(want_u);
+        for (int i = 0; same && i < n; i++) same = ids[i] == want_u[i];
+        CHECK(same, "uncased vocab: 'Hello, World! unaffable \xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 jumped' -> %d ids as the reference", n);
+        n = bert_tokenize(c, 1, tc, strlen(tc), ids, 32), same = n == N_OF(want_c);
+        for (int i = 0; same && i < n; i++) same = ids[i] == want_c[i];
+        CHECK(same, "Chinese vocab: '%s' -> %d ids as the reference", tc, n);
+    }
+    bert_vocab_free(u);
+    bert_vocab_free(c);
+}
+
+int main(void) {
+    bert_vocab *v = bert_vocab_parse(VOCAB, strlen(VOCAB), "test vocab");
+    if (!CHECK(v != NULL, "parse the test vocab (%s)", v ? "ok" : bert_last_error())) return check_summary();
+    test_vocab(v);
+    test_cases(v);
+    test_spans(v);
+    test_truncation_and_args(v);
+    test_basic();
+    test_real_vocabs();
+    bert_vocab_free(v);
+    return check_summary();
+}
