@@ -188,10 +188,8 @@ int main(int argc, char **argv) {
         bert_config cfg;
         if (opt.config && bert_config_load(&cfg, opt.config)) die("%s", bert_last_error());
         if (!(m = bert_model_load(opt.model, opt.config ? &cfg : NULL))) die("%s", bert_last_error());
-        if (m->config.vocab_size != v->size) {
-            fprintf(stderr, "encode: %s has %d tokens but the model's vocab_size is %d\n", opt.vocab, v->size, m->config.vocab_size);
-            return 1;
-        }
+        if (m->config.vocab_size != v->size)
+            die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, v->size, m->config.vocab_size);
         if (T > m->config.max_position_embeddings) T = m->config.max_position_embeddings;
     }
     sink out = { stdout, 0, 0, 0, m ? m->config.hidden_size : 0 };
