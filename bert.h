@@ -356,7 +356,9 @@ typedef struct bert_model {
     size_t num_params;           // floats in each flat buffer
     float *params;               // (num_params) weights, table order
     float *grads;                // (num_params) same layout
-    int num_tensors;             // PE + L*PL + PH
+    int num_tensors;             // PE + L*PL + PH, then any task heads added
+    int num_base_tensors;        // PE + L*PL + PH
+#define BERT_MAX_ADDED_TENSORS 16  // task-head tensors bert_model_add_tensor can append
     bert_tensor *tensors;        // (num_tensors) views into params/grads, table order
     char **names;                // (num_tensors) HF names
     unsigned char *decay;        // (num_tensors) 1 if weight decay applies
@@ -369,6 +371,12 @@ BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed);
 BERTDEF void bert_model_free(bert_model *m);
 BERTDEF void bert_model_zero_grad(bert_model *m);
 BERTDEF int bert_model_find(const bert_model *m, const char *hf_name);  // tensor index or -1
+/* Appends a task head's tensor (e.g. "classifier.weight", (num_labels, C)) to the table, so the
+   optimizer, grads and checkpoints cover it: a (d0,d1) matrix, or a vector when d1 = 0. Matrices get
+   Google's init (truncated normal, initializer_range) from seed, vectors zeros; decay 1 applies
+   weight decay. Call before bert_optim_init. Returns the tensor (the pointer stays valid; its data
+   moves with each add), or NULL (bert_last_error()). At most BERT_MAX_ADDED_TENSORS. */
+BERTDEF bert_tensor *bert_model_add_tensor(bert_model *m, const char *hf_name, int d0, int d1, int decay, uint64_t seed);
 
 typedef struct {
     int B, T, MP;
@@ -439,6 +447,10 @@ BERTDEF bert_model *bert_model_load(const char *path, const bert_config *cfg_or_
 // Config from the file's __metadata__ "config", else from cfg_or_null, else from
 // bert_config.json / config.json beside the file. Every tensor is checked; NULL + message on error.
 BERTDEF int bert_model_load_weights(bert_model *m, const char *path);   // into an existing model
+/* The same for fine-tuning from a pretrained checkpoint: tensors of added heads and of the
+   pretraining heads (cls.*) that the file lacks keep their values; their count goes to *missing
+   (may be NULL). The encoder must be complete. */
+BERTDEF int bert_model_load_encoder(bert_model *m, const char *path, int *missing);
 BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char *path,
                             const char *const *extra_kv, int extra_pairs);
 // extra_kv: the caller's own metadata (key, value, ...), e.g. a data cursor; read it back with
@@ -2246,10 +2258,11 @@ BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed) {
     bert_model *m = (bert_model *)bert__calloc(1, sizeof *m);
     if (!m) return NULL;
     m->config = *cfg;
-    m->num_tensors = BERT_PE_COUNT + cfg->num_hidden_layers * BERT_PL_COUNT + BERT_PH_COUNT;
-    m->tensors = (bert_tensor *)bert__calloc((size_t)m->num_tensors, sizeof(bert_tensor));
-    m->names = (char **)bert__calloc((size_t)m->num_tensors, sizeof(char *));
-    m->decay = (unsigned char *)bert__calloc((size_t)m->num_tensors, 1);
+    m->num_tensors = m->num_base_tensors = BERT_PE_COUNT + cfg->num_hidden_layers * BERT_PL_COUNT + BERT_PH_COUNT;
+    size_t slots = (size_t)m->num_tensors + BERT_MAX_ADDED_TENSORS;   // room for task heads
+    m->tensors = (bert_tensor *)bert__calloc(slots, sizeof(bert_tensor));
+    m->names = (char **)bert__calloc(slots, sizeof(char *));
+    m->decay = (unsigned char *)bert__calloc(slots, 1);
     m->w.layer = (bert_layer_weights *)bert__calloc((size_t)cfg->num_hidden_layers, sizeof(bert_layer_weights));
     if (!m->tensors || !m->names || !m->decay || !m->w.layer) { bert_model_free(m); return NULL; }
     m->num_params = bert__param_layout(m);
@@ -2262,6 +2275,37 @@ BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed) {
     bert__bind_weights(m);
     bert__model_init(m, seed);
     return m;
+}
+
+BERTDEF bert_tensor *bert_model_add_tensor(bert_model *m, const char *hf_name, int d0, int d1, int decay, uint64_t seed) {
+    if (d0 <= 0 || d1 < 0) { bert__err(BERT_ERR_ARG, "%s: bad shape (%d, %d)", hf_name, d0, d1); return NULL; }
+    if (bert_model_find(m, hf_name) >= 0) { bert__err(BERT_ERR_ARG, "%s: already in the model", hf_name); return NULL; }
+    int k = m->num_tensors;
+    if (k - m->num_base_tensors >= BERT_MAX_ADDED_TENSORS) { bert__err(BERT_ERR_ARG, "%s: over %d added tensors", hf_name, BERT_MAX_ADDED_TENSORS); return NULL; }
+    size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1), n = m->num_params + numel;
+    float *params = (float *)bert__calloc(n, sizeof(float)), *grads = (float *)bert__calloc(n, sizeof(float));
+    char *name = bert__strdup(hf_name);
+    if (!params || !grads || !name) { BERT_FREE(params); BERT_FREE(grads); BERT_FREE(name); return NULL; }
+    memcpy(params, m->params, m->num_params * sizeof(float));
+    memcpy(grads, m->grads, m->num_params * sizeof(float));
+    for (int i = 0; i < k; i++) {   // the same offsets in the new buffers (the table has room: see create)
+        size_t off = (size_t)(m->tensors[i].data - m->params);
+        m->tensors[i].data = params + off;
+        m->tensors[i].grad = grads + off;
+    }
+    bert_tensor *t = &m->tensors[k];
+    t->ndim = d1 ? 2 : 1; t->shape[0] = d0; t->shape[1] = d1; t->numel = numel;
+    t->flags = BERT_TENSOR_PARAM | BERT_TENSOR_REQUIRES_GRAD;
+    t->data = params + m->num_params; t->grad = grads + m->num_params;
+    t->name = m->names[k] = name;
+    m->decay[k] = (unsigned char)(decay != 0);
+    uint64_t stream = bert_rng_stream(seed, 0x1417u, (uint64_t)k), counter = 0;
+    for (size_t j = 0; j < numel && d1; j++) t->data[j] = m->config.initializer_range * bert__trunc_normal(stream, &counter);
+    BERT_FREE(m->params); BERT_FREE(m->grads);
+    m->params = params; m->grads = grads;
+    m->num_params = n; m->num_tensors = k + 1;
+    bert__bind_weights(m);
+    return t;
 }
 
 BERTDEF void bert_model_zero_grad(bert_model *m) { memset(m->grads, 0, m->num_params * sizeof(float)); }
@@ -3297,14 +3341,20 @@ static const char *bert__st_alias(const bert_st *st, const char *name, char *buf
 }
 
 // All or nothing: tensors are read into a scratch buffer, so a bad file leaves the model as it was.
-static int bert__load_tensors(bert_model *m, const bert_st *st) {
+// With heads_optional, absent head tensors (added ones, and the pretraining heads after the pooler)
+// keep their current values.
+static int bert__load_tensors(bert_model *m, const bert_st *st, int heads_optional, int *missing) {
     float *scratch = (float *)bert__calloc(m->num_params, sizeof(float));
-    int rc = scratch ? BERT_OK : BERT_ERR_OOM;
+    int rc = scratch ? BERT_OK : BERT_ERR_OOM, first_head = m->num_base_tensors - BERT_PH_COUNT + BERT_PH_mlm_w;
+    if (missing) *missing = 0;
+    if (scratch) memcpy(scratch, m->params, m->num_params * sizeof(float));
     for (int i = 0; !rc && i < m->num_tensors; i++) {
         const bert_tensor *t = &m->tensors[i];
         int64_t shape[2] = { t->shape[0], t->shape[1] };
         char buf[160];
-        rc = bert_st_read_f32(st, bert__st_alias(st, m->names[i], buf, sizeof buf), scratch + (t->data - m->params), shape, t->ndim);
+        const char *name = bert__st_alias(st, m->names[i], buf, sizeof buf);
+        if (heads_optional && i >= first_head && !bert_st_find(st, name)) { if (missing) (*missing)++; continue; }
+        rc = bert_st_read_f32(st, name, scratch + (t->data - m->params), shape, t->ndim);
     }
     if (!rc) memcpy(m->params, scratch, m->num_params * sizeof(float));
     BERT_FREE(scratch);
@@ -3315,7 +3365,16 @@ BERTDEF int bert_model_load_weights(bert_model *m, const char *path) {
     bert_st st;
     int rc = bert_st_open(&st, path);
     if (rc) return rc;
-    rc = bert__load_tensors(m, &st);
+    rc = bert__load_tensors(m, &st, 0, NULL);
+    bert_st_close(&st);
+    return rc;
+}
+
+BERTDEF int bert_model_load_encoder(bert_model *m, const char *path, int *missing) {
+    bert_st st;
+    int rc = bert_st_open(&st, path);
+    if (rc) return rc;
+    rc = bert__load_tensors(m, &st, 1, missing);
     bert_st_close(&st);
     return rc;
 }
@@ -3347,7 +3406,7 @@ BERTDEF bert_model *bert_model_load(const char *path, const bert_config *cfg_or_
     bert_config cfg;
     bert_model *m = NULL;
     if (bert__checkpoint_config(&cfg, &st, path, cfg_or_null) == BERT_OK && (m = bert_model_create(&cfg, 0)) != NULL &&
-        bert__load_tensors(m, &st) != BERT_OK) {
+        bert__load_tensors(m, &st, 0, NULL) != BERT_OK) {
         bert_model_free(m);
         m = NULL;
     }

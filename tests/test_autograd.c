@@ -235,6 +235,54 @@ static void test_training_learns(const bert_batch *b) {
     bert_ctx_free(ctx);
 }
 
+// a task head appended to the table: grads reach it, the optimizer moves it, checkpoints carry it,
+// and fine-tuning from a pretraining checkpoint keeps its init
+static void test_task_head(const bert_batch *b) {
+    bert_config c = tiny_config();
+    bert_model *m = bert_model_create(&c, 3);
+    size_t base = m->num_params;
+    bert_tensor *w = bert_model_add_tensor(m, "classifier.weight", 3, c.hidden_size, 1, 9);
+    bert_tensor *bias = bert_model_add_tensor(m, "classifier.bias", 3, 0, 0, 9);
+    CHECK(w && bias && m->num_tensors == m->num_base_tensors + 2 && m->num_params == base + 3 * (size_t)c.hidden_size + 3 &&
+          m->w.layer[0].qkv_w.data == m->w.layer[0].q_w->data && w->data == m->params + base,
+          "bert_model_add_tensor: 2 head tensors appended, buffers grown, named views rebound");
+    CHECK(!bert_model_add_tensor(m, "classifier.bias", 3, 0, 0, 9) && strstr(bert_last_error(), "already"), "a duplicate name is refused");
+    double ss = 0; for (size_t i = 0; i < w->numel; i++) ss += (double)w->data[i] * w->data[i];
+    CHECK(ss > 0 && bias->data[0] == 0.0f, "matrix initialised (rms %.4f), bias zero", sqrt(ss / (double)w->numel));
+    bert_ctx *ctx = bert_ctx_create(1 << 20);
+    bert_optim o = bert_optim_defaults(BERT_OPTIM_ADAMW);
+    bert_optim_init(&o, m);
+    int32_t labels[2] = { 2, 0 };
+    float before = w->data[0];
+    bert_ctx_reset(ctx, 0);
+    bert_model_zero_grad(m);
+    bert_tensor *seq = bert_encode(ctx, m, b->input_ids, b->token_type_ids, b->attention_mask, b->B, b->T);
+    bert_tensor *loss = bert_softmax_xent(ctx, bert_linear(ctx, bert_pool(ctx, m, seq), w, bias), labels, -100);
+    bert_backward(ctx, loss);
+    double gw = 0; for (size_t i = 0; i < w->numel; i++) gw += fabs(w->grad[i]);
+    CHECK(gw > 0 && bias->grad[0] != 0.0f, "classification loss reaches the head's grads");
+    bert_optim_step(&o, m);
+    CHECK(w->data[0] != before, "the optimizer updates the head");
+    const char *path = "build/task_head_test.safetensors", *enc = "build/task_head_base.safetensors";
+    bert_model *plain = bert_model_create(&c, 4);
+    int saved = bert_model_save(m, path) == BERT_OK && bert_model_save(plain, enc) == BERT_OK;
+    bert_model *r = bert_model_create(&c, 5);
+    bert_tensor *rw = bert_model_add_tensor(r, "classifier.weight", 3, c.hidden_size, 1, 1);
+    bert_model_add_tensor(r, "classifier.bias", 3, 0, 0, 1);
+    CHECK(saved && bert_model_load_weights(r, path) == BERT_OK && !memcmp(r->params, m->params, m->num_params * sizeof(float)),
+          "save + load with the head: every parameter back bit for bit");
+    float keep = rw->data[1];
+    CHECK(bert_model_load_weights(r, enc) == BERT_ERR_MISSING, "a strict load of a file without the head fails: %s", bert_last_error());
+    int missing = -1;
+    CHECK(bert_model_load_encoder(r, enc, &missing) == BERT_OK && missing == 2 && rw->data[1] == keep &&
+          r->w.layer[1].ffn_o_w->data[5] == plain->w.layer[1].ffn_o_w->data[5],
+          "bert_model_load_encoder: encoder from the pretraining file, 2 absent head tensors keep their values (%d: %s)", missing,
+          bert_last_error());
+    remove(path); remove(enc);
+    bert_optim_free(&o); bert_ctx_free(ctx);
+    bert_model_free(m); bert_model_free(plain); bert_model_free(r);
+}
+
 int main(void) {
     batch_buf bb;
     make_batch(&bb, 11);
@@ -250,5 +298,6 @@ int main(void) {
     test_resume(&bb.b, BERT_OPTIM_ADAMW_GB);
     test_resume(&bb.b, BERT_OPTIM_MOMENTUM);
     test_training_learns(&bb.b);
+    test_task_head(&bb.b);
     return check_summary();
 }
