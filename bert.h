@@ -91,7 +91,8 @@ typedef enum {
     BERT_ERR_DTYPE,     // a tensor's dtype is not supported
     BERT_ERR_MISSING,   // a tensor or key is absent
     BERT_ERR_ARG,       // a bad value in a config or call
-    BERT_ERR_NONFINITE  // NaN or Inf gradients: the optimizer skipped the update
+    BERT_ERR_NONFINITE, // NaN or Inf gradients: the optimizer skipped the update
+    BERT_ERR_DEVICE     // an accelerator call failed (bert_cuda.h: bert_cuda_last_error())
 } bert_status;
 
 BERTDEF const char *bert_last_error(void);
@@ -188,18 +189,24 @@ typedef struct bert_tensor {
     const char *name;     // optional, for debugging and tests (bert_ctx_find)
 } bert_tensor;
 
-typedef struct bert_arena_block { struct bert_arena_block *prev; size_t size, used; } bert_arena_block;
+typedef struct bert_arena_block {
+    struct bert_arena_block *prev; size_t size, used;
+    unsigned char *base;      // the block's memory: right after this header, or in `mem` (device)
+} bert_arena_block;
 
+struct bert_memory;
 typedef struct {
     bert_arena_block *head;   // current block; older blocks are chained through prev
     size_t used;              // bytes handed out since the last reset (all blocks)
     size_t high_water;        // the largest `used` ever seen
+    const struct bert_memory *mem;   // NULL: host memory; else a device's (see bert_memory)
 } bert_arena;
 
 typedef enum {
     BERT_OP_EMBED, BERT_OP_LINEAR, BERT_OP_LAYERNORM, BERT_OP_ATTENTION, BERT_OP_GELU,
     BERT_OP_TANH, BERT_OP_ADD, BERT_OP_DROPOUT, BERT_OP_SOFTMAX_XENT, BERT_OP_GATHER,
-    BERT_OP_SCALE,
+    BERT_OP_SCALE, BERT_OP_MSE, BERT_OP_CRF,
+    BERT_OP_TRANSPOSE,
     BERT_OP_COUNT
 } bert_op;
 
@@ -219,6 +226,8 @@ struct bert_kernels;
 typedef struct bert_ctx {
     const struct bert_kernels *k;  // the kernel table ops run on
     bert_arena arena;              // activations, their grads and saved values
+    bert_arena data;               // with a device kernel table: the floats of all those (on the
+                                   // device); `arena` then keeps only host things (headers, ints)
     bert_node *tape; int tape_len, tape_cap;
     int grad_enabled;              // record ops on the tape (default 1)
     int training;                  // dropout active (default 1)
@@ -247,6 +256,7 @@ BERTDEF const char *bert_op_name(bert_op op);
 
 typedef struct bert_kernels {
     const char *name;
+    const struct bert_memory *mem;   // where the float pointers live: host (CPU) or a device's
     void (*sgemm)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *Cm, int ldc);
     void (*embedding_forward)(float *out, const int32_t *ids, const int32_t *types, const float *wte,
@@ -293,6 +303,19 @@ typedef struct bert_kernels {
                        float eps, float wd, float bc1, float bc2);
     void (*momentum_update)(float *p, const float *g, float *m, size_t n, float lr, float mu,
                             float wd, float gscale);
+    float (*mse_forward)(const float *pred, const float *target, size_t n);   // returns the mean
+    void (*mse_backward)(float *dpred, const float *pred, const float *target, float dloss, size_t n);
+    // linear-chain CRF, B sequences of T steps over K tags, transitions (K+2,K+2) (see bert_crf_nll):
+    // the forward writes each sequence's NLL and returns the mean over those of length > 0 (work:
+    // B doubles); the backward takes work of B*(2*T*K + (K+2)*(K+2)) doubles
+    float (*crf_forward)(float *nll, const float *emit, const float *trans, const int32_t *tags,
+                         const int32_t *lengths, int B, int T, int K, double *work);
+    void (*crf_backward)(float *demit, float *dtrans, const float *emit, const float *trans,
+                         const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, int K,
+                         double *work);
+    // out (B,N,M) = inp (B,M,N) with the last two dims swapped; the backward adds dout swapped back
+    void (*transpose_forward)(float *out, const float *inp, int B, int M, int N);
+    void (*transpose_backward)(float *dinp, const float *dout, int B, int M, int N);
 } bert_kernels;
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void);
@@ -363,6 +386,7 @@ typedef struct bert_model {
     char **names;                // (num_tensors) HF names
     unsigned char *decay;        // (num_tensors) 1 if weight decay applies
     bert_weights w;              // named views
+    const struct bert_kernels *k;  // whose memory params/grads are in: NULL = host (bert_model_to)
 } bert_model;
 
 BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed);
@@ -426,6 +450,7 @@ typedef struct {
     size_t n;
     float *m, *v;              // (n) moments, same layout as params
     float last_lr, last_grad_norm;
+    const struct bert_kernels *k;  // the model's at bert_optim_init: moments live in its memory
 } bert_optim;
 
 BERTDEF bert_optim bert_optim_defaults(bert_optim_type type);
@@ -660,6 +685,104 @@ typedef struct { long instances, tokens, predictions, random_next; } bert_pretra
    failure never leaves a partial file under the name. stats may be NULL. */
 BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, const bert_pretrain_data_opts *o,
                                      bert_pretrain_data_stats *stats);
+
+// ----------------------------------------------------------------------------
+// sequence classification: HF BertForSequenceClassification's head (dropout + dense on the pooled
+// output); softmax cross-entropy for K >= 2 labels, mean squared error for K = 1 (regression, STS-B)
+
+BERTDEF bert_tensor *bert_mse(bert_ctx *ctx, bert_tensor *pred, const float *target);
+// pred (n elements, any shape), target (n) -> scalar mean of (pred - target)^2, as torch's MSELoss
+/* Appends "classifier.weight" (num_labels, C) (Google's init from seed, weight decay on) and
+   "classifier.bias" (num_labels, zeros) with bert_model_add_tensor; num_labels = 1 is regression.
+   Call before bert_optim_init. BERT_OK, or BERT_ERR_ARG with bert_last_error(). */
+BERTDEF int bert_classifier_add(bert_model *m, int num_labels, uint64_t seed);
+BERTDEF int bert_classifier_num_labels(const bert_model *m);   // K, or 0 when m has no classifier
+
+typedef struct {
+    bert_tensor *pooled;   // (B,C)
+    bert_tensor *logits;   // (B,K) class scores, or (B,1) predicted values when K = 1
+    bert_tensor *loss;     // scalar; NULL when the labels (K >= 2) or targets (K = 1) are NULL
+} bert_classify_out;
+
+/* Encoder, pooler, dropout(hidden_dropout_prob) on the pooled output (the dropout site after the
+   encoder's 1 + 3L), classifier. K >= 2: softmax cross-entropy against labels (B), the mean over
+   rows whose label != -100. K = 1: MSE of logits (B,1) against targets (B). */
+BERTDEF bert_classify_out bert_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                const int32_t *types, const int32_t *mask, int B, int T,
+                                                const int32_t *labels, const float *targets);
+
+// ----------------------------------------------------------------------------
+// linear-chain CRF for sequence tagging (examples/ner.c): an op with its backward, and Viterbi.
+// Transitions are one (K+2, K+2) tensor, row = from, column = to, over the K tags, then START = K
+// and STOP = K+1. A path y of n tags scores
+//     tr[START,y0] + sum_t em[t,y_t] + sum_{t>0} tr[y_{t-1},y_t] + tr[y_{n-1},STOP]
+// and p(y) = exp(score(y)) / Z. Column START and row STOP are never read (their grads stay 0).
+// pytorch-crf's three tensors are slices of it: start_transitions = tr[K,:K], end_transitions =
+// tr[:K,K+1], transitions = tr[:K,:K].
+
+// emissions (B,T,K), transitions (K+2,K+2), tags (B,T) in [0,K) for t < lengths[b], lengths (B)
+// in [0,T] -> scalar: the mean over sequences with length > 0 of -log p(tags) (0 if none).
+// The forward algorithm in log space, in double; the backward from forward-backward marginals.
+BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_tensor *transitions,
+                                  const int32_t *tags, const int32_t *lengths);
+/* Viterbi: tags (B,T) gets each sequence's highest-scoring path (ties: the lower tag id), -1 past
+   its length. No tape. BERT_OK or BERT_ERR_OOM. */
+BERTDEF int bert_crf_decode(const bert_tensor *emissions, const bert_tensor *transitions,
+                            const int32_t *lengths, int32_t *tags);
+
+// ----------------------------------------------------------------------------
+// span head (SQuAD): HF BertForQuestionAnswering's "qa_outputs", a dense C -> 2 over every token
+// giving start and end logits, and run_squad's loss, the mean of the start and end cross-entropies
+
+BERTDEF bert_tensor *bert_transpose(bert_ctx *ctx, bert_tensor *x);
+// x (..., M, N) -> (..., N, M), the last two dims swapped (a copy)
+/* Appends "qa_outputs.weight" (2, C) (Google's init from seed, weight decay on) and "qa_outputs.bias"
+   (2, zeros) with bert_model_add_tensor. Call before bert_optim_init. BERT_OK or BERT_ERR_ARG. */
+BERTDEF int bert_span_head_add(bert_model *m, uint64_t seed);
+
+typedef struct {
+    bert_tensor *sequence;   // (B,T,C) last layer
+    bert_tensor *logits;     // (B,2,T): row 2b holds example b's start logits, row 2b+1 its end logits
+    bert_tensor *loss;       // scalar; NULL when start/end are NULL
+} bert_span_out;
+
+/* Encoder, then qa_outputs on every token (no dropout in between, as HF and run_squad). With start
+   and end (B) in [0,T) (0, the [CLS] token, when the answer is outside the window): loss =
+   (mean CE(start logits, start) + mean CE(end logits, end)) / 2, a softmax over all T positions. */
+BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                        const int32_t *types, const int32_t *mask, int B, int T,
+                                        const int32_t *start, const int32_t *end);
+
+// ----------------------------------------------------------------------------
+// device memory: the hook that lets a kernel table on an accelerator (bert_cuda.h) keep tensors in
+// its own memory. A table names the memory its float pointers live in; the CPU table's is host
+// memory, where all of the above is plain pointers. A device's memory is touched only by its
+// kernels, and bert.h moves bytes through these functions: a ctx from bert_ctx_create_on keeps the
+// activation floats in a device arena (tensor headers, names and integer copies stay on the host),
+// bert_model_to moves params and grads, bert_optim_init puts the moments beside them, checkpoints
+// are read and written through host copies. For every table, integer arrays (ids, labels, rows) and
+// scalar results (a returned loss, LAMB's norms) are host values.
+
+typedef struct bert_memory {
+    int device;                                         // 1: host code must never dereference it
+    void *(*alloc)(size_t bytes);                       // NULL on failure
+    void (*release)(void *p);
+    void (*zero)(void *p, size_t bytes);
+    void (*upload)(void *dst, const void *host_src, size_t bytes);
+    void (*download)(void *host_dst, const void *src, size_t bytes);   // the bytes are there on return
+    void (*copy)(void *dst, const void *src, size_t bytes);            // within this memory, no overlap
+} bert_memory;
+
+BERTDEF bert_ctx *bert_ctx_create_on(const bert_kernels *k, size_t arena_bytes);
+// bert_ctx_create on kernel table k; with a device table, arena_bytes of device memory.
+BERTDEF int bert_model_to(bert_model *m, const bert_kernels *k);
+/* Moves params and grads into k's memory (back to the host with bert_cpu_kernels()). Create or load
+   the model and add task heads first, then move it, then bert_optim_init. BERT_OK, or BERT_ERR_OOM
+   with m unchanged. */
+BERTDEF void bert_copy_to_host(const bert_kernels *k, void *host_dst, const void *src, size_t bytes);
+BERTDEF void bert_copy_from_host(const bert_kernels *k, void *dst, const void *host_src, size_t bytes);
+// bytes between the host and k's memory (k NULL or the CPU table: memcpy)
+BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t);   // t's first value (a loss)
 
 // ----------------------------------------------------------------------------
 // utils for command-line programs: a flag table parser (the examples share it)
@@ -1639,8 +1762,34 @@ static void bert__momentum_update(float *p, const float *g, float *m, size_t n, 
     });
 }
 
+// defined with their op in the "sequence classification" section near the end
+static float bert__mse_forward(const float *pred, const float *target, size_t n);
+static void bert__mse_backward(float *dpred, const float *pred, const float *target, float dloss, size_t n);
+// defined with their op in the "linear-chain CRF" section near the end
+static float bert__crf_forward(float *nll, const float *emit, const float *trans, const int32_t *tags,
+                               const int32_t *lengths, int B, int T, int K, double *work);
+static void bert__crf_backward(float *demit, float *dtrans, const float *emit, const float *trans,
+                               const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, int K,
+                               double *work);
+
+// defined with their op in the "span head" section near the end
+static void bert__transpose_forward(float *out, const float *inp, int B, int M, int N);
+static void bert__transpose_backward(float *dinp, const float *dout, int B, int M, int N);
+
+// host memory for the CPU table: the allocator bert.h uses everywhere, and memcpy/memset
+static void *bert__host_alloc(size_t bytes) { return bert__malloc(bytes); }
+static void bert__host_release(void *p) { BERT_FREE(p); }
+static void bert__host_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void bert__host_copy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+static const bert_memory bert__host_memory = {
+    0, bert__host_alloc, bert__host_release, bert__host_zero, bert__host_copy, bert__host_copy, bert__host_copy,
+};
+
+// the memory a model's or optimizer's buffers are in (k NULL: host)
+static const bert_memory *bert__mem_of(const struct bert_kernels *k) { return k && k->mem ? k->mem : &bert__host_memory; }
+
 static const bert_kernels bert__cpu_kernels = {
-    "cpu",
+    "cpu", &bert__host_memory,
     bert__sgemm_blocked,
     bert__embedding_forward, bert__embedding_backward,
     bert__linear_forward, bert__linear_backward,
@@ -1656,6 +1805,9 @@ static const bert_kernels bert__cpu_kernels = {
     bert__sumsq,
     bert__adam_update, bert__adam_direction_norms, bert__lamb_apply,
     bert__momentum_update,
+    bert__mse_forward, bert__mse_backward,
+    bert__crf_forward, bert__crf_backward,
+    bert__transpose_forward, bert__transpose_backward,
 };
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void) { return &bert__cpu_kernels; }
@@ -1666,18 +1818,24 @@ BERTDEF const bert_kernels *bert_cpu_kernels(void) { return &bert__cpu_kernels; 
 #define BERT__ALIGN 64
 static size_t bert__pad(size_t n) { return (n + BERT__ALIGN - 1) & ~(size_t)(BERT__ALIGN - 1); }
 
-static bert_arena_block *bert__block_new(size_t size, bert_arena_block *prev) {
-    bert_arena_block *blk = (bert_arena_block *)bert__malloc(bert__pad(sizeof *blk) + size);
+// A block's header is host memory; its bytes follow the header, or come from a->mem (a device's).
+static bert_arena_block *bert__block_new(const bert_arena *a, size_t size, bert_arena_block *prev) {
+    bert_arena_block *blk = (bert_arena_block *)bert__malloc(bert__pad(sizeof *blk) + (a->mem ? 0 : size));
     if (!blk) return NULL;
     blk->prev = prev;
     blk->size = size;
     blk->used = 0;
+    blk->base = a->mem ? (unsigned char *)a->mem->alloc(size) : (unsigned char *)blk + bert__pad(sizeof *blk);
+    if (!blk->base) { BERT_FREE(blk); return NULL; }
     return blk;
 }
 
-static unsigned char *bert__block_base(bert_arena_block *blk) {
-    return (unsigned char *)blk + bert__pad(sizeof *blk);
+static void bert__block_free(const bert_arena *a, bert_arena_block *blk) {
+    if (a->mem) a->mem->release(blk->base);
+    BERT_FREE(blk);
 }
+
+static unsigned char *bert__block_base(bert_arena_block *blk) { return blk->base; }
 
 // Memory from the arena (not zeroed: op outputs are overwritten by their kernels; grads come
 // from bert__zeros). A full block chains a new one (only until the next reset merges
@@ -1687,7 +1845,7 @@ static void *bert__arena_alloc(bert_arena *a, size_t bytes) {
     if (!a->head || a->head->used + n > a->head->size) {
         size_t size = a->head ? a->head->size : 0;
         if (size < n) size = n;
-        bert_arena_block *blk = bert__block_new(size, a->head);
+        bert_arena_block *blk = bert__block_new(a, size, a->head);
         BERT_ASSERT_MSG(blk != NULL, "bert arena: out of memory");
         a->head = blk;
     }
@@ -1709,6 +1867,17 @@ static bert__arena_mark bert__mark(const bert_arena *a) {
     return m;
 }
 
+// back to the mark, plus `need` bytes there; blocks chained since the mark are released
+static void bert__arena_pop_to(bert_arena *a, bert__arena_mark m, size_t need) {
+    while (a->head != m.block) {
+        bert_arena_block *prev = a->head->prev;
+        bert__block_free(a, a->head);
+        a->head = prev;
+    }
+    m.block->used = m.block_used + need;
+    a->used = m.used + need;
+}
+
 // Frees everything allocated since the mark but `keep` (a tensor made after it), which is moved
 // down to the mark; blocks chained since the mark are released (the first step of a run, before
 // the arena has learned its size). If `keep` does not fit in the mark's block, nothing is freed.
@@ -1720,37 +1889,70 @@ static bert_tensor *bert__rewind_keep(bert_arena *a, bert__arena_mark m, bert_te
     bert_tensor *t = (bert_tensor *)base;
     float *data = (float *)(base + bert__pad(sizeof(bert_tensor)));
     memmove(data, saved.data, saved.numel * sizeof(float));   // within one block the regions may overlap
-    while (a->head != m.block) {   // newer blocks, now empty but for what was just copied out
-        bert_arena_block *prev = a->head->prev;
-        BERT_FREE(a->head);
-        a->head = prev;
-    }
+    bert__arena_pop_to(a, m, need);   // newer blocks are empty but for what was just copied out
     *t = saved;
     t->data = data;
-    m.block->used = m.block_used + need;
-    a->used = m.used + need;
     return t;
 }
 
-static void bert__arena_free_blocks(bert_arena_block *blk) {
-    while (blk) { bert_arena_block *prev = blk->prev; BERT_FREE(blk); blk = prev; }
+// The same for a ctx: with its floats on a device, the header moves down in the host arena and the
+// data in the device arena, in pieces no longer than the distance moved (no copy overlaps itself).
+typedef struct { bert__arena_mark host, data; } bert__marks;
+
+static bert__marks bert__marks_now(const bert_ctx *ctx) {
+    bert__marks m;
+    m.host = bert__mark(&ctx->arena);
+    m.data = bert__mark(&ctx->data);
+    return m;
+}
+
+static bert_tensor *bert__ctx_rewind_keep(bert_ctx *ctx, bert__marks m, bert_tensor *keep) {
+    if (!ctx->data.mem) return bert__rewind_keep(&ctx->arena, m.host, keep);
+    size_t hneed = bert__pad(sizeof(bert_tensor)), bytes = keep->numel * sizeof(float), dneed = bert__pad(bytes);
+    if (!m.host.block || m.host.block_used + hneed > m.host.block->size ||
+        !m.data.block || m.data.block_used + dneed > m.data.block->size) return keep;
+    bert_tensor saved = *keep;
+    unsigned char *dst = m.data.block->base + m.data.block_used, *src = (unsigned char *)saved.data;
+    uintptr_t lo = (uintptr_t)m.data.block->base, s = (uintptr_t)src;
+    size_t piece = s >= lo && s < lo + m.data.block->size ? (size_t)(src - dst) : bytes;   // same block: the gap
+    for (size_t off = 0; piece && off < bytes; off += piece)
+        ctx->data.mem->copy(dst + off, src + off, bytes - off < piece ? bytes - off : piece);
+    bert__arena_pop_to(&ctx->data, m.data, dneed);
+    bert_tensor *t = (bert_tensor *)(bert__block_base(m.host.block) + m.host.block_used);
+    bert__arena_pop_to(&ctx->arena, m.host, hneed);
+    *t = saved;
+    t->data = (float *)dst;
+    return t;
+}
+
+static void bert__arena_free_blocks(const bert_arena *a, bert_arena_block *blk) {
+    while (blk) { bert_arena_block *prev = blk->prev; bert__block_free(a, blk); blk = prev; }
 }
 
 static void bert__arena_reset(bert_arena *a) {
     if (a->head && a->head->prev) {   // the last step overflowed: one block of the high-water size
-        bert__arena_free_blocks(a->head);
-        a->head = bert__block_new(a->high_water, NULL);
+        bert__arena_free_blocks(a, a->head);
+        a->head = bert__block_new(a, a->high_water, NULL);
         BERT_ASSERT_MSG(a->head != NULL, "bert arena: out of memory");
     }
     if (a->head) a->head->used = 0;
     a->used = 0;
 }
 
-BERTDEF bert_ctx *bert_ctx_create(size_t arena_bytes) {
+BERTDEF bert_ctx *bert_ctx_create(size_t arena_bytes) { return bert_ctx_create_on(bert_cpu_kernels(), arena_bytes); }
+
+BERTDEF bert_ctx *bert_ctx_create_on(const bert_kernels *k, size_t arena_bytes) {
     bert_ctx *ctx = (bert_ctx *)bert__calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
-    ctx->k = bert_cpu_kernels();
-    ctx->arena.head = bert__block_new(arena_bytes ? arena_bytes : ((size_t)1 << 20), NULL);
+    size_t bytes = arena_bytes ? arena_bytes : ((size_t)1 << 20);
+    ctx->k = k;
+    if (k->mem && k->mem->device) {   // floats on the device; the host arena keeps headers, names, ints
+        ctx->data.mem = k->mem;
+        ctx->data.head = bert__block_new(&ctx->data, bytes, NULL);
+        if (!ctx->data.head) { bert_ctx_free(ctx); return NULL; }
+        bytes = (size_t)1 << 20;
+    }
+    ctx->arena.head = bert__block_new(&ctx->arena, bytes, NULL);
     ctx->tape_cap = 1024;
     ctx->tape = (bert_node *)bert__calloc((size_t)ctx->tape_cap, sizeof(bert_node));
     if (!ctx->arena.head || !ctx->tape) { bert_ctx_free(ctx); return NULL; }
@@ -1762,7 +1964,8 @@ BERTDEF bert_ctx *bert_ctx_create(size_t arena_bytes) {
 
 BERTDEF void bert_ctx_free(bert_ctx *ctx) {
     if (!ctx) return;
-    bert__arena_free_blocks(ctx->arena.head);
+    bert__arena_free_blocks(&ctx->arena, ctx->arena.head);
+    bert__arena_free_blocks(&ctx->data, ctx->data.head);
     BERT_FREE(ctx->tape);
     BERT_FREE(ctx->free_grads);
     BERT_FREE(ctx->free_sizes);
@@ -1771,22 +1974,62 @@ BERTDEF void bert_ctx_free(bert_ctx *ctx) {
 
 BERTDEF void bert_ctx_reset(bert_ctx *ctx, uint64_t step) {
     bert__arena_reset(&ctx->arena);
+    bert__arena_reset(&ctx->data);
     ctx->tape_len = 0;
     ctx->free_len = 0;
     ctx->step = step;
     ctx->dropout_site = 0;
 }
 
-BERTDEF size_t bert_ctx_high_water(const bert_ctx *ctx) { return ctx->arena.high_water; }
+BERTDEF size_t bert_ctx_high_water(const bert_ctx *ctx) { return ctx->arena.high_water + ctx->data.high_water; }
+
+// the arena a tensor's floats come from: the device arena when ctx->k is a device table (also
+// when ctx->k was set to one after bert_ctx_create: its blocks then start at each request's size)
+static bert_arena *bert__data_arena(bert_ctx *ctx) {
+    if (!ctx->data.mem && !ctx->data.head && ctx->k->mem && ctx->k->mem->device) ctx->data.mem = ctx->k->mem;
+    return ctx->data.mem ? &ctx->data : &ctx->arena;
+}
 
 static float *bert__floats(bert_ctx *ctx, size_t n) {   // uninitialised
-    return (float *)bert__arena_alloc(&ctx->arena, n * sizeof(float));
+    return (float *)bert__arena_alloc(bert__data_arena(ctx), n * sizeof(float));
+}
+
+static void bert__zero_floats(bert_ctx *ctx, float *p, size_t n) {
+    if (ctx->data.mem) ctx->data.mem->zero(p, n * sizeof(float));
+    else memset(p, 0, n * sizeof(float));
 }
 
 static float *bert__zeros(bert_ctx *ctx, size_t n) {
     float *p = bert__floats(ctx, n);
-    memset(p, 0, n * sizeof(float));
+    bert__zero_floats(ctx, p, n);
     return p;
+}
+
+// Host values an op computes for its kernel (the attention mask): written in host memory, then
+// handed over; on the CPU both are the same arena floats, on a device they are uploaded.
+static float *bert__host_floats(bert_ctx *ctx, size_t n) {
+    bert__data_arena(ctx);
+    return ctx->data.mem ? (float *)bert__arena_alloc(&ctx->arena, n * sizeof(float)) : bert__floats(ctx, n);
+}
+
+static float *bert__to_data(bert_ctx *ctx, float *host, size_t n) {
+    if (!ctx->data.mem) return host;
+    float *d = bert__floats(ctx, n);
+    ctx->data.mem->upload(d, host, n * sizeof(float));
+    return d;
+}
+
+// one float of tensor memory, read or written from the host (a loss, its seed gradient)
+static void bert__set_scalar(bert_ctx *ctx, float *dst, float v) {
+    if (ctx->data.mem) ctx->data.mem->upload(dst, &v, sizeof v);
+    else *dst = v;
+}
+
+static float bert__get_scalar(const bert_ctx *ctx, const float *src) {
+    float v;
+    if (ctx->data.mem) ctx->data.mem->download(&v, src, sizeof v);
+    else v = *src;
+    return v;
 }
 
 // an op's output: its kernel overwrites every element, so the data is left uninitialised
@@ -1808,7 +2051,7 @@ static bert_tensor *bert__tensor(bert_ctx *ctx, int ndim, int d0, int d1, int d2
 
 BERTDEF bert_tensor *bert_tensor_new(bert_ctx *ctx, int ndim, const int *shape) {
     bert_tensor *t = bert__tensor_of(ctx, ndim, shape);
-    memset(t->data, 0, t->numel * sizeof(float));
+    bert__zero_floats(ctx, t->data, t->numel);
     return t;
 }
 
@@ -1832,7 +2075,8 @@ static int32_t *bert__copy_ints(bert_ctx *ctx, const int32_t *src, size_t n) {
 static const char *bert__op_names[] = {
     "embed", "linear", "layernorm", "attention", "gelu",
     "tanh", "add", "dropout", "softmax_xent", "gather",
-    "scale",
+    "scale", "mse", "crf",
+    "transpose",
 };
 typedef char bert__op_names_match[(sizeof bert__op_names / sizeof bert__op_names[0] == BERT_OP_COUNT) ? 1 : -1];
 
@@ -1891,7 +2135,7 @@ static float *bert__grad(bert_ctx *ctx, bert_tensor *t) {
         t->grad = ctx->free_grads[i];
         ctx->free_grads[i] = ctx->free_grads[--ctx->free_len];
         ctx->free_sizes[i] = ctx->free_sizes[ctx->free_len];
-        memset(t->grad, 0, t->numel * sizeof(float));
+        bert__zero_floats(ctx, t->grad, t->numel);
         return t->grad;
     }
     return t->grad = bert__zeros(ctx, t->numel);
@@ -1965,12 +2209,26 @@ static void bert__backward_node(bert_ctx *ctx, bert_node *n) {
     case BERT_OP_SCALE:
         k->scale_backward(bert__grad(ctx, a), dout, a->numel, n->farg[0]);
         break;
+    case BERT_OP_MSE:
+        k->mse_backward(bert__grad(ctx, a), a->data, n->saved[0], dout[0], a->numel);
+        break;
     case BERT_OP_SOFTMAX_XENT:
-        k->xent_backward(bert__grad(ctx, a), n->saved[0], n->idx[0], dout[0], bert__rows(a),
+        k->xent_backward(bert__grad(ctx, a), n->saved[0], n->idx[0], bert__get_scalar(ctx, dout), bert__rows(a),
                          bert__cols(a), n->iarg[0]);
         break;
     case BERT_OP_GATHER:
         k->gather_backward(bert__grad(ctx, a), dout, n->idx[0], n->iarg[0], bert__cols(a));
+        break;
+    case BERT_OP_CRF: {
+        int B = n->iarg[0], T = n->iarg[1], K = n->iarg[2];
+        size_t nw = (size_t)B * (2 * (size_t)T * K + (size_t)(K + 2) * (K + 2));
+        double *work = (double *)bert__arena_alloc(&ctx->arena, nw * sizeof(double));
+        k->crf_backward(bert__grad(ctx, a), bert__grad(ctx, b), a->data, b->data, n->idx[0], n->idx[1],
+                        dout[0], B, T, K, work);
+        break;
+    }
+    case BERT_OP_TRANSPOSE:
+        k->transpose_backward(bert__grad(ctx, a), dout, n->iarg[0], n->iarg[1], n->iarg[2]);
         break;
     case BERT_OP_COUNT:
         BERT_ASSERT_MSG(0, "bad op on the tape");
@@ -1980,7 +2238,8 @@ static void bert__backward_node(bert_ctx *ctx, bert_node *n) {
 BERTDEF void bert_backward(bert_ctx *ctx, bert_tensor *loss) {
     BERT_ASSERT_MSG(loss->numel == 1, "bert_backward: the loss must be a scalar");
     if (!bert__needs_grad(loss)) return;   // nothing on the tape leads to a parameter
-    bert__grad(ctx, loss)[0] += 1.0f;
+    float *seed = bert__grad(ctx, loss);
+    bert__set_scalar(ctx, seed, bert__get_scalar(ctx, seed) + 1.0f);   // += 1, in any memory
     for (int i = ctx->tape_len - 1; i >= 0; i--) {
         bert_node *n = &ctx->tape[i];
         if (!n->out->grad) continue;
@@ -2048,8 +2307,9 @@ BERTDEF bert_tensor *bert_attention(bert_ctx *ctx, bert_tensor *qkv, const int32
     BERT_ASSERT_MSG(NH > 0 && C % NH == 0, "bert_attention: C must divide into NH heads");
     float *mask_add = NULL;
     if (mask) {
-        mask_add = bert__floats(ctx, (size_t)B * T);
-        for (int i = 0; i < B * T; i++) mask_add[i] = (1.0f - (float)mask[i]) * -10000.0f;
+        float *h = bert__host_floats(ctx, (size_t)B * T);
+        for (int i = 0; i < B * T; i++) h[i] = (1.0f - (float)mask[i]) * -10000.0f;
+        mask_add = bert__to_data(ctx, h, (size_t)B * T);
     }
     float p = ctx->training ? drop_p : 0.0f;
     uint64_t stream = ctx->training ? bert__next_stream(ctx) : 0;   // sites count calls, not p
@@ -2117,7 +2377,7 @@ BERTDEF bert_tensor *bert_softmax_xent(bert_ctx *ctx, bert_tensor *logits, const
                         "bert_softmax_xent: label out of range");
     bert_tensor *out = bert__tensor(ctx, 1, 1, 0, 0, 0);
     float *probs = bert__floats(ctx, logits->numel);
-    out->data[0] = ctx->k->xent_forward(probs, logits->data, labels, N, V, ignore_index);
+    bert__set_scalar(ctx, out->data, ctx->k->xent_forward(probs, logits->data, labels, N, V, ignore_index));
     bert_node *n = bert__record(ctx, BERT_OP_SOFTMAX_XENT, out, logits, NULL, NULL);
     if (n) { n->saved[0] = probs; n->idx[0] = bert__copy_ints(ctx, labels, (size_t)N); n->iarg[0] = ignore_index; }
     return out;
@@ -2238,8 +2498,8 @@ BERTDEF void bert_model_free(bert_model *m) {
     BERT_FREE(m->decay);
     BERT_FREE(m->tensors);
     BERT_FREE(m->w.layer);
-    BERT_FREE(m->params);
-    BERT_FREE(m->grads);
+    bert__mem_of(m->k)->release(m->params);   // host: BERT_FREE; after bert_model_to: the device's
+    bert__mem_of(m->k)->release(m->grads);
     BERT_FREE(m);
 }
 
@@ -2280,6 +2540,7 @@ BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed) {
 BERTDEF bert_tensor *bert_model_add_tensor(bert_model *m, const char *hf_name, int d0, int d1, int decay, uint64_t seed) {
     if (d0 <= 0 || d1 < 0) { bert__err(BERT_ERR_ARG, "%s: bad shape (%d, %d)", hf_name, d0, d1); return NULL; }
     if (bert_model_find(m, hf_name) >= 0) { bert__err(BERT_ERR_ARG, "%s: already in the model", hf_name); return NULL; }
+    if (bert__mem_of(m->k)->device) { bert__err(BERT_ERR_ARG, "%s: add task heads before bert_model_to", hf_name); return NULL; }
     int k = m->num_tensors;
     if (k - m->num_base_tensors >= BERT_MAX_ADDED_TENSORS) { bert__err(BERT_ERR_ARG, "%s: over %d added tensors", hf_name, BERT_MAX_ADDED_TENSORS); return NULL; }
     size_t numel = (size_t)d0 * (size_t)(d1 ? d1 : 1), n = m->num_params + numel;
@@ -2308,7 +2569,7 @@ BERTDEF bert_tensor *bert_model_add_tensor(bert_model *m, const char *hf_name, i
     return t;
 }
 
-BERTDEF void bert_model_zero_grad(bert_model *m) { memset(m->grads, 0, m->num_params * sizeof(float)); }
+BERTDEF void bert_model_zero_grad(bert_model *m) { bert__mem_of(m->k)->zero(m->grads, m->num_params * sizeof(float)); }
 
 BERTDEF int bert_model_find(const bert_model *m, const char *hf_name) {
     for (int i = 0; i < m->num_tensors; i++)
@@ -2328,7 +2589,7 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
     x = bert_dropout(ctx, bert_layernorm(ctx, x, m->w.emb_ln_w, m->w.emb_ln_b, eps), hp);
     bert_tensor_set_name(ctx, x, "emb", 0);
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
-        bert__arena_mark mark = bert__mark(&ctx->arena);
+        bert__marks mark = bert__marks_now(ctx);
         bert_layer_weights *w = &m->w.layer[l];
         bert_tensor *qkv = bert_linear(ctx, x, &w->qkv_w, &w->qkv_b);                   // (B,T,3C)
         bert_tensor *att = bert_attention(ctx, qkv, mask, cfg->num_attention_heads,
@@ -2343,7 +2604,7 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
         bert_tensor_set_name(ctx, x1, "layer.%d.attn_ln", l);
         bert_tensor_set_name(ctx, f, "layer.%d.ffn_act", l);
         bert_tensor_set_name(ctx, x, "layer.%d", l);
-        if (!ctx->grad_enabled) x = bert__rewind_keep(&ctx->arena, mark, x);   // inference keeps one layer live
+        if (!ctx->grad_enabled) x = bert__ctx_rewind_keep(ctx, mark, x);   // inference keeps one layer live
     }
     return x;
 }
@@ -2416,19 +2677,22 @@ BERTDEF bert_optim bert_optim_defaults(bert_optim_type type) {
 }
 
 BERTDEF int bert_optim_init(bert_optim *o, const bert_model *m) {
+    bert_optim_free(o);
     o->n = m->num_params;
     o->step = 0;
-    BERT_FREE(o->m);
-    BERT_FREE(o->v);
-    o->m = (float *)bert__calloc(o->n, sizeof(float));
-    o->v = o->type == BERT_OPTIM_MOMENTUM ? NULL : (float *)bert__calloc(o->n, sizeof(float));
+    o->k = m->k;   // the moments go where the params are
+    const bert_memory *mem = bert__mem_of(o->k);
+    o->m = (float *)mem->alloc(o->n * sizeof(float));
+    o->v = o->type == BERT_OPTIM_MOMENTUM ? NULL : (float *)mem->alloc(o->n * sizeof(float));
     if (!o->m || (o->type != BERT_OPTIM_MOMENTUM && !o->v)) { bert_optim_free(o); return BERT_ERR_OOM; }
+    mem->zero(o->m, o->n * sizeof(float));
+    if (o->v) mem->zero(o->v, o->n * sizeof(float));
     return BERT_OK;
 }
 
 BERTDEF void bert_optim_free(bert_optim *o) {
-    BERT_FREE(o->m);
-    BERT_FREE(o->v);
+    if (o->m) bert__mem_of(o->k)->release(o->m);
+    if (o->v) bert__mem_of(o->k)->release(o->v);
     o->m = o->v = NULL;
 }
 
@@ -2443,8 +2707,8 @@ BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step) {
 }
 
 BERTDEF int bert_optim_step(bert_optim *o, bert_model *m) {
-    const bert_kernels *k = bert_cpu_kernels();
-    BERT_ASSERT_MSG(o->m && o->n == m->num_params, "bert_optim_step: call bert_optim_init with this model");
+    const bert_kernels *k = m->k ? m->k : bert_cpu_kernels();   // the kernels of the params' memory
+    BERT_ASSERT_MSG(o->m && o->n == m->num_params && o->k == m->k, "bert_optim_step: call bert_optim_init with this model");
     float acc = 1.0f / (float)(o->accumulation_steps > 0 ? o->accumulation_steps : 1);
     double norm = sqrt(k->sumsq(m->grads, m->num_params)) * acc;
     o->last_grad_norm = (float)norm;
@@ -3310,10 +3574,14 @@ BERTDEF int bert_model_save(const bert_model *m, const char *path) {
     char config[1024];
     if (bert_config_to_json(&m->config, config, sizeof config) < 0) return bert__err(BERT_ERR_ARG, "config too long");
     bert_st_entry *e = (bert_st_entry *)bert__calloc((size_t)m->num_tensors, sizeof *e);
-    if (!e) return BERT_ERR_OOM;
-    for (int i = 0; i < m->num_tensors; i++) bert__entry(&e[i], m->names[i], &m->tensors[i], m->tensors[i].data);
+    const float *params = m->params;   // on a device: a host copy
+    float *copy = bert__mem_of(m->k)->device ? (float *)bert__malloc(m->num_params * sizeof(float)) : NULL;
+    if (!e || (bert__mem_of(m->k)->device && !copy)) { BERT_FREE(e); return BERT_ERR_OOM; }
+    if (copy) { bert_copy_to_host(m->k, copy, m->params, m->num_params * sizeof(float)); params = copy; }
+    for (int i = 0; i < m->num_tensors; i++) bert__entry(&e[i], m->names[i], &m->tensors[i], params + (m->tensors[i].data - m->params));
     const char *meta[] = { "format", "bert.h", "format_version", "1", "config", config };
     int rc = bert_st_save(path, e, m->num_tensors, meta, 3);
+    BERT_FREE(copy);
     BERT_FREE(e);
     return rc;
 }
@@ -3347,7 +3615,7 @@ static int bert__load_tensors(bert_model *m, const bert_st *st, int heads_option
     float *scratch = (float *)bert__calloc(m->num_params, sizeof(float));
     int rc = scratch ? BERT_OK : BERT_ERR_OOM, first_head = m->num_base_tensors - BERT_PH_COUNT + BERT_PH_mlm_w;
     if (missing) *missing = 0;
-    if (scratch) memcpy(scratch, m->params, m->num_params * sizeof(float));
+    if (scratch) bert_copy_to_host(m->k, scratch, m->params, m->num_params * sizeof(float));
     for (int i = 0; !rc && i < m->num_tensors; i++) {
         const bert_tensor *t = &m->tensors[i];
         int64_t shape[2] = { t->shape[0], t->shape[1] };
@@ -3356,7 +3624,7 @@ static int bert__load_tensors(bert_model *m, const bert_st *st, int heads_option
         if (heads_optional && i >= first_head && !bert_st_find(st, name)) { if (missing) (*missing)++; continue; }
         rc = bert_st_read_f32(st, name, scratch + (t->data - m->params), shape, t->ndim);
     }
-    if (!rc) memcpy(m->params, scratch, m->num_params * sizeof(float));
+    if (!rc) bert_copy_from_host(m->k, m->params, scratch, m->num_params * sizeof(float));
     BERT_FREE(scratch);
     return rc;
 }
@@ -3421,10 +3689,19 @@ BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char
     bert_st_entry *e = (bert_st_entry *)bert__calloc((size_t)n, sizeof *e);
     char *names = (char *)bert__calloc((size_t)n, 160);
     const char **meta = (const char **)bert__calloc(8 + 2 * (size_t)(extra_pairs > 0 ? extra_pairs : 0), sizeof(char *));
-    if (e && names && meta) {
+    int device = bert__mem_of(o->k)->device;   // then the moments are written from a host copy
+    float *host = device ? (float *)bert__malloc((size_t)moments * o->n * sizeof(float)) : NULL;
+    const float *hm = o->m, *hv = o->v;
+    if (host) {
+        bert_copy_to_host(o->k, host, o->m, o->n * sizeof(float));
+        if (o->v) bert_copy_to_host(o->k, host + o->n, o->v, o->n * sizeof(float));
+        hm = host;
+        hv = o->v ? host + o->n : NULL;
+    }
+    if (e && names && meta && (!device || host)) {
         for (int i = 0; i < n; i++) {
             int t = i % m->num_tensors;
-            const float *buf = i < m->num_tensors ? o->m : o->v;
+            const float *buf = i < m->num_tensors ? hm : hv;
             snprintf(names + (size_t)i * 160, 160, "%s.%s", i < m->num_tensors ? "m" : "v", m->names[t]);
             bert__entry(&e[i], names + (size_t)i * 160, &m->tensors[t], buf + (m->tensors[t].data - m->params));
         }
@@ -3442,6 +3719,7 @@ BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char
         for (int i = 0; i < 2 * extra_pairs; i++) meta[8 + i] = extra_kv[i];
         rc = bert_st_save(path, e, n, meta, 4 + (extra_pairs > 0 ? extra_pairs : 0));
     }
+    BERT_FREE(host);
     BERT_FREE(meta);
     BERT_FREE(names);
     BERT_FREE(e);
@@ -3474,8 +3752,8 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
         rc = bert_st_read_f32(&st, name, buf, shape, m->tensors[t].ndim);
     }
     if (!rc) {
-        memcpy(o->m, scratch, o->n * sizeof(float));
-        if (o->v) memcpy(o->v, scratch + o->n, o->n * sizeof(float));
+        bert_copy_from_host(o->k, o->m, scratch, o->n * sizeof(float));
+        if (o->v) bert_copy_from_host(o->k, o->v, scratch + o->n, o->n * sizeof(float));
         o->step = s;
     }
     BERT_FREE(scratch);
@@ -5138,6 +5416,375 @@ done:
     BERT_FREE(s.sent_start); BERT_FREE(s.doc_first); BERT_FREE(s.docs); BERT_FREE(work);
     BERT_FREE(s.store.v); BERT_FREE(s.index.v);
     return rc;
+}
+
+// ----------------------------------------------------------------------------
+// sequence classification: the MSE kernel pair (in the kernel table), its op, the classifier head
+
+// mean squared error over n elements; backward adds dloss * 2 (pred - target) / n
+static float bert__mse_forward(const float *pred, const float *target, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) { double d = (double)pred[i] - (double)target[i]; s += d * d; }
+    return n ? (float)(s / (double)n) : 0.0f;
+}
+
+static void bert__mse_backward(float *dpred, const float *pred, const float *target, float dloss, size_t n) {
+    if (!n) return;
+    float s = 2.0f * dloss / (float)n;
+    for (size_t i = 0; i < n; i++) dpred[i] += s * (pred[i] - target[i]);
+}
+
+BERTDEF bert_tensor *bert_mse(bert_ctx *ctx, bert_tensor *pred, const float *target) {
+    bert_tensor *out = bert__tensor(ctx, 1, 1, 0, 0, 0);
+    out->data[0] = ctx->k->mse_forward(pred->data, target, pred->numel);
+    bert_node *n = bert__record(ctx, BERT_OP_MSE, out, pred, NULL, NULL);
+    if (n) {   // the caller's targets may change before backward: keep a copy
+        float *t = bert__floats(ctx, pred->numel);
+        memcpy(t, target, pred->numel * sizeof(float));
+        n->saved[0] = t;
+    }
+    return out;
+}
+
+BERTDEF int bert_classifier_add(bert_model *m, int num_labels, uint64_t seed) {
+    if (num_labels < 1) return bert__err(BERT_ERR_ARG, "classifier: num_labels must be >= 1, not %d", num_labels);
+    if (!bert_model_add_tensor(m, "classifier.weight", num_labels, m->config.hidden_size, 1, seed) ||
+        !bert_model_add_tensor(m, "classifier.bias", num_labels, 0, 0, seed))
+        return BERT_ERR_ARG;
+    return BERT_OK;
+}
+
+BERTDEF int bert_classifier_num_labels(const bert_model *m) {
+    int i = bert_model_find(m, "classifier.weight");
+    return i >= 0 ? m->tensors[i].shape[0] : 0;
+}
+
+BERTDEF bert_classify_out bert_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                const int32_t *types, const int32_t *mask, int B, int T,
+                                                const int32_t *labels, const float *targets) {
+    bert_classify_out o;
+    memset(&o, 0, sizeof o);
+    int wi = bert_model_find(m, "classifier.weight"), bi = bert_model_find(m, "classifier.bias");
+    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_classify_forward: the model has no classifier (bert_classifier_add)");
+    bert_tensor *w = &m->tensors[wi], *b = &m->tensors[bi];
+    o.pooled = bert_pool(ctx, m, bert_encode(ctx, m, ids, types, mask, B, T));
+    o.logits = bert_linear(ctx, bert_dropout(ctx, o.pooled, m->config.hidden_dropout_prob), w, b);
+    bert_tensor_set_name(ctx, o.logits, "logits", 0);
+    if (w->shape[0] > 1 && labels) o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);
+    if (w->shape[0] == 1 && targets) o.loss = bert_mse(ctx, o.logits, targets);
+    return o;
+}
+
+// ----------------------------------------------------------------------------
+// linear-chain CRF: the kernel pair (in the kernel table), the op, Viterbi. Sequences are
+// independent, so threads take whole sequences; everything runs in double, and the transition
+// grads are summed over sequences in order, so results do not depend on the thread count.
+
+// alpha (n,K): alpha[t][j] = log of the summed exp-scores of all paths y_0..y_t ending in j
+static void bert__crf_alpha(double *alpha, const float *em, const float *tr, int n, int K) {
+    int K2 = K + 2;
+    for (int j = 0; j < K; j++) alpha[j] = (double)tr[K * K2 + j] + em[j];
+    for (int t = 1; t < n; t++) {
+        const double *a = alpha + (size_t)(t - 1) * K;
+        for (int j = 0; j < K; j++) {   // logsumexp_i(a[i] + tr[i,j]), max-shifted
+            double m = -INFINITY, s = 0.0;
+            for (int i = 0; i < K; i++) m = fmax(m, a[i] + tr[i * K2 + j]);
+            for (int i = 0; i < K; i++) s += exp(a[i] + tr[i * K2 + j] - m);
+            alpha[(size_t)t * K + j] = em[(size_t)t * K + j] + m + log(s);
+        }
+    }
+}
+
+// beta (n,K): beta[t][i] = log of the summed exp-scores of all continuations after y_t = i, STOP included
+static void bert__crf_beta(double *beta, const float *em, const float *tr, int n, int K) {
+    int K2 = K + 2;
+    for (int i = 0; i < K; i++) beta[(size_t)(n - 1) * K + i] = tr[i * K2 + K + 1];
+    for (int t = n - 2; t >= 0; t--) {
+        const double *b = beta + (size_t)(t + 1) * K;
+        const float *e = em + (size_t)(t + 1) * K;
+        for (int i = 0; i < K; i++) {
+            double m = -INFINITY, s = 0.0;
+            for (int j = 0; j < K; j++) m = fmax(m, tr[i * K2 + j] + e[j] + b[j]);
+            for (int j = 0; j < K; j++) s += exp(tr[i * K2 + j] + e[j] + b[j] - m);
+            beta[(size_t)t * K + i] = m + log(s);
+        }
+    }
+}
+
+// log Z from the last alpha row
+static double bert__crf_log_z(const double *alpha_last, const float *tr, int K) {
+    int K2 = K + 2;
+    double m = -INFINITY, s = 0.0;
+    for (int j = 0; j < K; j++) m = fmax(m, alpha_last[j] + tr[j * K2 + K + 1]);
+    for (int j = 0; j < K; j++) s += exp(alpha_last[j] + tr[j * K2 + K + 1] - m);
+    return m + log(s);
+}
+
+static double bert__crf_score(const float *em, const float *tr, const int32_t *y, int n, int K) {
+    int K2 = K + 2;
+    double s = (double)tr[K * K2 + y[0]] + tr[y[n - 1] * K2 + K + 1];
+    for (int t = 0; t < n; t++) s += em[(size_t)t * K + y[t]] + (t ? (double)tr[y[t - 1] * K2 + y[t]] : 0.0);
+    return s;
+}
+
+static int bert__crf_count(const int32_t *lengths, int B) {
+    int count = 0;
+    for (int b = 0; b < B; b++) count += lengths[b] > 0;
+    return count;
+}
+
+// work: B*(2*T*K + (K+2)*(K+2)) doubles, as for the backward
+static float bert__crf_forward(float *nll, const float *emit, const float *trans, const int32_t *tags,
+                               const int32_t *lengths, int B, int T, int K, double *work) {
+    size_t per = 2 * (size_t)T * K + (size_t)(K + 2) * (K + 2);
+    BERT__PARALLEL_FOR_IF((size_t)B * T * K * K)
+    for (int b = 0; b < B; b++) {
+        int n = lengths[b];
+        double *alpha = work + (size_t)b * per, v = 0.0;
+        const float *em = emit + (size_t)b * T * K;
+        if (n > 0) {
+            bert__crf_alpha(alpha, em, trans, n, K);
+            v = bert__crf_log_z(alpha + (size_t)(n - 1) * K, trans, K) - bert__crf_score(em, trans, tags + (size_t)b * T, n, K);
+        }
+        alpha[per - 1] = v;   // the last slot: the sum below reads it in order
+        nll[b] = (float)v;
+    }
+    double total = 0.0;
+    for (int b = 0; b < B; b++) total += work[(size_t)b * per + per - 1];
+    int count = bert__crf_count(lengths, B);
+    return count ? (float)(total / count) : 0.0f;
+}
+
+// d NLL / d em[t,j] = p(y_t = j) - [tag_t = j]; d NLL / d tr[i,j] = expected count of i->j minus
+// the gold path's count (START->j at t = 0, i->STOP at the end), each scaled by dloss / count
+static void bert__crf_backward(float *demit, float *dtrans, const float *emit, const float *trans,
+                               const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, int K,
+                               double *work) {
+    int K2 = K + 2, count = bert__crf_count(lengths, B);
+    if (!count) return;
+    size_t per = 2 * (size_t)T * K + (size_t)K2 * K2;
+    double s = (double)dloss / count;
+    BERT__PARALLEL_FOR_IF((size_t)B * T * K * K)
+    for (int b = 0; b < B; b++) {
+        int n = lengths[b];
+        double *alpha = work + (size_t)b * per, *beta = alpha + (size_t)T * K, *dtr = beta + (size_t)T * K;
+        const float *em = emit + (size_t)b * T * K;
+        const int32_t *y = tags + (size_t)b * T;
+        memset(dtr, 0, (size_t)K2 * K2 * sizeof(double));
+        if (n <= 0) continue;
+        bert__crf_alpha(alpha, em, trans, n, K);
+        bert__crf_beta(beta, em, trans, n, K);
+        double log_z = bert__crf_log_z(alpha + (size_t)(n - 1) * K, trans, K);
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < K; j++) {
+                double p = exp(alpha[(size_t)t * K + j] + beta[(size_t)t * K + j] - log_z) - (y[t] == j);
+                if (demit) demit[((size_t)b * T + t) * K + j] += (float)(s * p);
+                if (t == 0) dtr[K * K2 + j] += p;
+                if (t == n - 1) dtr[j * K2 + K + 1] += p;
+            }
+        for (int t = 1; t < n; t++) {
+            const double *a = alpha + (size_t)(t - 1) * K, *bt = beta + (size_t)t * K;
+            const float *e = em + (size_t)t * K;
+            for (int i = 0; i < K; i++)
+                for (int j = 0; j < K; j++)
+                    dtr[i * K2 + j] += exp(a[i] + trans[i * K2 + j] + e[j] + bt[j] - log_z);
+            dtr[y[t - 1] * K2 + y[t]] -= 1.0;
+        }
+    }
+    if (!dtrans) return;
+    for (int i = 0; i < K2 * K2; i++) {
+        double g = 0.0;
+        for (int b = 0; b < B; b++) g += work[(size_t)b * per + 2 * (size_t)T * K + i];
+        dtrans[i] += (float)(s * g);
+    }
+}
+
+BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_tensor *transitions,
+                                  const int32_t *tags, const int32_t *lengths) {
+    BERT_ASSERT_MSG(emissions->ndim == 3, "bert_crf_nll: emissions must be (B,T,K)");
+    int B = emissions->shape[0], T = emissions->shape[1], K = emissions->shape[2];
+    BERT_ASSERT_MSG(transitions->ndim == 2 && transitions->shape[0] == K + 2 && transitions->shape[1] == K + 2,
+                    "bert_crf_nll: transitions must be (K+2,K+2)");
+    for (int b = 0; b < B; b++) {
+        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] <= T, "bert_crf_nll: length out of range");
+        for (int t = 0; t < lengths[b]; t++)
+            BERT_ASSERT_MSG(tags[(size_t)b * T + t] >= 0 && tags[(size_t)b * T + t] < K, "bert_crf_nll: tag out of range");
+    }
+    bert_tensor *out = bert__tensor(ctx, 1, 1, 0, 0, 0);
+    float *nll = bert__floats(ctx, (size_t)B);
+    size_t nw = (size_t)B * (2 * (size_t)T * K + (size_t)(K + 2) * (K + 2));
+    double *work = (double *)bert__arena_alloc(&ctx->arena, nw * sizeof(double));
+    out->data[0] = ctx->k->crf_forward(nll, emissions->data, transitions->data, tags, lengths, B, T, K, work);
+    bert_node *n = bert__record(ctx, BERT_OP_CRF, out, emissions, transitions, NULL);
+    if (n) {
+        n->idx[0] = bert__copy_ints(ctx, tags, (size_t)B * T);
+        n->idx[1] = bert__copy_ints(ctx, lengths, (size_t)B);
+        n->iarg[0] = B; n->iarg[1] = T; n->iarg[2] = K;
+    }
+    return out;
+}
+
+BERTDEF int bert_crf_decode(const bert_tensor *emissions, const bert_tensor *transitions,
+                            const int32_t *lengths, int32_t *tags) {
+    BERT_ASSERT_MSG(emissions->ndim == 3, "bert_crf_decode: emissions must be (B,T,K)");
+    int B = emissions->shape[0], T = emissions->shape[1], K = emissions->shape[2], K2 = K + 2;
+    BERT_ASSERT_MSG(transitions->ndim == 2 && transitions->shape[0] == K2 && transitions->shape[1] == K2,
+                    "bert_crf_decode: transitions must be (K+2,K+2)");
+    const float *tr = transitions->data;
+    double *delta = (double *)bert__calloc(2 * (size_t)K, sizeof(double));
+    int32_t *back = (int32_t *)bert__calloc((size_t)T * K + 1, sizeof(int32_t));
+    if (!delta || !back) { BERT_FREE(delta); BERT_FREE(back); return BERT_ERR_OOM; }
+    for (int b = 0; b < B; b++) {
+        int n = lengths[b];
+        BERT_ASSERT_MSG(n >= 0 && n <= T, "bert_crf_decode: length out of range");
+        const float *em = emissions->data + (size_t)b * T * K;
+        int32_t *y = tags + (size_t)b * T;
+        for (int t = 0; t < T; t++) y[t] = -1;
+        if (n == 0) continue;
+        double *cur = delta, *next = delta + K;
+        for (int j = 0; j < K; j++) cur[j] = (double)tr[K * K2 + j] + em[j];
+        for (int t = 1; t < n; t++) {
+            for (int j = 0; j < K; j++) {   // best predecessor; strict > keeps the lowest id on ties
+                int best = 0;
+                for (int i = 1; i < K; i++)
+                    if (cur[i] + tr[i * K2 + j] > cur[best] + tr[best * K2 + j]) best = i;
+                back[(size_t)t * K + j] = best;
+                next[j] = cur[best] + tr[best * K2 + j] + em[(size_t)t * K + j];
+            }
+            double *swap = cur; cur = next; next = swap;
+        }
+        int last = 0;
+        for (int j = 1; j < K; j++)
+            if (cur[j] + tr[j * K2 + K + 1] > cur[last] + tr[last * K2 + K + 1]) last = j;
+        y[n - 1] = last;
+        for (int t = n - 1; t > 0; t--) y[t - 1] = back[(size_t)t * K + y[t]];
+    }
+    BERT_FREE(delta);
+    BERT_FREE(back);
+    return BERT_OK;
+}
+
+// ----------------------------------------------------------------------------
+// span head: the transpose kernel pair (in the kernel table), its op, the qa_outputs head
+
+static void bert__transpose_forward(float *out, const float *inp, int B, int M, int N) {
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * M * N;
+        float *y = out + (size_t)b * M * N;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) y[(size_t)j * M + i] = x[(size_t)i * N + j];
+    }
+}
+
+static void bert__transpose_backward(float *dinp, const float *dout, int B, int M, int N) {
+    for (int b = 0; b < B; b++) {
+        float *dx = dinp + (size_t)b * M * N;
+        const float *dy = dout + (size_t)b * M * N;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) dx[(size_t)i * N + j] += dy[(size_t)j * M + i];
+    }
+}
+
+BERTDEF bert_tensor *bert_transpose(bert_ctx *ctx, bert_tensor *x) {
+    BERT_ASSERT_MSG(x->ndim >= 2, "bert_transpose: needs at least 2 dims");
+    int M = x->shape[x->ndim - 2], N = x->shape[x->ndim - 1], B = (int)(x->numel / ((size_t)M * N));
+    int shape[4];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 2] = N;
+    shape[x->ndim - 1] = M;
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, shape);
+    ctx->k->transpose_forward(out->data, x->data, B, M, N);
+    bert_node *n = bert__record(ctx, BERT_OP_TRANSPOSE, out, x, NULL, NULL);
+    if (n) { n->iarg[0] = B; n->iarg[1] = M; n->iarg[2] = N; }
+    return out;
+}
+
+BERTDEF int bert_span_head_add(bert_model *m, uint64_t seed) {
+    if (!bert_model_add_tensor(m, "qa_outputs.weight", 2, m->config.hidden_size, 1, seed) ||
+        !bert_model_add_tensor(m, "qa_outputs.bias", 2, 0, 0, seed))
+        return BERT_ERR_ARG;
+    return BERT_OK;
+}
+
+BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                        const int32_t *types, const int32_t *mask, int B, int T,
+                                        const int32_t *start, const int32_t *end) {
+    bert_span_out o;
+    memset(&o, 0, sizeof o);
+    int wi = bert_model_find(m, "qa_outputs.weight"), bi = bert_model_find(m, "qa_outputs.bias");
+    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_span_forward: the model has no span head (bert_span_head_add)");
+    o.sequence = bert_encode(ctx, m, ids, types, mask, B, T);
+    // (B,T,2) -> (B,2,T): each row is then one softmax over the positions
+    o.logits = bert_transpose(ctx, bert_linear(ctx, o.sequence, &m->tensors[wi], &m->tensors[bi]));
+    bert_tensor_set_name(ctx, o.logits, "span_logits", 0);
+    if (start && end) {
+        int32_t *labels = (int32_t *)bert__arena_alloc(&ctx->arena, 2 * (size_t)B * sizeof(int32_t));
+        for (int b = 0; b < B; b++) {
+            BERT_ASSERT_MSG(start[b] >= 0 && start[b] < T && end[b] >= 0 && end[b] < T, "bert_span_forward: position out of range");
+            labels[2 * b] = start[b];
+            labels[2 * b + 1] = end[b];
+        }
+        o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);   // mean over 2B rows = (start + end) / 2
+    }
+    return o;
+}
+
+// ----------------------------------------------------------------------------
+// device memory: moving a model between memories, and host access to tensor memory (the ctx side,
+// the arena's device blocks, is with the arena above)
+
+BERTDEF void bert_copy_to_host(const bert_kernels *k, void *host_dst, const void *src, size_t bytes) {
+    bert__mem_of(k)->download(host_dst, src, bytes);
+}
+
+BERTDEF void bert_copy_from_host(const bert_kernels *k, void *dst, const void *host_src, size_t bytes) {
+    bert__mem_of(k)->upload(dst, host_src, bytes);
+}
+
+BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t) {
+    float v;
+    bert_copy_to_host(ctx->k, &v, t->data, sizeof v);   // activations and params share ctx->k's memory
+    return v;
+}
+
+// bytes from one memory to another; two devices go through the host
+static int bert__mem_move(const bert_memory *to, void *dst, const bert_memory *from, const void *src, size_t bytes) {
+    if (!from->device) { to->upload(dst, src, bytes); return BERT_OK; }
+    if (!to->device) { from->download(dst, src, bytes); return BERT_OK; }
+    void *tmp = bert__malloc(bytes);
+    if (!tmp) return BERT_ERR_OOM;
+    from->download(tmp, src, bytes);
+    to->upload(dst, tmp, bytes);
+    BERT_FREE(tmp);
+    return BERT_OK;
+}
+
+BERTDEF int bert_model_to(bert_model *m, const bert_kernels *k) {
+    const bert_memory *from = bert__mem_of(m->k), *to = bert__mem_of(k);
+    const bert_kernels *nk = to->device ? k : NULL;   // host memory is recorded as NULL
+    if (from == to) { m->k = nk; return BERT_OK; }
+    size_t bytes = m->num_params * sizeof(float);
+    float *p = (float *)to->alloc(bytes), *g = (float *)to->alloc(bytes);
+    int rc = p && g ? BERT_OK : BERT_ERR_OOM;
+    if (!rc) rc = bert__mem_move(to, p, from, m->params, bytes);
+    if (!rc) rc = bert__mem_move(to, g, from, m->grads, bytes);
+    if (rc) {
+        if (p) to->release(p);
+        if (g) to->release(g);
+        return bert__err(BERT_ERR_OOM, "bert_model_to %s: out of memory for %zu parameters", k ? k->name : "host", m->num_params);
+    }
+    for (int i = 0; i < m->num_tensors; i++) {   // the same offsets in the new buffers
+        size_t off = (size_t)(m->tensors[i].data - m->params);
+        m->tensors[i].data = p + off;
+        m->tensors[i].grad = g + off;
+    }
+    from->release(m->params);
+    from->release(m->grads);
+    m->params = p;
+    m->grads = g;
+    m->k = nk;
+    bert__bind_weights(m);   // the fused QKV views copy the data pointers
+    return BERT_OK;
 }
 
 // ----------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // test_kernels.c - every CPU kernel on its own, without fixtures:
 //   the blocked sgemm against its naive twin (all transpose cases, edges, alpha/beta, beta=0 on NaN),
 //   every backward kernel against central finite differences of its forward (loss = sum(out * w)),
+//   the loss kernels (softmax-xent, MSE) against their loss computed by hand,
+//   the linear-chain CRF against brute force over all paths (log Z, grads, Viterbi),
 //   the dropout RNG's statistics and the LR schedule.
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
@@ -269,6 +271,21 @@ static void test_xent_fd(void) {
     free(logits); free(probs); free(dl);
 }
 
+static void mse_fwd(fd_op *op, float *out) { out[0] = K->mse_forward(ARG(0), ARG(1), (size_t)op->dims[0]); }
+
+static void test_mse_fd(void) {
+    int n = 7;
+    float *pred = vec((size_t)n, 65), *target = vec((size_t)n, 66), *dp = vec((size_t)n, 0), w[1] = { 0.8f };
+    K->mse_backward(dp, pred, target, w[0], (size_t)n);
+    fd_op op = { mse_fwd, 1, { pred, target }, { n }, 0 };
+    fd_check("mse dpred", &op, pred, (size_t)n, dp, w, 1e-2f, 1e-4, 1e-3);
+    double ref = 0.0;   // the loss itself, by hand in double
+    for (int i = 0; i < n; i++) ref += ((double)pred[i] - target[i]) * ((double)pred[i] - target[i]) / n;
+    float loss = K->mse_forward(pred, target, (size_t)n);
+    CHECK(fabs(loss - ref) < 1e-6, "mse loss %.7f vs %.7f (mean over %d elements)", loss, ref, n);
+    free(pred); free(target); free(dp);
+}
+
 static void gather_fwd(fd_op *op, float *out) {
     K->gather_forward(out, ARG(0), (const int32_t *)op->args[1], op->dims[0], op->dims[1]);
 }
@@ -281,6 +298,111 @@ static void test_gather_fd(void) {
     fd_op op = { gather_fwd, (size_t)M * C, { x, rows }, { M, C }, 0 };
     fd_check("gather dinp (a repeated row)", &op, x, (size_t)N * C, dx, w, 1e-2f, 1e-3, 1e-2);
     free(x); free(w); free(dx);
+}
+
+// ---------------------------------------------------------------------------- linear-chain CRF
+// Against brute force over all K^n paths of tiny sequences (log Z, the NLL, its grads from the
+// enumerated marginals, Viterbi), and the kernel pair against finite differences.
+
+static double crf_score(const float *em, const float *tr, const int *y, int n, int Kt) {
+    int K2 = Kt + 2;
+    double s = (double)tr[Kt * K2 + y[0]] + tr[y[n - 1] * K2 + Kt + 1];
+    for (int t = 0; t < n; t++) s += (double)em[t * Kt + y[t]] + (t ? (double)tr[y[t - 1] * K2 + y[t]] : 0.0);
+    return s;
+}
+
+// every path of one sequence: returns log Z; pe (n,K) and ptr (K+2,K+2) get the marginals
+// (expected counts), best the highest-scoring path (first one on ties, as bert_crf_decode)
+static double crf_brute(const float *em, const float *tr, int n, int Kt, double *pe, double *ptr, int *best) {
+    int K2 = Kt + 2, total = 1, y[8];
+    for (int t = 0; t < n; t++) total *= Kt;
+    double mx = -1e300, z = 0.0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int p = 0; p < total; p++) {
+            for (int t = n - 1, q = p; t >= 0; t--, q /= Kt) y[t] = q % Kt;   // y[0] most significant: lexicographic
+            double s = crf_score(em, tr, y, n, Kt);
+            if (pass == 0 && s > mx) { mx = s; memcpy(best, y, sizeof(int) * (size_t)n); }
+            if (pass == 1) z += exp(s - mx);
+            if (pass == 2) {
+                double pr = exp(s - mx) / z;
+                for (int t = 0; t < n; t++) pe[t * Kt + y[t]] += pr;
+                for (int t = 1; t < n; t++) ptr[y[t - 1] * K2 + y[t]] += pr;
+                ptr[Kt * K2 + y[0]] += pr;
+                ptr[y[n - 1] * K2 + Kt + 1] += pr;
+            }
+        }
+    return mx + log(z);
+}
+
+static void crf_fwd(fd_op *op, float *out) {
+    int B = op->dims[0], T = op->dims[1], Kt = op->dims[2];
+    float nll[8];
+    double *work = (double *)calloc((size_t)B * (2 * T * Kt + (Kt + 2) * (Kt + 2)), sizeof(double));
+    out[0] = K->crf_forward(nll, ARG(0), ARG(1), (const int32_t *)op->args[2], (const int32_t *)op->args[3], B, T, Kt, work);
+    free(work);
+}
+
+static void test_crf(void) {
+    double e_logz = 0, e_nll = 0, e_de = 0, e_dt = 0;
+    int viterbi_bad = 0, cases = 0;
+    for (int Kt = 3; Kt <= 4; Kt++)
+        for (int T = 1; T <= 5; T++) {
+            int B = 3, K2 = Kt + 2, NE = B * T * Kt, NT = K2 * K2, count = 0;
+            int32_t lengths[3] = { T, (T + 1) / 2, T == 1 ? 1 : 0 }, tags[15], decoded[15];
+            float *em = vec((size_t)NE, 90 + (uint64_t)(T * 10 + Kt)), *tr = vec((size_t)NT, 80 + (uint64_t)(T * 10 + Kt)), nll[3];
+            for (int i = 0; i < NE; i++) em[i] *= 2.5f;   // peaked enough that paths differ a lot
+            uint64_t s = bert_rng_stream(T, Kt, 3);
+            for (int i = 0; i < B * T; i++) tags[i] = (int32_t)(bert_rng_bits(s, (uint64_t)i) % (uint64_t)Kt);
+            double *work = (double *)calloc((size_t)B * (2 * T * Kt + NT), sizeof(double));
+            float *de = vec((size_t)NE, 0), *dt = vec((size_t)NT, 0), dloss = 1.3f;
+            float mean = K->crf_forward(nll, em, tr, tags, lengths, B, T, Kt, work);
+            K->crf_backward(de, dt, em, tr, tags, lengths, dloss, B, T, Kt, work);
+            for (int b = 0; b < B; b++) count += lengths[b] > 0;
+            double want_mean = 0, *pe = (double *)calloc((size_t)NE, sizeof(double)), *pt = (double *)calloc((size_t)NT, sizeof(double));
+            for (int b = 0; b < B; b++) {
+                int n = lengths[b], y[8], best[8];
+                if (!n) { e_nll = fmax(e_nll, fabs(nll[b])); continue; }
+                for (int t = 0; t < n; t++) y[t] = tags[b * T + t];
+                double *pb = (double *)calloc((size_t)T * Kt, sizeof(double)), *ptb = (double *)calloc((size_t)NT, sizeof(double));
+                const float *eb = em + b * T * Kt;
+                double logz = crf_brute(eb, tr, n, Kt, pb, ptb, best), gold = crf_score(eb, tr, y, n, Kt);
+                e_logz = fmax(e_logz, fabs(((double)nll[b] + gold) - logz));   // the kernel's log Z = NLL + gold score
+                e_nll = fmax(e_nll, fabs(nll[b] - (logz - gold)));
+                want_mean += (logz - gold) / count;
+                for (int t = 0; t < n; t++) {   // expected minus gold counts, scaled by dloss / count
+                    for (int j = 0; j < Kt; j++) pe[(b * T + t) * Kt + j] = (pb[t * Kt + j] - (y[t] == j)) * dloss / count;
+                    if (t) ptb[y[t - 1] * K2 + y[t]] -= 1.0;
+                }
+                ptb[Kt * K2 + y[0]] -= 1.0;
+                ptb[y[n - 1] * K2 + Kt + 1] -= 1.0;
+                for (int i = 0; i < NT; i++) pt[i] += ptb[i] * dloss / count;
+                bert_tensor et = { em, NULL, 3, { B, T, Kt, 0 }, (size_t)NE, 0, NULL }, tt = { tr, NULL, 2, { K2, K2, 0, 0 }, (size_t)NT, 0, NULL };
+                if (b == 0 && bert_crf_decode(&et, &tt, lengths, decoded) != BERT_OK) viterbi_bad += 1000;
+                for (int t = 0; t < T; t++) viterbi_bad += decoded[b * T + t] != (t < n ? best[t] : -1);
+                free(pb); free(ptb);
+            }
+            e_nll = fmax(e_nll, fabs(mean - want_mean));
+            for (int i = 0; i < NE; i++) e_de = fmax(e_de, fabs(de[i] - pe[i]));
+            for (int i = 0; i < NT; i++) e_dt = fmax(e_dt, fabs(dt[i] - pt[i]));
+            cases++;
+            free(em); free(tr); free(work); free(de); free(dt); free(pe); free(pt);
+        }
+    CHECK(e_logz < 2e-5, "crf log Z vs all K^n paths (K 3-4, T 1-5, lengths T, T/2, 0 or 1; %d cases): max err %.2e", cases, e_logz);
+    CHECK(e_nll < 2e-5, "crf NLL per sequence and the mean over length > 0 vs brute force: max err %.2e", e_nll);
+    CHECK(e_de < 1e-6, "crf d/d emissions = marginals - gold (enumerated), 0 past the length: max err %.2e", e_de);
+    CHECK(e_dt < 1e-6, "crf d/d transitions (START, STOP, pairs) vs enumerated expected counts: max err %.2e", e_dt);
+    CHECK(viterbi_bad == 0, "crf Viterbi = the best of all K^n paths, -1 past the length (%d tags differ)", viterbi_bad);
+
+    // the kernel pair against finite differences, with a sequence of length 0 in the batch
+    int B = 3, T = 5, Kt = 4, K2 = Kt + 2;
+    int32_t lengths[3] = { 5, 3, 0 }, tags[15] = { 0, 1, 2, 3, 1, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0 };
+    float *em = vec((size_t)B * T * Kt, 97), *tr = vec((size_t)K2 * K2, 98), *de = vec((size_t)B * T * Kt, 0), *dt = vec((size_t)K2 * K2, 0), w[1] = { 0.9f };
+    double *work = (double *)calloc((size_t)B * (2 * T * Kt + K2 * K2), sizeof(double));
+    K->crf_backward(de, dt, em, tr, tags, lengths, w[0], B, T, Kt, work);
+    fd_op op = { crf_fwd, 1, { em, tr, tags, lengths }, { B, T, Kt }, 0 };
+    fd_check("crf demissions (lengths 5, 3, 0)", &op, em, (size_t)B * T * Kt, de, w, 1e-2f, 1e-3, 1e-2);
+    fd_check("crf dtransitions (K+2)^2", &op, tr, (size_t)K2 * K2, dt, w, 1e-2f, 1e-3, 1e-2);
+    free(em); free(tr); free(de); free(dt); free(work);
 }
 
 // ---------------------------------------------------------------------------- RNG, schedule
@@ -364,7 +486,9 @@ int main(void) {
     test_pointwise_fd();
     test_embedding_fd();
     test_xent_fd();
+    test_mse_fd();
     test_gather_fd();
+    test_crf();
     test_rng();
     test_schedule();
     test_optimizer_defaults();
