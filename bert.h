@@ -3345,17 +3345,35 @@ static int bert__io_cmp_entry(const void *a, const void *b) {
     return strcmp((*(const bert_st_entry *const *)a)->name, (*(const bert_st_entry *const *)b)->name);
 }
 
+/* Every byte a checkpoint save writes goes through here. Built with -DBERT_TEST_FAULTS, the process
+   aborts once bert_test_fault_bytes bytes are written (0 = never): the crash-during-save test. */
+#ifdef BERT_TEST_FAULTS
+size_t bert_test_fault_bytes, bert_test_fault_written;
+#endif
+static size_t bert__fwrite(const void *p, size_t size, size_t n, FILE *f) {
+#ifdef BERT_TEST_FAULTS
+    if (bert_test_fault_bytes && bert_test_fault_written + size * n >= bert_test_fault_bytes) {
+        size_t part = bert_test_fault_bytes - bert_test_fault_written;
+        fwrite(p, 1, part, f);
+        fflush(f);
+        abort();
+    }
+    bert_test_fault_written += size * n;
+#endif
+    return fwrite(p, size, n, f);
+}
+
 /* Writes nelem elements of esize bytes little-endian (byte-swapping through a buffer on BE hosts). */
 static int bert__io_fwrite_le(FILE *f, const void *data, size_t nelem, size_t esize) {
     const uint16_t one = 1;
     const unsigned char *s = (const unsigned char *)data;
     unsigned char buf[4096];
     if (!nelem) return 1;                              /* data may be NULL for empty tensors */
-    if (esize == 1 || *(const unsigned char *)&one) return fwrite(data, esize, nelem, f) == nelem;
+    if (esize == 1 || *(const unsigned char *)&one) return bert__fwrite(data, esize, nelem, f) == nelem;
     while (nelem) {
         size_t m = nelem < sizeof buf / esize ? nelem : sizeof buf / esize, k, j;
         for (k = 0; k < m; k++) for (j = 0; j < esize; j++) buf[k * esize + j] = s[k * esize + esize - 1 - j];
-        if (fwrite(buf, esize, m, f) != m) return 0;
+        if (bert__fwrite(buf, esize, m, f) != m) return 0;
         s += m * esize; nelem -= m;
     }
     return 1;
@@ -3427,7 +3445,7 @@ BERTDEF int bert_st_save(const char *path, const bert_st_entry *entries, int cou
     for (i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
     errno = 0;
     if (!(f = fopen(tmp, "wb"))) goto io_error;
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(h.p, 1, h.len, f) != h.len) goto io_error;
+    if (bert__fwrite(len8, 1, 8, f) != 8 || bert__fwrite(h.p, 1, h.len, f) != h.len) goto io_error;
     for (n = 0; n < count; n++) {
         const bert_st_entry *en = &entries[n];
         for (numel = 1, k = 0; k < en->ndim; k++) numel *= (size_t)en->shape[k];
@@ -3622,7 +3640,11 @@ static int bert__load_tensors(bert_model *m, const bert_st *st, int heads_option
         char buf[160];
         const char *name = bert__st_alias(st, m->names[i], buf, sizeof buf);
         if (heads_optional && i >= first_head && !bert_st_find(st, name)) { if (missing) (*missing)++; continue; }
-        rc = bert_st_read_f32(st, name, scratch + (t->data - m->params), shape, t->ndim);
+        float *dst = scratch + (t->data - m->params);
+        rc = bert_st_read_f32(st, name, dst, shape, t->ndim);
+        size_t bad = 0;
+        for (size_t j = 0; !rc && j < t->numel; j++) bad += !isfinite(dst[j]);
+        if (bad) rc = bert__err(BERT_ERR_FORMAT, "tensor '%s': %zu NaN/Inf values of %zu", name, bad, t->numel);
     }
     if (!rc) bert_copy_from_host(m->k, m->params, scratch, m->num_params * sizeof(float));
     BERT_FREE(scratch);
