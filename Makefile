@@ -28,7 +28,7 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode test_classify test_crash_save test_ner test_device test_squad
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
 # the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present
@@ -43,6 +43,36 @@ $(BUILD)/test_kernels_c: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
 
 $(BUILD)/test_kernels_avx2: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
 	$(CC) $(filter-out -march=native,$(CFLAGS)) -mavx2 -mfma $< -o $@ $(LDLIBS)
+
+# CUDA (bert_cuda.h): built with nvcc when it is found (PATH, then /usr/local/cuda); no GPU needed to
+# build. `make test` runs cuda-check and the CUDA test, which passes with a "skipped" line on a machine
+# without a GPU; test-cuda and bench-cuda run on one. Without nvcc every CUDA target says it skips.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_ARCH ?= 90
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_$(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra,-Wshadow,-Werror
+CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ $(LDLIBS)
+.PHONY: cuda-check test-cuda bench-cuda
+ifneq ($(NVCC),)
+$(BUILD)/bert_cuda.o: bert_cuda.h bert.h | $(BUILD)
+	$(NVCC) -x cu $(NVCCFLAGS) -DBERT_CUDA_IMPLEMENTATION -I. -c $< -o $@
+$(BUILD)/test_cuda: tests/test_cuda.c $(BUILD)/bert_cuda.o bert.h bert_cuda.h tests/check.h | $(BUILD)
+	$(CC) $(CFLAGS) $< $(BUILD)/bert_cuda.o -o $@ $(CUDA_LDLIBS)
+$(BUILD)/bench_cuda: bench/bench_cuda.c $(BUILD)/bert_cuda.o bert.h bert_cuda.h | $(BUILD)
+	$(CC) $(CFLAGS) $< $(BUILD)/bert_cuda.o -o $@ $(CUDA_LDLIBS)
+cuda-check: $(BUILD)/bert_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda
+	@echo "✓ bert_cuda.h compiles clean with nvcc (sm_$(CUDA_ARCH)); test_cuda and bench_cuda link"
+test-cuda: $(BUILD)/test_cuda
+	./$(BUILD)/test_cuda
+bench-cuda: $(BUILD)/bench_cuda
+	./$(BUILD)/bench_cuda
+ifneq ($(SAN),1)
+TEST_BINS += $(BUILD)/test_cuda
+endif
+else
+cuda-check test-cuda bench-cuda:
+	@echo "✗ nvcc not found: $@ skipped (set NVCC=/path/to/nvcc to build bert_cuda.h)"
+endif
 
 .PHONY: all test ref ref-check cxx-check readme-check clean demo examples
 all: $(TEST_BINS)
@@ -61,7 +91,7 @@ $(BUILD)/demo: examples/demo.c bert.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # the example programs: one .c file each, built like the demo
-EXAMPLES = pretrain create_pretraining_data encode
+EXAMPLES = pretrain create_pretraining_data encode classify ner squad
 EXAMPLE_BINS = $(addprefix $(BUILD)/,$(EXAMPLES))
 examples: $(EXAMPLE_BINS)
 $(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
@@ -71,6 +101,9 @@ $(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
 $(BUILD)/test_pretrain: $(BUILD)/pretrain
 $(BUILD)/test_pretrain_data: $(BUILD)/create_pretraining_data
 $(BUILD)/test_encode: $(BUILD)/encode
+$(BUILD)/test_classify: $(BUILD)/classify
+$(BUILD)/test_ner: $(BUILD)/ner
+$(BUILD)/test_squad: $(BUILD)/squad
 
 # runs every test program, then prints the totals as one "N passed, N failed" line
 # scripts that compare against a Python reference (each skips itself when its data is absent)
@@ -78,7 +111,7 @@ SCRIPT_TESTS += tests/test_tokenizer_data.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
 SCRIPT_TESTS += tests/test_convert.sh
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward cxx-check readme-check
+test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward cxx-check readme-check cuda-check
 	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward PYTHON=$(PYTHON) \
 	  sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
 
@@ -96,6 +129,11 @@ ref:
 	$(PYTHON_TORCH) tests/ref/bert_ref.py --out tests/ref
 	$(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out tests/ref
 	$(PYTHON_TORCH) tests/ref/encode_ref.py --out tests/ref
+	$(PYTHON_TORCH) tests/ref/classify_ref.py --out tests/ref
+	$(PYTHON_TORCH) tests/ref/metrics_ref.py --out tests/ref
+	$(PYTHON_TORCH) tests/ref/ner_ref.py --out tests/ref
+	$(PYTHON_TORCH) tests/ref/squad_ref.py --out tests/ref
+	$(PYTHON) tests/ref/squad_features_ref.py --out tests/ref
 
 clean:
 	rm -rf build
@@ -106,7 +144,12 @@ ref-check:
 	@tmp=$$(mktemp -d) && $(PYTHON_TORCH) tests/ref/bert_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/encode_ref.py --out $$tmp >/dev/null && \
-	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional encode_ref.safetensors); \
+	  $(PYTHON_TORCH) tests/ref/classify_ref.py --out $$tmp >/dev/null && \
+	  $(PYTHON_TORCH) tests/ref/metrics_ref.py --out $$tmp >/dev/null && cmp tests/ref/metrics_ref.json $$tmp/metrics_ref.json && \
+	  $(PYTHON_TORCH) tests/ref/ner_ref.py --out $$tmp >/dev/null && \
+	  $(PYTHON_TORCH) tests/ref/squad_ref.py --out $$tmp >/dev/null && $(PYTHON) tests/ref/squad_features_ref.py --out $$tmp >/dev/null && \
+	  $(PYTHON) tools/gen_squad_tables.py --check examples/squad.c && \
+	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional encode_ref.safetensors) $$([ -f ../shared/data/squad/dev-v1.1.json ] || echo --optional squad_dev_ref.safetensors); \
 	  rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the README's usage example compiles and runs
@@ -114,6 +157,21 @@ readme-check: | $(BUILD)
 	@awk '/<!-- readme-example/{f=1;next} f&&/^```c/{g=1;next} g&&/^```/{exit} g' README.md > $(BUILD)/readme_example.c
 	$(CC) $(CFLAGS) -I. $(BUILD)/readme_example.c -o $(BUILD)/readme_example $(LDLIBS)
 	cd $(BUILD) && ./readme_example | tail -n 2 && rm -f tiny.safetensors
+
+# the parser-heavy tests under valgrind (memcheck, leaks): built for plain x86-64, since valgrind
+# does not decode AVX-512
+VG_TESTS = test_safetensors test_io test_tfrecord test_tokenizer test_autograd
+.PHONY: valgrind
+valgrind:
+	@mkdir -p build/vg
+	@for t in $(VG_TESTS); do $(CC) -O1 -g -std=c11 -Wall -Wextra tests/$$t.c -o build/vg/$$t -lm || exit 1; done
+	@RUNNER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" sh tests/run.sh $(addprefix build/vg/,$(VG_TESTS))
+
+# libFuzzer targets for every parser (tests/fuzz, needs clang): FUZZ_SECONDS per target
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # benchmarks against PyTorch, side by side (bench/README.md); they report, they never fail the build
 .PHONY: bench bench-quick

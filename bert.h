@@ -726,7 +726,8 @@ BERTDEF bert_classify_out bert_classify_forward(bert_ctx *ctx, bert_model *m, co
 BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_tensor *transitions,
                                   const int32_t *tags, const int32_t *lengths);
 /* Viterbi: tags (B,T) gets each sequence's highest-scoring path (ties: the lower tag id), -1 past
-   its length. No tape. BERT_OK or BERT_ERR_OOM. */
+   its length. No tape; reads the tensors' data on the host (download device tensors first).
+   BERT_OK or BERT_ERR_OOM. */
 BERTDEF int bert_crf_decode(const bert_tensor *emissions, const bert_tensor *transitions,
                             const int32_t *lengths, int32_t *tags);
 
@@ -2224,7 +2225,7 @@ static void bert__backward_node(bert_ctx *ctx, bert_node *n) {
         size_t nw = (size_t)B * (2 * (size_t)T * K + (size_t)(K + 2) * (K + 2));
         double *work = (double *)bert__arena_alloc(&ctx->arena, nw * sizeof(double));
         k->crf_backward(bert__grad(ctx, a), bert__grad(ctx, b), a->data, b->data, n->idx[0], n->idx[1],
-                        dout[0], B, T, K, work);
+                        bert__get_scalar(ctx, dout), B, T, K, work);
         break;
     }
     case BERT_OP_TRANSPOSE:
@@ -5636,7 +5637,7 @@ BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_te
     float *nll = bert__floats(ctx, (size_t)B);
     size_t nw = (size_t)B * (2 * (size_t)T * K + (size_t)(K + 2) * (K + 2));
     double *work = (double *)bert__arena_alloc(&ctx->arena, nw * sizeof(double));
-    out->data[0] = ctx->k->crf_forward(nll, emissions->data, transitions->data, tags, lengths, B, T, K, work);
+    bert__set_scalar(ctx, out->data, ctx->k->crf_forward(nll, emissions->data, transitions->data, tags, lengths, B, T, K, work));
     bert_node *n = bert__record(ctx, BERT_OP_CRF, out, emissions, transitions, NULL);
     if (n) {
         n->idx[0] = bert__copy_ints(ctx, tags, (size_t)B * T);

@@ -1,0 +1,386 @@
+// test_ner.c - examples/ner.c end to end:
+//   oracle: the gold tags of all 1343 CLUENER2020 dev records go through windows, merging, span
+//     decoding and scoring: F1 100.00 for BIO and BIOES, whole texts and windows (max_seq_length
+//     10 and 3); the submission file written from the gold tags holds dev.json's labels exactly
+//     (needs ../shared/data; skipped with a note without it);
+//   vs PyTorch (tests/ref/ner_ref.py): the first step's batch, loss and every grad (classifier and
+//     crf.transitions included) for softmax and for the CRF on windows, 1e-6 abs + 1e-4 rel;
+//   a short CRF run on the sample: the loss falls, a run stopped at step 13 and resumed ends
+//     bit-identical to a straight one, HF names and config.json, evaluating the saved model alone
+//     (CRF found in the file) gives the same scores, the submission file for a test excerpt;
+//   malformed records: one error line naming FILE:LINE each, or skipped and counted.
+// Data (from ../shared/data/cluener2020, see PROVENANCE.md there): tests/data/ner_sample.json is
+// train.json lines 1-7 and 1507; ner_test_sample.json is test.json lines 1-5; ner_bad.json is
+// dev.json lines 1-9 with lines 2 and 4-8 broken on purpose (span out of range, span text
+// mismatch, unknown type, cut JSON, no text, fractional offset); ner_vocab.txt is written by
+// tests/ref/ner_ref.py's author from the sample's characters.
+#define _DEFAULT_SOURCE
+#define BERT_IMPLEMENTATION
+#include "../bert.h"
+#include "check.h"
+#include <sys/wait.h>
+
+#define DEV "../shared/data/cluener2020/dev.json"
+#define CHINESE_VOCAB "../shared/data/vocab/bert_chinese_vocab.txt"
+#define SAMPLE "tests/data/ner_sample.json"
+#define VOCAB "tests/data/ner_vocab.txt"
+#define INIT "tests/ref/ner_init.safetensors"
+#define FIXTURE "tests/ref/ner_ref.safetensors"
+static char bin[600];
+
+static int file_exists(const char *p) { FILE *f = fopen(p, "rb"); if (f) fclose(f); return f != NULL; }
+
+static int run(const char *args, const char *out) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s.err", bin, args, out, out);
+    int st = system(cmd);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path, size_t *n) {
+    unsigned char *d;
+    size_t len;
+    if (bert__read_file(path, &d, &len)) return NULL;
+    if (n) *n = len;
+    return (char *)d;
+}
+
+// "overall gold pred correct P R F1" from ner's score table
+static int overall(const char *text, long *gold, long *pred, long *correct, double *f1) {
+    const char *o = text ? strstr(text, "\noverall ") : NULL;
+    double p, r;
+    return o && sscanf(o + 1, "overall %ld %ld %ld %lf %lf %lf", gold, pred, correct, &p, &r, f1) == 6;
+}
+
+// ---------------------------------------------------------------------------- oracle
+
+// a label object as sorted "type|entity|start|end" lines, for comparing two files' labels
+static char *canonical(const bert_json *label) {
+    char **items = NULL;
+    int n = 0;
+    size_t total = 1;
+    for (int t = 0; label && t < label->count; t++)
+        for (int e = 0; e < label->child[t].count; e++) {
+            const bert_json *ent = &label->child[t].child[e];
+            for (int s = 0; s < ent->count; s++) {
+                char buf[512];
+                snprintf(buf, sizeof buf, "%s|%s|%.0f|%.0f\n", label->child[t].key, ent->key,
+                         ent->child[s].child[0].number, ent->child[s].child[1].number);
+                items = (char **)realloc(items, (size_t)(n + 1) * sizeof(char *));
+                items[n++] = strdup(buf);
+                total += strlen(buf);
+            }
+        }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && strcmp(items[j - 1], items[j]) > 0; j--) { char *x = items[j]; items[j] = items[j - 1]; items[j - 1] = x; }
+    char *out = (char *)calloc(total, 1);
+    for (int i = 0; i < n; i++) { strcat(out, items[i]); free(items[i]); }
+    free(items);
+    return out;
+}
+
+// lines of a and b: same count, and each line's "label" (and "id" when want_ids) the same
+static int same_labels(const char *a, const char *b, int *lines) {
+    int same = 1;
+    *lines = 0;
+    while (*a && *b && same) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        if (!ea || !eb) return 0;
+        bert_json *ja, *jb;
+        if (bert_json_parse(&ja, a, (size_t)(ea - a)) || bert_json_parse(&jb, b, (size_t)(eb - b))) return 0;
+        char *ca = canonical(bert_json_get(ja, "label")), *cb = canonical(bert_json_get(jb, "label"));
+        same = !strcmp(ca, cb);
+        if (!same) printf("         line %d: %s vs %s\n", *lines + 1, ca, cb);
+        free(ca); free(cb);
+        bert_json_free(ja); bert_json_free(jb);
+        a = ea + 1; b = eb + 1;
+        (*lines)++;
+    }
+    return same && !*a && !*b;
+}
+
+static void test_oracle(void) {
+    if (!file_exists(DEV) || !file_exists(CHINESE_VOCAB)) {
+        printf("  skipped: ../shared/data absent (%s): oracle tests on the dev set not run\n", DEV);
+        return;
+    }
+    const char *tagging[] = { "bio", "bioes" };
+    const int lengths[] = { 128, 10, 3 };
+    for (int g = 0; g < 2; g++)
+        for (int l = 0; l < 3; l++) {
+            char args[1024];
+            snprintf(args, sizeof args, "--do_eval --oracle --dev_file %s --tagging %s --max_seq_length %d --out build/test_ner_oracle",
+                     DEV, tagging[g], lengths[l]);
+            int rc = run(args, "build/test_ner_oracle.out");
+            char *out = slurp("build/test_ner_oracle.out", NULL);
+            long gold = 0, pred = 0, correct = 0, windows = 0;
+            double f1 = 0;
+            const char *w = out ? strstr(out, "1343 records, ") : NULL;
+            if (w) windows = strtol(w + 14, NULL, 10);
+            int ok = rc == 0 && overall(out, &gold, &pred, &correct, &f1);
+            CHECK(ok && gold == 3072 && pred == 3072 && correct == 3072 && f1 == 100.0 && (lengths[l] == 128 ? windows == 1343 : windows > 1343),
+                  "oracle %-5s max_seq_length %3d: %ld windows over 1343 dev records; gold tags -> spans: %ld/%ld/%ld, F1 %.2f",
+                  tagging[g], lengths[l], windows, gold, pred, correct, f1);
+            free(out);
+        }
+    // the submission writer, fed the gold tags through windows of 10 overlapping by 3, gives back dev.json's labels
+    int rc = run("--do_predict --oracle --test_file " DEV " --tagging bioes --max_seq_length 12 --doc_stride 7 "
+                 "--predict_file build/test_ner_oracle_pred.json --out build/test_ner_oracle", "build/test_ner_oracle.out");
+    char *pred = slurp("build/test_ner_oracle_pred.json", NULL), *dev = slurp(DEV, NULL);
+    int lines = 0, same = rc == 0 && pred && dev && same_labels(pred, dev, &lines);
+    CHECK(same && lines == 1343,
+          "--do_predict --oracle on dev.json (windows of 10, stride 7): the submission file's labels equal dev.json's on all %d lines", lines);
+    CHECK(pred && !strncmp(pred, "{\"id\": 0, \"label\": {\"address\": {\"台湾\": [[15, 16]]}, \"name\": {\"彭小军\": [[0, 2]]}}}\n", 80),
+          "submission format: {\"id\", \"label\": {type: {entity: [[s, e]]}}} per line, types in --types order");
+    free(pred); free(dev);
+}
+
+// ---------------------------------------------------------------------------- vs PyTorch
+
+static void test_reference(void) {
+    if (!file_exists(FIXTURE)) { CHECK(0, "%s missing (make ref)", FIXTURE); return; }
+    bert_st ref;
+    if (bert_st_open(&ref, FIXTURE)) { CHECK(0, "%s", bert_last_error()); return; }
+    struct { const char *name, *flags; } cases[] = {
+        { "softmax", "--max_seq_length 64 --batch_size 8" },
+        { "crf", "--use_crf --max_seq_length 16 --batch_size 12" },
+    };
+    for (int c = 0; c < 2; c++) {
+        char args[1024], dump[128], key[256];
+        snprintf(dump, sizeof dump, "build/test_ner_%s.safetensors", cases[c].name);
+        snprintf(args, sizeof args, "--do_train --train_file " SAMPLE " --vocab " VOCAB " --init " INIT " --no_shuffle --seed 7 "
+                 "%s --out build/test_ner_grads --debug_dump_grads %s", cases[c].flags, dump);
+        int rc = run(args, "build/test_ner_grads.out");
+        bert_st got;
+        if (rc != 0 || bert_st_open(&got, dump)) { CHECK(0, "ner %s (exit %d)", args, rc); continue; }
+        // the batch: ids, softmax labels, CRF tags and lengths, exactly
+        const char *ints[] = { "input_ids", "labels", "crf_tags", "lengths" };
+        int same = 1;
+        for (int i = 0; i < 4; i++) {
+            const bert_st_tensor *a = bert_st_find(&got, ints[i]);
+            snprintf(key, sizeof key, "%s.%s", cases[c].name, ints[i]);
+            const bert_st_tensor *b = bert_st_find(&ref, key);
+            same &= a && b && a->numel == b->numel && a->end - a->begin == b->end - b->begin &&
+                    !memcmp(got.data + a->begin, ref.data + b->begin, a->end - a->begin);
+        }
+        const bert_st_tensor *ids = bert_st_find(&got, "input_ids");
+        CHECK(same, "%s: the batch (%lldx%lld ids, labels, CRF tags, lengths) equals the reference's: characters, tags, windows",
+              cases[c].name, ids ? (long long)ids->shape[0] : 0LL, ids ? (long long)ids->shape[1] : 0LL);
+        float lg, lr;
+        int64_t one[1] = { 1 };
+        snprintf(key, sizeof key, "%s.loss", cases[c].name);
+        if (!bert_st_read_f32(&got, "loss", &lg, one, 1) && !bert_st_read_f32(&ref, key, &lr, one, 1))
+            check_close(cases[c].name[0] == 's' ? "softmax loss (mean over characters) vs PyTorch" : "CRF loss (mean NLL over windows) vs PyTorch",
+                        &lg, &lr, 1, 1e-6, 1e-4);
+        // every grad of the case's model, as one array (per-element tolerance), and the head's on their own
+        size_t total = 0;
+        int tensors = 0, matched = 0;
+        for (int i = 0; i < got.count; i++) if (!strncmp(got.tensors[i].name, "grad.", 5)) total += got.tensors[i].numel;
+        float *ga = (float *)calloc(total + 1, sizeof(float)), *gb = (float *)calloc(total + 1, sizeof(float));
+        size_t at = 0;
+        for (int i = 0; i < got.count; i++) {
+            const bert_st_tensor *t = &got.tensors[i];
+            if (strncmp(t->name, "grad.", 5)) continue;
+            tensors++;
+            snprintf(key, sizeof key, "%s.%s", cases[c].name, t->name);
+            if (bert_st_read_f32(&got, t->name, ga + at, t->shape, t->ndim) || bert_st_read_f32(&ref, key, gb + at, t->shape, t->ndim)) {
+                printf("         %s: %s\n", key, bert_last_error());
+                continue;
+            }
+            matched++;
+            if (strstr(t->name, "classifier.weight") || strstr(t->name, "crf.transitions")) {
+                char label[96];
+                snprintf(label, sizeof label, "%s %s vs PyTorch", cases[c].name, t->name);
+                check_close(label, ga + at, gb + at, t->numel, 1e-6, 1e-4);
+            }
+            at += t->numel;
+        }
+        int ref_grads = 0;
+        snprintf(key, sizeof key, "%s.grad.", cases[c].name);
+        for (int i = 0; i < ref.count; i++) ref_grads += !strncmp(ref.tensors[i].name, key, strlen(key));
+        char label[96];
+        snprintf(label, sizeof label, "%s: all %d grads (%zu floats) vs PyTorch", cases[c].name, tensors, total);
+        CHECK(matched == tensors && tensors == ref_grads, "%s: the model's %d tensors are the reference's %d", cases[c].name, tensors, ref_grads);
+        check_close(label, ga, gb, total, 1e-6, 1e-4);
+        free(ga); free(gb);
+        bert_st_close(&got);
+    }
+    bert_st_close(&ref);
+}
+
+// ---------------------------------------------------------------------------- training, resume, outputs
+
+static long first_loss_x1000(const char *log, int last) {
+    const char *p = log, *hit = NULL;
+    while ((p = strstr(p, "{\"step\": ")) != NULL) { if (!hit || last) hit = p; if (!last) break; p++; }
+    const char *l = hit ? strstr(hit, "\"loss\": ") : NULL;
+    return l ? (long)(1000 * strtod(l + 8, NULL)) : -1;
+}
+
+static void test_training(void) {
+    const char *common = "--do_train --do_eval --do_predict --train_file " SAMPLE " --dev_file " SAMPLE
+                         " --test_file tests/data/ner_test_sample.json --vocab " VOCAB " --init " INIT
+                         " --use_crf --max_seq_length 24 --batch_size 8 --steps 40 --lr 3e-2 --save_every 10 --print_every 10";
+    char args[2048];
+    if (system("rm -rf build/test_ner_a build/test_ner_b")) {}
+    snprintf(args, sizeof args, "%s --out build/test_ner_a", common);
+    int rc = run(args, "build/test_ner_a.out");
+    char *out = slurp("build/test_ner_a.out", NULL), *log = slurp("build/test_ner_a/log.jsonl", NULL);
+    long l0 = first_loss_x1000(log, 0), l1 = first_loss_x1000(log, 1);
+    CHECK(rc == 0 && l0 > 0 && l1 > 0 && l1 < l0 * 6 / 10, "40 CRF steps on the sample (windows of 22): loss %.3f -> %.3f", l0 / 1000.0, l1 / 1000.0);
+    long gold = 0, pred = 0, correct = 0;
+    double f1 = 0;
+    int ok = overall(out, &gold, &pred, &correct, &f1);
+    CHECK(ok && gold == 19 && f1 > 20.0, "it learns its training records: F1 %.2f over their %ld mentions", f1, gold);
+
+    // stop at step 13 (checkpoint as Ctrl-C does), resume: the same final weights as the straight run
+    snprintf(args, sizeof args, "%s --out build/test_ner_b --debug_stop_at_step 13", common);
+    int rc1 = run(args, "build/test_ner_b.out");
+    snprintf(args, sizeof args, "%s --out build/test_ner_b --resume", common);
+    int rc2 = run(args, "build/test_ner_b.out");
+    size_t na = 0, nb = 0;
+    char *ma = slurp("build/test_ner_a/model.safetensors", &na), *mb = slurp("build/test_ner_b/model.safetensors", &nb);
+    char *outb = slurp("build/test_ner_b.out", NULL);
+    CHECK(rc1 == 130 && rc2 == 0 && ma && mb && na == nb && !memcmp(ma, mb, na) && outb && strstr(outb, "resumed from build/test_ner_b/ckpt-00000013"),
+          "stopped after step 13 (exit %d), resumed (exit %d): model.safetensors byte-identical to the straight run's", rc1, rc2);
+    free(ma); free(mb); free(outb);
+
+    // HF BertForTokenClassification names and config.json
+    bert_st st;
+    int names = !bert_st_open(&st, "build/test_ner_a/model.safetensors");
+    if (names) {
+        const bert_st_tensor *w = bert_st_find(&st, "classifier.weight"), *b = bert_st_find(&st, "classifier.bias"),
+                             *t = bert_st_find(&st, "crf.transitions"), *q = bert_st_find(&st, "bert.encoder.layer.1.attention.self.query.weight");
+        names = w && b && t && q && w->shape[0] == 21 && w->shape[1] == 16 && b->shape[0] == 21 && t->shape[0] == 23 && t->shape[1] == 23;
+        bert_st_close(&st);
+    }
+    CHECK(names, "model.safetensors: bert.*, classifier.weight (21,16), classifier.bias (21), crf.transitions (23,23)");
+    char *cfg = slurp("build/test_ner_a/config.json", NULL);
+    bert_json *j = NULL;
+    int cfg_ok = cfg && !bert_json_parse(&j, cfg, strlen(cfg));
+    if (cfg_ok) {
+        const bert_json *arch = bert_json_get(j, "architectures"), *id2 = bert_json_get(j, "id2label"), *l2i = bert_json_get(j, "label2id");
+        const bert_json *b1 = bert_json_get(id2, "1"), *i20 = bert_json_get(l2i, "I-scene");
+        cfg_ok = arch && arch->count == 1 && !strcmp(arch->child[0].string, "BertForTokenClassification") && id2 && id2->count == 21 &&
+                 b1 && !strcmp(b1->string, "B-address") && i20 && i20->number == 20 && bert_json_get(j, "hidden_size")->number == 16;
+    }
+    CHECK(cfg_ok, "config.json: HF BertForTokenClassification, id2label/label2id of the 21 BIO tags, the encoder's config");
+    bert_json_free(j);
+    free(cfg);
+
+    // the saved model on its own: the CRF is found in the file, the scores are the same
+    rc = run("--do_eval --model build/test_ner_a/model.safetensors --dev_file " SAMPLE " --vocab " VOCAB " --max_seq_length 24 --out build/test_ner_c",
+             "build/test_ner_c.out");
+    char *outc = slurp("build/test_ner_c.out", NULL);
+    const char *ta = out ? strstr(out, "\ntype ") : NULL, *tc = outc ? strstr(outc, "\ntype ") : NULL;
+    const char *ea = ta ? strstr(ta, "\nmacro") : NULL, *ec = tc ? strstr(tc, "\nmacro") : NULL;
+    CHECK(rc == 0 && outc && strstr(outc, "has crf.transitions: decoding with the CRF") && ea && ec && ea - ta == ec - tc && !memcmp(ta, tc, (size_t)(ea - ta)),
+          "--do_eval --model alone: CRF found in the file, the same per-type table as at the end of training");
+    free(outc);
+
+    // the submission file for test.json's first 5 records: ids as given, every span's text is its entity
+    char *sub = slurp("build/test_ner_a/cluener_predict.json", NULL), *test = slurp("tests/data/ner_test_sample.json", NULL);
+    int lines = 0, good = sub && test;
+    for (const char *s = sub, *t = test; good && *s && *t; lines++) {
+        const char *es = strchr(s, '\n'), *et = strchr(t, '\n');
+        bert_json *js = NULL, *jt = NULL;
+        good = es && et && !bert_json_parse(&js, s, (size_t)(es - s)) && !bert_json_parse(&jt, t, (size_t)(et - t));
+        good = good && bert_json_get(js, "id")->number == lines && bert_json_get(jt, "id")->number == lines;
+        const bert_json *label = good ? bert_json_get(js, "label") : NULL;
+        const char *text = good ? bert_json_get(jt, "text")->string : "";
+        for (int ty = 0; good && label && ty < label->count; ty++)
+            for (int e = 0; good && e < label->child[ty].count; e++) {
+                const bert_json *ent = &label->child[ty].child[e];
+                for (int k = 0; good && k < ent->count; k++) {
+                    int s0 = (int)ent->child[k].child[0].number, s1 = (int)ent->child[k].child[1].number, cp = 0;
+                    const char *b0 = NULL, *b1 = NULL;
+                    for (const char *c = text; ; c++) {   // code point offsets -> bytes
+                        if ((*c & 0xC0) == 0x80) continue;
+                        if (cp == s0) b0 = c;
+                        if (cp == s1 + 1) { b1 = c; break; }
+                        if (!*c) break;
+                        cp++;
+                    }
+                    good = b0 && b1 && (size_t)(b1 - b0) == strlen(ent->key) && !memcmp(b0, ent->key, strlen(ent->key));
+                }
+            }
+        bert_json_free(js); bert_json_free(jt);
+        s = es + 1; t = et + 1;
+    }
+    CHECK(good && lines == 5, "cluener_predict.json: %d lines, ids 0-4 as in test.json, every [s, e] spells its entity", lines);
+    free(sub); free(test); free(out); free(log);
+}
+
+// ---------------------------------------------------------------------------- bad input
+
+static void test_bad_input(void) {
+    // each broken line of ner_bad.json after its good first line: one error line naming FILE:2
+    struct { int line; const char *want; } bad[] = {
+        { 2, "span [23, 99] of '曼联' is out of range (the text has 41 characters)" },
+        { 4, "span [5, 7] is '到文汇' in the text, not '文汇路'" },
+        { 5, "unknown entity type 'person'" },
+        { 6, "json: " },
+        { 7, "no \"text\" string" },
+        { 8, "entity '彩票监管部门': a span is not [start, end] with integers" },
+    };
+    char *all = slurp("tests/data/ner_bad.json", NULL);
+    const char *lines[16];
+    int n = 0;
+    for (char *p = all; p && *p && n < 16; n++) { lines[n] = p; char *e = strchr(p, '\n'); if (!e) { n++; break; } *e = 0; p = e + 1; }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen("build/test_ner_bad.json", "w");
+        if (!f || bad[i].line > n) { CHECK(0, "tests/data/ner_bad.json has line %d", bad[i].line); if (f) fclose(f); continue; }
+        fprintf(f, "%s\n%s\n", lines[0], lines[bad[i].line - 1]);
+        fclose(f);
+        int rc = run("--do_eval --oracle --dev_file build/test_ner_bad.json --vocab " VOCAB " --out build/test_ner_oracle", "build/test_ner_bad.out");
+        char *e = slurp("build/test_ner_bad.out.err", NULL), want[512];
+        snprintf(want, sizeof want, "ner: build/test_ner_bad.json:2: %s", bad[i].want);
+        int one_line = e && strchr(e, '\n') == e + strlen(e) - 1;
+        if (one_line) e[strlen(e) - 1] = 0;
+        CHECK(rc == 1 && one_line && strstr(e, want) == e, "ner_bad.json line %d: exit 1, one line: %s", bad[i].line, e ? e : "");
+        free(e);
+    }
+    free(all);
+    int rc = run("--do_eval --oracle --skip_bad_records --dev_file tests/data/ner_bad.json --vocab " VOCAB " --out build/test_ner_oracle", "build/test_ner_bad.out");
+    char *e = slurp("build/test_ner_bad.out.err", NULL), *o = slurp("build/test_ner_bad.out", NULL);
+    long gold = 0, pred = 0, correct = 0;
+    double f1 = 0;
+    int scored = overall(o, &gold, &pred, &correct, &f1);
+    CHECK(rc == 0 && e && strstr(e, "tests/data/ner_bad.json: skipped 6 malformed records (--skip_bad_records; first: line 2: span [23, 99]") &&
+          scored && gold == 7 && f1 == 100.0,
+          "--skip_bad_records: the 6 bad records dropped and counted in one line, the 3 good ones scored (%ld mentions, F1 %.2f)", gold, f1);
+    free(e); free(o);
+
+    struct { const char *args, *want; } flags[] = {
+        { "--do_eval --oracle --tagging bilou --dev_file " SAMPLE " --vocab " VOCAB, "--tagging: 'bilou' is not bio or bioes" },
+        { "--vocab " VOCAB, "nothing to do" },
+        { "--do_eval --oracle --dev_file missing.json --vocab " VOCAB, "missing.json: No such file" },
+        { "--do_train --train_file " SAMPLE " --vocab " VOCAB " --init tests/ref/tiny.safetensors --out build/test_ner_oracle",
+          "has 184 tokens, but the model's vocab_size is 112" },
+        { "--do_train --train_file " SAMPLE " --vocab " VOCAB " --out build/test_ner_oracle", "no config in its metadata: give --config" },
+        { "--do_predict --test_file tests/data/ner_test_sample.json --vocab " VOCAB " --model " INIT " --types name,book --out build/test_ner_oracle",
+          "tensor 'classifier.weight' has shape [21,16], expected [5,16]" },
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        rc = run(flags[i].args, "build/test_ner_bad.out");
+        e = slurp("build/test_ner_bad.out.err", NULL);
+        int one_line = e && strchr(e, '\n') == e + strlen(e) - 1;
+        if (one_line) e[strlen(e) - 1] = 0;
+        CHECK(rc == 1 && one_line && strstr(e, flags[i].want), "%s: exit 1, one line with \"%s\" (exit %d: %s)",
+              flags[i].args, flags[i].want, rc, e ? e : "");
+        free(e);
+    }
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    const char *slash = strrchr(argv[0], '/');
+    snprintf(bin, sizeof bin, "%.*sner", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    test_reference();
+    test_training();
+    test_bad_input();
+    test_oracle();
+    if (system("rm -rf build/test_ner_a build/test_ner_b build/test_ner_c build/test_ner_grads build/test_ner_oracle build/test_ner_*.out* "
+               "build/test_ner_*.safetensors build/test_ner_bad.json build/test_ner_oracle_pred.json")) {}
+    return check_summary();
+}
