@@ -24,4 +24,16 @@ for f in tests/ref/tiny.safetensors tests/ref/encode_ref.safetensors; do
     [ -f "$f" ] && head -c 4096 "$f" > "$out/safetensors/$(basename "$f" .safetensors)_head.safetensors"
 done
 [ -f tests/ref/encode_ref.safetensors ] && cp tests/ref/encode_ref.safetensors "$out/safetensors/encode_ref_small.safetensors"
+mkdir -p "$out/classify" "$out/ner" "$out/squad"
+[ -f $data/cola/in_domain_dev.tsv ] && head -n 5 $data/cola/in_domain_dev.tsv > "$out/classify/cola.tsv"
+[ -f $data/glue/MRPC/dev.tsv ] && head -n 4 $data/glue/MRPC/dev.tsv > "$out/classify/mrpc.tsv"
+[ -f $data/tnews/dev_few_all.json ] && head -n 3 $data/tnews/dev_few_all.json > "$out/classify/tnews.json"
+[ -f $data/cluener2020/dev.json ] && head -n 1 $data/cluener2020/dev.json > "$out/ner/dev1.json"
+[ -f $data/cluener2020/test.json ] && head -n 1 $data/cluener2020/test.json > "$out/ner/test1.json"
+# a valid SQuAD file of one paragraph with its questions, cut from dev
+[ -f $data/squad/dev-v1.1.json ] && /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+a = d["data"][0]; a["paragraphs"] = a["paragraphs"][:1]
+json.dump({"version": d["version"], "data": [a]}, open(sys.argv[2], "w"))' $data/squad/dev-v1.1.json "$out/squad/one_paragraph.json" 2>/dev/null
 exit 0
