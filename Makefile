@@ -77,7 +77,7 @@ endif
 .PHONY: all test ref ref-check cxx-check readme-check clean demo examples
 all: $(TEST_BINS)
 
-$(BUILD)/%: tests/%.c bert.h tests/check.h | $(BUILD)
+$(BUILD)/%: tests/%.c bert.h tests/check.h tests/check_exec.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 $(BUILD):

@@ -10,7 +10,7 @@
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "check.h"
-#include <sys/wait.h>
+#include "check_exec.h"
 
 #define FIXTURE "tests/ref/classify_ref.safetensors"
 #define METRICS "tests/ref/metrics_ref.json"
@@ -19,25 +19,6 @@
 #define COLA_DEV "tests/data/classify_cola_dev.tsv"
 #define KERAS "../shared/data/tf_ckpt/keras_bert_tiny"
 #define OUT "build/classify_test"
-static char bin[600];
-
-static int file_exists(const char *p) { FILE *f = fopen(p, "rb"); if (f) fclose(f); return f != NULL; }
-
-static int run(const char *args, const char *out) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s.err", bin, args, out, out);
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static char *slurp(const char *path, size_t *n) {
-    unsigned char *d;
-    size_t len;
-    if (bert__read_file(path, &d, &len)) return NULL;
-    if (n) *n = len;
-    return (char *)d;
-}
-
 static void spit(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     if (f) { fputs(text, f); fclose(f); }
@@ -435,8 +416,7 @@ static void test_init_keras(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    const char *slash = strrchr(argv[0], '/');
-    snprintf(bin, sizeof bin, "%.*sclassify", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    check_find_binary(argv[0], "classify");
     test_head();
     test_metrics();
     bert_vocab *v = bert_vocab_load(VOCAB);

@@ -6,31 +6,13 @@
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "check.h"
-#include <sys/wait.h>
+#include "check_exec.h"
 
 #define VOCAB "../shared/data/vocab/bert_uncased_vocab.txt"
 #define FIXTURE "tests/ref/encode_ref.safetensors"
 #define LINES "tests/data/encode_lines.txt"
 #define N 8
 #define C 32
-static char bin[600];
-
-static int file_exists(const char *p) { FILE *f = fopen(p, "rb"); if (f) fclose(f); return f != NULL; }
-
-static int run(const char *args, const char *out) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s.err", bin, args, out, out);
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static char *slurp(const char *path, size_t *n) {
-    unsigned char *d; size_t len;
-    if (bert__read_file(path, &d, &len)) return NULL;
-    if (n) *n = len;
-    return (char *)d;
-}
-
 // reads "pooled"/"mean" arrays of every JSON line into out (N,C); returns the lines parsed
 static int parse_jsonl(const char *path, const char *key, float *out) {
     char *s = slurp(path, NULL);
@@ -53,8 +35,7 @@ static int parse_jsonl(const char *path, const char *key, float *out) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    const char *slash = strrchr(argv[0], '/');
-    snprintf(bin, sizeof bin, "%.*sencode", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    check_find_binary(argv[0], "encode");
     if (!file_exists(VOCAB)) { printf("  skipped: ../shared/data absent (%s): encode tests not run\n", VOCAB); return check_summary(); }
     if (!file_exists(FIXTURE)) { CHECK(0, "%s missing (make ref)", FIXTURE); return check_summary(); }
     bert_st st;

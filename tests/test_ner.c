@@ -18,7 +18,7 @@
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "check.h"
-#include <sys/wait.h>
+#include "check_exec.h"
 
 #define DEV "../shared/data/cluener2020/dev.json"
 #define CHINESE_VOCAB "../shared/data/vocab/bert_chinese_vocab.txt"
@@ -26,25 +26,6 @@
 #define VOCAB "tests/data/ner_vocab.txt"
 #define INIT "tests/ref/ner_init.safetensors"
 #define FIXTURE "tests/ref/ner_ref.safetensors"
-static char bin[600];
-
-static int file_exists(const char *p) { FILE *f = fopen(p, "rb"); if (f) fclose(f); return f != NULL; }
-
-static int run(const char *args, const char *out) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s.err", bin, args, out, out);
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static char *slurp(const char *path, size_t *n) {
-    unsigned char *d;
-    size_t len;
-    if (bert__read_file(path, &d, &len)) return NULL;
-    if (n) *n = len;
-    return (char *)d;
-}
-
 // "overall gold pred correct P R F1" from ner's score table
 static int overall(const char *text, long *gold, long *pred, long *correct, double *f1) {
     const char *o = text ? strstr(text, "\noverall ") : NULL;
@@ -374,8 +355,7 @@ static void test_bad_input(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    const char *slash = strrchr(argv[0], '/');
-    snprintf(bin, sizeof bin, "%.*sner", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    check_find_binary(argv[0], "ner");
     test_reference();
     test_training();
     test_bad_input();

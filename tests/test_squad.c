@@ -11,29 +11,11 @@
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "check.h"
-#include <sys/wait.h>
+#include "check_exec.h"
 
 #define DEV "../shared/data/squad/dev-v1.1.json"
 #define VOCAB "../shared/data/vocab/bert_uncased_vocab.txt"
 #define TMP "build/test_squad_"
-static char bin[600];
-
-static int file_exists(const char *p) { FILE *f = fopen(p, "rb"); if (f) fclose(f); return f != NULL; }
-
-static int run(const char *args, const char *out) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s > %s 2> %s.err", bin, args, out, out);
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static char *slurp(const char *path, size_t *n) {
-    unsigned char *d; size_t len;
-    if (bert__read_file(path, &d, &len)) return NULL;
-    if (n) *n = len;
-    return (char *)d;
-}
-
 // a program's stderr: NULL if unreadable; *one_line = exactly one line; the final newline dropped
 static char *slurp_err(const char *path, int *one_line) {
     char *e = slurp(path, NULL);
@@ -517,8 +499,7 @@ static void test_bad_input(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    const char *slash = strrchr(argv[0], '/');
-    snprintf(bin, sizeof bin, "%.*ssquad", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    check_find_binary(argv[0], "squad");
     test_transpose();
     test_span_head();
     test_metric_cases();
