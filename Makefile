@@ -38,6 +38,13 @@ ifneq ($(shell grep -m1 -o -w avx2 /proc/cpuinfo 2>/dev/null),)
 endif
 TEST_BINS += $(KERNEL_VARIANTS)
 
+# every input that ever crashed a fuzz target (tests/fuzz/regressions/TARGET/), replayed through that
+# target's harness without libFuzzer; under SAN=1 with the sanitizers that caught it
+FUZZ_REPLAY = $(addprefix $(BUILD)/fuzz_replay_,$(notdir $(wildcard tests/fuzz/regressions/*)))
+TEST_BINS += $(FUZZ_REPLAY)
+$(BUILD)/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/*.h bert.h $(wildcard examples/*.c) | $(BUILD)
+	$(CC) $(CFLAGS) -DREPLAY_DIR='"tests/fuzz/regressions/$*"' $< tests/fuzz/replay_main.c -o $@ $(LDLIBS)
+
 $(BUILD)/test_kernels_c: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
 	$(CC) $(CFLAGS) -DBERT_NO_SIMD $< -o $@ $(LDLIBS)
 
@@ -167,11 +174,12 @@ valgrind:
 	@for t in $(VG_TESTS); do $(CC) -O1 -g -std=c11 -Wall -Wextra tests/$$t.c -o build/vg/$$t -lm || exit 1; done
 	@RUNNER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" sh tests/run.sh $(addprefix build/vg/,$(VG_TESTS))
 
-# libFuzzer targets for every parser (tests/fuzz, needs clang): FUZZ_SECONDS per target
+# libFuzzer targets for every parser (tests/fuzz, needs clang): FUZZ_SECONDS per target (or FUZZ_RUNS
+# executions, whichever comes first), FUZZ_JOBS at once
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz:
-	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # benchmarks against PyTorch, side by side (bench/README.md); they report, they never fail the build
 .PHONY: bench bench-quick

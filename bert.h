@@ -3983,6 +3983,13 @@ static const uint32_t bert__uc_class[2177] = {
     0xfdfd1,0x100000,0x153701,0x153800,0x15b9c9,0x15ba00,0x15c0f1,0x15c100,0x167511,0x167580,0x175f09,0x17c000,
     0x17d0f1,0x180000,0x189a59,0x700805,0x700f81,
 };
+// the class of each ASCII character directly (the common case skips the search)
+static const unsigned char bert__uc_ascii_class[128] = {
+    1,1,1,1,1,1,1,1,1,2,2,1,1,2,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    2,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,0,0,0,0,0,0,0,0,0,0,3,3,3,3,3,3,
+    3,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,3,3,3,3,3,
+    3,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,3,3,3,3,1,
+};
 // case runs for Final_Sigma: (first code point << 2) | case class
 static const uint32_t bert__uc_case[1107] = {
     0x0,0x9e,0xa0,0xba,0xbc,0xea,0xec,0x105,0x16c,0x17a,0x17c,0x182,
@@ -4325,6 +4332,7 @@ static int bert__uc_lookup(const uint32_t *t, size_t n, int shift, uint32_t c) {
 }
 
 static int bert__uc_class_of(uint32_t c) {
+    if (c < 0x80) return bert__uc_ascii_class[c];
     return bert__uc_lookup(bert__uc_class, sizeof bert__uc_class / sizeof *bert__uc_class, 3, c);
 }
 
@@ -4342,13 +4350,14 @@ static int bert__uc_ccc_of(uint32_t c) {
 
 // tokenization.py's _is_chinese_char: the CJK Unified Ideographs blocks, not all of CJK
 static int bert__is_cjk(uint32_t c) {
-    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+    return c >= 0x3400 && ((c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
            (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
-           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F));
 }
 
 // do_lower_case: the code points of NFD(lower(c)) less its Mn of nonzero combining class (out has 3)
 static int bert__uc_map_of(uint32_t c, uint32_t *out) {
+    if (c < 0x80) { out[0] = c >= 'A' && c <= 'Z' ? c + 32 : c; return 1; }   // ASCII: lower() only
     if (c >= 0xAC00 && c <= 0xD7A3) {   // Hangul syllable -> L V (T) jamo, by arithmetic
         uint32_t s = c - 0xAC00, t = s % 28;
         out[0] = 0x1100 + s / 588;

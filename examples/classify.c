@@ -350,15 +350,15 @@ typedef struct {
 
 typedef struct { int32_t *a, *b; int cap; } scratch;
 
-static int tokenize(const bert_vocab *v, const char *s, size_t n, int32_t **dst, scratch *sc) {
-    int count = bert_tokenize(v, opt.do_lower_case, s, n, *dst, sc->cap);
+// tokenizes into sc->a (into_b 0) or sc->b; a long text regrows both buffers (keeping what the other
+// one holds), so callers read sc->a / sc->b afresh after every call, never a pointer saved before it
+static int tokenize(const bert_vocab *v, const char *s, size_t n, int into_b, scratch *sc) {
+    int count = bert_tokenize(v, opt.do_lower_case, s, n, into_b ? sc->b : sc->a, sc->cap);
     if (count > sc->cap) {   // a long text: grow both buffers and redo
-        int is_a = *dst == sc->a;
         sc->cap = count;
         sc->a = (int32_t *)xrealloc(sc->a, (size_t)count * sizeof(int32_t));
         sc->b = (int32_t *)xrealloc(sc->b, (size_t)count * sizeof(int32_t));
-        *dst = is_a ? sc->a : sc->b;
-        count = bert_tokenize(v, opt.do_lower_case, s, n, *dst, sc->cap);
+        count = bert_tokenize(v, opt.do_lower_case, s, n, into_b ? sc->b : sc->a, sc->cap);
     }
     if (count < 0) die("%s", bert_last_error());
     return count;
@@ -367,9 +367,8 @@ static int tokenize(const bert_vocab *v, const char *s, size_t n, int32_t **dst,
 // adds one example; text_b may be NULL. Returns 0 when it was skipped (no tokens, not a test file).
 static int dataset_add(dataset *d, const bert_vocab *v, const char *a, size_t na_bytes, const char *b, size_t nb_bytes,
                        const char *label, const char *id, int line, int labelled, scratch *sc) {
-    int32_t *pa = sc->a, *pb = sc->b;
-    int na = tokenize(v, a, na_bytes, &pa, sc), nb = b ? tokenize(v, b, nb_bytes, &pb, sc) : 0;
-    pa = sc->a; pb = sc->b;   // (a regrow may have moved both)
+    int na = tokenize(v, a, na_bytes, 0, sc), nb = b ? tokenize(v, b, nb_bytes, 1, sc) : 0;
+    const int32_t *pa = sc->a, *pb = sc->b;   // only now: the second call may have moved both
     if (na == 0 || (b && nb == 0)) {
         d->empty++;
         fprintf(stderr, "classify: warning: %s:%d: %s has no tokens (empty): %s\n", d->path, line,

@@ -667,7 +667,9 @@ typedef struct {
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) die("%s: %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;   // a pipe has none: the buffer grows
+    if (size >= 0) rewind(f);
+    size_t cap = size >= 0 ? (size_t)size + 1 : (size_t)1 << 16, n = 0;   // +1: EOF is seen without a regrow
     char *buf = (char *)xmalloc(cap);
     for (size_t got; (got = fread(buf + n, 1, cap - n, f)) > 0;) {
         n += got;

@@ -181,6 +181,8 @@ def emit(cls, case, singles, multis, mruns, nonmn):
 
     L.append("// character class runs: (first code point << 3) | class, sorted; a run lasts until the next")
     table("static const uint32_t bert__uc_class[%d]" % len(crun), crun, 12, lambda r: "0x%x" % (r[0] << 3 | r[1]))
+    L.append("// the class of each ASCII character directly (the common case skips the search)")
+    table("static const unsigned char bert__uc_ascii_class[128]", cls[:128], 32, lambda v: "%d" % v)
     L.append("// case runs for Final_Sigma: (first code point << 2) | case class")
     table("static const uint32_t bert__uc_case[%d]" % len(krun), krun, 12, lambda r: "0x%x" % (r[0] << 2 | r[1]))
     L.append("// uncased single-character map runs {first, value, count, key step, value step}: for i < count,")

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <stdint.h>
 #include <unistd.h>
+#undef _DEFAULT_SOURCE   // the example defines it again (the headers above are already configured)
 static jmp_buf fuzz_jump;
 static void fuzz_exit(int code) { (void)code; longjmp(fuzz_jump, 1); }
 
@@ -27,7 +28,7 @@ static void fz_untrack(void *p) {
     for (size_t i = fz_n; i-- > 0;) if (fz_live[i] == p) { fz_live[i] = fz_live[--fz_n]; return; }
 }
 static void *fuzz_malloc(size_t n) { void *p = malloc(n); fz_track(p); return p; }
-static void *fuzz_calloc(size_t a, size_t b) { void *p = calloc(a, b); fz_track(p); return p; }
+static inline void *fuzz_calloc(size_t a, size_t b) { void *p = calloc(a, b); fz_track(p); return p; }
 static void *fuzz_realloc(void *q, size_t n) {
     if (q) fz_untrack(q);
     void *p = realloc(q, n);
@@ -35,7 +36,7 @@ static void *fuzz_realloc(void *q, size_t n) {
     return p;
 }
 static void fuzz_free(void *p) { if (p) { fz_untrack(p); free(p); } }
-static char *fuzz_strdup(const char *s) { char *d = strdup(s); fz_track(d); return d; }
+static inline char *fuzz_strdup(const char *s) { char *d = strdup(s); fz_track(d); return d; }
 static void fuzz_track_start(void) { fz_on = 1; }
 static void fuzz_release(void) { for (size_t i = 0; i < fz_n; i++) free(fz_live[i]); fz_n = 0; fz_on = 0; }
 

@@ -5,7 +5,7 @@
 static bert_model *tiny;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const char *path = fuzz_file(data, size);
+    const char *path = fuzz_path(data, size, ".bin");
     bert_st st;
     if (bert_st_open(&st, path) == BERT_OK) {
         for (int i = 0; i < st.count; i++) {

@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)bert_example_decode(&ex, data, size, 30522);
     bert_pretrain_example small = { 4, 2, ids, mask, seg, pos, lab, w, 0 };
     (void)bert_example_decode(&small, data, size, 0);
-    const char *path = fuzz_file(data, size);
+    const char *path = fuzz_path(data, size, ".bin");
     uint64_t *offs; size_t n;
     if (bert_tfrecord_index(path, &offs, &n) == BERT_OK) BERT_FREE(offs);
     bert_tfrecord r;
