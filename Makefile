@@ -63,7 +63,7 @@ CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcuda
 ifneq ($(NVCC),)
 $(BUILD)/bert_cuda.o: bert_cuda.h bert.h | $(BUILD)
 	$(NVCC) -x cu $(NVCCFLAGS) -DBERT_CUDA_IMPLEMENTATION -I. -c $< -o $@
-$(BUILD)/test_cuda: tests/test_cuda.c $(BUILD)/bert_cuda.o bert.h bert_cuda.h tests/check.h | $(BUILD)
+$(BUILD)/test_cuda: tests/test_cuda.c $(BUILD)/bert_cuda.o bert.h bert_cuda.h tests/check.h tests/check_fixture.h | $(BUILD)
 	$(CC) $(CFLAGS) $< $(BUILD)/bert_cuda.o -o $@ $(CUDA_LDLIBS)
 $(BUILD)/bench_cuda: bench/bench_cuda.c $(BUILD)/bert_cuda.o bert.h bert_cuda.h | $(BUILD)
 	$(CC) $(CFLAGS) $< $(BUILD)/bert_cuda.o -o $@ $(CUDA_LDLIBS)
@@ -84,7 +84,7 @@ endif
 .PHONY: all test ref ref-check cxx-check readme-check clean demo examples
 all: $(TEST_BINS)
 
-$(BUILD)/%: tests/%.c bert.h tests/check.h tests/check_exec.h | $(BUILD)
+$(BUILD)/%: tests/%.c bert.h tests/check.h tests/check_exec.h tests/check_fixture.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 $(BUILD):
@@ -117,6 +117,8 @@ $(BUILD)/test_squad: $(BUILD)/squad
 SCRIPT_TESTS += tests/test_tokenizer_data.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
 SCRIPT_TESTS += tests/test_convert.sh
+# ... and on randomly mutated inputs of every format (100 per input kind here; make fuzz runs more)
+SCRIPT_TESTS += tests/test_convert_mutate.sh
 PYTHON ?= /usr/bin/python3
 test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward cxx-check readme-check cuda-check
 	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward PYTHON=$(PYTHON) \
@@ -175,11 +177,13 @@ valgrind:
 	@RUNNER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" sh tests/run.sh $(addprefix build/vg/,$(VG_TESTS))
 
 # libFuzzer targets for every parser (tests/fuzz, needs clang): FUZZ_SECONDS per target (or FUZZ_RUNS
-# executions, whichever comes first), FUZZ_JOBS at once
+# executions, whichever comes first), FUZZ_JOBS at once; then the converters' mutation test
 FUZZ_SECONDS ?= 60
+FUZZ_CONVERT_ITERATIONS ?= 2000
 .PHONY: fuzz
 fuzz:
 	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+	$(PYTHON) tests/fuzz/convert_mutate.py --iterations $(FUZZ_CONVERT_ITERATIONS)
 
 # benchmarks against PyTorch, side by side (bench/README.md); they report, they never fail the build
 .PHONY: bench bench-quick

@@ -469,6 +469,10 @@ BERTDEF const char *bert_optim_name(bert_optim_type type);
 
 BERTDEF int bert_model_save(const bert_model *m, const char *path);
 BERTDEF bert_model *bert_model_load(const char *path, const bert_config *cfg_or_null);
+/* The config a checkpoint's weights need: its __metadata__ "config", else *given (may be NULL), else a
+   bert_config.json/config.json beside it; BERT_ERR_FORMAT when the file holds too little tensor data
+   for the encoder that config describes (check this before bert_model_create + load_encoder). */
+BERTDEF int bert_checkpoint_config(bert_config *cfg, const char *path, const bert_config *given);
 // Config from the file's __metadata__ "config", else from cfg_or_null, else from
 // bert_config.json / config.json beside the file. Every tensor is checked; NULL + message on error.
 BERTDEF int bert_model_load_weights(bert_model *m, const char *path);   // into an existing model
@@ -566,6 +570,7 @@ typedef struct {
     char *text;                                    // the tokens, NUL-terminated, one block
     uint32_t *offset, *len;                        // (size) token id -> bytes in text
     int32_t *slot; uint32_t slot_mask;             // open-addressing hash table of ids (-1 = empty)
+    uint32_t hash_seed;                            // per vocab: a crafted file cannot make its tokens collide
 } bert_vocab;
 
 /* Loads a vocab.txt: one token per line, each line str.strip()ped as load_vocab does (so the
@@ -802,6 +807,10 @@ typedef struct {
    naming the flag ("unknown flag --x", "--lr: 'abc' is not a number", "--input: given over 64 times"). */
 BERTDEF int bert_flags_parse(const bert_flag *flags, int nflags, int argc, char **argv);
 BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags);   // FILE*; one line per flag
+// for progress lines and summaries
+BERTDEF double bert_time_s(void);          // seconds on the C11 wall clock (timespec_get): subtract two readings
+BERTDEF double bert_peak_rss_mib(void);    // this process's peak resident memory (Linux /proc), -1 where unknown
+BERTDEF const char *bert_format_duration(char *buf, size_t n, double s);   // "42s", "3m05s", "1h02m"; "?" if s < 0 or NaN
 #ifdef __cplusplus
 }
 #endif
@@ -818,6 +827,7 @@ BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags);  
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <time.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
@@ -2436,6 +2446,26 @@ static size_t bert__param_layout(bert_model *m) {
     return off;
 }
 
+// the base parameter count a config implies (with or without the pooler and pretraining heads), from
+// the same table, without building the model
+static size_t bert__config_num_params(const bert_config *cfg, int with_heads) {
+    size_t V = (size_t)cfg->vocab_size, C = (size_t)cfg->hidden_size, P = (size_t)cfg->max_position_embeddings;
+    size_t TV = (size_t)cfg->type_vocab_size, F = (size_t)cfg->intermediate_size, emb = 0, layer = 0, head = 0;
+#define BERT__COUNT(sum, d0, d1) (sum) += (size_t)(d0) * (size_t)((d1) ? (d1) : 1);
+#define BERT__ROW_EMB(f, d0, d1, name, decay) BERT__COUNT(emb, d0, d1)
+#define BERT__ROW_LAYER(f, d0, d1, name, decay) BERT__COUNT(layer, d0, d1)
+#define BERT__ROW_HEAD(f, d0, d1, name, decay) BERT__COUNT(head, d0, d1)
+    BERT_PARAMS_EMB(BERT__ROW_EMB)
+    BERT_PARAMS_LAYER(BERT__ROW_LAYER)
+    BERT_PARAMS_HEAD(BERT__ROW_HEAD)
+#undef BERT__ROW_EMB
+#undef BERT__ROW_LAYER
+#undef BERT__ROW_HEAD
+#undef BERT__COUNT
+    (void)V; (void)C; (void)P; (void)TV; (void)F;
+    return emb + (size_t)cfg->num_hidden_layers * layer + (with_heads ? head : 0);
+}
+
 static bert_tensor bert__view(const bert_tensor *first, int d0, int d1) {
     bert_tensor t = *first;
     t.ndim = d1 ? 2 : 1;
@@ -3670,8 +3700,15 @@ BERTDEF int bert_model_load_encoder(bert_model *m, const char *path, int *missin
     return rc;
 }
 
-// config for a checkpoint: its __metadata__, else the caller's, else a json file beside it
-static int bert__checkpoint_config(bert_config *cfg, const bert_st *st, const char *path, const bert_config *given) {
+static int bert__config_fits_file(const bert_config *cfg, const bert_st *st, const char *path) {
+    size_t need = bert__config_num_params(cfg, 0);   // the encoder's (heads may be absent)
+    if (st->data_size / 2 >= need) return BERT_OK;   // 2 bytes a value at the least (F16/BF16)
+    return bert__err(BERT_ERR_FORMAT, "%s: %zu bytes of tensor data, too few for the %zu encoder parameters its config describes",
+                     path, st->data_size, need);
+}
+
+// the config of a checkpoint: its __metadata__, else the caller's, else a json file beside it
+static int bert__checkpoint_config_any(bert_config *cfg, const bert_st *st, const char *path, const bert_config *given) {
     const char *text = bert_st_meta(st, "config");
     if (text) return bert_config_parse(cfg, text, strlen(text), path);
     if (given) { *cfg = *given; return bert__config_check(cfg, path); }
@@ -3689,6 +3726,21 @@ static int bert__checkpoint_config(bert_config *cfg, const bert_st *st, const ch
         return bert_config_load(cfg, p);
     }
     return bert__err(BERT_ERR_MISSING, "%s: no config in __metadata__ and no bert_config.json/config.json beside it", path);
+}
+
+// config for a checkpoint: its __metadata__, else the caller's, else a json file beside it; checked
+// against the file's data size, so a small file cannot make the caller allocate a huge model
+static int bert__checkpoint_config(bert_config *cfg, const bert_st *st, const char *path, const bert_config *given) {
+    int rc = bert__checkpoint_config_any(cfg, st, path, given);
+    return rc ? rc : bert__config_fits_file(cfg, st, path);
+}
+
+BERTDEF int bert_checkpoint_config(bert_config *cfg, const char *path, const bert_config *given) {
+    bert_st st;
+    int rc = bert_st_open(&st, path);
+    if (!rc) rc = bert__checkpoint_config(cfg, &st, path, given);
+    bert_st_close(&st);
+    return rc;
 }
 
 BERTDEF bert_model *bert_model_load(const char *path, const bert_config *cfg_or_null) {
@@ -3757,7 +3809,7 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
     char *end = NULL;
     errno = 0;
     unsigned long long s = step ? strtoull(step, &end, 10) : 0;
-    int step_ok = step && *step >= '0' && *step <= '9' && !*end && errno != ERANGE;
+    int step_ok = step && *step >= '0' && *step <= '9' && !*end && errno != ERANGE && s < (1ull << 53);   // t + 1 stays exact
     float *scratch = (float *)bert__calloc(2 * (size_t)o->n + 1, sizeof(float));   // all or nothing, as for weights
     if (!scratch) { bert_st_close(&st); return BERT_ERR_OOM; }
     if (!type || strcmp(type, bert_optim_name(o->type)) != 0)
@@ -3773,6 +3825,10 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
         int64_t shape[2] = { m->tensors[t].shape[0], m->tensors[t].shape[1] };
         float *buf = scratch + (i < m->num_tensors ? 0 : o->n) + (m->tensors[t].data - m->params);
         rc = bert_st_read_f32(&st, name, buf, shape, m->tensors[t].ndim);
+        size_t bad = 0;   // a NaN moment poisons every later step; a second moment is never negative
+        for (size_t j = 0; !rc && j < m->tensors[t].numel; j++) bad += !isfinite(buf[j]) || (i >= m->num_tensors && buf[j] < 0);
+        if (bad) rc = bert__err(BERT_ERR_FORMAT, "%s: tensor '%s': %zu values of %zu are NaN/Inf%s", path, name, bad,
+                                m->tensors[t].numel, i >= m->num_tensors ? " or negative" : "");
     }
     if (!rc) {
         bert_copy_from_host(o->k, o->m, scratch, o->n * sizeof(float));
@@ -4433,18 +4489,37 @@ static size_t bert__utf8_put(char *p, uint32_t c) {
     return 4;
 }
 
-// ---- vocab: the tokens in one block, an open-addressing hash table (FNV-1a) of their ids
+// ---- vocab: the tokens in one block, an open-addressing hash table of their ids: FNV-1a from a
+// per-vocab seed, then murmur3's finaliser. Without the two, the low bits of FNV-1a (the slot) depend
+// only on the low bits of its state, and a vocab file built for it put every token in one probe chain
+// (65k lines: 8 s to load instead of 0.16 s).
 
 static uint32_t bert__fnv1a(uint32_t h, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
 }
 
+static uint32_t bert__hash_mix(uint32_t h) {
+    h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; h *= 0xc2b2ae35u; h ^= h >> 16;
+    return h;
+}
+
+// the slot where the search for ("##" when cont) + s[0,n) starts
+static uint32_t bert__vocab_slot(const bert_vocab *v, int cont, const char *s, size_t n) {
+    uint32_t h = bert__fnv1a(2166136261u ^ v->hash_seed, "##", cont ? 2 : 0);
+    return bert__hash_mix(bert__fnv1a(h, s, n)) & v->slot_mask;
+}
+
+// a seed from what libc offers: the clock and where the allocator put v (address randomisation)
+static uint32_t bert__vocab_seed(const bert_vocab *v) {
+    uint64_t a = (uint64_t)(uintptr_t)v ^ ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock();
+    return bert__hash_mix((uint32_t)a ^ bert__hash_mix((uint32_t)(a >> 32)));
+}
+
 // id of s[0,n) (of "##" + s[0,n) when cont), or -1
 static int bert__vocab_find(const bert_vocab *v, int cont, const char *s, size_t n) {
     size_t pre = cont ? 2 : 0;
-    uint32_t h = bert__fnv1a(bert__fnv1a(2166136261u, "##", pre), s, n);
-    for (uint32_t i = h & v->slot_mask;; i = (i + 1) & v->slot_mask) {
+    for (uint32_t i = bert__vocab_slot(v, cont, s, n);; i = (i + 1) & v->slot_mask) {
         int32_t id = v->slot[i];
         if (id < 0) return -1;
         const char *t = v->text + v->offset[id];
@@ -4472,7 +4547,11 @@ BERTDEF bert_vocab *bert_vocab_parse(const char *text, size_t len, const char *s
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
     if (len && text[len - 1] != '\n') lines++;   // a last line without its newline
     if (lines == 0) { bert__err(BERT_ERR_FORMAT, "%s: empty vocab", src); return NULL; }
-    if (lines > (size_t)1 << 28) { bert__err(BERT_ERR_FORMAT, "%s: %zu lines is too many", src, lines); return NULL; }
+    if (lines > (size_t)1 << 24) {   // the config's vocab_size cap; it keeps offsets and ids far from overflow
+        bert__err(BERT_ERR_FORMAT, "%s: %zu lines is too many (at most 16777216)", src, lines);
+        return NULL;
+    }
+    if (len >= (size_t)1 << 31) { bert__err(BERT_ERR_FORMAT, "%s: %zu bytes is too large for a vocab (under 2 GB)", src, len); return NULL; }
     while (slots < 2 * lines) slots *= 2;
     bert_vocab *v = (bert_vocab *)bert__calloc(1, sizeof *v);
     if (!v) return NULL;
@@ -4485,6 +4564,7 @@ BERTDEF bert_vocab *bert_vocab_parse(const char *text, size_t len, const char *s
     v->text[len] = 0;
     memset(v->slot, 0xFF, slots * sizeof *v->slot);   // -1: empty
     v->slot_mask = (uint32_t)(slots - 1);
+    v->hash_seed = bert__vocab_seed(v);
     v->pad_id = v->unk_id = v->cls_id = v->sep_id = v->mask_id = -1;
     const unsigned char *u = (const unsigned char *)v->text;
     size_t pos = 0;
@@ -4515,7 +4595,7 @@ BERTDEF bert_vocab *bert_vocab_parse(const char *text, size_t len, const char *s
         v->offset[id] = (uint32_t)first;
         v->len[id] = (uint32_t)(last - first);
         if ((int)(last - first) > v->max_len) v->max_len = (int)(last - first);
-        uint32_t h = bert__fnv1a(2166136261u, v->text + first, last - first), i = h & v->slot_mask;
+        uint32_t i = bert__vocab_slot(v, 0, v->text + first, last - first);
         while (v->slot[i] >= 0) i = (i + 1) & v->slot_mask;
         v->slot[i] = id;
         v->text[last] = 0;   // last <= end: the newline, stripped space or the final NUL
@@ -4612,14 +4692,16 @@ static int bert__tok_word(bert__tok_out *o, const bert__tchars *t, size_t from, 
         at[0] = 0;
         for (size_t i = 0; i < n; i++) at[i + 1] = at[i] + bert__utf8_put(buf + at[i], t->cp[from + i]);
         cut[0] = 0;
+        size_t fit = 0;   // the last end whose piece is not longer than the vocab's longest token
         for (size_t start = 0; start < n; ) {   // the longest vocab entry that starts here
-            size_t end = n;
+            size_t room = (size_t)v->max_len, end;   // bytes a piece may have; "##" takes 2 after the start
+            room = start ? (room > 2 ? room - 2 : 0) : room;
+            if (fit < start) fit = start;
+            while (fit < n && at[fit + 1] - at[start] <= room) fit++;   // it only moves forward, except
+            while (fit > start && at[fit] - at[start] > room) fit--;    // when the "##" room shrinks
             int found = -1;
-            for (; end > start; end--) {
-                size_t bytes = at[end] - at[start];
-                if (bytes + (start ? 2 : 0) <= (size_t)v->max_len &&
-                    (found = bert__vocab_find(v, start > 0, buf + at[start], bytes)) >= 0) break;
-            }
+            for (end = fit; end > start; end--)   // longest first, as tokenization.py: only lengths that fit
+                if ((found = bert__vocab_find(v, start > 0, buf + at[start], at[end] - at[start])) >= 0) break;
             if (found < 0) { np = -1; break; }
             id[np++] = found;
             cut[np] = start = end;
@@ -5364,14 +5446,14 @@ BERTDEF int bert_corpus_from_text(bert_corpus *c, const bert_vocab *v, int do_lo
         for (size_t k = at; k < end && blank; k++) blank = strchr(" \t\r\f\v", text[k]) != NULL;
         if (blank) {
             if (docs.v[docs.n - 1] > 0 && !bert__ivec_push(&docs, 0)) rc = BERT_ERR_OOM;
-        } else if (n > 0) {
-            if (!bert__cpd_push_all(&ids, buf, n) || !bert__ivec_push(&sents, n)) rc = BERT_ERR_OOM;
-            docs.v[docs.n - 1]++;
+        } else if (n > 0) {   // (the counts are int32: stop before one wraps)
+            if (sents.n >= (size_t)INT32_MAX || ids.n > (size_t)INT32_MAX * 4) rc = bert__err(BERT_ERR_ARG, "corpus too large: split it");
+            else if (!bert__cpd_push_all(&ids, buf, n) || !bert__ivec_push(&sents, n)) rc = BERT_ERR_OOM;
+            else docs.v[docs.n - 1]++;
         }
         at = end + 1;
     }
     if (!rc && docs.n > 1 && docs.v[docs.n - 1] == 0) docs.n--;
-    if (!rc && (sents.n > INT32_MAX || ids.n > (size_t)INT32_MAX * 4)) rc = bert__err(BERT_ERR_ARG, "corpus too large");
 done:
     BERT_FREE(buf);
     if (rc) { BERT_FREE(ids.v); BERT_FREE(sents.v); BERT_FREE(docs.v); return rc == BERT_ERR_OOM ? bert__err(rc, "out of memory tokenizing the corpus") : rc; }
@@ -5405,6 +5487,9 @@ BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_
     if (o->max_seq_length < 5 || o->max_predictions_per_seq < 1 || o->dupe_factor < 1 || o->vocab_size < 1 ||
         !(o->masked_lm_prob > 0 && o->masked_lm_prob <= 1) || !(o->short_seq_prob >= 0 && o->short_seq_prob <= 1))
         return bert__err(BERT_ERR_ARG, "create_pretraining_data: bad options (max_seq_length >= 5, max_predictions >= 1, dupe >= 1, probabilities in range)");
+    if (o->max_seq_length > (1 << 20) || o->max_predictions_per_seq > o->max_seq_length)   // keeps 3T + 2P far inside an int
+        return bert__err(BERT_ERR_ARG, "create_pretraining_data: max_seq_length %d (at most 1048576) and max_predictions_per_seq %d "
+                         "(at most max_seq_length)", o->max_seq_length, o->max_predictions_per_seq);
     if (o->whole_word_mask && !o->is_continuation) return bert__err(BERT_ERR_ARG, "create_pretraining_data: whole-word masking needs is_continuation");
     bert__cpd s;
     memset(&s, 0, sizeof s);
@@ -5429,10 +5514,13 @@ BERTDEF int bert_pretrain_data_create(const bert_corpus *c, const bert_pretrain_
     for (int i = 1; i <= c->num_sents; i++) s.sent_start[i] = s.sent_start[i - 1] + (size_t)c->sent_len[i - 1];
     for (int d = 0, first = 0; d < c->num_docs; d++) {
         s.doc_first[d] = first;
+        if (c->doc_sents[d] < 0 || c->doc_sents[d] > c->num_sents - first) {
+            rc = bert__err(BERT_ERR_ARG, "create_pretraining_data: document %d claims %d sentences of the %d left", d, c->doc_sents[d], c->num_sents - first);
+            goto done;
+        }
         first += c->doc_sents[d];
-        if (first > c->num_sents) { rc = bert__err(BERT_ERR_ARG, "create_pretraining_data: documents claim more sentences than given"); goto done; }
-        int tokens = 0;
-        for (int k = s.doc_first[d]; k < first; k++) tokens += c->sent_len[k];
+        size_t tokens = 0;
+        for (int k = s.doc_first[d]; k < first; k++) tokens += (size_t)c->sent_len[k];
         if (tokens > 0) s.docs[s.ndocs++] = d;
     }
     for (size_t i = 0; i < s.sent_start[c->num_sents]; i++)
@@ -5835,6 +5923,7 @@ static int bert__flag_set(const bert_flag *f, const char *v) {
     case BERT_FLAG_FLOAT: {
         double x = strtod(v, &end);
         if (!*v || *end || errno || !isfinite(x)) return bert__err(BERT_ERR_ARG, "--%s: '%s' is not a number", f->name, v);
+        if (fabs(x) > FLT_MAX) return bert__err(BERT_ERR_ARG, "--%s: '%s' is beyond float range", f->name, v);
         *(float *)f->value = (float)x;
         return BERT_OK;
     }
@@ -5894,6 +5983,31 @@ BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags) {
         snprintf(head, sizeof head, "--%s%s", f->name, arg);
         fprintf(out, "  %-28s %s%s\n", head, f->help, def);
     }
+}
+
+BERTDEF double bert_time_s(void) {
+    struct timespec ts;
+    if (!timespec_get(&ts, TIME_UTC)) return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+BERTDEF double bert_peak_rss_mib(void) {   // VmHWM: the high-water mark of the resident set, in kB
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = -1.0;
+    if (!f) return -1.0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) { kib = strtod(line + 6, NULL); break; }
+    fclose(f);
+    return kib < 0 ? -1.0 : kib / 1024.0;
+}
+
+BERTDEF const char *bert_format_duration(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s >= 1e9) snprintf(buf, n, "?");   // NaN, negative, or beyond any run's length
+    else if (s < 60) snprintf(buf, n, "%ds", (int)s);   // whole seconds, cut down (59.6 is not "60s")
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+    return buf;
 }
 
 #endif // BERT_IMPLEMENTATION

@@ -3,7 +3,9 @@ any failure into one line `convert: FILE: problem`, bounded file reading, and be
 
 Every converter is `python3 convert/X.py ...` with python3 + numpy only."""
 import json
+import math
 import os
+import reprlib
 import sys
 
 import numpy as np
@@ -13,16 +15,20 @@ class ConvertError(Exception):
     """A problem with an input or output file, reported as `convert: PATH: problem`."""
 
     def __init__(self, path, problem):
-        # names read from a corrupt file may hold newlines or control characters: escape them so
-        # the message stays one line
-        problem = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(problem))
+        problem = one_line(problem)
         super().__init__(f"{path}: {problem}")
         self.path, self.problem = str(path), problem
 
 
+def one_line(text):
+    """Names read from a corrupt file may hold newlines or control characters (\\x1e, \\x85 also
+    end a line for str.splitlines): escaped, so a message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def note(msg):
     """A remark for the user (skipped tensors, filled heads): stderr, never an error."""
-    print(f"convert: note: {msg}", file=sys.stderr)
+    print(f"convert: note: {one_line(msg)}", file=sys.stderr)
 
 
 # The file being read right now, so that an unexpected exception can still name it.
@@ -132,18 +138,27 @@ CONFIG_DEFAULTS = {"max_position_embeddings": 512, "type_vocab_size": 2, "hidden
                    "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
                    "initializer_range": 0.02, "layer_norm_eps": 1e-12}
 REQUIRED_KEYS = CONFIG_KEYS[:5]
+# bert.h's bounds (bert__config_check: "sizes are implausibly large"). Past them a config is corrupt,
+# and num_hidden_layers sizes the name table (16 rows per layer) before any tensor is read.
+LIMITS = {"vocab_size": 1 << 24, "hidden_size": 1 << 16, "num_hidden_layers": 1024, "intermediate_size": 1 << 18,
+          "max_position_embeddings": 1 << 20, "type_vocab_size": 1 << 16}
 
 # bert.h's reading of hidden_act (bert__act_parse): "gelu" is HF's exact erf form; these are tanh.
 TANH_ACTS = ("gelu_tanh", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_google")
 ERF_ACTS = ("gelu", "gelu_erf")
 
 
-def load_config_json(path):
-    text = read_all(path, 1 << 20)
+def json_loads(text, path, what):
+    """json.loads of bytes or str; every way a corrupt file makes it fail (bad UTF-8, bad syntax,
+    nesting deep enough to exhaust the recursion limit) is a ConvertError "WHAT: reason"."""
     try:
-        cfg = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ConvertError(path, f"not a JSON config: {e}")
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ConvertError(path, f"{what}: {e}")
+
+
+def load_config_json(path):
+    cfg = json_loads(read_all(path, 1 << 20), path, "not a JSON config")
     if not isinstance(cfg, dict):
         raise ConvertError(path, "not a JSON object")
     return cfg
@@ -166,11 +181,27 @@ def bert_config(src, source_path, act=None, eps=None):
         cfg["hidden_act"] = act
     for k in REQUIRED_KEYS + ("max_position_embeddings", "type_vocab_size"):
         if not isinstance(cfg[k], int) or isinstance(cfg[k], bool) or cfg[k] <= 0:
-            raise ConvertError(source_path, f"config \"{k}\" must be a positive integer, not {cfg[k]!r}")
+            raise ConvertError(source_path, f"config \"{k}\" must be a positive integer, not {reprlib.repr(cfg[k])}")
+        if cfg[k] > LIMITS.get(k, cfg[k]):
+            raise ConvertError(source_path, f"config \"{k}\" = {cfg[k]} is larger than bert.h accepts ({LIMITS[k]})")
     if cfg["hidden_act"] not in TANH_ACTS + ERF_ACTS:
-        raise ConvertError(source_path, f"hidden_act {cfg['hidden_act']!r} is not supported by bert.h "
+        raise ConvertError(source_path, f"hidden_act {reprlib.repr(cfg['hidden_act'])} is not supported by bert.h "
                                         f"(gelu erf or tanh only)")
     return cfg
+
+
+def step_value(a, path):
+    """global_step as an int: one finite, whole, non-negative value below 2^63 (a corrupt file may
+    hold no value, several, NaN or 1e30 there)."""
+    a = np.asarray(a).reshape(-1)
+    if a.size != 1:
+        raise ConvertError(path, f"global_step holds {a.size} values, expected one")
+    v = a[0].item()
+    if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
+        raise ConvertError(path, f"global_step {v} is not a whole number")
+    if not 0 <= int(v) < 1 << 63:
+        raise ConvertError(path, f"global_step {int(v)} is negative or too large")
+    return int(v)
 
 
 def config_to_json(cfg):

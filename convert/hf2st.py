@@ -16,7 +16,6 @@ bias stored as `cls.predictions.decoder.bias` is folded into `cls.predictions.bi
 buffer are dropped; `classifier.*` and `qa_outputs.*` are carried. Config from --config or the
 config.json / bert_config.json beside the input; hidden_act keeps HF's meaning ("gelu" = erf)."""
 import argparse
-import json
 import os
 
 import numpy as np
@@ -24,7 +23,7 @@ import numpy as np
 import names
 import safetensors_np
 import torch_pickle
-from common import ConvertError, bert_config, cli, load_config_json, model_metadata, note
+from common import ConvertError, bert_config, cli, json_loads, load_config_json, model_metadata, note
 from tf2st import fill_heads, ordered
 
 
@@ -89,10 +88,7 @@ def find_config(path, given, meta):
     if given:
         return load_config_json(given), given
     if "config" in meta:
-        try:
-            cfg = json.loads(meta["config"])
-        except ValueError as e:
-            raise ConvertError(path, f"bad config in __metadata__: {e}")
+        cfg = json_loads(meta["config"], path, "bad config in __metadata__")
         if isinstance(cfg, dict):
             return cfg, path
     raise ConvertError(path, "no config.json beside the checkpoint (give --config)")

@@ -27,7 +27,7 @@ import numpy as np
 import ms_ckpt
 import names
 import safetensors_np
-from common import ConvertError, bert_config, cli, load_config_json, model_metadata, note
+from common import ConvertError, bert_config, cli, load_config_json, model_metadata, note, step_value
 from tf2st import fill_heads, ordered
 
 MS_LAYERNORM_EPS = 1e-7
@@ -92,6 +92,8 @@ def infer_config(model, path, a):
     for n in need:
         if n not in model:
             raise ConvertError(path, f"cannot infer the config: no {n} (give --config)")
+        if model[n].ndim != 2:
+            raise ConvertError(path, f"cannot infer the config: {n} has shape {list(model[n].shape)}, not 2-D")
     if not a.heads:
         raise ConvertError(path, "the number of attention heads is not stored in a checkpoint: give --heads N or --config")
     L = 1 + max(int(n.split(".")[3]) for n in model if n.startswith("bert.encoder.layer."))
@@ -133,7 +135,7 @@ def write_optim(out, slots, scalars, tensors, cfg, path):
             items.append((f"{k}.{n}", a))
     step = 0
     if "global_step" in scalars and scalars["global_step"].size:
-        step = int(np.asarray(scalars["global_step"]).reshape(-1)[0])
+        step = step_value(scalars["global_step"], path)
     else:
         note(f"{path}: no global_step; the training state starts at step 0")
     safetensors_np.write(out, items, {"format": "bert.h-optim", "optimizer": OPTIMIZERS[fam], "step": str(step),

@@ -3,10 +3,12 @@
 data buffer. The reader checks what bert.h's reader checks (sizes, offsets inside the buffer and
 consistent with dtype x shape, no overlaps), so a file that passes here is not rejected there."""
 import json
+import math
+import reprlib
 
 import numpy as np
 
-from common import ConvertError, File, write_atomic
+from common import ConvertError, File, json_loads, write_atomic
 
 DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I32": "<i4", "I64": "<i8", "I16": "<i2", "U8": "u1",
           "I8": "i1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?", "BF16": "<u2"}
@@ -22,10 +24,7 @@ def read(path):
         n = int.from_bytes(f.read(0, 8, "header length"), "little")
         if n > f.size - 8 or n > MAX_HEADER:
             raise ConvertError(path, f"header length {n} lies past the end of the {f.size}-byte file")
-        try:
-            header = json.loads(f.read(8, n, "header").decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise ConvertError(path, f"bad JSON header: {e}")
+        header = json_loads(f.read(8, n, "header"), path, "bad JSON header")
         if not isinstance(header, dict):
             raise ConvertError(path, "header is not a JSON object")
         meta = header.pop("__metadata__", None) or {}
@@ -34,7 +33,7 @@ def read(path):
         base, data_len, spans, out = 8 + n, f.size - 8 - n, [], {}
         for name, info in header.items():
             dt, shape, offs = _entry(path, name, info)
-            numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            numel = math.prod(shape)   # Python ints: np.prod in int64 wraps [2^32, 2^32] to 0
             if offs[1] > data_len or offs[1] - offs[0] != numel * np.dtype(DTYPES[dt]).itemsize:
                 raise ConvertError(path, f"tensor '{name}': data_offsets {offs} do not fit {dt}{shape} in a "
                                          f"{data_len}-byte buffer")
@@ -53,11 +52,11 @@ def _entry(path, name, info):
         raise ConvertError(path, f"tensor '{name}': entry is not an object")
     dt, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
     if dt not in DTYPES:
-        raise ConvertError(path, f"tensor '{name}': unsupported dtype {dt!r}")
+        raise ConvertError(path, f"tensor '{name}': unsupported dtype {reprlib.repr(dt)}")
     if not isinstance(shape, list) or len(shape) > 16 or not all(_uint(d) for d in shape):
-        raise ConvertError(path, f"tensor '{name}': bad shape {shape!r}")
+        raise ConvertError(path, f"tensor '{name}': bad shape {reprlib.repr(shape)}")
     if not isinstance(offs, list) or len(offs) != 2 or not all(_uint(o) for o in offs) or offs[0] > offs[1]:
-        raise ConvertError(path, f"tensor '{name}': bad data_offsets {offs!r}")
+        raise ConvertError(path, f"tensor '{name}': bad data_offsets {reprlib.repr(offs)}")
     return dt, tuple(shape), offs
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import names
 import safetensors_np
 import tf_bundle
-from common import ConvertError, cli, note, write_atomic
+from common import LIMITS, ConvertError, cli, json_loads, note, write_atomic
 
 
 def parse_args(argv):
@@ -41,12 +41,12 @@ def parse_args(argv):
 def model_config(meta, path):
     if "config" not in meta:
         raise ConvertError(path, "no config in __metadata__ (convert it with tf2st/ms2st/hf2st first)")
-    try:
-        cfg = json.loads(meta["config"])
-    except ValueError as e:
-        raise ConvertError(path, f"bad config in __metadata__: {e}")
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("num_hidden_layers"), int):
+    cfg = json_loads(meta["config"], path, "bad config in __metadata__")
+    L = cfg.get("num_hidden_layers") if isinstance(cfg, dict) else None
+    if not isinstance(L, int) or isinstance(L, bool):
         raise ConvertError(path, "config in __metadata__ has no num_hidden_layers")
+    if not 1 <= L <= LIMITS["num_hidden_layers"]:   # it sizes the name table: 16 rows per layer
+        raise ConvertError(path, f"config in __metadata__: num_hidden_layers {L} is not in [1, {LIMITS['num_hidden_layers']}]")
     return cfg
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import names
 import safetensors_np
 import tf_bundle
-from common import (ConvertError, bert_config, cli, load_config_json, model_metadata, note,
+from common import (ConvertError, bert_config, cli, load_config_json, model_metadata, note, step_value,
                     truncated_normal)
 
 TF_GELU = "gelu_tanh"
@@ -233,9 +233,7 @@ def write_optim(out, moments, step, tensors, cfg, path):
         note(f"{path}: no global_step; the training state starts at step 0")
         step_val = 0
     else:
-        step_val = int(np.asarray(step).reshape(-1)[0])
-        if step_val < 0:
-            raise ConvertError(path, f"global_step is negative ({step_val})")
+        step_val = step_value(step, path)
     items = [(f"m.{n}", moments[("m", n)]) for n in order] + [(f"v.{n}", moments[("v", n)]) for n in order]
     safetensors_np.write(out, items, {"format": "bert.h-optim", "optimizer": "adamw_gb", "step": str(step_val),
                                       "converted_from": "tf tensor bundle"})

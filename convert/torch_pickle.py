@@ -11,6 +11,7 @@ dict needs, each to a local stand-in that builds numpy arrays (never to torch or
 any other global is refused with an error naming it, so a malicious file cannot run code."""
 import collections
 import io
+import os
 import pickle
 import zipfile
 
@@ -25,7 +26,18 @@ STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
 MAX_NUMEL = 1 << 40
 
 
-class StorageType:
+class _NoBuild:
+    """The pickle's BUILD opcode sets attributes on the object below it on the stack. On these
+    stand-ins it would let a file change a storage's dtype or a tensor's storage, and on the
+    StorageType objects in ALLOWED, shared by every load, also what later files in the same process
+    read. torch.save never builds them that way, so it is refused."""
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError(f"the pickle sets the state of a {type(self).__name__}")
+
+
+class StorageType(_NoBuild):
     def __init__(self, name):
         self.name, self.dtype = name, STORAGES[name]
 
@@ -34,14 +46,14 @@ class StorageType:
         return 2 if self.dtype == "bf16" else np.dtype(self.dtype).itemsize
 
 
-class Storage:
+class Storage(_NoBuild):
     """A storage reference from the pickle; `data` (a numpy array) is attached once read."""
 
     def __init__(self, stype, key, numel):
         self.stype, self.key, self.numel, self.data = stype, key, numel, None
 
 
-class TensorRef:
+class TensorRef(_NoBuild):
     __slots__ = ("storage", "offset", "size", "stride")
 
     def __init__(self, storage, offset, size, stride):
@@ -148,19 +160,19 @@ def load(path):
         obj = obj["state_dict"]   # a training checkpoint {"state_dict": ..., ...}
     if not isinstance(obj, dict):
         raise ConvertError(path, f"the pickle holds a {type(obj).__name__}, not a state dict")
-    out = {}
+    out, file_size = {}, os.path.getsize(path)
     for k, v in obj.items():
         if not isinstance(k, str):
             raise ConvertError(path, "a state-dict key is not a string")
         if isinstance(v, TensorRef):
-            out[k] = _materialise(v, path, k)
+            out[k] = _materialise(v, path, k, file_size)
     return out
 
 
 def _load_zip(path):
     try:
         z = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, ValueError, EOFError) as e:
+    except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as e:   # e.g. "zip file version 25.5"
         raise ConvertError(path, f"not a readable zip archive ({e})")
     with z:
         pkls = [n for n in z.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
@@ -214,7 +226,8 @@ def _load_legacy(path):
         raise ConvertError(path, "not a PyTorch checkpoint (no zip header, no legacy magic number)")
     proto, _ = next_obj("protocol version")
     if proto != 1001:
-        raise ConvertError(path, f"unsupported legacy protocol {proto!r}")
+        # proto may be any object (lists nesting the same list twice per level print in exponential time): name its type
+        raise ConvertError(path, f"unsupported legacy protocol {proto if isinstance(proto, int) else type(proto).__name__}")
     info, _ = next_obj("sys info")
     if not isinstance(info, dict) or info.get("little_endian") is not True:
         raise ConvertError(path, "big-endian or unknown byte order; not supported")
@@ -244,12 +257,20 @@ def _storage_array(raw, st):
     return np.frombuffer(raw, st.stype.dtype)
 
 
-def _materialise(t, path, name):
+def _materialise(t, path, name, file_size):
     st = t.storage
     if st.data is None:
         raise ConvertError(path, f"'{name}': its storage was never read")
     if t.offset < 0 or any(s < 0 for s in t.size) or any(s < 0 for s in t.stride):
         raise ConvertError(path, f"'{name}': negative offset, size or stride")
+    # The view's bounds are checked against its storage below, but zero strides (an expanded
+    # tensor) repeat elements without bound, and numpy refuses huge dims even with a 0 among them:
+    # the dims (0 counted as 1) times the item size must fit in the file.
+    span = 1
+    for n in t.size:
+        span *= max(n, 1)
+    if span * st.data.itemsize > file_size:
+        raise ConvertError(path, f"'{name}': shape {list(t.size)} is larger than the whole {file_size}-byte file")
     if 0 in t.size:
         return np.zeros(t.size, dtype=st.data.dtype)
     last = t.offset + sum((n - 1) * s for n, s in zip(t.size, t.stride))

@@ -41,7 +41,6 @@
 #include <string.h>
 #include <math.h>
 #include <time.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -138,12 +137,6 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void *xrealloc(void *p, size_t n) {
     void *q = realloc(p, n ? n : 1);
     if (!q) die("out of memory (%zu bytes)", n);
@@ -201,16 +194,16 @@ static void table_clear(label_table *t) {
 static int label_find(const char *s) { return table_find(&labels, s); }
 static int label_add(const char *s, const char *desc, const char *where) { return table_add(&labels, s, desc, where); }
 
-static int is_integer(const char *s) {
+static int is_integer(const char *s) {   // at most 18 digits: fits a long long, so atoll is exact
     if (*s == '-') s++;
-    if (!*s) return 0;
+    if (!*s || strlen(s) > 18) return 0;
     for (; *s; s++) if (*s < '0' || *s > '9') return 0;
     return 1;
 }
 
 // numeric order when every label is an integer ("100" < "2" would be wrong), else byte order
 static int label_cmp_num(const void *a, const void *b) {
-    long u = atol(*(char *const *)a), v = atol(*(char *const *)b);
+    long long u = atoll(*(char *const *)a), v = atoll(*(char *const *)b);
     return (u > v) - (u < v);
 }
 static int label_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -236,8 +229,10 @@ static const char *labels_summary(void) {   // "0, 1" (at most 20 shown), for me
 }
 
 // a JSON value as a label/id string: strings as they are, integers without a fraction
+// a string or number as text in buf: 1, or 0 if j is neither, or -1 if it does not fit (never cut)
 static int json_scalar(const bert_json *j, char *buf, size_t cap) {
     if (!j) return 0;
+    if (j->type == BERT_JSON_STRING && (size_t)j->string_len >= cap) return -1;
     if (j->type == BERT_JSON_STRING) snprintf(buf, cap, "%s", j->string);
     else if (j->type == BERT_JSON_NUMBER && j->number == floor(j->number) && fabs(j->number) < 1e15) snprintf(buf, cap, "%.0f", j->number);
     else if (j->type == BERT_JSON_NUMBER) snprintf(buf, cap, "%.17g", j->number);
@@ -286,7 +281,9 @@ static void labels_from_file(const char *path) {
         bert_json *j;
         if (bert_json_parse(&j, s, n)) die("%s: malformed JSON: %s", where, bert_last_error());
         const bert_json *d = bert_json_get(j, "label_desc");
-        if (!json_scalar(bert_json_get(j, "label"), name, sizeof name)) die("%s: no \"label\" string or number", where);
+        int got = json_scalar(bert_json_get(j, "label"), name, sizeof name);
+        if (got < 0) die("%s: a \"label\" longer than %d bytes", where, (int)sizeof name - 1);
+        if (!got) die("%s: no \"label\" string or number", where);
         label_add(name, d && d->type == BERT_JSON_STRING ? d->string : NULL, where);
         bert_json_free(j);
     }
@@ -344,6 +341,7 @@ typedef struct {
     char **id;                   // (n) example ids for predictions
     int *line;                   // (n) line numbers
     long truncated, empty, blank, first_cut_line;
+    int pairs;                   // 1 if any example has a second sentence (segment 1)
     int longest;                 // tokens of the longest example before cutting
     file_format fmt;
 } dataset;
@@ -352,7 +350,7 @@ typedef struct { int32_t *a, *b; int cap; } scratch;
 
 // tokenizes into sc->a (into_b 0) or sc->b; a long text regrows both buffers (keeping what the other
 // one holds), so callers read sc->a / sc->b afresh after every call, never a pointer saved before it
-static int tokenize(const bert_vocab *v, const char *s, size_t n, int into_b, scratch *sc) {
+static int tokenize(const bert_vocab *v, const char *s, size_t n, int into_b, scratch *sc, const char *path, int line) {
     int count = bert_tokenize(v, opt.do_lower_case, s, n, into_b ? sc->b : sc->a, sc->cap);
     if (count > sc->cap) {   // a long text: grow both buffers and redo
         sc->cap = count;
@@ -360,14 +358,15 @@ static int tokenize(const bert_vocab *v, const char *s, size_t n, int into_b, sc
         sc->b = (int32_t *)xrealloc(sc->b, (size_t)count * sizeof(int32_t));
         count = bert_tokenize(v, opt.do_lower_case, s, n, into_b ? sc->b : sc->a, sc->cap);
     }
-    if (count < 0) die("%s", bert_last_error());
+    if (count < 0) die("%s:%d: %s", path, line, bert_last_error());
     return count;
 }
 
 // adds one example; text_b may be NULL. Returns 0 when it was skipped (no tokens, not a test file).
 static int dataset_add(dataset *d, const bert_vocab *v, const char *a, size_t na_bytes, const char *b, size_t nb_bytes,
                        const char *label, const char *id, int line, int labelled, scratch *sc) {
-    int na = tokenize(v, a, na_bytes, 0, sc), nb = b ? tokenize(v, b, nb_bytes, 1, sc) : 0;
+    int na = tokenize(v, a, na_bytes, 0, sc, d->path, line), nb = b ? tokenize(v, b, nb_bytes, 1, sc, d->path, line) : 0;
+    if (b) d->pairs = 1;
     const int32_t *pa = sc->a, *pb = sc->b;   // only now: the second call may have moved both
     if (na == 0 || (b && nb == 0)) {
         d->empty++;
@@ -449,9 +448,16 @@ static void read_tsv(dataset *d, const bert_vocab *v, const char *text, size_t l
             size_t ln = fl[L.label];
             trim(&ls, &ln);
             if (!ln) die("%s:%d: empty label (column %d)", d->path, line, L.label);
-            snprintf(label, sizeof label, "%.*s", (int)(ln < 255 ? ln : 255), ls);
+            if (ln >= sizeof label) die("%s:%d: a label longer than %d bytes (column %d)", d->path, line, (int)sizeof label - 1, L.label);
+            snprintf(label, sizeof label, "%.*s", (int)ln, ls);
         }
-        if (L.id >= 0) { const char *is = f[L.id]; size_t in = fl[L.id]; trim(&is, &in); snprintf(id, sizeof id, "%.*s", (int)(in < 255 ? in : 255), is); }
+        if (L.id >= 0) {
+            const char *is = f[L.id];
+            size_t in = fl[L.id];
+            trim(&is, &in);
+            if (in >= sizeof id) die("%s:%d: an id longer than %d bytes (column %d)", d->path, line, (int)sizeof id - 1, L.id);
+            snprintf(id, sizeof id, "%.*s", (int)in, is);
+        }
         else snprintf(id, sizeof id, "%d", row);
         row++;
         dataset_add(d, v, f[L.a], fl[L.a], L.b >= 0 ? f[L.b] : NULL, L.b >= 0 ? fl[L.b] : 0,
@@ -473,10 +479,14 @@ static void read_json(dataset *d, const bert_vocab *v, const char *text, size_t 
         if (opt.text_b_key && (!b || b->type != BERT_JSON_STRING)) die("%s:%d: no \"%s\" string", d->path, line, opt.text_b_key);
         char label[256] = "", id[256];
         const bert_json *lj = bert_json_get(j, opt.label_key);
-        if (lj && !json_scalar(lj, label, sizeof label)) die("%s:%d: \"%s\" is neither a string nor a number", d->path, line, opt.label_key);
+        int got = lj ? json_scalar(lj, label, sizeof label) : 1;
+        if (got < 0) die("%s:%d: a \"%s\" longer than %d bytes", d->path, line, opt.label_key, (int)sizeof label - 1);
+        if (!got) die("%s:%d: \"%s\" is neither a string nor a number", d->path, line, opt.label_key);
         if (labelled && !label[0]) die("%s:%d: no \"%s\"", d->path, line, opt.label_key);
         if (!labelled) label[0] = 0;
-        if (!json_scalar(bert_json_get(j, opt.id_key), id, sizeof id)) snprintf(id, sizeof id, "%d", row);
+        got = json_scalar(bert_json_get(j, opt.id_key), id, sizeof id);
+        if (got < 0) die("%s:%d: an \"%s\" longer than %d bytes", d->path, line, opt.id_key, (int)sizeof id - 1);
+        if (!got) snprintf(id, sizeof id, "%d", row);
         row++;
         const bert_json *desc = bert_json_get(j, "label_desc");
         if (label[0] && desc && desc->type == BERT_JSON_STRING) table_add(&data_descs, label, desc->string, d->path);   // CLUE's description
@@ -963,13 +973,6 @@ static void write_predictions(bert_ctx *ctx, bert_model *m, const dataset *d, in
 // ----------------------------------------------------------------------------
 // main
 
-static void format_duration(char *buf, size_t n, double s) {
-    if (s < 0 || !isfinite(s)) snprintf(buf, n, "?");
-    else if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
-}
-
 static void permutation(int *perm, int n, uint64_t epoch) {
     for (int i = 0; i < n; i++) perm[i] = i;
     uint64_t stream = bert_rng_stream((uint64_t)opt.seed, epoch, SHUFFLE_SITE);
@@ -1029,13 +1032,8 @@ static void setup_labels(const dataset *train) {
     opt.num_labels = labels.n;
 }
 
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
-}
-
 int main(int argc, char **argv) {
-    double t_start = now_s();
+    double t_start = bert_time_s();
     int rc = bert_flags_parse(flags, NFLAGS, argc, argv);
     if (rc == 1) { usage(stdout); return 0; }
     if (rc) die("%s", bert_last_error());
@@ -1062,6 +1060,9 @@ int main(int argc, char **argv) {
     int K = opt.num_labels, from_file;
     bert_model *m = make_model(K, &from_file);
     if (m->config.vocab_size != v->size) die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, v->size, m->config.vocab_size);
+    const dataset *paired = train.pairs ? &train : dev.pairs ? &dev : test.pairs ? &test : NULL;
+    if (paired && m->config.type_vocab_size < 2)
+        die("%s: sentence pairs need type_vocab_size 2 or more; the model has %d", paired->path, m->config.type_vocab_size);
     if (!opt.do_train && !from_file) die("%s has no classifier.weight: fine-tune it first (--do_train)", opt.init ? opt.init : "the model");
     bert_ctx *ctx = bert_ctx_create((size_t)64 << 20);
     if (!ctx) die("out of memory for the activation arena");
@@ -1102,7 +1103,7 @@ int main(int argc, char **argv) {
         int *perm = (int *)xrealloc(NULL, (size_t)train.n * sizeof(int));
         batch b;
         batch_alloc(&b, B);
-        double t0 = now_s(), loss_sum = 0;
+        double t0 = bert_time_s(), loss_sum = 0;
         long examples = 0, hits = 0, seen = 0;
         for (int s = 0; s < total; s++) {
             int epoch = s / per_epoch, k = s % per_epoch;
@@ -1133,12 +1134,12 @@ int main(int argc, char **argv) {
                     for (int c = 1; c < K; c++) if (row[c] > row[best_k]) best_k = c;
                     hits += best_k == b.labels[e];
                 }
-            double elapsed = now_s() - t0 - t_eval;
+            double elapsed = bert_time_s() - t0 - t_eval;
             fprintf(log, "{\"step\": %d, \"epoch\": %.4f, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"examples_per_s\": %.2f}\n",
                     s + 1, (double)(s + 1) / per_epoch, lv, (double)o.last_lr, (double)o.last_grad_norm, (double)examples / elapsed);
             if ((s + 1) % opt.print_every == 0 || s + 1 == total || s == 0) {
                 char eta[32];
-                format_duration(eta, sizeof eta, elapsed / (s + 1) * (total - s - 1));
+                bert_format_duration(eta, sizeof eta, elapsed / (s + 1) * (total - s - 1));
                 printf("step %5d/%d | epoch %d | loss %.4f", s + 1, total, epoch + 1, loss_sum / seen);
                 if (K > 1) printf(" | acc %.3f", (double)hits / seen);
                 printf(" | lr %.2e | |g| %.3f | %.1f ex/s | ETA %s\n", (double)o.last_lr, (double)o.last_grad_norm, (double)examples / elapsed, eta);
@@ -1147,9 +1148,9 @@ int main(int argc, char **argv) {
             }
             int epoch_end = k == per_epoch - 1 || s + 1 == total;
             if (opt.do_eval && (epoch_end || (opt.eval_every && (s + 1) % opt.eval_every == 0))) {
-                double te = now_s();
+                double te = bert_time_s();
                 metrics r2 = evaluate(ctx, m, &dev, pad_id);
-                t_eval += now_s() - te;
+                t_eval += bert_time_s() - te;
                 double val = metric_value(&r2, opt.metric);
                 int better = !have_best || val > metric_value(&best, opt.metric) || (isnan(metric_value(&best, opt.metric)) && !isnan(val));
                 char what[160];
@@ -1168,7 +1169,7 @@ int main(int argc, char **argv) {
                 }
             }
         }
-        t_train = now_s() - t0 - t_eval;
+        t_train = bert_time_s() - t0 - t_eval;
         if (!have_best) save_model(m, model_path);   // no dev set: the last weights
         snprintf(path, sizeof path, "%s/config.json", opt.out);
         save_hf_config(m, path);
@@ -1182,7 +1183,7 @@ int main(int argc, char **argv) {
     if (opt.do_eval) {
         metrics r;
         if (have_best) r = best;
-        else { double te = now_s(); r = evaluate(ctx, m, &dev, pad_id); t_eval += now_s() - te; }
+        else { double te = bert_time_s(); r = evaluate(ctx, m, &dev, pad_id); t_eval += bert_time_s() - te; }
         char what[600];
         snprintf(what, sizeof what, "eval %s%s", dev.path, have_best ? " (best checkpoint)" : "");
         metrics_print(&r, what);
@@ -1202,15 +1203,15 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/test_predictions.%s", opt.out, json ? "json" : "tsv");
         write_predictions(ctx, m, &test, pad_id, path, json);
     }
-    double e2e = now_s() - t_start;
+    double e2e = bert_time_s() - t_start;
     printf("summary: %ld steps (%ld skipped) | e2e %.1f s (train %.1f s, eval %.1f s) | peak RSS %.0f MiB\n",
-           steps_done, skipped, e2e, t_train, t_eval, peak_rss_mib());
+           steps_done, skipped, e2e, t_train, t_eval, bert_peak_rss_mib());
     if (have_best) printf("best on dev: %s %.4f at step %d (%s)\n", opt.metric, metric_value(&best, opt.metric), best_step, model_path);
     fprintf(log, "{\"summary\": \"done\", \"steps\": %ld, \"skipped\": %ld, \"e2e_s\": %.3f, \"train_s\": %.3f, \"eval_s\": %.3f, "
                  "\"best_step\": %d, \"best_%s\": ",
             steps_done, skipped, e2e, t_train, t_eval, best_step, opt.metric);
     json_number(log, have_best ? metric_value(&best, opt.metric) : NAN);
-    fprintf(log, ", \"peak_rss_mib\": %.1f}\n", peak_rss_mib());
+    fprintf(log, ", \"peak_rss_mib\": %.1f}\n", bert_peak_rss_mib());
     fclose(log);
     bert_ctx_free(ctx);
     bert_model_free(m);

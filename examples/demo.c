@@ -115,12 +115,6 @@ static int32_t *grow_i32(int32_t *p, size_t n) {
     return p;
 }
 
-static double now(void) {
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // every random choice comes from bert.h's counter-based RNG: (seed, purpose) names a stream
 typedef struct { uint64_t stream, i; } rng;
 
@@ -569,7 +563,7 @@ static metrics pretrain(bert_ctx *ctx, bert_model *m, const dataset *train, cons
     rng r = rng_make(o->seed, 0xBA7Cu);
     metrics e;
     memset(&e, 0, sizeof e);
-    double t0 = now(), t_last = t0, train_time = 0.0;
+    double t0 = bert_time_s(), t_last = t0, train_time = 0.0;
     int last_step = 0;
     for (int step = 1; step <= o->steps; step++) {
         next_batch(train, order, &cursor, &r, &batch);
@@ -581,7 +575,7 @@ static metrics pretrain(bert_ctx *ctx, bert_model *m, const dataset *train, cons
         bert_optim_step(&opt, m);
         if (step % 20 == 0 || step == 1 || step == o->steps) {
             metrics bm = batch_metrics(&out, &b);
-            double t = now(), dt = t - t_last;
+            double t = bert_time_s(), dt = t - t_last;
             train_time += dt;
             double tok_s = (double)(step - last_step) * o->B * o->T / dt;
             double eta = train_time / step * (o->steps - step);
@@ -589,18 +583,18 @@ static metrics pretrain(bert_ctx *ctx, bert_model *m, const dataset *train, cons
                    step, o->steps, bm.loss, 100 * bm.mlm_acc, 100 * bm.nsp_acc, (double)opt.last_lr,
                    (double)opt.last_grad_norm, tok_s / 1000, eta);
             fflush(stdout);
-            t_last = now();
+            t_last = bert_time_s();
             last_step = step;
         }
         if (step % o->eval_every == 0 || step == o->steps) {
-            double te = now();
+            double te = bert_time_s();
             train_time += te - t_last;
             e = pretrain_eval(ctx, m, eval, o->B);
             print_eval("eval @ step", step, &e);
-            t_last = now();
+            t_last = bert_time_s();
         }
     }
-    *seconds = now() - t0;
+    *seconds = bert_time_s() - t0;
     free(order);
     dataset_free(&batch);
     bert_optim_free(&opt);
@@ -742,7 +736,7 @@ static double finetune(const char *name, bert_ctx *ctx, bert_model *m, const cor
 
 int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
-    double t_start = now();
+    double t_start = bert_time_s();
     // One thread by default: a model this small runs hundreds of tiny parallel loops per step, and
     // on a machine whose cores are busy with other work, OpenMP threads spin waiting for each other:
     // we measured 2 threads 20x slower than 1 on a shared 2-core box (and 1.7x faster on an idle one).
@@ -845,7 +839,7 @@ int main(int argc, char **argv) {
     printf("fine-tuning  real vs shuffled sentence, %d steps each, %d held-out examples:\n", o.ft_steps, ft_eval.n);
     printf("             pretrained %.1f%% vs from scratch %.1f%% (chance 50%%)\n", 100 * acc_pre, 100 * acc_scratch);
     printf("checkpoint   %s (round trip ok)\n", o.output);
-    printf("total time   %.1fs\n", now() - t_start);
+    printf("total time   %.1fs\n", bert_time_s() - t_start);
     printf("(%d sentences is far too little text for these numbers to mean much: this run shows the pipeline.)\n", c.nsent);
 
     bert_model_free(m2); bert_model_free(scratch); bert_ctx_free(ctx);

@@ -55,12 +55,19 @@ static void die(const char *fmt, ...) {
 // ----------------------------------------------------------------------------
 // input: whole lines, however long
 
+// where the line being encoded came from, for error lines
+static const char *in_path = "-";
+static long in_line;
+
+#define MAX_LINE ((size_t)256 << 20)   // the tokenizer's limit on one text
+
 static char *read_line(FILE *f, size_t *len) {
     static char *buf;
     static size_t cap;
     size_t n = 0;
     int c;
     while ((c = getc(f)) != EOF && c != '\n') {
+        if (n >= MAX_LINE) die("%s:%ld: a line longer than 256 MB", in_path, in_line + 1);
         if (n + 2 > cap) {
             cap = cap ? 2 * cap : 4096;
             if (!(buf = (char *)realloc(buf, cap))) die("out of memory reading a line");
@@ -90,7 +97,7 @@ static int tokenize_part(const bert_vocab *v, const char *s, size_t n, scratch *
         *dst = dst == &sc->a ? sc->a : sc->b;
         count = bert_tokenize(v, !opt.cased, s, n, *dst, sc->cap);
     }
-    if (count < 0) die("%s", bert_last_error());
+    if (count < 0) die("%s:%ld: %s", in_path, in_line, bert_last_error());
     return count;
 }
 
@@ -180,6 +187,7 @@ int main(int argc, char **argv) {
     if (!v) die("%s", bert_last_error());
     if (v->cls_id < 0 || v->sep_id < 0) die("%s: no [CLS] or [SEP] token", opt.vocab);
     FILE *in = strcmp(opt.input, "-") ? fopen(opt.input, "rb") : stdin;
+    in_path = strcmp(opt.input, "-") ? opt.input : "stdin";
     if (!in) die("%s: %s", opt.input, strerror(errno));
 
     bert_model *m = NULL;
@@ -191,6 +199,7 @@ int main(int argc, char **argv) {
         if (m->config.vocab_size != v->size)
             die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, v->size, m->config.vocab_size);
         if (T > m->config.max_position_embeddings) T = m->config.max_position_embeddings;
+        if (T < 3) die("%s: max_position_embeddings %d leaves no room for [CLS] A [SEP] (3 or more needed)", opt.model, T);
     }
     sink out = { stdout, 0, 0, 0, m ? m->config.hidden_size : 0 };
     if (opt.output) {
@@ -216,8 +225,11 @@ int main(int argc, char **argv) {
         size_t len;
         char *line = read_line(in, &len);
         if (line) {
+            in_line = ++line_no;
+            if (m && m->config.type_vocab_size < 2 && strstr(line, "|||"))
+                die("%s:%ld: a sentence pair needs type_vocab_size 2 or more; %s has %d", in_path, line_no, opt.model,
+                    m->config.type_vocab_size);
             int cut, n = encode_line(v, line, len, T, ids + (size_t)nb * T, types + (size_t)nb * T, &sc, &cut);
-            line_no++;
             if (cut) { truncated++; fprintf(stderr, "encode: warning: line %ld: %d tokens over --max_seq_length %d were cut\n", line_no, cut, T); }
             if (opt.ids) {
                 for (int i = 0; i < n; i++) fprintf(out.f, i ? " %d" : "%d", ids[(size_t)nb * T + i]);

@@ -12,8 +12,9 @@
 //
 // Data: CLUENER's JSON lines as published: {"text": T, "label": {type: {entity: [[start, end]]}}},
 // offsets in characters (code points), end inclusive; test.json has "id" and no "label". A record
-// whose span is out of range, whose span text is not the entity, or whose type is not in --types
-// stops the program with FILE:LINE (--skip_bad_records drops such records and counts them).
+// whose span is out of range, whose span text is not the entity, whose type is not in --types, or
+// with over 10000 spans stops the program with FILE:LINE (--skip_bad_records drops such records and
+// counts them). A data file may have up to 1 GB.
 // Characters: one token per character, so offsets stay exact. A character's token is what
 // bert_tokenize makes of it alone (lower-cased, accents stripped with --do_lower_case, as Google's
 // Chinese model expects; so letters and digits go one by one instead of as WordPiece words); one the
@@ -21,8 +22,8 @@
 // one that splits into pieces (a Hangul syllable's jamo) its first piece, an unknown one [UNK].
 // Tags: BIO (O, B-x, I-x) or BIOES (also E-x, S-x): id 0 is O, then for each type of --types in
 // order B, I (, E, S). Overlapping mentions cannot all be tagged: for training the one starting first
-// (the longer on a tie) wins and the others are counted (train.json has one such record); scoring
-// always uses every gold mention.
+// (the longer on a tie, then the earlier in the file) wins and the others are counted (train.json
+// has one such record); scoring always uses every gold mention.
 // Windows: a text longer than --max_seq_length - 2 characters becomes windows of that many,
 // --doc_stride apart, the last one ending at the text's end. Training uses every window; a
 // prediction takes each character's tag from the window where it is most central (the earlier
@@ -41,7 +42,7 @@
 // (HF fields, id2label), log.jsonl, checkpoints ckpt-N/, dev_results.json, cluener_predict.json.
 // Results from a random init (softmax vs CRF): README "Fine-tuning: NER (CLUENER2020)",
 // bench/ner_runs.sh. Tests: tests/test_ner.c against tests/ref/ner_ref.py.
-#define _DEFAULT_SOURCE   // getrusage, sigaction, mkdir, opendir
+#define _DEFAULT_SOURCE   // sigaction, mkdir, opendir
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,6 @@
 #include <signal.h>
 #include <errno.h>
 #include <dirent.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -61,6 +61,8 @@
 #define SHUFFLE_SITE 0x5348554646ull   // "SHUFF": the shuffle's RNG site, apart from dropout's
 #define CRF_INIT_SITE 0x435246ull      // "CRF": the transitions' init
 #define MAX_TYPES 32
+#define MAX_SPANS 10000               // gold mentions per record (CLUENER's have a handful): bounds their checks
+#define MAX_FILE_BYTES ((size_t)1 << 30)   // a data file is read whole; 1 GB also keeps line and record counts in an int
 #define CLUENER_TYPES "address,book,company,game,government,movie,name,organization,position,scene"
 
 // ----------------------------------------------------------------------------
@@ -154,24 +156,6 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
-}
-
-static void format_duration(char *buf, size_t n, double s) {
-    if (s < 0 || !isfinite(s)) snprintf(buf, n, "?");
-    else if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
-}
-
 static void *xcalloc(size_t n, size_t size) {
     void *p = calloc(n ? n : 1, size);
     if (!p) die("out of memory");
@@ -249,11 +233,14 @@ typedef struct {
 static const bert_vocab *vocab;
 static int32_t *char_cache;   // (0x110000) token id + 1 of each code point seen; 0 = not yet
 static int32_t dropped_id;    // the token of characters the tokenizer drops
+static const char *reading_path;   // the file and line being read, for the tokenizer's errors
+static int reading_line;
 
 static int32_t char_token(uint32_t cp, const char *bytes, int len) {
     if (char_cache[cp]) return char_cache[cp] - 1;
     int32_t ids[16];
     int count = bert_tokenize(vocab, opt.do_lower_case, bytes, (size_t)len, ids, 16);
+    if (count < 0 && reading_path) die("%s:%d: %s", reading_path, reading_line, bert_last_error());
     if (count < 0) die("%s", bert_last_error());
     int32_t id = count == 0 ? dropped_id : ids[0];
     char_cache[cp] = id + 1;
@@ -294,6 +281,7 @@ static void record_chars(record *r, const char *text, size_t len) {
 
 // the mentions of a "label" object; returns NULL or what is wrong
 static const char *record_spans(record *r, const bert_json *label, char *err, size_t cap) {
+    int room = 0;
     if (label->type != BERT_JSON_OBJECT) return "\"label\" is not an object";
     for (int i = 0; i < label->count; i++) {
         const bert_json *ty = &label->child[i];
@@ -303,6 +291,7 @@ static const char *record_spans(record *r, const bert_json *label, char *err, si
         for (int e = 0; e < ty->count; e++) {
             const bert_json *ent = &ty->child[e];
             if (ent->type != BERT_JSON_ARRAY) { snprintf(err, cap, "entity '%s': not a list of spans", ent->key); return err; }
+            size_t key_len = strlen(ent->key);
             for (int k = 0; k < ent->count; k++) {
                 const bert_json *sp = &ent->child[k];
                 int ok = sp->type == BERT_JSON_ARRAY && sp->count == 2;
@@ -316,12 +305,18 @@ static const char *record_spans(record *r, const bert_json *label, char *err, si
                     return err;
                 }
                 int b0 = r->byte_of[s], b1 = r->byte_of[t + 1];
-                if (strlen(ent->key) != (size_t)(b1 - b0) || memcmp(r->text + b0, ent->key, (size_t)(b1 - b0)) != 0) {
+                if (key_len != (size_t)(b1 - b0) || memcmp(r->text + b0, ent->key, key_len) != 0) {
                     snprintf(err, cap, "span [%d, %d] is '%.*s' in the text, not '%s'", s, t, b1 - b0, r->text + b0, ent->key);
                     return err;
                 }
-                r->spans = (span *)realloc(r->spans, (size_t)(r->nspans + 1) * sizeof(span));
-                if (!r->spans) die("out of memory");
+                if (r->nspans == MAX_SPANS) {   // each span's text is compared with its entity's
+                    snprintf(err, cap, "more than %d entity spans in one record", MAX_SPANS);
+                    return err;
+                }
+                if (r->nspans == room) {
+                    room = room ? 2 * room : 8;
+                    if (!(r->spans = (span *)realloc(r->spans, (size_t)room * sizeof(span)))) die("out of memory");
+                }
                 r->spans[r->nspans].type = type; r->spans[r->nspans].start = s; r->spans[r->nspans].end = t;
                 r->nspans++;
             }
@@ -330,22 +325,29 @@ static const char *record_spans(record *r, const bert_json *label, char *err, si
     return NULL;
 }
 
-// gold tags from the mentions; an overlapping mention loses to the one starting first (then longer)
+typedef struct { span s; int index; } ordered_span;
+
+static int cmp_first_longest(const void *a, const void *b) {   // start, then longer first, then file order
+    const ordered_span *x = (const ordered_span *)a, *y = (const ordered_span *)b;
+    if (x->s.start != y->s.start) return x->s.start < y->s.start ? -1 : 1;
+    if (x->s.end != y->s.end) return x->s.end > y->s.end ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+// gold tags from the mentions; an overlapping mention loses to the one starting first (then longer,
+// then earlier in the file)
 static int record_tags(record *r) {
     r->tags = (int32_t *)xcalloc((size_t)r->n + 1, sizeof(int32_t));
-    int *order = (int *)xcalloc((size_t)r->nspans + 1, sizeof(int)), dropped = 0;
-    for (int i = 0; i < r->nspans; i++) order[i] = i;
-    for (int i = 1; i < r->nspans; i++)   // insertion sort by (start, -length): a handful of mentions
-        for (int j = i; j > 0; j--) {
-            const span *a = &r->spans[order[j - 1]], *b = &r->spans[order[j]];
-            if (a->start < b->start || (a->start == b->start && a->end >= b->end)) break;
-            int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
-        }
+    ordered_span *order = (ordered_span *)xcalloc((size_t)r->nspans + 1, sizeof *order);
+    int dropped = 0, last_end = -1;
+    for (int i = 0; i < r->nspans; i++) { order[i].s = r->spans[i]; order[i].index = i; }
+    qsort(order, (size_t)r->nspans, sizeof *order, cmp_first_longest);
     for (int i = 0; i < r->nspans; i++) {
-        const span *s = &r->spans[order[i]];
-        int free_run = 1;
-        for (int c = s->start; c <= s->end; c++) free_run &= r->tags[c] == 0;
-        if (!free_run) { dropped++; continue; }
+        const span *s = &order[i].s;
+        // the tagged mentions start no later than s and are disjoint, so s overlaps one exactly when
+        // it starts by the end of the last one
+        if (s->start <= last_end) { dropped++; continue; }
+        last_end = s->end;
         for (int c = s->start; c <= s->end; c++) r->tags[c] = tag_of(s->type, c == s->start ? 'B' : 'I');
         if (bioes && s->start == s->end) r->tags[s->start] = tag_of(s->type, 'S');
         else if (bioes) r->tags[s->end] = tag_of(s->type, 'E');
@@ -391,6 +393,8 @@ static const char *parse_record(record *r, const char *line, size_t len, int lab
     return NULL;
 }
 
+// the whole file, NUL-terminated; over MAX_FILE_BYTES is an error, found without reading on (a
+// pipe or /dev/zero would otherwise grow the buffer until memory runs out)
 static char *read_text(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) die("%s: %s", path, strerror(errno));
@@ -398,8 +402,9 @@ static char *read_text(const char *path, size_t *len) {
     char *s = (char *)xcalloc(cap + 1, 1);
     for (size_t got; (got = fread(s + n, 1, cap - n, f)) > 0;) {
         n += got;
+        if (n > MAX_FILE_BYTES) die("%s: larger than %zu MB (the most ner reads from a data file)", path, MAX_FILE_BYTES >> 20);
         if (n == cap) {
-            cap *= 2;
+            cap = cap < MAX_FILE_BYTES / 2 ? 2 * cap : MAX_FILE_BYTES + 1;
             if (!(s = (char *)realloc(s, cap + 1))) die("out of memory reading %s", path);
         }
     }
@@ -428,6 +433,7 @@ static void dataset_load(dataset *d, const char *path, int labelled) {
                 if (!(d->r = (record *)realloc(d->r, (size_t)d->cap * sizeof(record)))) die("out of memory");
             }
             record *r = &d->r[d->n];
+            reading_path = path; reading_line = lineno;
             if (parse_record(r, s + at, n, labelled, d->n, err, sizeof err)) {
                 if (!opt.skip_bad_records) die("%s:%d: %s", path, lineno, err);
                 if (!d->skipped++) snprintf(d->first_skip, sizeof d->first_skip, "line %d: %.200s", lineno, err);
@@ -439,6 +445,7 @@ static void dataset_load(dataset *d, const char *path, int labelled) {
         }
         at = end + 1;
     }
+    reading_path = NULL;
     free(s);
     if (d->skipped)
         fprintf(stderr, "ner: %s: skipped %ld malformed record%s (--skip_bad_records; first: %s)\n", path, d->skipped,
@@ -527,12 +534,22 @@ static int tags_to_spans(const int32_t *tags, int n, span *out) {
 
 typedef struct { long gold[MAX_TYPES], pred[MAX_TYPES], correct[MAX_TYPES]; } counts;
 
-static void score_record(counts *c, const span *gold, int ng, const span *pred, int np) {
+static int cmp_span(const void *a, const void *b) {   // start, end, type
+    const span *x = (const span *)a, *y = (const span *)b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return (x->type > y->type) - (x->type < y->type);
+}
+
+// a prediction is correct when some gold mention is the same (type, start, end); the gold ones are
+// sorted into scratch (room for ng) and looked up, as a long text may predict many
+static void score_record(counts *c, const span *gold, int ng, const span *pred, int np, span *scratch) {
     for (int i = 0; i < ng; i++) c->gold[gold[i].type]++;
+    if (ng) memcpy(scratch, gold, (size_t)ng * sizeof(span));
+    qsort(scratch, (size_t)ng, sizeof(span), cmp_span);
     for (int i = 0; i < np; i++) {
         c->pred[pred[i].type]++;
-        for (int j = 0; j < ng; j++)
-            if (gold[j].type == pred[i].type && gold[j].start == pred[i].start && gold[j].end == pred[i].end) { c->correct[pred[i].type]++; break; }
+        if (ng && bsearch(&pred[i], scratch, (size_t)ng, sizeof(span), cmp_span)) c->correct[pred[i].type]++;
     }
 }
 
@@ -676,14 +693,15 @@ static summary evaluate(bert_ctx *ctx, bert_model *m, const head *h, const datas
     predict_tags(ctx, m, h, d, ws, rtags);
     counts c;
     memset(&c, 0, sizeof c);
-    span *pred = (span *)xcalloc(64, sizeof(span));
-    int pcap = 64;
+    int pcap = 64, gmax = 1;
+    for (int r = 0; r < d->n; r++) if (d->r[r].nspans > gmax) gmax = d->r[r].nspans;
+    span *pred = (span *)xcalloc((size_t)pcap, sizeof(span)), *scratch = (span *)xcalloc((size_t)gmax, sizeof(span));
     for (int r = 0; r < d->n; r++) {
         if (d->r[r].n > pcap) { pcap = d->r[r].n; free(pred); pred = (span *)xcalloc((size_t)pcap, sizeof(span)); }
         int np = tags_to_spans(rtags + ws->char_at[r], d->r[r].n, pred);
-        score_record(&c, d->r[r].spans, d->r[r].nspans, pred, np);
+        score_record(&c, d->r[r].spans, d->r[r].nspans, pred, np, scratch);
     }
-    free(pred); free(rtags);
+    free(pred); free(scratch); free(rtags);
     return summarize(&c, table);
 }
 
@@ -701,37 +719,56 @@ static void json_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
+typedef struct { const char *text; int len, index; } mention_text;
+
+static int cmp_mention_text(const void *a, const void *b) {   // text (bytes), then order
+    const mention_text *x = (const mention_text *)a, *y = (const mention_text *)b;
+    int c = memcmp(x->text, y->text, (size_t)(x->len < y->len ? x->len : y->len));
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+// per type in --types order, each entity text in order of its first mention with all its spans in
+// order; the mentions of a type are sorted by text, so equal texts are runs (a pairwise search is
+// quadratic in a long text's predictions)
 static void write_record_labels(FILE *f, const record *r, const span *sp, int np) {
+    mention_text *m = (mention_text *)xcalloc((size_t)np + 1, sizeof *m);
+    int *run_of = (int *)xcalloc((size_t)np + 1, sizeof(int)), *run_end = (int *)xcalloc((size_t)np + 1, sizeof(int));
     fprintf(f, "\"label\": {");
     int first_type = 1;
     for (int t = 0; t < ntypes; t++) {
-        int any = 0;
-        for (int i = 0; i < np && !any; i++) any = sp[i].type == t;
-        if (!any) continue;
+        int n = 0;
+        for (int i = 0; i < np; i++) {
+            if (sp[i].type != t) continue;
+            int b0 = r->byte_of[sp[i].start];
+            m[n].text = r->text + b0; m[n].len = r->byte_of[sp[i].end + 1] - b0; m[n++].index = i;
+        }
+        if (!n) continue;
+        qsort(m, (size_t)n, sizeof *m, cmp_mention_text);
+        for (int i = 0; i < np; i++) run_of[i] = -1;
+        for (int g = 0, h; g < n; g = h) {   // run [g, h): one text; its first mention leads it
+            for (h = g + 1; h < n && m[h].len == m[g].len && !memcmp(m[h].text, m[g].text, (size_t)m[g].len); h++) {}
+            run_of[m[g].index] = g;
+            run_end[g] = h;
+        }
         fprintf(f, first_type ? "\"%s\": {" : ", \"%s\": {", type_names[t]);
         first_type = 0;
         int first_ent = 1;
         for (int i = 0; i < np; i++) {
-            if (sp[i].type != t) continue;
-            int b0 = r->byte_of[sp[i].start], n0 = r->byte_of[sp[i].end + 1] - b0, seen = 0;
-            for (int j = 0; j < i && !seen; j++)   // an entity text seen before: its spans were listed with it
-                seen = sp[j].type == t && r->byte_of[sp[j].end + 1] - r->byte_of[sp[j].start] == n0 &&
-                       !memcmp(r->text + r->byte_of[sp[j].start], r->text + b0, (size_t)n0);
-            if (seen) continue;
+            int g = run_of[i];
+            if (sp[i].type != t || g < 0) continue;
             if (!first_ent) fprintf(f, ", ");
             first_ent = 0;
-            json_string(f, r->text + b0, (size_t)n0);
+            json_string(f, m[g].text, (size_t)m[g].len);
             fprintf(f, ": [");
-            for (int j = i, k = 0; j < np; j++) {
-                int bj = r->byte_of[sp[j].start], nj = r->byte_of[sp[j].end + 1] - bj;
-                if (sp[j].type != t || nj != n0 || memcmp(r->text + bj, r->text + b0, (size_t)n0)) continue;
-                fprintf(f, k++ ? ", [%d, %d]" : "[%d, %d]", sp[j].start, sp[j].end);
-            }
+            for (int k = g; k < run_end[g]; k++) fprintf(f, k > g ? ", [%d, %d]" : "[%d, %d]", sp[m[k].index].start, sp[m[k].index].end);
             fprintf(f, "]");
         }
         fprintf(f, "}");
     }
     fprintf(f, "}");
+    free(m); free(run_of); free(run_end);
 }
 
 static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, const head *h, const dataset *d, const windows *ws) {
@@ -1036,11 +1073,11 @@ static int train(bert_model *m, const head *h, bert_ctx *ctx, const dataset *tr,
     batch b;
     batch_alloc(&b, opt.batch_size, opt.max_seq_length);
     uint64_t first_step = o.step;
-    double t_loop = now_s(), t_compute = 0, loss_sum = 0;
+    double t_loop = bert_time_s(), t_compute = 0, loss_sum = 0;
     long tokens = 0, chars = 0;
     int loss_n = 0, bad_in_row = 0, rc = 0;
     while ((int)o.step < total) {
-        double t0 = now_s();
+        double t0 = bert_time_s();
         int B = next_batch(idx, &cur, perm, n);
         batch_fill(&b, tr, tw, idx, B, vocab->cls_id, vocab->sep_id, vocab->pad_id);
         bert_ctx_reset(ctx, cur.micro++);
@@ -1056,7 +1093,7 @@ static int train(bert_model *m, const head *h, bert_ctx *ctx, const dataset *tr,
             break;
         }
         if (finite && bert_optim_step(&o, m) == BERT_ERR_NONFINITE) finite = 0;
-        t_compute += now_s() - t0;
+        t_compute += bert_time_s() - t0;
         if (!finite) {
             cur.bad_steps++;
             fprintf(stderr, "ner: warning: NaN/Inf loss or gradients at step %llu: update skipped (%llu so far)\n",
@@ -1072,11 +1109,11 @@ static int train(bert_model *m, const head *h, bert_ctx *ctx, const dataset *tr,
         loss_sum += lv; loss_n++;
         fprintf(log, "{\"step\": %llu, \"epoch\": %llu, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %ld, \"time\": %.3f}\n",
                 (unsigned long long)s, (unsigned long long)cur.epoch + 1, (double)lv, (double)o.last_lr, (double)o.last_grad_norm,
-                (long)b.tokens, now_s() - t_loop);
+                (long)b.tokens, bert_time_s() - t_loop);
         if (s % (uint64_t)opt.print_every == 0 || (int)s == total || s == first_step + 1) {
             char eta[32];
-            double per_step = (now_s() - t_loop - *t_eval) / (double)(s - first_step);
-            format_duration(eta, sizeof eta, per_step * (double)((uint64_t)total - s));
+            double per_step = (bert_time_s() - t_loop - *t_eval) / (double)(s - first_step);
+            bert_format_duration(eta, sizeof eta, per_step * (double)((uint64_t)total - s));
             printf("step %6llu/%d | epoch %llu | loss %.4f | lr %.3e | |g| %.3f | %.0f tok/s | ETA %s\n", (unsigned long long)s, total,
                    (unsigned long long)cur.epoch + 1, loss_sum / loss_n, (double)o.last_lr, (double)o.last_grad_norm,
                    (double)tokens / t_compute, eta);
@@ -1085,9 +1122,9 @@ static int train(bert_model *m, const head *h, bert_ctx *ctx, const dataset *tr,
             loss_sum = 0; loss_n = 0;
         }
         if (dev && opt.eval_every && s % (uint64_t)opt.eval_every == 0 && (int)s != total) {
-            double te = now_s();
+            double te = bert_time_s();
             summary sm = evaluate(ctx, m, h, dev, dw, NULL);
-            *t_eval += now_s() - te;
+            *t_eval += bert_time_s() - te;
             print_eval(log, "dev", s, &sm, dev);
         }
         if (opt.save_every && s % (uint64_t)opt.save_every == 0 && (int)s != total) save_checkpoint(m, &o, &cur, fingerprint);
@@ -1097,14 +1134,14 @@ static int train(bert_model *m, const head *h, bert_ctx *ctx, const dataset *tr,
     final_step = o.step;
     printf("train: %llu steps (%llu this run, %llu skipped) | %.1f s compute, %.0f tok/s, %.0f characters/s | loop %.1f s\n",
            (unsigned long long)o.step, (unsigned long long)(o.step - first_step), (unsigned long long)cur.bad_steps, t_compute,
-           t_compute > 0 ? (double)tokens / t_compute : 0.0, t_compute > 0 ? (double)chars / t_compute : 0.0, now_s() - t_loop);
+           t_compute > 0 ? (double)tokens / t_compute : 0.0, t_compute > 0 ? (double)chars / t_compute : 0.0, bert_time_s() - t_loop);
     free(b.ids); free(perm); free(idx);
     bert_optim_free(&o);
     return rc;
 }
 
 int main(int argc, char **argv) {
-    double t_start = now_s();
+    double t_start = bert_time_s();
     int rc = bert_flags_parse(flags, NFLAGS, argc, argv);
     if (rc == 1) { usage(stdout); return 0; }
     if (rc) die("%s", bert_last_error());
@@ -1164,10 +1201,10 @@ int main(int argc, char **argv) {
         }
     }
     if (opt.do_eval && status == 0) {
-        double te = now_s();
+        double te = bert_time_s();
         printf("dev: %s | %d records, %d windows, %ld mentions%s\n", dev.path, dev.n, dw.n, dev.mentions, opt.oracle ? " | oracle: gold tags" : "");
         summary s = evaluate(ctx, m, &h, &dev, &dw, stdout);
-        t_eval += now_s() - te;
+        t_eval += bert_time_s() - te;
         print_eval(log, opt.oracle ? "oracle" : "dev", final_step, &s, &dev);
         if (!opt.oracle) {
             snprintf(path, sizeof path, "%s/dev_results.json", opt.out);
@@ -1185,12 +1222,12 @@ int main(int argc, char **argv) {
         else snprintf(path, sizeof path, "%s/cluener_predict.json", opt.out);
         write_predictions(path, ctx, m, &h, &test, &sw);
     }
-    double e2e = now_s() - t_start;
+    double e2e = bert_time_s() - t_start;
     printf("summary: %s | e2e %.1f s | eval %.1f s | peak RSS %.0f MiB\n",
-           status == 1 ? "stopped: too many NaN/Inf steps in a row" : status == 130 ? "interrupted" : "done", e2e, t_eval, peak_rss_mib());
+           status == 1 ? "stopped: too many NaN/Inf steps in a row" : status == 130 ? "interrupted" : "done", e2e, t_eval, bert_peak_rss_mib());
     if (log) {
         fprintf(log, "{\"summary\": \"%s\", \"e2e_s\": %.3f, \"eval_s\": %.3f, \"peak_rss_mib\": %.1f}\n",
-                status == 1 ? "nan" : status == 130 ? "interrupted" : "done", e2e, t_eval, peak_rss_mib());
+                status == 1 ? "nan" : status == 130 ? "interrupted" : "done", e2e, t_eval, bert_peak_rss_mib());
         fclose(log);
     }
     windows_free(&tw); windows_free(&dw); windows_free(&sw);

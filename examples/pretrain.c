@@ -18,7 +18,7 @@
 // all predictions of the step and its NSP loss the mean over all its examples, so accumulating
 // A micro-batches of b equals one batch of A*b. Dropout micro-batch k (counted over the run) uses
 // bert_ctx_reset(ctx, k) with --seed as the dropout seed.
-#define _DEFAULT_SOURCE   // glob, getrusage, sigaction, mkdir, opendir
+#define _DEFAULT_SOURCE   // glob, sigaction, mkdir, opendir
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,6 @@
 #include <signal.h>
 #include <glob.h>
 #include <dirent.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -131,17 +130,6 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
-}
-
 // ----------------------------------------------------------------------------
 // data: every record of every file, addressed by (file, byte offset)
 
@@ -212,7 +200,8 @@ static void text_to_tfrecord(const char *path) {
     for (int p = 0; p < opt.text.count; p++) {
         glob_t g;
         if (glob(opt.text.items[p], 0, NULL, &g) != 0) die("%s: no such file (or the pattern matches nothing)", opt.text.items[p]);
-        for (size_t i = 0; i < g.gl_pathc && n < 4096; i++) paths[n++] = strdup(g.gl_pathv[i]);
+        if (g.gl_pathc > (size_t)(4096 - n)) die("--text: over 4096 files (%s matches %zu); concatenate some", opt.text.items[p], g.gl_pathc);
+        for (size_t i = 0; i < g.gl_pathc; i++) paths[n++] = strdup(g.gl_pathv[i]);
         globfree(&g);
     }
     bert_vocab *v = bert_vocab_load(opt.vocab);
@@ -311,7 +300,7 @@ static void permutation(size_t *perm, size_t n, uint64_t seed, uint64_t epoch, i
 
 // the next micro-batch's record indices; starts a new epoch when the current one has no full batch
 static void next_indices(size_t *out, cursor_state *c, size_t *perm, size_t n_train, int B, uint64_t seed) {
-    if (c->cursor + (uint64_t)B > n_train) {
+    if ((uint64_t)B > n_train - c->cursor) {   // (cursor <= n_train: checked on resume)
         c->epoch++;
         c->cursor = 0;
         permutation(perm, n_train, seed, c->epoch, !opt.no_shuffle);
@@ -409,16 +398,19 @@ static void save_checkpoint(const bert_model *m, const bert_optim *o, const curs
     for (int i = 0; i + opt.keep < n; i++) remove_checkpoint(steps[i]);
 }
 
+// a decimal count from the state's metadata: digits only (strtoull would take "-1" as 2^64 - 1)
 static int meta_u64(const bert_st *st, const char *key, uint64_t *v) {
     const char *s = bert_st_meta(st, key);
     char *end = NULL;
-    if (!s || !*s) return 0;
+    if (!s || *s < '0' || *s > '9') return 0;
+    errno = 0;
     *v = strtoull(s, &end, 10);
-    return !*end;
+    return !*end && errno != ERANGE;
 }
 
 // loads dir's weights, moments and cursor; 0 if the checkpoint is incomplete or unreadable
-static int load_checkpoint(const char *dir, bert_model *m, bert_optim *o, cursor_state *c, const char *fingerprint, int verbose) {
+static int load_checkpoint(const char *dir, bert_model *m, bert_optim *o, cursor_state *c, const char *fingerprint,
+                           size_t n_train, int verbose) {
     char path[4200];
     bert_st st;
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
@@ -429,6 +421,8 @@ static int load_checkpoint(const char *dir, bert_model *m, bert_optim *o, cursor
     const char *data = bert_st_meta(&st, "data");
     if (ok && (!data || strcmp(data, fingerprint)))
         die("%s: it was trained on other data (%s) than this run's (%s)", dir, data ? data : "?", fingerprint);
+    if (ok && s.cursor > n_train)   // same data, so a damaged or edited state file
+        die("%s/state.safetensors: data cursor %llu is past the %zu training records", dir, (unsigned long long)s.cursor, n_train);
     bert_st_close(&st);
     if (!ok) { if (verbose) fprintf(stderr, "pretrain: skipping %s: no data cursor in its state\n", dir); return 0; }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -490,13 +484,6 @@ static void write_svg(const char *path, const curve *cv, double max_step) {
     fclose(f);
 }
 
-static void format_duration(char *buf, size_t n, double s) {
-    if (s < 0 || !isfinite(s)) snprintf(buf, n, "?");
-    else if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
-}
-
 // ----------------------------------------------------------------------------
 // main
 
@@ -516,6 +503,8 @@ static void check_options(void) {
     if (!opt.config && !opt.init) die("give --config bert_config.json (or --init with a config in its metadata)");
     if (opt.batch_size < 1 || opt.accumulation_steps < 1) die("--batch_size and --accumulation_steps must be >= 1");
     if (opt.max_seq_length < 2 || opt.max_predictions_per_seq < 1) die("--max_seq_length >= 2 and --max_predictions_per_seq >= 1 please");
+    if (opt.max_predictions_per_seq > 1024) die("--max_predictions_per_seq over 1024");
+    if (!(opt.warmup_proportion >= 0 && opt.warmup_proportion <= 1)) die("--warmup_proportion must be in [0,1]");
     if (opt.steps < 0 || opt.epochs < 1) die("--steps must be >= 0 and --epochs >= 1");
     if (!(opt.lr > 0) || opt.keep < 1 || opt.print_every < 1) die("--lr > 0, --keep >= 1, --print_every >= 1 please");
     if (opt.eval_fraction < 0 || opt.eval_fraction >= 1) die("--eval_fraction must be in [0,1)");
@@ -546,7 +535,7 @@ static bert_model *make_model(void) {
 }
 
 int main(int argc, char **argv) {
-    double t_start = now_s();
+    double t_start = bert_time_s();
     int rc = bert_flags_parse(flags, NFLAGS, argc, argv);
     if (rc == 1) { usage(stdout); return 0; }
     if (rc) die("%s", bert_last_error());
@@ -606,7 +595,7 @@ int main(int argc, char **argv) {
     cursor_state cur = {0, 0, 0, 0};
     permutation(perm, n_train, (uint64_t)opt.seed, 0, !opt.no_shuffle);
     if (opt.resume_from) {
-        if (!load_checkpoint(opt.resume_from, m, &o, &cur, fingerprint, 1)) die("%s: not a complete checkpoint", opt.resume_from);
+        if (!load_checkpoint(opt.resume_from, m, &o, &cur, fingerprint, n_train, 1)) die("%s: not a complete checkpoint", opt.resume_from);
         printf("resumed from %s at step %llu\n", opt.resume_from, (unsigned long long)o.step);
     } else if (opt.resume) {
         unsigned long long steps[4096];
@@ -614,7 +603,7 @@ int main(int argc, char **argv) {
         for (int i = n - 1; i >= 0 && !found; i--) {
             char dir[4096];
             checkpoint_dir(dir, sizeof dir, steps[i]);
-            if ((found = load_checkpoint(dir, m, &o, &cur, fingerprint, 1))) printf("resumed from %s at step %llu\n", dir, (unsigned long long)o.step);
+            if ((found = load_checkpoint(dir, m, &o, &cur, fingerprint, n_train, 1))) printf("resumed from %s at step %llu\n", dir, (unsigned long long)o.step);
         }
         if (!found) printf("no checkpoint in %s: starting from scratch\n", opt.out);
     }
@@ -643,7 +632,7 @@ int main(int argc, char **argv) {
     batch_alloc(&eb, B, opt.max_seq_length, opt.max_predictions_per_seq);
     size_t *idx = (size_t *)calloc((size_t)B, sizeof(size_t));
     curve cv = {0, 0, NULL, NULL, NULL, NULL, 0};
-    double t_data = 0, t_compute = 0, t_eval = 0, t_ckpt = 0, t_loop = now_s();
+    double t_data = 0, t_compute = 0, t_eval = 0, t_ckpt = 0, t_loop = bert_time_s();
     uint64_t first_step = o.step, samples = 0;
     int bad_in_row = 0, poisoned = 0;
     eval_result last_eval = {0, 0, 0, 0, 0};
@@ -651,14 +640,14 @@ int main(int argc, char **argv) {
 
     while ((int)o.step < total) {
         // data for the whole optimizer step first: the loss normalisation needs its prediction count
-        double t0 = now_s();
+        double t0 = bert_time_s();
         int predictions = 0;
         for (int k = 0; k < A; k++) {
             next_indices(idx, &cur, perm, n_train, B, (uint64_t)opt.seed);
             batch_load(&mb[k], &train, idx, B, V);
             predictions += mb[k].predictions;
         }
-        double t1 = now_s();
+        double t1 = bert_time_s();
         t_data += t1 - t0;
 
         double loss = 0, mlm = 0, nsp = 0;
@@ -686,7 +675,7 @@ int main(int argc, char **argv) {
             poisoned++;
         }
         if (finite && bert_optim_step(&o, m) == BERT_ERR_NONFINITE) finite = 0;
-        t_compute += now_s() - t1;
+        t_compute += bert_time_s() - t1;
         samples += (uint64_t)A * (uint64_t)B;
         if (!finite) {
             cur.bad_steps++;
@@ -699,16 +688,16 @@ int main(int argc, char **argv) {
         bad_in_row = 0;
         uint64_t s = o.step;
         curve_add(&cv, (double)s, loss);
-        double elapsed = now_s() - t_loop, per_step = elapsed / (double)(s - first_step);
+        double elapsed = bert_time_s() - t_loop, per_step = elapsed / (double)(s - first_step);
         double sps = (double)(s - first_step) * A * B / (t_compute + t_data);
         fprintf(log, "{\"step\": %llu, \"loss\": %.9g, \"mlm_loss\": %.9g, \"nsp_loss\": %.9g, \"mlm_acc\": %.6f, "
                      "\"nsp_acc\": %.6f, \"lr\": %.9g, \"grad_norm\": %.9g, \"samples_per_s\": %.3f, \"time\": %.3f}\n",
                 (unsigned long long)s, loss, mlm, nsp, predictions ? (double)mlm_hits / predictions : 0.0,
-                (double)nsp_hits / (A * B), (double)o.last_lr, (double)o.last_grad_norm, sps, now_s() - t_start);
+                (double)nsp_hits / (A * B), (double)o.last_lr, (double)o.last_grad_norm, sps, bert_time_s() - t_start);
         fflush(log);
         if (s % (uint64_t)opt.print_every == 0 || (int)s == total || s == first_step + 1) {
             char eta[32];
-            format_duration(eta, sizeof eta, per_step * (double)((uint64_t)total - s));
+            bert_format_duration(eta, sizeof eta, per_step * (double)((uint64_t)total - s));
             printf("step %6llu/%d | loss %.4f (mlm %.4f nsp %.4f) | mlm acc %.3f nsp acc %.3f | lr %.3e | |g| %.3f | "
                    "%.0f tok/s %.2f samples/s | ETA %s\n",
                    (unsigned long long)s, total, loss, mlm, nsp, predictions ? (double)mlm_hits / predictions : 0.0,
@@ -717,9 +706,9 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
         if (n_eval && opt.eval_every && s % (uint64_t)opt.eval_every == 0 && (int)s != total) {
-            double te = now_s();
+            double te = bert_time_s();
             last_eval = evaluate(ctx, m, eval_set, eval_idx, n_eval, &eb, V);
-            t_eval += now_s() - te;
+            t_eval += bert_time_s() - te;
             curve_eval(&cv, (double)s, last_eval.mlm_acc);
             printf("eval  %6llu | mlm loss %.4f acc %.4f | nsp loss %.4f acc %.4f | %zu records\n", (unsigned long long)s,
                    last_eval.mlm_loss, last_eval.mlm_acc, last_eval.nsp_loss, last_eval.nsp_acc, n_eval);
@@ -729,9 +718,9 @@ int main(int argc, char **argv) {
             write_svg(path, &cv, total);
         }
         if (opt.save_every && s % (uint64_t)opt.save_every == 0 && (int)s != total) {
-            double tc = now_s();
+            double tc = bert_time_s();
             save_checkpoint(m, &o, &cur, fingerprint);
-            t_ckpt += now_s() - tc;
+            t_ckpt += bert_time_s() - tc;
         }
         if (opt.debug_kill_at_step && (int)s == opt.debug_kill_at_step) { fflush(NULL); raise(SIGKILL); }
         if (interrupted) { stop_reason = "interrupted"; break; }
@@ -740,14 +729,14 @@ int main(int argc, char **argv) {
     // the end: a last checkpoint (unless the run failed), a last evaluation, the summary
     int failed = !strcmp(stop_reason, "too many NaN/Inf steps in a row");
     if (!failed && o.step > first_step) {
-        double tc = now_s();
+        double tc = bert_time_s();
         save_checkpoint(m, &o, &cur, fingerprint);
-        t_ckpt += now_s() - tc;
+        t_ckpt += bert_time_s() - tc;
     }
     if (n_eval && !failed && !interrupted) {
-        double te = now_s();
+        double te = bert_time_s();
         last_eval = evaluate(ctx, m, eval_set, eval_idx, n_eval, &eb, V);
-        t_eval += now_s() - te;
+        t_eval += bert_time_s() - te;
         curve_eval(&cv, (double)o.step, last_eval.mlm_acc);
         printf("eval  %6llu | mlm loss %.4f acc %.4f | nsp loss %.4f acc %.4f | %zu records\n", (unsigned long long)o.step,
                last_eval.mlm_loss, last_eval.mlm_acc, last_eval.nsp_loss, last_eval.nsp_acc, n_eval);
@@ -756,19 +745,19 @@ int main(int argc, char **argv) {
     }
     snprintf(path, sizeof path, "%s/curve.svg", opt.out);
     write_svg(path, &cv, total);
-    double e2e = now_s() - t_start, train_time = now_s() - t_loop - t_eval;
+    double e2e = bert_time_s() - t_start, train_time = bert_time_s() - t_loop - t_eval;
     double p_whole = (double)samples / e2e, p_train = (double)samples / train_time, p_core = (double)samples / t_compute;
     char ckpt[4096];
     checkpoint_dir(ckpt, sizeof ckpt, o.step);
     printf("summary: %s after %llu steps (%llu this run, %llu skipped) | e2e %.1f s | p_whole %.2f samples/s | "
            "p_train %.2f | p_core %.2f | data %.1f s eval %.1f s checkpoints %.1f s | peak RSS %.0f MiB\n",
            stop_reason, (unsigned long long)o.step, (unsigned long long)(o.step - first_step), (unsigned long long)cur.bad_steps,
-           e2e, p_whole, p_train, p_core, t_data, t_eval, t_ckpt, peak_rss_mib());
+           e2e, p_whole, p_train, p_core, t_data, t_eval, t_ckpt, bert_peak_rss_mib());
     if (!failed && o.step > first_step) printf("checkpoint: %s | log: %s/log.jsonl | curve: %s/curve.svg\n", ckpt, opt.out, opt.out);
     fprintf(log, "{\"summary\": \"%s\", \"step\": %llu, \"skipped\": %llu, \"e2e_s\": %.3f, \"p_whole\": %.4f, \"p_train\": %.4f, "
                  "\"p_core\": %.4f, \"peak_rss_mib\": %.1f, \"eval_mlm_acc\": %.6f, \"eval_nsp_acc\": %.6f}\n",
             stop_reason, (unsigned long long)o.step, (unsigned long long)cur.bad_steps, e2e, p_whole, p_train, p_core,
-            peak_rss_mib(), last_eval.mlm_acc, last_eval.nsp_acc);
+            bert_peak_rss_mib(), last_eval.mlm_acc, last_eval.nsp_acc);
     fclose(log);
     for (int k = 0; k < A; k++) free(mb[k].ids);
     free(mb); free(eb.ids); free(idx); free(perm); free(eval_idx);

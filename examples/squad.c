@@ -33,7 +33,7 @@
 // fewer padding positions). Training order: an epoch visits the training windows in a
 // Fisher-Yates permutation from bert_rng_stream(seed, epoch, SHUFFLE_SITE), micro-batch k of the
 // run uses dropout step k; --resume continues from the newest checkpoint exactly.
-#define _DEFAULT_SOURCE   // getrusage, sigaction, mkdir, opendir
+#define _DEFAULT_SOURCE   // sigaction, mkdir, opendir
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +41,6 @@
 #include <time.h>
 #include <signal.h>
 #include <dirent.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -156,24 +155,6 @@ static char *xstrndup(const char *s, size_t n) {
     memcpy(d, s, n);
     d[n] = 0;
     return d;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
-}
-
-static void format_duration(char *buf, size_t n, double s) {
-    if (s < 0 || !isfinite(s)) snprintf(buf, n, "?");
-    else if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
 // growable arrays: ARR_PUSH(ptr, len, cap, value)
@@ -664,16 +645,21 @@ typedef struct {
     char version[32];                // the file's "version" ("1.1"), "?" if absent
 } squad_data;
 
+// the whole file; more than the JSON reader takes (BERT__IO_MAX_TEXT) is an error, found without
+// reading on (a pipe or /dev/zero would otherwise grow the buffer until memory runs out)
 static char *read_file(const char *path, size_t *len) {
+    const size_t limit = BERT__IO_MAX_TEXT;
     FILE *f = fopen(path, "rb");
     if (!f) die("%s: %s", path, strerror(errno));
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;   // a pipe has none: the buffer grows
     if (size >= 0) rewind(f);
+    if (size > 0 && (size_t)size > limit) die("%s: larger than %zu MB (the JSON reader's limit)", path, limit >> 20);
     size_t cap = size >= 0 ? (size_t)size + 1 : (size_t)1 << 16, n = 0;   // +1: EOF is seen without a regrow
     char *buf = (char *)xmalloc(cap);
     for (size_t got; (got = fread(buf + n, 1, cap - n, f)) > 0;) {
         n += got;
-        if (n == cap) buf = (char *)xrealloc(buf, cap *= 2);
+        if (n > limit) die("%s: larger than %zu MB (the JSON reader's limit)", path, limit >> 20);
+        if (n == cap) buf = (char *)xrealloc(buf, cap = cap < limit / 2 ? 2 * cap : limit + 1);
     }
     if (ferror(f)) die("%s: read error", path);
     fclose(f);
@@ -754,11 +740,25 @@ static void split_context(paragraph *p) {
     p->char_at[p->nchars] = p->len;
 }
 
-// haystack contains needle (bytes; on valid UTF-8 the same as Python's str.find(...) != -1)
+// haystack contains needle (bytes; on valid UTF-8 the same as Python's str.find(...) != -1), by
+// Knuth-Morris-Pratt: memcmp at every offset is quadratic when a long answer almost matches
 static int contains(const char *h, size_t hn, const char *nd, size_t nn) {
     if (nn == 0) return 1;
-    for (size_t i = 0; i + nn <= hn; i++) if (h[i] == nd[0] && !memcmp(h + i, nd, nn)) return 1;
-    return 0;
+    if (nn > hn) return 0;
+    uint32_t *border = (uint32_t *)xmalloc(nn * sizeof(uint32_t));   // nn <= the JSON reader's 100 MB
+    border[0] = 0;
+    for (size_t i = 1, k = 0; i < nn; i++) {
+        while (k > 0 && nd[i] != nd[k]) k = border[k - 1];
+        if (nd[i] == nd[k]) k++;
+        border[i] = (uint32_t)k;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < hn && k < nn; i++) {
+        while (k > 0 && h[i] != nd[k]) k = border[k - 1];
+        if (h[i] == nd[k]) k++;
+    }
+    free(border);
+    return k == nn;
 }
 
 static size_t count_chars(const char *s, size_t len) {
@@ -926,6 +926,8 @@ typedef struct {
     long tokens, max_context; int at_cls;
 } feature_set;
 
+// the WordPiece ids of s in *buf (grown to fit); < 0 on failure, bert_last_error() says why, and the
+// caller names the file and the text
 static int tokenize(const bert_vocab *v, const char *s, size_t len, int32_t **buf, int *cap) {
     int n = bert_tokenize(v, opt.do_lower_case, s, len, *buf, *cap);
     if (n > *cap) {
@@ -933,7 +935,6 @@ static int tokenize(const bert_vocab *v, const char *s, size_t len, int32_t **bu
         *buf = (int32_t *)xrealloc(*buf, (size_t)*cap * sizeof(int32_t));
         n = bert_tokenize(v, opt.do_lower_case, s, len, *buf, *cap);
     }
-    if (n < 0) die("%s", bert_last_error());
     return n;
 }
 
@@ -947,6 +948,7 @@ static void tokenize_paragraphs(squad_data *d, const bert_vocab *v) {
         p->word_piece = (int32_t *)xmalloc((size_t)(p->nwords + 1) * sizeof(int32_t));
         for (int w = 0; w < p->nwords; w++) {
             int n = tokenize(v, p->text + p->word_at[w], (size_t)p->word_len[w], &buf, &cap);
+            if (n < 0) die("%s: data[%d].paragraphs[%d]: context word %d: %s", d->path, p->article, p->index, w, bert_last_error());
             p->word_piece[w] = p->npieces;
             if (p->npieces + n > pcap) {
                 pcap = 2 * (p->npieces + n);
@@ -960,21 +962,41 @@ static void tokenize_paragraphs(squad_data *d, const bert_vocab *v) {
 }
 
 // _improve_answer_span: the first (start, end) inside [s, e], starts ascending and ends descending,
-// whose pieces are exactly the tokenized answer; else [s, e] unchanged
+// whose pieces are exactly the tokenized answer; else [s, e] unchanged. Only end = start + nans - 1
+// can match (pieces hold no spaces), so it is the first occurrence of the answer in [s, e]: found by
+// Knuth-Morris-Pratt, linear where trying every start is quadratic on repetitive text
 static void improve_span(const paragraph *p, const int32_t *ans, int nans, int *s, int *e) {
-    for (int a = *s; a <= *e; a++)
-        for (int b = *e; b >= a; b--)
-            if (b - a + 1 == nans && !memcmp(p->piece_id + a, ans, (size_t)nans * sizeof(int32_t))) { *s = a; *e = b; return; }
+    if (nans < 1 || nans > *e - *s + 1) return;
+    int *border = (int *)xmalloc((size_t)nans * sizeof(int));   // the longest proper border of ans[0..i]
+    border[0] = 0;
+    for (int i = 1, k = 0; i < nans; i++) {
+        while (k > 0 && ans[i] != ans[k]) k = border[k - 1];
+        if (ans[i] == ans[k]) k++;
+        border[i] = k;
+    }
+    for (int a = *s, k = 0; a <= *e; a++) {
+        while (k > 0 && p->piece_id[a] != ans[k]) k = border[k - 1];
+        if (p->piece_id[a] == ans[k]) k++;
+        if (k == nans) { *s = a - nans + 1; *e = a; break; }
+    }
+    free(border);
 }
 
 // _check_is_max_context: among the windows holding piece pos, the one with the most context
-// (min(left, right) + 0.01 * length; the first on ties) is cur
+// (min(left, right) + 0.01 * length; the first on ties) is cur. Window starts increase and ends
+// never decrease, so the windows holding pos are a run found by binary search (a scan over all of
+// them per piece is quadratic in the context's length)
 static int is_max_context(const int *starts, const int *lens, int nspans, int cur, int pos) {
+    int lo = 0, hi = nspans;   // the first window ending at or after pos
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (starts[mid] + lens[mid] - 1 < pos) lo = mid + 1;
+        else hi = mid;
+    }
     double best = 0;
     int best_i = -1;
-    for (int i = 0; i < nspans; i++) {
+    for (int i = lo; i < nspans && starts[i] <= pos; i++) {
         int end = starts[i] + lens[i] - 1;
-        if (pos < starts[i] || pos > end) continue;
         int left = pos - starts[i], right = end - pos;
         double score = (left < right ? left : right) + 0.01 * lens[i];
         if (best_i < 0 || score > best) { best = score; best_i = i; }
@@ -994,12 +1016,14 @@ static void convert(squad_data *d, const bert_vocab *v, feature_set *fs, int tra
         e->nfeatures = 0;
         if (training && !e->train_ok) continue;
         int nq = tokenize(v, e->question, (size_t)e->question_len, &q, &qcap);
+        if (nq < 0) die("%s: question %s: %s", d->path, e->qid, bert_last_error());
         if (nq > opt.max_query_length) nq = opt.max_query_length;
         int ts = -1, te = -1;
         if (e->start_word >= 0) {
             ts = p->word_piece[e->start_word];
             te = e->end_word < p->nwords - 1 ? p->word_piece[e->end_word + 1] - 1 : p->npieces - 1;
             int na = tokenize(v, e->golds[0].s, e->golds[0].len, &ans, &acap);
+            if (na < 0) die("%s: question %s: answer: %s", d->path, e->qid, bert_last_error());
             improve_span(p, ans, na, &ts, &te);
         }
         int max_doc = T - nq - 3, nspans = 0;   // the windows: up to max_doc pieces every doc_stride
@@ -1109,14 +1133,15 @@ static long find_cps(const cps *h, const cps *nd) {   // str.find
 
 /* get_final_text: the predicted text (normalised WordPiece) is found in the basic tokenizer's
    version of the original words, and its first and last characters are carried back to the
-   original text through the space-free forms of both; any mismatch returns the original words. */
+   original text through the space-free forms of both; any mismatch returns the original words.
+   NULL if the tokenizer fails (bert_last_error()). */
 static char *get_final_text(final_scratch *s, const char *pred, size_t pred_len, const char *orig, size_t orig_len, size_t *out_len) {
     int n = bert_basic_tokenize(opt.do_lower_case, orig, orig_len, s->basic, s->basic_cap);
     if (n >= 0 && (size_t)n >= s->basic_cap) {
         s->basic = (char *)xrealloc(s->basic, s->basic_cap = (size_t)n + 64);
         n = bert_basic_tokenize(opt.do_lower_case, orig, orig_len, s->basic, s->basic_cap);
     }
-    if (n < 0) die("%s", bert_last_error());
+    if (n < 0) return NULL;
     cps_from(&s->tok, s->basic, (size_t)n);
     cps_from(&s->pred, pred, pred_len);
     cps_from(&s->orig, orig, orig_len);
@@ -1234,6 +1259,7 @@ static strv *write_predictions(const char *dir, const squad_data *d, const featu
                 }
                 char *tok = piece_text(v, fs->ids + f->ids_at + pre[i].start, pre[i].end - pre[i].start + 1, &tlen);
                 final = get_final_text(&fsx, tok, tlen, orig, k, &flen);
+                if (!final) die("%s: question %s: %s", d->path, e->qid, bert_last_error());
                 free(tok); free(orig);
                 int seen = 0;
                 for (int j = 0; j < nbest && !seen; j++) seen = best[j].len == flen && !memcmp(best[j].text, final, flen);
@@ -1348,6 +1374,7 @@ static int has_file(const char *p) { FILE *f = fopen(p, "rb"); if (f) fclose(f);
 static bert_model *make_model(const bert_vocab *v, int *head) {
     bert_config cfg;
     int have = 0;
+    static char from[4200];   // where the config came from, for messages
     *head = 0;
     if (opt.init) {
         bert_st st;
@@ -1355,24 +1382,28 @@ static bert_model *make_model(const bert_vocab *v, int *head) {
         const char *c = bert_st_meta(&st, "config");
         if (c && bert_config_parse(&cfg, c, strlen(c), opt.init)) die("%s", bert_last_error());
         have = c != NULL;
+        snprintf(from, sizeof from, "%s", opt.init);
         *head = bert_st_find(&st, "qa_outputs.weight") && bert_st_find(&st, "qa_outputs.bias");
         bert_st_close(&st);
     }
     if (!have && opt.config) {
         if (bert_config_load(&cfg, opt.config)) die("%s", bert_last_error());
         have = 1;
+        snprintf(from, sizeof from, "%s", opt.config);
     }
     for (int i = 0; !have && opt.init && i < 2; i++) {
         static const char *const names[] = { "bert_config.json", "config.json" };
         const char *slash = strrchr(opt.init, '/');
         char p[4200];
         snprintf(p, sizeof p, "%.*s%s", slash ? (int)(slash - opt.init + 1) : 0, opt.init, names[i]);
-        if (has_file(p)) { if (bert_config_load(&cfg, p)) die("%s", bert_last_error()); have = 1; }
+        if (has_file(p)) { if (bert_config_load(&cfg, p)) die("%s", bert_last_error()); have = 1; snprintf(from, sizeof from, "%s", p); }
     }
     if (!have) die("give --config bert_config.json (or --init with a config in its metadata or beside it)");
     if (cfg.vocab_size != v->size) die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, v->size, cfg.vocab_size);
     if (cfg.max_position_embeddings < opt.max_seq_length)
         die("--max_seq_length %d exceeds the model's max_position_embeddings %d", opt.max_seq_length, cfg.max_position_embeddings);
+    if (cfg.type_vocab_size < 2)   // else bert_embed's range assertion aborts on the first batch
+        die("%s: type_vocab_size is %d: SQuAD's windows need token types 0 (question) and 1 (context)", from, cfg.type_vocab_size);
     bert_model *m = bert_model_create(&cfg, (uint64_t)opt.seed);
     if (!m || bert_span_head_add(m, (uint64_t)opt.seed + 1)) die("%s", bert_last_error());
     if (opt.init) {
@@ -1539,9 +1570,9 @@ static train_result train(bert_model *m, const feature_set *fs, FILE *log, doubl
     train_result r = { 0, 0, 0, 0 };
     uint64_t first_step = o.step;
     int bad_in_row = 0;
-    double t_loop = now_s(), t_compute = 0;
+    double t_loop = bert_time_s(), t_compute = 0;
     while ((int)o.step < total && !interrupted) {
-        double t0 = now_s(), loss = 0;
+        double t0 = bert_time_s(), loss = 0;
         int finite = 1;
         bert_model_zero_grad(m);
         for (int k = 0; k < A && finite; k++) {
@@ -1556,7 +1587,7 @@ static train_result train(bert_model *m, const feature_set *fs, FILE *log, doubl
             loss += lv / A;
         }
         if (finite && bert_optim_step(&o, m) == BERT_ERR_NONFINITE) finite = 0;
-        t_compute += now_s() - t0;
+        t_compute += bert_time_s() - t0;
         if (!finite) {
             fprintf(stderr, "squad: warning: NaN/Inf loss or gradients at step %llu: update skipped\n", (unsigned long long)o.step + 1);
             if (++bad_in_row >= 10) die("10 steps in a row had NaN/Inf loss or gradients");
@@ -1564,14 +1595,14 @@ static train_result train(bert_model *m, const feature_set *fs, FILE *log, doubl
         }
         bad_in_row = 0;
         uint64_t s = o.step;
-        double fps = (double)(s - first_step) * A * B / t_compute, per_step = (now_s() - t_loop) / (double)(s - first_step);
+        double fps = (double)(s - first_step) * A * B / t_compute, per_step = (bert_time_s() - t_loop) / (double)(s - first_step);
         fprintf(log, "{\"step\": %llu, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"features_per_s\": %.3f, \"time\": %.3f}\n",
-                (unsigned long long)s, loss, (double)o.last_lr, (double)o.last_grad_norm, fps, now_s() - t_start);
+                (unsigned long long)s, loss, (double)o.last_lr, (double)o.last_grad_norm, fps, bert_time_s() - t_start);
         fflush(log);
         r.loss = loss;
         if (s % (uint64_t)opt.print_every == 0 || (int)s == total || s == first_step + 1) {
             char eta[32];
-            format_duration(eta, sizeof eta, per_step * (double)((uint64_t)total - s));
+            bert_format_duration(eta, sizeof eta, per_step * (double)((uint64_t)total - s));
             printf("step %6llu/%d | loss %.4f | lr %.3e | |g| %.3f | %.1f windows/s | ETA %s\n", (unsigned long long)s, total,
                    loss, (double)o.last_lr, (double)o.last_grad_norm, fps, eta);
             fflush(stdout);
@@ -1579,7 +1610,7 @@ static train_result train(bert_model *m, const feature_set *fs, FILE *log, doubl
         if (opt.save_every && s % (uint64_t)opt.save_every == 0 && (int)s != total) save_checkpoint(m, &o, micro, fingerprint);
     }
     if (interrupted && o.step > first_step) save_checkpoint(m, &o, micro, fingerprint);
-    r.seconds = now_s() - t_loop;
+    r.seconds = bert_time_s() - t_loop;
     r.steps = (int)(o.step - first_step);
     r.features_per_s = t_compute > 0 ? (double)r.steps * A * B / t_compute : 0;
     free(perm); free(b.ids);
@@ -1617,12 +1648,12 @@ static predict_result run_model(bert_model *m, const feature_set *fs, logit_set 
     ctx->grad_enabled = 0;
     batch b;
     batch_alloc(&b, PB);
-    double t0 = now_s(), last = t0;
+    double t0 = bert_time_s(), last = t0;
     for (int i = 0; i < fs->n; i += PB) {
         int n = fs->n - i < PB ? fs->n - i : PB;
         for (int k = 0; k < n; k++) idx[k] = i + k;
         int T = batch_fill(&b, fs, idx, n);
-        double tf = now_s();
+        double tf = bert_time_s();
         bert_ctx_reset(ctx, 0);
         bert_span_out o = bert_span_forward(ctx, m, b.ids, b.types, b.mask, n, T, NULL, NULL);
         for (int k = 0; k < n; k++) {   // rows 2k (start) and 2k+1 (end) of (n,2,T), wherever the ctx keeps them
@@ -1630,16 +1661,16 @@ static predict_result run_model(bert_model *m, const feature_set *fs, logit_set 
             bert_copy_to_host(ctx->k, lg->v + ((size_t)(i + k) * 2 + 1) * lg->stride, o.logits->data + ((size_t)2 * k + 1) * T, (size_t)T * sizeof(float));
             lg->n[i + k] = T;
         }
-        r.forward_seconds += now_s() - tf;
-        if (now_s() - last >= 10 || i + n == fs->n) {
+        r.forward_seconds += bert_time_s() - tf;
+        if (bert_time_s() - last >= 10 || i + n == fs->n) {
             char eta[32];
-            last = now_s();
-            format_duration(eta, sizeof eta, (last - t0) / (i + n) * (fs->n - i - n));
+            last = bert_time_s();
+            bert_format_duration(eta, sizeof eta, (last - t0) / (i + n) * (fs->n - i - n));
             printf("predict: %d/%d windows | %.2f windows/s | ETA %s\n", i + n, fs->n, (i + n) / r.forward_seconds, eta);
             fflush(stdout);
         }
     }
-    r.seconds = now_s() - t0;
+    r.seconds = bert_time_s() - t0;
     free(idx); free(b.ids);
     bert_ctx_free(ctx);
     return r;
@@ -1667,7 +1698,7 @@ static void check_options(void) {
 }
 
 int main(int argc, char **argv) {
-    double t_start = now_s();
+    double t_start = bert_time_s();
     if (argc >= 2 && !strcmp(argv[1], "--eval")) {   // squad --eval DATA PRED [--eval_details OUT]
         if (argc < 4) die("usage: squad --eval DATA.json PREDICTIONS.json [--eval_details OUT.jsonl]");
         static const bert_flag eval_flags[] = { { "eval_details", BERT_FLAG_STR, &opt.eval_details, "" } };
@@ -1715,7 +1746,7 @@ int main(int argc, char **argv) {
     if (opt.do_train) {
         squad_data d;
         feature_set fs;
-        double t0 = now_s();
+        double t0 = bert_time_s();
         read_squad(&d, opt.train_file, "train_articles", opt.train_articles, 1);
         tokenize_paragraphs(&d, v);
         convert(&d, v, &fs, 1);
@@ -1724,7 +1755,7 @@ int main(int argc, char **argv) {
         printf("train data: %s articles %s | %d questions, %d used (%d answers not found, %d bad answer_start, %d without answers, "
                "%d empty contexts) | %d windows, %d with the answer outside (at [CLS]) | %.1f s\n",
                opt.train_file, opt.train_articles ? opt.train_articles : "all", d.nex, used, d.not_found, d.bad_start,
-               d.no_answers, d.empty_context, fs.n, fs.at_cls, now_s() - t0);
+               d.no_answers, d.empty_context, fs.n, fs.at_cls, bert_time_s() - t0);
         tr = train(m, &fs, log, t_start);
         free_features(&fs);
         free_squad(&d);
@@ -1745,14 +1776,14 @@ int main(int argc, char **argv) {
         if (m && !head) fprintf(stderr, "squad: warning: %s: the span head is untrained (no qa_outputs.* in the weights)\n", opt.init ? opt.init : "random weights");
         squad_data d;
         feature_set fs;
-        double t0 = now_s();
+        double t0 = bert_time_s();
         read_squad(&d, opt.predict_file, "predict_articles", opt.predict_articles, 1);
         if (opt.predict_limit > 0 && opt.predict_limit < d.nex) d.nex = opt.predict_limit;   // the rest stay allocated, freed below
         int all = d.nex;
         tokenize_paragraphs(&d, v);
         convert(&d, v, &fs, 0);
         printf("predict data: %s articles %s | %d questions | %d windows | %.1f s\n", opt.predict_file,
-               opt.predict_articles ? opt.predict_articles : "all", d.nex, fs.n, now_s() - t0);
+               opt.predict_articles ? opt.predict_articles : "all", d.nex, fs.n, bert_time_s() - t0);
         logit_set lg = { (float *)xmalloc((size_t)(fs.n ? fs.n : 1) * 2 * opt.max_seq_length * sizeof(float)),
                          (int *)xmalloc((size_t)(fs.n ? fs.n : 1) * sizeof(int)), opt.max_seq_length };
         if (opt.debug_logits) debug_logits(&lg, &fs, opt.debug_logits);
@@ -1779,16 +1810,16 @@ int main(int argc, char **argv) {
         free_features(&fs);
         free_squad(&d);
     }
-    double e2e = now_s() - t_start;
+    double e2e = bert_time_s() - t_start;
     printf("summary: e2e %.1f s", e2e);
     if (opt.do_train) printf(" | train %d steps in %.1f s (%.2f windows/s), last loss %.4f", tr.steps, tr.seconds, tr.features_per_s, tr.loss);
     if (opt.do_predict && !opt.debug_logits)
         printf(" | predict %d windows in %.1f s (%.2f windows/s forward, %.2f end to end)", pr.features, pr.seconds,
                pr.forward_seconds > 0 ? pr.features / pr.forward_seconds : 0.0, pr.seconds > 0 ? pr.features / pr.seconds : 0.0);
     if (scored) printf(" | EM %.2f F1 %.2f", sc.exact_match, sc.f1);
-    printf(" | peak RSS %.0f MiB\n", peak_rss_mib());
+    printf(" | peak RSS %.0f MiB\n", bert_peak_rss_mib());
     fprintf(log, "{\"summary\": \"done\", \"e2e_s\": %.3f, \"train_steps\": %d, \"train_windows_per_s\": %.4f, \"peak_rss_mib\": %.1f}\n",
-            e2e, tr.steps, tr.features_per_s, peak_rss_mib());
+            e2e, tr.steps, tr.features_per_s, bert_peak_rss_mib());
     fclose(log);
     bert_model_free(m);
     bert_vocab_free(v);

@@ -4,6 +4,7 @@
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "check.h"
+#include "check_fixture.h"
 
 // Tolerances (|got-ref| <= atol + rtol*|ref|). The reference runs in float64, we in float32.
 #define FWD_ATOL 1e-5
@@ -12,24 +13,6 @@
 #define GRAD_RTOL 1e-4
 #define OPT_ATOL 1e-5
 #define OPT_RTOL 1e-4
-
-typedef struct { int B, T, MP; int32_t ids[64], types[64], mask[64], pos[16], labels[16], nsp[4]; } fixture_batch;
-
-static int load_batch(const bert_st *st, fixture_batch *fb, bert_batch *b) {
-    const bert_st_tensor *t = bert_st_find(st, "input_ids"), *p = bert_st_find(st, "masked_lm_positions");
-    if (!t || !p || t->ndim != 2 || p->ndim != 2 || t->numel > 64 || p->numel > 16) return 0;
-    fb->B = (int)t->shape[0]; fb->T = (int)t->shape[1]; fb->MP = (int)p->shape[1];
-    int64_t bt[2] = { fb->B, fb->T }, bm[2] = { fb->B, fb->MP }, bb[1] = { fb->B };
-    if (bert_st_read_i32(st, "input_ids", fb->ids, bt, 2) || bert_st_read_i32(st, "token_type_ids", fb->types, bt, 2) ||
-        bert_st_read_i32(st, "attention_mask", fb->mask, bt, 2) || bert_st_read_i32(st, "masked_lm_positions", fb->pos, bm, 2) ||
-        bert_st_read_i32(st, "masked_lm_ids", fb->labels, bm, 2) || bert_st_read_i32(st, "next_sentence_label", fb->nsp, bb, 1))
-        return 0;
-    memset(b, 0, sizeof *b);
-    b->B = fb->B; b->T = fb->T; b->MP = fb->MP;
-    b->input_ids = fb->ids; b->token_type_ids = fb->types; b->attention_mask = fb->mask;
-    b->masked_lm_positions = fb->pos; b->masked_lm_ids = fb->labels; b->next_sentence_label = fb->nsp;
-    return 1;
-}
 
 // compares a float array with fixture tensor `name` (same numel required)
 static int check_ref(const bert_st *st, const char *label, const char *name, const float *got, size_t n,

@@ -331,6 +331,14 @@ static void test_bad_input(const char *common) {
     bert_model *plain = bert_model_create(&cfg, 1);
     CHECK(plain && !bert_model_save(plain, OUT "_noclf.safetensors"), "an encoder-only checkpoint for --init");
     bert_model_free(plain);
+    char longlab[300], text[700];
+    memset(longlab, 'x', 299); longlab[299] = 0;
+    snprintf(text, sizeof text, "gj04\t1\t\tJohn ate.\ngj04\t%s\t\tBill ate.\n", longlab);
+    spit(OUT "_longlabel.tsv", text);
+    snprintf(text, sizeof text, "{\"label\": \"%s\", \"sentence\": \"老师\"}\n", longlab);
+    spit(OUT "_longlabel.json", text);
+    spit(OUT "_pairs.tsv", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tJohn ate.\tJohn ate it.\n0\t3\t4\tBill ate.\tThe doll wriggled.\n");
+    spit(OUT "_types1.json", "{\"vocab_size\": 1269, \"hidden_size\": 32, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"intermediate_size\": 64, \"max_position_embeddings\": 64, \"type_vocab_size\": 1}");
     spit(OUT "_v1000.json", "{\"vocab_size\": 1000, \"hidden_size\": 32, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"intermediate_size\": 64, \"max_position_embeddings\": 64}");
 
     const char *cola = "--task cola --do_train --train_file " COLA_TRAIN " --epochs 1";
@@ -347,6 +355,8 @@ static void test_bad_input(const char *common) {
         { "--task glue --do_train --train_file " COLA_TRAIN, "--task: 'glue' is not one of" },
         { "--task cola --do_eval --dev_file " COLA_DEV " --init " OUT "_noclf.safetensors --label_list 0,1", "_noclf.safetensors has no classifier.weight: fine-tune it first" },
         { "--task cola --do_train --train_file " COLA_TRAIN " --label_list 0", "--label_list: a single label ('0')" },
+        { "--task cola --do_train --train_file " OUT "_longlabel.tsv", OUT "_longlabel.tsv:2: a label longer than 255 bytes (column 1)" },
+        { "--task tnews --do_train --train_file " OUT "_longlabel.json", OUT "_longlabel.json:1: a \"label\" longer than 255 bytes" },
     };
     char args[2048];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -357,6 +367,13 @@ static void test_bad_input(const char *common) {
         CHECK(ok, "exit 1, one line: \"%s\"%s%s", bad[i].want, ok ? "" : " | got: ", ok ? "" : e ? e : "(nothing)");
         free(e);
     }
+    snprintf(args, sizeof args, "--task mrpc --do_train --train_file " OUT "_pairs.tsv --epochs 1 --vocab " VOCAB " --config " OUT
+             "_types1.json --max_seq_length 64 --out " OUT "_bad");
+    int rc1 = run(args, OUT "_bad.out");
+    char *e1 = slurp(OUT "_bad.out.err", NULL);
+    CHECK(rc1 == 1 && e1 && strstr(e1, "_pairs.tsv: sentence pairs need type_vocab_size 2 or more; the model has 1"),
+          "sentence pairs on a model with type_vocab_size 1: exit 1, one line (exit %d: %s)", rc1, e1 ? e1 : "");
+    free(e1);
     snprintf(args, sizeof args, "%s --vocab " VOCAB " --config " OUT "_v1000.json --max_seq_length 64 --out " OUT "_bad", cola);
     int rc = run(args, OUT "_bad.out");
     char *e = slurp(OUT "_bad.out.err", NULL);

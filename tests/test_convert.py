@@ -101,10 +101,30 @@ def _alarm(signum, frame):
 signal.signal(signal.SIGALRM, _alarm)
 
 
-def convert(mod, *argv, timeout=60):
+def _address_space():
+    """This process's virtual memory size in bytes (Linux /proc), or None."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def convert(mod, *argv, timeout=60, mem=None):
     """Runs a converter's main in this process through the same wrapper as its command line.
-    -> (exit status, stderr text); a hang becomes status -1."""
+    -> (exit status, stderr text); a hang becomes status -1. mem: bytes of address space the run
+    may add (RLIMIT_AS, restored after), so that a converter allocating without bound fails here
+    (status -2, or its own "out of memory" line) instead of exhausting the machine."""
     err = io.StringIO()
+    limit = None
+    if mem is not None and _address_space() is not None:
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_AS)
+        cap = _address_space() + mem
+        if limit[1] != resource.RLIM_INFINITY and cap > limit[1]:
+            limit = None
+        else:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, limit[1]))
     signal.alarm(timeout)
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -112,8 +132,14 @@ def convert(mod, *argv, timeout=60):
     except Hang:
         rc = -1
         err.write("HANG\n")
+    except MemoryError:   # one that escaped common.run (its own message failed for lack of memory)
+        rc = -2
+        err.write("MEMORY\n")
     finally:
         signal.alarm(0)
+        if limit is not None:
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, limit)
     return rc, err.getvalue()
 
 
@@ -540,8 +566,9 @@ def ms_bert_params(w, rng, finetune=False):
                 ("loss.transitions", rng.standard_normal((7, 7)).astype(np.float32))]
         return out
     tags = [t for t, _ in out]
-    for fam in ("lamb_m.", "lamb_v."):
-        out += [(fam + t, rng.standard_normal(w[r.hf].shape).astype(np.float32)) for t, r in zip(tags, names.rows(2))]
+    for fam in ("lamb_m.", "lamb_v."):   # a second moment is never negative (bert_optim_load refuses one that is)
+        out += [(fam + t, (np.abs if fam == "lamb_v." else np.asarray)(rng.standard_normal(w[r.hf].shape)).astype(np.float32))
+                for t, r in zip(tags, names.rows(2))]
     out += [("global_step", np.array([1234], np.int32)), ("learning_rate", np.array([1e-4], np.float32)),
             ("loss_scale", np.array([65536.0], np.float32))]
     return out
@@ -769,8 +796,8 @@ def flip(pos):
     return f
 
 
-def expect_error(label, mod, argv, path_part, words=()):
-    rc, err = convert(mod, *argv)
+def expect_error(label, mod, argv, path_part, words=(), **kw):
+    rc, err = convert(mod, *argv, **kw)
     ok = one_line_error(rc, err, path_part) and all(w in err for w in words)
     check(ok, f"{label}: {err.strip()[:110] if err.strip() else f'exit {rc}, no message'}")
 
@@ -910,6 +937,147 @@ def test_corrupt():
     fuzz("pytorch .bin (zip)", hf2st, binf, lambda p: [p, out], 20, rng)
 
 
+def test_corrupt_found():
+    """Inputs that tests/fuzz/convert_mutate.py (or probes after it) found: each once gave a
+    traceback-like "internal error", a hang, unbounded memory or a message split over two lines.
+    Each runs under a 20 s alarm and a 1 GiB address-space cap, which an unfixed converter hits."""
+    section("corrupt inputs found by fuzzing: one line each, no hang, no unbounded memory")
+    import json
+    import torch_pickle
+    bound = {"timeout": 20, "mem": 1 << 30}
+    w, meta = tiny_weights()
+    cfg = json.loads(meta["config"])
+    tiny = os.path.join(REF, "tiny.safetensors")
+    d = tmp("r")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "config.json"), "w").write(meta["config"])
+    out, tf_out = tmp("r_out.safetensors"), tmp("r_tf/bert_model.ckpt")
+    clean = os.path.join(d, "clean.bin")
+    torch_zip(clean, hf_state_dict(w))
+
+    def write(name, data):
+        path = os.path.join(d, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    # a key holding \x1e (or \x85, which str.splitlines also ends a line at) in a note
+    sep = os.path.join(d, "sep.bin")
+    torch_zip(sep, hf_state_dict(w) + [("bert.junk\x1eX", np.zeros(2, np.float32))])
+    rc, err = convert(hf2st, sep, out, "--skip-unknown", **bound)
+    check(rc == 0 and all(l.startswith("convert: note: ") for l in err.splitlines()) and "junk\\x1eX" in err,
+          "pytorch .bin key with \\x1e, --skip-unknown: converts; the note escapes it, every line is \"convert: ...\""
+          + ("" if rc == 0 else ": " + err.strip()[:80]))
+
+    # zipfile raises NotImplementedError for a "version needed to extract" it does not know
+    z = bytearray(open(clean, "rb").read())
+    z[z.index(b"PK\x01\x02") + 6] = 255   # the first central-directory record: version 25.5
+    expect_error("pytorch .bin needing zip version 25.5", hf2st, [write("zipver.bin", bytes(z)), out], "zipver.bin",
+                 ("not a readable zip",), **bound)
+
+    # num_hidden_layers sizes the name table (16 rows per layer) before any tensor is read
+    st = tmp("r_layers.safetensors")
+    safetensors_np.write(st, w, dict(meta, config=json.dumps(dict(cfg, num_hidden_layers=10 ** 9))))
+    expect_error("safetensors config num_hidden_layers 10^9 (st2tf)", st2tf, [st, tf_out], "r_layers.safetensors",
+                 ("num_hidden_layers",), **bound)
+    params = ms_bert_params(w, np.random.default_rng(5))
+    ms_ckpt.write(tmp("r_layers.ckpt"), [(t.replace("layers.1.", "layers.100000000."), a) for t, a in params])
+    expect_error("MindSpore tag with layers.100000000", ms2st, [tmp("r_layers.ckpt"), out, "--heads", "4"],
+                 "r_layers.ckpt", ("num_hidden_layers",), **bound)
+
+    # safetensors headers: a shape whose element count wraps in int64, JSON nested 100000 deep
+    def st_file(name, header):
+        h = header if isinstance(header, bytes) else json.dumps(header).encode()
+        return write(name, len(h).to_bytes(8, "little") + h)
+
+    expect_error("safetensors shape [2^32, 2^32] with data_offsets [0, 0]", st2tf,
+                 [st_file("wrap.safetensors", {"a": {"dtype": "F32", "shape": [1 << 32, 1 << 32], "data_offsets": [0, 0]}}),
+                  tf_out], "wrap.safetensors", ("do not fit",), **bound)
+    deep = b"[" * 100000 + b"]" * 100000
+    expect_error("safetensors header nested 100000 deep", st2tf, [st_file("deep.safetensors", b'{"a":' + deep + b"}"), tf_out],
+                 "deep.safetensors", ("bad JSON header",), **bound)
+    os.makedirs(tmp("r_meta"), exist_ok=True)   # no config.json beside: hf2st reads the metadata's
+    st = tmp("r_meta/deep_meta.safetensors")
+    safetensors_np.write(st, w, dict(meta, config=deep.decode()))
+    for mod, argv in ((st2tf, [st, tf_out]), (hf2st, [st, out])):
+        expect_error(f"safetensors __metadata__ config nested 100000 deep ({mod.__name__})", mod, argv,
+                     "deep_meta.safetensors", ("bad config in __metadata__",), **bound)
+
+    # global_step that is no step: NaN (MindSpore), no value at all (TF)
+    ms_ckpt.write(tmp("r_nan.ckpt"), [(t, np.array([np.nan], np.float32) if t == "global_step" else a) for t, a in params])
+    expect_error("MindSpore --optim-out with global_step NaN", ms2st,
+                 [tmp("r_nan.ckpt"), out, "--heads", "4", "--optim-out", tmp("r_optim.safetensors")], "r_nan.ckpt",
+                 ("global_step",), **bound)
+    os.makedirs(tmp("r_tf"), exist_ok=True)
+    optim = tmp("r_optim_in.safetensors")
+    safetensors_np.write(optim, [(f"{k}.{n}", np.full_like(a, 0.5)) for k in "mv" for n, a in w.items()],
+                         {"format": "bert.h-optim", "optimizer": "adamw_gb", "step": "7"})
+    rc, err = convert(st2tf, tiny, tf_out, "--optim", optim)
+    arrays = tf_bundle.read_bundle(tf_out)[1] if rc == 0 else {}
+    arrays["global_step"] = np.zeros(0, np.int64)
+    os.makedirs(tmp("r_tf0"), exist_ok=True)
+    tf_bundle.write_bundle(tmp("r_tf0/bert_model.ckpt"), arrays)
+    if os.path.exists(tmp("r_tf/bert_config.json")):
+        shutil.copy(tmp("r_tf/bert_config.json"), tmp("r_tf0"))
+    expect_error("TF --optim-out with global_step of shape [0]", tf2st,
+                 [tmp("r_tf0/bert_model.ckpt"), out, "--optim-out", tmp("r_optim.safetensors")], "r_tf0",
+                 ("global_step",), **bound)
+
+    # MindSpore: the word-embedding table (which the config is inferred from) flattened to 1-D
+    ms_ckpt.write(tmp("r_flat.ckpt"), [(t, a.reshape(-1) if t == "bert.bert.bert_embedding_lookup.embedding_table" else a)
+                                       for t, a in params])
+    expect_error("MindSpore 1-D word-embedding table", ms2st, [tmp("r_flat.ckpt"), out, "--heads", "4"], "r_flat.ckpt",
+                 ("not 2-D",), **bound)
+
+    # pickle BUILD on the FloatStorage stand-in, which every load in this process shares
+    saved = {k: dict(vars(v)) for k, v in torch_pickle.ALLOWED.items() if isinstance(v, torch_pickle.StorageType)}
+    try:
+        evil = b"\x80\x02" + _p_global("torch", "FloatStorage") + b"}" + _p_str("dtype") + _p_str("<f8") + b"sb0"
+        expect_error("pickle BUILD setting FloatStorage's dtype", hf2st,
+                     [write("build.bin", _rezip(open(clean, "rb").read(), lambda pk: evil + pk[2:])), out], "build.bin",
+                     ("sets the state",), **bound)
+        rc, err = convert(hf2st, clean, out, **bound)
+        t, _ = safetensors_np.read(out) if rc == 0 else ({}, {})
+        check(rc == 0 and all(np.array_equal(t.get(n), w[n]) for n in w) and
+              all(vars(torch_pickle.ALLOWED[k]) == v for k, v in saved.items()),
+              "  then a clean .bin in the same process still converts bit-exactly (the stand-ins are unchanged)"
+              + ("" if rc == 0 else ": " + err.strip()[:80]))
+    finally:   # so that a regression here does not poison the later cases too
+        for k, v in saved.items():
+            vars(torch_pickle.ALLOWED[k]).clear()
+            vars(torch_pickle.ALLOWED[k]).update(v)
+
+    # tensor records whose shape no 16-element storage can back: zero strides, a 2^70 dim beside a 0
+    def one_tensor(size, stride):
+        pid = _p_tuple([_p_str("storage"), _p_global("torch", "FloatStorage"), _p_str("0"), _p_str("cpu"), _p_int(4)])
+        body = b"\x80\x02" + _p_global("collections", "OrderedDict") + b")R(" + _p_str("x") + \
+            _p_global("torch._utils", "_rebuild_tensor_v2") + _p_tuple(
+                [pid + b"Q", _p_int(0), _p_tuple(size), _p_tuple(stride), b"\x89",
+                 _p_global("collections", "OrderedDict") + b")R"]) + b"Ru."
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("archive/data.pkl", body)
+            zf.writestr("archive/data/0", b"\0" * 16)
+        return buf.getvalue()
+
+    expect_error("pytorch .bin view [2^31-1, 64] with strides 0", hf2st,
+                 [write("zs.bin", one_tensor([_p_int(0x7FFFFFFF), _p_int(64)], [_p_int(0), _p_int(0)])), out], "zs.bin",
+                 ("larger than the whole",), **bound)
+    expect_error("pytorch .bin shape [0, 2^70]", hf2st,
+                 [write("z70.bin", one_tensor([_p_int(0), b"\x8a\x09" + (1 << 70).to_bytes(9, "little")],
+                                              [_p_int(0), _p_int(0)])), out], "z70.bin", ("larger than the whole",), **bound)
+
+    # legacy format: the "protocol version" pickle is a list holding the same list twice per level,
+    # whose repr doubles per level (the fuzzer's 60 levels never finish, inside C where no alarm
+    # reaches; 20 levels give a 6 MB message): the error names its type instead
+    lv = b"\x80\x02]q\x00"
+    for i in range(20):
+        lv += b"(h" + bytes([i]) + b"h" + bytes([i]) + b"lq" + bytes([i + 1])
+    magic = b"\x80\x02\x8a\x0a" + torch_pickle.LEGACY_MAGIC.to_bytes(10, "little") + b"."
+    expect_error("legacy .bin protocol version: a list nested 20 deep", hf2st, [write("nested.bin", magic + lv + b"."), out],
+                 "nested.bin", ("protocol list",), **bound)
+
+
 def _fuzz_prefix(p, idx, dat, which):
     """A prefix whose .index or data shard is the fuzzed copy p (the other one intact)."""
     d = tmp("c_fuzz")
@@ -936,7 +1104,7 @@ def _rezip(data, fn):
 
 def main():
     tests = [test_building_blocks, test_tf_keras, test_tf_index_only, test_hf_reference, test_ms_lenet, test_ms_bert,
-             test_pytorch, test_corrupt]
+             test_pytorch, test_corrupt, test_corrupt_found]
     try:
         for t in tests:
             try:

@@ -82,8 +82,26 @@ int main(int argc, char **argv) {
     free(ids);
     bert_st_close(&st);
 
+    // models too small for the input: a 7-token vocab, one with 1 position, one with 1 token type
+    FILE *vf = fopen("build/encode_test.vocab", "w"), *lf = fopen("build/encode_test.pair", "w");
+    if (vf) { fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n", vf); fclose(vf); }
+    if (lf) { fputs("a b\na ||| b\n", lf); fclose(lf); }
+    for (int k = 0; k < 2; k++) {
+        bert_config c = bert_config_default();
+        c.vocab_size = 7; c.hidden_size = 4; c.num_hidden_layers = 1; c.num_attention_heads = 1; c.intermediate_size = 4;
+        c.max_position_embeddings = k ? 16 : 1; c.type_vocab_size = k ? 1 : 2;
+        bert_model *sm = bert_model_create(&c, 1);
+        CHECK(sm && bert_model_save(sm, k ? "build/encode_test_types1.safetensors" : "build/encode_test_pos1.safetensors") == BERT_OK,
+              "write a model with %s", k ? "type_vocab_size 1" : "max_position_embeddings 1");
+        bert_model_free(sm);
+    }
+
     // bad input: one clear line, exit 1
     struct { const char *args, *want; } bad[] = {
+        { "--model build/encode_test_pos1.safetensors --vocab build/encode_test.vocab --input build/encode_test.pair",
+          "max_position_embeddings 1 leaves no room" },
+        { "--model build/encode_test_types1.safetensors --vocab build/encode_test.vocab --input build/encode_test.pair",
+          "build/encode_test.pair:2: a sentence pair needs type_vocab_size 2 or more" },
         { "--vocab nothere.txt --ids", "nothere.txt" },
         { "--model tests/ref/tiny.safetensors --vocab " VOCAB, "vocab_size is 112" },
         { "--model tests/ref/pretrain_init.safetensors --vocab " VOCAB " --pooling max", "--pooling: 'max'" },

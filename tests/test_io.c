@@ -857,9 +857,10 @@ static void test_optim(const bert_model *m) {
     static const struct { uint64_t step; const char *saved, *patched; } bad_steps[] = {
         { 12, "\"12\"", "\"-1\"" },                                          // strtoull accepts a sign
         { 10000000000000000000ull, "\"10000000000000000000\"", "\"99999999999999999999\"" },   // > 2^64-1
+        { 10000000000000000ull, "\"10000000000000000\"", "\"10000000000000000\"" },   // > 2^53: t + 1 would not change
     };
     const char *patched = tmp_path("optim_patched.safetensors");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         o = bert_optim_defaults(BERT_OPTIM_ADAMW);
         bert_optim_init(&o, m);
         o.step = bad_steps[k].step;
@@ -871,6 +872,20 @@ static void test_optim(const bert_model *m) {
         CHECK(found && rc == BERT_ERR_FORMAT && err_has(patched) && err_has("step") && o.step == 5,
               "\"step\": %s is rejected, step stays 5 (code %d, step %llu): %s", bad_steps[k].patched, rc, (unsigned long long)o.step,
               rc ? bert_last_error() : "accepted");
+        bert_optim_free(&o);
+    }
+    for (int k = 0; k < 2; k++) {   // a NaN first moment, a negative second moment: refused, nothing loaded
+        o = bert_optim_defaults(BERT_OPTIM_ADAMW);
+        bert_optim_init(&o, m);
+        fill_moments(&o);
+        if (k == 0) o.m[3] = NAN; else o.v[o.n - 2] = -1e-6f;
+        bert_optim_save(&o, m, patched, NULL, 0);
+        bert_optim r = bert_optim_defaults(BERT_OPTIM_ADAMW);
+        bert_optim_init(&r, m);
+        rc = bert_optim_load(&r, m, patched);
+        CHECK(rc == BERT_ERR_FORMAT && err_has(patched) && err_has(k ? "or negative" : "NaN/Inf") && r.m[3] == 0.0f && r.step == 0,
+              "%s moment in the state file: refused, the optimizer untouched: %s", k ? "a negative second" : "a NaN first", bert_last_error());
+        bert_optim_free(&r);
         bert_optim_free(&o);
     }
 }
@@ -966,7 +981,49 @@ static void test_json(void) {
     bert_json_free(j);
 }
 
+// a tiny file whose config describes a huge model: refused before the model is allocated (it once
+// built 3 GB of parameters and gradients for a 250-byte file, then failed on the first tensor)
+static void test_config_bigger_than_data(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/bigcfg.safetensors", g_dir);
+    float one = 1.0f;
+    bert_st_entry e = { "bert.embeddings.LayerNorm.weight", BERT_DT_F32, 1, { 1 }, &one };
+    const char *meta[] = { "config", "{\"vocab_size\": 4194304, \"hidden_size\": 64, \"num_hidden_layers\": 1, "
+                           "\"num_attention_heads\": 1, \"intermediate_size\": 64, \"max_position_embeddings\": 8}" };
+    if (!CHECK(bert_st_save(path, &e, 1, meta, 1) == BERT_OK, "write %s: %s", path, bert_last_error())) return;
+    double t0 = bert_time_s();
+    bert_model *m = bert_model_load(path, NULL);
+    double took = bert_time_s() - t0;
+    CHECK(!m && err_has(path) && err_has("too few for the 268461440 encoder parameters") && took < 5.0,
+          "config of 268 M encoder parameters in a 4-byte file: refused before allocating (%.2f s): %s", took, bert_last_error());
+    remove(path);
+    bert_model_free(m);
+}
+
+// the helpers the example programs use for progress lines and summaries
+static void test_program_helpers(void) {
+    static const struct { double s; const char *want; } cases[] = {
+        { 0, "0s" }, { 42.4, "42s" }, { 59.6, "59s" }, { 60, "1m00s" }, { 185, "3m05s" }, { 3599, "59m59s" },
+        { 3600, "1h00m" }, { 3725, "1h02m" }, { 360000, "100h00m" }, { -1, "?" }, { NAN, "?" }, { INFINITY, "?" }, { 1e300, "?" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[32];
+        const char *got = bert_format_duration(buf, sizeof buf, cases[i].s);
+        CHECK(got == buf && !strcmp(buf, cases[i].want), "bert_format_duration(%g) = \"%s\" (want \"%s\")", cases[i].s, buf, cases[i].want);
+    }
+    char tiny[4];
+    bert_format_duration(tiny, sizeof tiny, 3725);
+    CHECK(strlen(tiny) == 3, "bert_format_duration truncates to its buffer (\"%s\")", tiny);
+    double t0 = bert_time_s(), t1 = bert_time_s();
+    CHECK(t0 > 1.6e9 && t1 >= t0, "bert_time_s: %.3f then %.3f (seconds since 1970, not going back)", t0, t1);
+    double rss = bert_peak_rss_mib();
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) fclose(f);
+    CHECK(f ? rss > 1 && rss < 1e6 : rss == -1.0, "bert_peak_rss_mib: %.1f MiB (%s)", rss, f ? "/proc here" : "no /proc: -1");
+}
+
 int main(void) {
+    test_program_helpers();
     snprintf(g_dir, sizeof g_dir, "/tmp/bert_test_io_XXXXXX");
     if (!CHECK(mkdtemp(g_dir) != NULL, "create a temp dir")) return check_summary();
     bert_model *m = bert_model_load(check_path("tiny.safetensors"), NULL);
@@ -982,6 +1039,7 @@ int main(void) {
         test_optim(m);
     }
     test_config();
+    test_config_bigger_than_data();
     test_json();
     bert_model_free(m);
     cleanup_tmp();

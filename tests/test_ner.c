@@ -8,7 +8,8 @@
 //   a short CRF run on the sample: the loss falls, a run stopped at step 13 and resumed ends
 //     bit-identical to a straight one, HF names and config.json, evaluating the saved model alone
 //     (CRF found in the file) gives the same scores, the submission file for a test excerpt;
-//   malformed records: one error line naming FILE:LINE each, or skipped and counted.
+//   malformed records: one error line naming FILE:LINE each, or skipped and counted; a record with
+//   10000 overlapping mentions (the most allowed) tagged, scored and written back, one with 50000 refused.
 // Data (from ../shared/data/cluener2020, see PROVENANCE.md there): tests/data/ner_sample.json is
 // train.json lines 1-7 and 1507; ner_test_sample.json is test.json lines 1-5; ner_bad.json is
 // dev.json lines 1-9 with lines 2 and 4-8 broken on purpose (span out of range, span text
@@ -341,6 +342,9 @@ static void test_bad_input(void) {
         { "--do_train --train_file " SAMPLE " --vocab " VOCAB " --out build/test_ner_oracle", "no config in its metadata: give --config" },
         { "--do_predict --test_file tests/data/ner_test_sample.json --vocab " VOCAB " --model " INIT " --types name,book --out build/test_ner_oracle",
           "tensor 'classifier.weight' has shape [21,16], expected [5,16]" },
+        // a stream stops at the cap instead of growing until memory runs out
+        { "--do_eval --oracle --dev_file /dev/zero --vocab " VOCAB " --out build/test_ner_oracle",
+          "ner: /dev/zero: larger than 1024 MB (the most ner reads from a data file)" },
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         rc = run(flags[i].args, "build/test_ner_bad.out");
@@ -353,14 +357,85 @@ static void test_bad_input(void) {
     }
 }
 
+// ---------------------------------------------------------------------------- many mentions
+
+// one record's mentions as a JSON list of [start, end], from the last to the first (the reverse of
+// the order the tags and the output use)
+static void spans_json(FILE *f, int from, int step, int count, int len) {
+    fputc('[', f);
+    for (int k = count - 1; k >= 0; k--) fprintf(f, "[%d, %d]%s", from + k * step, from + k * step + len - 1, k ? ", " : "");
+    fputc(']', f);
+}
+
+// the most mentions a record may have (10000), overlapping and tied, through tagging, scoring and the
+// submission file; one more than that is an error line
+static void test_many_mentions(void) {
+    // "北京上海" x 2500: organization 北京上海 on every other copy beats address 北京 there (the same
+    // start, longer) and book 海 / scene and name 上海 inside it; elsewhere address 北京 stays, and
+    // scene 上海 beats name 上海 (the same span: the earlier in the file)
+    FILE *f = fopen("build/test_ner_spans.json", "w");
+    fprintf(f, "{\"text\": \"");
+    for (int i = 0; i < 2500; i++) fprintf(f, "北京上海");
+    fprintf(f, "\", \"label\": {\"organization\": {\"北京上海\": ");
+    spans_json(f, 0, 8, 1250, 4);
+    fprintf(f, "}, \"scene\": {\"上海\": ");
+    spans_json(f, 2, 4, 2500, 2);
+    fprintf(f, "}, \"address\": {\"北京\": ");
+    spans_json(f, 0, 4, 2500, 2);
+    fprintf(f, "}, \"name\": {\"上海\": ");
+    spans_json(f, 2, 4, 2500, 2);
+    fprintf(f, "}, \"book\": {\"海\": ");
+    spans_json(f, 3, 8, 1250, 1);
+    fprintf(f, "}}}\n");
+    fclose(f);
+    int rc = run("--do_eval --do_predict --oracle --dev_file build/test_ner_spans.json --test_file build/test_ner_spans.json --vocab " VOCAB
+                 " --predict_file build/test_ner_spans_pred.json --out build/test_ner_oracle", "build/test_ner_spans.out");
+    char *out = slurp("build/test_ner_spans.out", NULL), *pred = slurp("build/test_ner_spans_pred.json", NULL);
+    long gold = 0, npred = 0, correct = 0;
+    double f1 = 0;
+    int scored = overall(out, &gold, &npred, &correct, &f1);
+    CHECK(rc == 0 && scored && gold == 10000 && npred == 3750 && correct == 3750,
+          "a record with 10000 mentions: 3750 tagged (first start, then longer, then file order win), all scored (%ld/%ld/%ld)", gold, npred, correct);
+    bert_json *j = NULL;
+    const bert_json *label = pred && !bert_json_parse(&j, pred, strlen(pred)) ? bert_json_get(j, "label") : NULL;
+    static const char *const types[] = { "address", "organization", "scene" }, *const texts[] = { "北京", "北京上海", "上海" };
+    const int first[] = { 4, 0, 6 }, len[] = { 2, 4, 2 };
+    int ok = label && label->count == 3;
+    for (int t = 0; ok && t < 3; t++) {
+        const bert_json *ty = &label->child[t], *ent = ty->count == 1 ? &ty->child[0] : NULL;
+        ok = !strcmp(ty->key, types[t]) && ent && !strcmp(ent->key, texts[t]) && ent->count == 1250;
+        for (int k = 0; ok && k < 1250; k++)
+            ok = ent->child[k].child[0].number == first[t] + 8 * k && ent->child[k].child[1].number == first[t] + 8 * k + len[t] - 1;
+    }
+    CHECK(ok, "the submission file lists them by type, entity and position: address 北京, organization 北京上海, scene 上海, 1250 spans each");
+    bert_json_free(j);
+    free(out); free(pred);
+
+    f = fopen("build/test_ner_spans.json", "w");   // 50000 mentions: the tags and scores were quadratic in them
+    fprintf(f, "{\"text\": \"");
+    for (int i = 0; i < 50000; i++) fprintf(f, "北");
+    fprintf(f, "\", \"label\": {\"address\": {\"北\": ");
+    spans_json(f, 0, 1, 50000, 1);
+    fprintf(f, "}}}\n");
+    fclose(f);
+    rc = run("--do_eval --oracle --dev_file build/test_ner_spans.json --vocab " VOCAB " --out build/test_ner_oracle", "build/test_ner_spans.out");
+    char *e = slurp("build/test_ner_spans.out.err", NULL);
+    int one_line = e && strchr(e, '\n') == e + strlen(e) - 1;
+    if (one_line) e[strlen(e) - 1] = 0;
+    CHECK(rc == 1 && one_line && !strcmp(e, "ner: build/test_ner_spans.json:1: more than 10000 entity spans in one record"),
+          "a record with 50000 mentions: exit 1, one line naming FILE:LINE (exit %d: %.200s)", rc, e ? e : "");
+    free(e);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     check_find_binary(argv[0], "ner");
     test_reference();
     test_training();
     test_bad_input();
+    test_many_mentions();
     test_oracle();
     if (system("rm -rf build/test_ner_a build/test_ner_b build/test_ner_c build/test_ner_grads build/test_ner_oracle build/test_ner_*.out* "
-               "build/test_ner_*.safetensors build/test_ner_bad.json build/test_ner_oracle_pred.json")) {}
+               "build/test_ner_*.safetensors build/test_ner_bad.json build/test_ner_oracle_pred.json build/test_ner_spans*")) {}
     return check_summary();
 }

@@ -159,6 +159,43 @@ static void test_kill_resume(void) {
     CHECK(same, "losses of steps 5-8 identical (step 8: %.9g vs %.9g)", log_value("whole", 8, "loss"), log_value("killed", 8, "loss"));
 }
 
+// a resume state whose data cursor was damaged (past the data, or negative) is refused with one line,
+// never used to index the shuffled record order (it once read before the permutation's start)
+static void patch_cursor(const char *from, const char *to, char digit_or_minus) {
+    unsigned char *d; size_t n;
+    if (bert__read_file(from, &d, &n)) { CHECK(0, "read %s", from); return; }
+    char *at = n > 8 ? strstr((char *)d + 8, "\"cursor\":\"") : NULL;   // the header JSON, after its u64 length
+    if (at) {
+        at += strlen("\"cursor\":\"");
+        if (digit_or_minus == '-') at[0] = '-';
+        else for (char *q = at; *q >= '0' && *q <= '9'; q++) *q = digit_or_minus;
+    }
+    FILE *f = fopen(to, "wb");
+    CHECK(at && f && fwrite(d, 1, n, f) == n, "wrote %s with a damaged cursor", to);
+    if (f) fclose(f);
+    free(d);
+}
+
+static void test_bad_cursor(void) {
+    static const struct { const char *name; char patch; const char *want; } cases[] = {
+        { "cursor_past", '9', "data cursor 99 is past the 56 training records" },
+        { "cursor_negative", '-', "not a complete checkpoint" },
+    };
+    for (int i = 0; i < 2; i++) {
+        char ck[256], cmd[700], args[1400], from[300], to[300];
+        snprintf(ck, sizeof ck, "%s/%s/ckpt-00000004", dir, cases[i].name);
+        snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/whole/ckpt-00000004/model.safetensors %s/", ck, dir, ck);
+        if (system(cmd) != 0) { CHECK(0, "%s", cmd); continue; }
+        snprintf(from, sizeof from, "%s/whole/ckpt-00000004/state.safetensors", dir);
+        snprintf(to, sizeof to, "%s/state.safetensors", ck);
+        patch_cursor(from, to, cases[i].patch);
+        snprintf(args, sizeof args, "--input " DATA " --config %s/tiny.json --batch_size 4 --accumulation_steps 2 --steps 8 "
+                 "--eval_records 4 --lr 1e-3 --seed 3 --out %s/%s_run --resume_from %s", dir, dir, cases[i].name, ck);
+        int rc = run(cases[i].name, args);
+        CHECK(rc == 1 && output_has(cases[i].name, cases[i].want), "%s: resume refused with \"%s\" (exit %d)", cases[i].name, cases[i].want, rc);
+    }
+}
+
 // ---------------------------------------------------------------------------- accumulation
 static void test_accumulation(void) {
     char args[1200];
@@ -251,6 +288,8 @@ static void test_errors(void) {
         { "novocab", "--text x.txt --config %s/tiny.json", "--text needs --vocab" },
         { "nofile", "--input %s/nothere.tfrecord --config %s/tiny.json", "nothere.tfrecord: no such file" },
         { "badnum", "--input " DATA " --lr fast", "--lr: 'fast' is not a number" },
+        { "bigfloat", "--input " DATA " --lr 1e39", "--lr: '1e39' is beyond float range" },
+        { "badwarmup", "--input " DATA " --config %s/tiny.json --warmup_proportion 1e30", "--warmup_proportion must be in [0,1]" },
         { "badopt", "--input " DATA " --config %s/tiny.json --optimizer adam", "--optimizer: 'adam' is not one of" },
         { "badlen", "--input " DATA " --config %s/tiny.json --max_seq_length 64", "feature segment_ids: more than 64 values (expected 64)" },
         { "corrupt", "--input %s/corrupt.tfrecord --config %s/tiny.json --eval_records 0 --batch_size 2", "data CRC mismatch" },
@@ -283,6 +322,7 @@ int main(int argc, char **argv) {
     write_config("tiny_d0.json", 0.0f);
     test_reference();
     test_kill_resume();
+    test_bad_cursor();
     test_accumulation();
     test_nan();
     test_sigint();

@@ -292,6 +292,17 @@ int main(int argc, char **argv) {
     o.max_seq_length = 128; o.whole_word_mask = 1;
     CHECK(bert_pretrain_data_create(&cv, &o, collect, &dummy) == BERT_ERR_ARG && strstr(bert_last_error(), "is_continuation"),
           "whole-word masking without the continuation table: %s", bert_last_error());
+    o.whole_word_mask = 0; o.max_seq_length = 1 << 30;   // 3T + 2P would overflow an int
+    CHECK(bert_pretrain_data_create(&cv, &o, collect, &dummy) == BERT_ERR_ARG && strstr(bert_last_error(), "at most 1048576"),
+          "max_seq_length 2^30: %s", bert_last_error());
+    o.max_seq_length = 128; o.max_predictions_per_seq = 129;
+    CHECK(bert_pretrain_data_create(&cv, &o, collect, &dummy) == BERT_ERR_ARG && strstr(bert_last_error(), "at most max_seq_length"),
+          "max_predictions_per_seq over max_seq_length: %s", bert_last_error());
+    o.max_predictions_per_seq = 20;
+    int32_t neg_docs[2] = { -2, 4 };   // a negative count would index before the first sentence
+    bert_corpus neg = { c.ids, c.sent_len, 2, neg_docs, 2 };
+    CHECK(bert_pretrain_data_create(&neg, &o, collect, &dummy) == BERT_ERR_ARG && strstr(bert_last_error(), "document 0 claims -2 sentences"),
+          "a document with -2 sentences: %s", bert_last_error());
     int32_t zero = 0;
     bert_corpus empty = { c.ids, &zero, 1, &zero, 1 };
     o.whole_word_mask = 0;

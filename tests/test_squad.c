@@ -6,7 +6,8 @@
 //   tests/ref/squad_features_ref.py (run_squad written again; CRC-32 of the dump per article),
 //   predictions.json and nbest_predictions.json byte for byte for oracle and random logits, the
 //   oracle's EM/F1 (>= 98 / 99), the official metric on four prediction files; a tiny fine-tuning run
-//   end to end with an exact resume; bad input.
+//   end to end with an exact resume; bad input (a stream past the JSON limit, one token type, the
+//   tokenizer out of memory); long contexts (33000 windows, a 400000-piece answer) in about a second.
 #define _DEFAULT_SOURCE
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
@@ -471,6 +472,10 @@ static void test_bad_input(void) {
               "bad file %zu: exit 1, one line naming the file and \"%s\" (exit %d: %s)", i + 1, bad[i].want, rc, e ? e : "");
         free(e);
     }
+    FILE *f = fopen(TMP "config_tv1.json", "wb");
+    fprintf(f, "{\"vocab_size\": %d, \"hidden_size\": 32, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
+               "\"intermediate_size\": 64, \"max_position_embeddings\": 64, \"type_vocab_size\": 1}\n", NWORDS);
+    fclose(f);
     spit(TMP "pred_bad1.json", "[\"not\", \"an object\"]");
     spit(TMP "pred_bad2.json", "{\"ok\": 3}");
     struct { const char *args, *want; } cmd[] = {
@@ -486,6 +491,11 @@ static void test_bad_input(void) {
         { "--do_predict --predict_file " TMP "bad_start.json --vocab " TMP "vocab.txt --debug_logits gold", "--debug_logits: 'gold'" },
         { "--do_train --vocab " TMP "vocab.txt", "--do_train needs --train_file" },
         { "--frobnicate 3", "unknown flag --frobnicate" },
+        // a stream is read only up to the JSON reader's limit (it used to grow until memory ran out)
+        { "--dump_features " TMP "bad.txt --predict_file /dev/zero --vocab " TMP "vocab.txt", "/dev/zero: larger than 100 MB (the JSON reader's limit)" },
+        // SQuAD's windows are pairs: one token type would abort in bert_embed on the first batch
+        { "--do_predict --predict_file " TMP "bad_start.json --vocab " TMP "vocab.txt --config " TMP "config_tv1.json --max_seq_length 32 "
+          "--max_query_length 10 --output_dir " TMP "bad_run", "config_tv1.json: type_vocab_size is 1: SQuAD's windows need token types 0" },
     };
     for (size_t i = 0; i < sizeof cmd / sizeof cmd[0]; i++) {
         if (strstr(cmd[i].args, VOCAB) && !file_exists(VOCAB)) continue;
@@ -497,6 +507,87 @@ static void test_bad_input(void) {
     }
 }
 
+// ----------------------------------------------------------------------------
+// long contexts: linear where the windows, the answer span and the answer check were quadratic
+
+static const char *const cycle[] = { "cat", "dog", "sat", "on", "the", "red", "mat" };
+
+// one question on a context of n words from cycle (shifted by 'c' -> 'x' in the answer when
+// mangle: then it matches nowhere); the answer is the whole context, or "red mat" past the middle
+static void write_long_squad(const char *path, int n, int whole, int mangle) {
+    FILE *f = fopen(path, "wb");
+    size_t at = 0, answer_at = 0;
+    fprintf(f, "{\"version\": \"1.1\", \"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"");
+    for (int i = 0; i < n; i++) {
+        const char *w = cycle[i % 7];
+        if (!whole && !answer_at && i > n / 2 && !strcmp(w, "red")) answer_at = at + (i > 0);
+        at += (size_t)fprintf(f, i ? " %s" : "%s", w);
+    }
+    fprintf(f, "\", \"qas\": [{\"id\": \"q0\", \"question\": \"what is the cat?\", \"answers\": [{\"text\": \"");
+    if (!whole) fprintf(f, "red mat");
+    for (int i = 0; whole && i < n; i++) {
+        const char *w = cycle[i % 7];
+        fprintf(f, i ? " %s" : "%s", mangle && w[0] == 'c' ? "xat" : w);
+    }
+    fprintf(f, "\", \"answer_start\": %zu}]}]}]}]}\n", answer_at);
+    fclose(f);
+}
+
+static void test_long_contexts(void) {
+    write_vocab_and_config();
+    struct { const char *name, *flags, *want; } cases[] = {
+        // 32945 windows one piece apart: each piece's max-context window among its 56, not all 32945
+        { "max-context", "--max_seq_length 64 --max_query_length 8 --doc_stride 1",
+          "1 questions -> 32945 windows, 2108480 tokens, 32890 labelled at [CLS], 33000 max-context pieces, 0 answers not found" },
+        // an answer of 400000 pieces that matches nowhere: the tightening tries each start once
+        { "answer span", "", "1 questions -> 3124 windows, 1199496 tokens, 3124 labelled at [CLS], 400000 max-context pieces, 1 answers not found" },
+        // an answer of 1000000 a's and a b inside a word of 2000000 a's: the "could not find" check
+        { "answer check", "", "1 questions -> 1 windows, 6 tokens, 0 labelled at [CLS], 1 max-context pieces, 1 answers not found" },
+    };
+    write_long_squad(TMP "long0.json", 33000, 0, 0);
+    write_long_squad(TMP "long1.json", 400000, 1, 1);
+    FILE *f = fopen(TMP "long2.json", "wb");
+    fprintf(f, "{\"data\": [{\"paragraphs\": [{\"context\": \"");
+    for (int i = 0; i < 2000000; i++) putc('a', f);
+    fprintf(f, "\", \"qas\": [{\"id\": \"q0\", \"question\": \"what?\", \"answers\": [{\"text\": \"");
+    for (int i = 0; i < 1000000; i++) putc('a', f);
+    fprintf(f, "b\", \"answer_start\": 0}]}]}]}]}\n");
+    fclose(f);
+    for (int c = 0; c < 3; c++) {
+        char args[1024];
+        snprintf(args, sizeof args, "--dump_features /dev/null --predict_file " TMP "long%d.json --vocab " TMP "vocab.txt %s", c, cases[c].flags);
+        double t0 = bert_time_s();
+        int rc = run(args, TMP "long.out");
+        double dt = bert_time_s() - t0;
+        char *out = slurp(TMP "long.out", NULL);
+        // the quadratic versions took a minute or more each; these take about a second (20 s: a busy machine)
+        CHECK(rc == 0 && out && strstr(out, cases[c].want) && dt < 20,
+              "long context, %s: %.1f s (< 20), %s", cases[c].name, dt, out && rc == 0 ? cases[c].want : "failed");
+        free(out);
+    }
+}
+
+// a tokenizer failure names the file and the text: out of memory in a word of 20 MB (under an
+// address-space limit the rest of the run fits in); skipped where the limit cannot apply
+static void test_tokenizer_error(void) {
+    if (strstr(bin, "/san/")) { printf("  skipped: the tokenizer's out-of-memory error (ulimit -v and the sanitizers' shadow memory do not mix)\n"); return; }
+    write_vocab_and_config();
+    FILE *f = fopen(TMP "huge_word.json", "wb");
+    fprintf(f, "{\"data\": [{\"paragraphs\": [{\"context\": \"");
+    for (int i = 0; i < 20000000; i++) putc('a', f);
+    fprintf(f, "\", \"qas\": [{\"id\": \"q0\", \"question\": \"what?\", \"answers\": [{\"text\": \"a\", \"answer_start\": 0}]}]}]}]}\n");
+    fclose(f);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "ulimit -v 600000 && exec %s --dump_features /dev/null --predict_file " TMP "huge_word.json --vocab " TMP "vocab.txt "
+             "> " TMP "huge.out 2> " TMP "huge.out.err", bin);
+    int st = system(cmd), rc = st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), one;
+    char *e = slurp_err(TMP "huge.out.err", &one);
+    if (rc == 0) printf("  note: a 20 MB word tokenized within 600 MB: the tokenizer's error was not provoked\n");
+    else CHECK(rc == 1 && one && e && strstr(e, "squad: " TMP "huge_word.json: data[0].paragraphs[0]: context word 0: out of memory") == e,
+               "the tokenizer running out of memory: exit 1, one line naming the file and the word (exit %d: %.200s)", rc, e ? e : "");
+    free(e);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     check_find_binary(argv[0], "squad");
@@ -504,6 +595,8 @@ int main(int argc, char **argv) {
     test_span_head();
     test_metric_cases();
     test_bad_input();
+    test_long_contexts();
+    test_tokenizer_error();
     test_training();
     test_dev();
     if (system("rm -rf build/test_squad_*")) {}

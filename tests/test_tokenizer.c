@@ -196,10 +196,72 @@ static void test_real_vocabs(void) {
     bert_vocab_free(c);
 }
 
+// A vocab built so that FNV-1a's low 20 bits (the slot of a plain FNV table) are the same for all
+// 65536 tokens: 16 chained pairs of 4-letter blocks that collide in those bits, every choice of one
+// block per pair a token. With the seeded, mixed hash the tokens spread: the longest run of occupied
+// slots stays short, where the unseeded FNV table put all of them in one probe chain.
+static void test_hash_flooding(void) {
+    enum { PAIRS = 16, K = 20 };
+    char blocks[PAIRS][2][5];
+    uint32_t h = 2166136261u, mask = (1u << K) - 1;
+    uint64_t rng = 7;
+    static uint32_t seen_h[1 << 14];
+    static char seen_b[1 << 14][5];
+    for (int p = 0; p < PAIRS; p++) {
+        int n = 0, found = 0;
+        while (!found && n < (1 << 14)) {
+            char b[5];
+            for (int i = 0; i < 4; i++) { rng = rng * 6364136223846793005u + 1442695040888963407u; b[i] = (char)('a' + (rng >> 33) % 26); }
+            b[4] = 0;
+            uint32_t nh = h;
+            for (int i = 0; i < 4; i++) nh = (nh ^ (unsigned char)b[i]) * 16777619u;
+            for (int j = 0; j < n && !found; j++)
+                if ((seen_h[j] & mask) == (nh & mask) && strcmp(seen_b[j], b)) {
+                    memcpy(blocks[p][0], seen_b[j], 5); memcpy(blocks[p][1], b, 5);
+                    h = seen_h[j];   // both continue with the same low bits
+                    found = 1;
+                }
+            seen_h[n] = nh; memcpy(seen_b[n], b, 5); n++;
+        }
+        if (!found) { CHECK(0, "a low-bit FNV collision for pair %d", p); return; }
+    }
+    size_t cap = (size_t)(1 << PAIRS) * (4 * PAIRS + 1) + 64, len = 0;
+    char *text = (char *)malloc(cap);
+    len += (size_t)sprintf(text, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
+    for (uint32_t c = 0; c < (1u << PAIRS); c++) {
+        for (int p = 0; p < PAIRS; p++) { memcpy(text + len, blocks[p][(c >> p) & 1], 4); len += 4; }
+        text[len++] = '\n';
+    }
+    uint32_t plain0 = 0;   // the unseeded FNV low bits of the first and every token: all equal
+    int same = 1;
+    for (uint32_t c = 0; c < (1u << PAIRS); c += 4099) {
+        uint32_t x = 2166136261u;
+        for (int p = 0; p < PAIRS; p++) for (int i = 0; i < 4; i++) x = (x ^ (unsigned char)blocks[p][(c >> p) & 1][i]) * 16777619u;
+        if (c == 0) plain0 = x & mask; else same &= (x & mask) == plain0;
+    }
+    CHECK(same, "the crafted tokens share their plain FNV-1a low %d bits", K);
+    bert_vocab *v = bert_vocab_parse(text, len, "crafted");
+    if (CHECK(v && v->size == (1 << PAIRS) + 5, "the crafted vocab of %d tokens parses", (1 << PAIRS) + 5)) {
+        uint32_t run = 0, longest = 0;
+        for (uint32_t i = 0; i <= 2 * v->slot_mask + 1; i++) {   // twice round: a run may wrap
+            run = v->slot[i & v->slot_mask] >= 0 ? run + 1 : 0;
+            if (run > longest) longest = run;
+        }
+        CHECK(longest < 200, "longest run of occupied slots %u of %u (all %d in one chain without the seed and mix)",
+              longest, v->slot_mask + 1, v->size - 5);
+        int ok = 1;
+        for (int id = 0; id < v->size; id += 997) ok &= bert_vocab_id(v, bert_vocab_token(v, id), strlen(bert_vocab_token(v, id))) == id;
+        CHECK(ok, "every 997th crafted token maps back to its id");
+    }
+    bert_vocab_free(v);
+    free(text);
+}
+
 int main(void) {
     bert_vocab *v = bert_vocab_parse(VOCAB, strlen(VOCAB), "test vocab");
     if (!CHECK(v != NULL, "parse the test vocab (%s)", v ? "ok" : bert_last_error())) return check_summary();
     test_vocab(v);
+    test_hash_flooding();
     test_cases(v);
     test_spans(v);
     test_truncation_and_args(v);

@@ -1,0 +1,26 @@
+// check_fixture.h - the input batch of a PyTorch parity fixture (tests/ref/*.safetensors written by
+// tests/ref/bert_ref.py: input_ids, token_type_ids, attention_mask, masked_lm_positions/ids,
+// next_sentence_label), read into fixed arrays and pointed at by a bert_batch. Shared by test_bert.c
+// (CPU) and test_cuda.c (GPU); include after bert.h.
+#ifndef CHECK_FIXTURE_H
+#define CHECK_FIXTURE_H
+#include <string.h>
+
+typedef struct { int B, T, MP; int32_t ids[64], types[64], mask[64], pos[16], labels[16], nsp[4]; } fixture_batch;
+
+static int load_batch(const bert_st *st, fixture_batch *fb, bert_batch *b) {
+    const bert_st_tensor *t = bert_st_find(st, "input_ids"), *p = bert_st_find(st, "masked_lm_positions");
+    if (!t || !p || t->ndim != 2 || p->ndim != 2 || t->numel > 64 || p->numel > 16) return 0;
+    fb->B = (int)t->shape[0]; fb->T = (int)t->shape[1]; fb->MP = (int)p->shape[1];
+    int64_t bt[2] = { fb->B, fb->T }, bm[2] = { fb->B, fb->MP }, bb[1] = { fb->B };
+    if (bert_st_read_i32(st, "input_ids", fb->ids, bt, 2) || bert_st_read_i32(st, "token_type_ids", fb->types, bt, 2) ||
+        bert_st_read_i32(st, "attention_mask", fb->mask, bt, 2) || bert_st_read_i32(st, "masked_lm_positions", fb->pos, bm, 2) ||
+        bert_st_read_i32(st, "masked_lm_ids", fb->labels, bm, 2) || bert_st_read_i32(st, "next_sentence_label", fb->nsp, bb, 1))
+        return 0;
+    memset(b, 0, sizeof *b);
+    b->B = fb->B; b->T = fb->T; b->MP = fb->MP;
+    b->input_ids = fb->ids; b->token_type_ids = fb->types; b->attention_mask = fb->mask;
+    b->masked_lm_positions = fb->pos; b->masked_lm_ids = fb->labels; b->next_sentence_label = fb->nsp;
+    return 1;
+}
+#endif
