@@ -243,6 +243,7 @@ static int json_scalar(const bert_json *j, char *buf, size_t cap) {
 static char *read_whole(const char *path, size_t *len) {
     unsigned char *data;
     if (bert__read_file(path, &data, len)) die("%s", bert_last_error());
+    if (*len > (size_t)1 << 30) die("%s: larger than 1024 MB (the most classify reads; its line counts are ints)", path);
     return (char *)data;
 }
 

@@ -522,14 +522,17 @@ static bert_model *make_model(void) {
     } else if (!(m = bert_model_create(&cfg, (uint64_t)opt.seed))) die("%s", bert_last_error());
     if (m->config.max_position_embeddings < opt.max_seq_length)
         die("--max_seq_length %d exceeds the model's max_position_embeddings %d", opt.max_seq_length, m->config.max_position_embeddings);
+    if (m->config.type_vocab_size < 2)   // every pretraining example is a pair: segment ids 0 and 1
+        die("%s: type_vocab_size %d: next-sentence pairs need token types 0 and 1", opt.init ? opt.init : opt.config, m->config.type_vocab_size);
     if (opt.vocab) {   // the vocab file must match the embedding table
         FILE *f = fopen(opt.vocab, "rb");
         if (!f) die("%s: %s", opt.vocab, strerror(errno));
-        int lines = 0, c, last = '\n';
+        long long lines = 0;   // (a huge file must not wrap an int into a false match)
+        int c, last = '\n';
         while ((c = getc(f)) != EOF) { if (c == '\n') lines++; last = c; }
         fclose(f);
         lines += last != '\n';
-        if (lines != m->config.vocab_size) die("%s: %d tokens, but the model's vocab_size is %d", opt.vocab, lines, m->config.vocab_size);
+        if (lines != m->config.vocab_size) die("%s: %lld tokens, but the model's vocab_size is %d", opt.vocab, lines, m->config.vocab_size);
     }
     return m;
 }

@@ -289,11 +289,20 @@ static void test_errors(void) {
         { "nofile", "--input %s/nothere.tfrecord --config %s/tiny.json", "nothere.tfrecord: no such file" },
         { "badnum", "--input " DATA " --lr fast", "--lr: 'fast' is not a number" },
         { "bigfloat", "--input " DATA " --lr 1e39", "--lr: '1e39' is beyond float range" },
+        { "types1", "--input " DATA " --config %s/types1.json", "types1.json: type_vocab_size 1: next-sentence pairs need token types 0 and 1" },
         { "badwarmup", "--input " DATA " --config %s/tiny.json --warmup_proportion 1e30", "--warmup_proportion must be in [0,1]" },
         { "badopt", "--input " DATA " --config %s/tiny.json --optimizer adam", "--optimizer: 'adam' is not one of" },
         { "badlen", "--input " DATA " --config %s/tiny.json --max_seq_length 64", "feature segment_ids: more than 64 values (expected 64)" },
         { "corrupt", "--input %s/corrupt.tfrecord --config %s/tiny.json --eval_records 0 --batch_size 2", "data CRC mismatch" },
     };
+    char t1[256];   // the tiny config with one token type
+    snprintf(t1, sizeof t1, "%s/types1.json", dir);
+    FILE *tf = fopen(t1, "w");
+    if (tf) {
+        fputs("{\"vocab_size\": 30522, \"hidden_size\": 32, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
+              "\"intermediate_size\": 64, \"max_position_embeddings\": 128, \"type_vocab_size\": 1}\n", tf);
+        fclose(tf);
+    }
     // a copy of the data with one byte of record 2 flipped
     unsigned char *d; size_t n;
     if (!bert__read_file(DATA, &d, &n)) {
