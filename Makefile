@@ -42,7 +42,7 @@ TEST_BINS += $(KERNEL_VARIANTS)
 # target's harness without libFuzzer; under SAN=1 with the sanitizers that caught it
 FUZZ_REPLAY = $(addprefix $(BUILD)/fuzz_replay_,$(notdir $(wildcard tests/fuzz/regressions/*)))
 TEST_BINS += $(FUZZ_REPLAY)
-$(BUILD)/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/*.h bert.h $(wildcard examples/*.c) | $(BUILD)
+$(BUILD)/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/*.h bert.h $(wildcard examples/*.c examples/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) -DREPLAY_DIR='"tests/fuzz/regressions/$*"' $< tests/fuzz/replay_main.c -o $@ $(LDLIBS)
 
 $(BUILD)/test_kernels_c: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
@@ -94,14 +94,14 @@ $(BUILD):
 demo: $(BUILD)/demo
 	./$(BUILD)/demo
 
-$(BUILD)/demo: examples/demo.c bert.h | $(BUILD)
+$(BUILD)/demo: examples/demo.c bert.h examples/run.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # the example programs: one .c file each, built like the demo
 EXAMPLES = pretrain create_pretraining_data encode classify ner squad
 EXAMPLE_BINS = $(addprefix $(BUILD)/,$(EXAMPLES))
 examples: $(EXAMPLE_BINS)
-$(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h | $(BUILD)
+$(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h examples/run.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # tests that drive an example binary

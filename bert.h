@@ -202,11 +202,17 @@ typedef struct {
     const struct bert_memory *mem;   // NULL: host memory; else a device's (see bert_memory)
 } bert_arena;
 
+/* Every op the tape records, one row each: X(ENUM, name) makes BERT_OP_ENUM and bert_op_name's
+   "name". A new row also needs its case in bert__backward_node (-Wswitch names a missing one). */
+#define BERT_OPS(X)                                                                               \
+    X(EMBED, embed) X(LINEAR, linear) X(LAYERNORM, layernorm) X(ATTENTION, attention)             \
+    X(GELU, gelu) X(TANH, tanh) X(ADD, add) X(DROPOUT, dropout) X(SOFTMAX_XENT, softmax_xent)     \
+    X(GATHER, gather) X(SCALE, scale) X(MSE, mse) X(CRF, crf) X(TRANSPOSE, transpose)
+
 typedef enum {
-    BERT_OP_EMBED, BERT_OP_LINEAR, BERT_OP_LAYERNORM, BERT_OP_ATTENTION, BERT_OP_GELU,
-    BERT_OP_TANH, BERT_OP_ADD, BERT_OP_DROPOUT, BERT_OP_SOFTMAX_XENT, BERT_OP_GATHER,
-    BERT_OP_SCALE, BERT_OP_MSE, BERT_OP_CRF,
-    BERT_OP_TRANSPOSE,
+#define BERT__OP_ENUM(ENUM, name) BERT_OP_##ENUM,
+    BERT_OPS(BERT__OP_ENUM)
+#undef BERT__OP_ENUM
     BERT_OP_COUNT
 } bert_op;
 
@@ -254,68 +260,84 @@ BERTDEF const char *bert_op_name(bert_op op);
 // ----------------------------------------------------------------------------
 // kernel table: raw float* kernels, outputs first; backward kernels accumulate
 
+/* Every kernel in the table, one row each: X(return type, field, (parameters)). This list makes the
+   struct's fields, and each backend fills its table from it by name: the CPU's entry `foo` is the
+   function bert__foo (bert__cpu_kernels), CUDA's is bc_foo (bert_cuda.h, bc_fill_table). A row
+   without a function of that name and signature in a backend does not compile. */
+#define BERT_KERNELS(X)                                                                           \
+    X(void, sgemm, (int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,   \
+                    int lda, const float *B, int ldb, float beta, float *Cm, int ldc))            \
+    X(void, embedding_forward, (float *out, const int32_t *ids, const int32_t *types,             \
+                                const float *wte, const float *wpe, const float *wtt, int B,      \
+                                int T, int C))                                                    \
+    X(void, embedding_backward, (float *dwte, float *dwpe, float *dwtt, const float *dout,        \
+                                 const int32_t *ids, const int32_t *types, int B, int T, int C))  \
+    X(void, linear_forward, (float *out, const float *inp, const float *weight, const float *bias, \
+                             int N, int IC, int OC))                                              \
+    X(void, linear_backward, (float *dinp, float *dweight, float *dbias, const float *dout,       \
+                              const float *inp, const float *weight, int N, int IC, int OC))      \
+    X(void, layernorm_forward, (float *out, float *mean, float *rstd, const float *inp,           \
+                                const float *weight, const float *bias, int N, int C, float eps)) \
+    X(void, layernorm_backward, (float *dinp, float *dweight, float *dbias, const float *dout,    \
+                                 const float *inp, const float *weight, const float *mean,        \
+                                 const float *rstd, int N, int C))                                \
+    X(void, attention_forward, (float *out, float *att, const float *qkv, const float *mask_add,  \
+                                int B, int T, int C, int NH, float drop_p, uint64_t stream))      \
+    X(void, attention_backward, (float *dqkv, const float *dout, const float *qkv,                \
+                                 const float *att, int B, int T, int C, int NH, float drop_p,     \
+                                 uint64_t stream))                                                \
+    X(void, gelu_forward, (float *out, const float *inp, size_t n, int act))                      \
+    X(void, gelu_backward, (float *dinp, const float *dout, const float *inp, size_t n, int act))  \
+    X(void, tanh_forward, (float *out, const float *inp, size_t n))                               \
+    X(void, tanh_backward, (float *dinp, const float *dout, const float *out, size_t n))          \
+    X(void, add_forward, (float *out, const float *a, const float *b, size_t n))                  \
+    X(void, accumulate, (float *dst, const float *src, size_t n))   /* dst += src */              \
+    X(void, scale_forward, (float *out, const float *inp, size_t n, float alpha))                 \
+    X(void, scale_backward, (float *dinp, const float *dout, size_t n, float alpha))              \
+    X(void, dropout_forward, (float *out, const float *inp, size_t n, float p, uint64_t stream))  \
+    X(void, dropout_backward, (float *dinp, const float *dout, size_t n, float p,                 \
+                               uint64_t stream))                                                  \
+    /* xent_forward returns the mean loss */                                                      \
+    X(float, xent_forward, (float *probs, const float *logits, const int32_t *labels, int N,      \
+                            int V, int ignore_index))                                             \
+    X(void, xent_backward, (float *dlogits, const float *probs, const int32_t *labels,            \
+                            float dloss, int N, int V, int ignore_index))                         \
+    X(void, gather_forward, (float *out, const float *inp, const int32_t *rows, int M, int C))    \
+    X(void, gather_backward, (float *dinp, const float *dout, const int32_t *rows, int M, int C))  \
+    X(double, sumsq, (const float *x, size_t n))                                                  \
+    X(void, adam_update, (float *p, const float *g, float *m, float *v, size_t n, float lr,       \
+                          float beta1, float beta2, float eps, float wd, float gscale,            \
+                          float bc1, float bc2))                                                  \
+    X(void, adam_direction_norms, (double *pp_uu, const float *p, const float *g, float *m,       \
+                                   float *v, size_t n, float beta1, float beta2, float eps,       \
+                                   float wd, float gscale, float bc1, float bc2))                 \
+    X(void, lamb_apply, (float *p, const float *m, const float *v, size_t n, float step_size,      \
+                         float eps, float wd, float bc1, float bc2))                              \
+    X(void, momentum_update, (float *p, const float *g, float *m, size_t n, float lr, float mu,   \
+                              float wd, float gscale))                                            \
+    /* mse_forward returns the mean */                                                            \
+    X(float, mse_forward, (const float *pred, const float *target, size_t n))                     \
+    X(void, mse_backward, (float *dpred, const float *pred, const float *target, float dloss,     \
+                           size_t n))                                                             \
+    /* linear-chain CRF, B sequences of T steps over K tags, transitions (K+2,K+2) (see           \
+       bert_crf_nll): the forward writes each sequence's NLL and returns the mean over those of   \
+       length > 0 (work: B doubles); the backward takes work of B*(2*T*K + (K+2)*(K+2)) doubles */ \
+    X(float, crf_forward, (float *nll, const float *emit, const float *trans, const int32_t *tags, \
+                           const int32_t *lengths, int B, int T, int K, double *work))            \
+    X(void, crf_backward, (float *demit, float *dtrans, const float *emit, const float *trans,    \
+                           const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, \
+                           int K, double *work))                                                  \
+    /* out (B,N,M) = inp (B,M,N) with the last two dims swapped; the backward adds dout swapped   \
+       back */                                                                                    \
+    X(void, transpose_forward, (float *out, const float *inp, int B, int M, int N))               \
+    X(void, transpose_backward, (float *dinp, const float *dout, int B, int M, int N))
+
 typedef struct bert_kernels {
     const char *name;
     const struct bert_memory *mem;   // where the float pointers live: host (CPU) or a device's
-    void (*sgemm)(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                  const float *B, int ldb, float beta, float *Cm, int ldc);
-    void (*embedding_forward)(float *out, const int32_t *ids, const int32_t *types, const float *wte,
-                              const float *wpe, const float *wtt, int B, int T, int C);
-    void (*embedding_backward)(float *dwte, float *dwpe, float *dwtt, const float *dout,
-                               const int32_t *ids, const int32_t *types, int B, int T, int C);
-    void (*linear_forward)(float *out, const float *inp, const float *weight, const float *bias,
-                           int N, int IC, int OC);
-    void (*linear_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const float *weight, int N, int IC, int OC);
-    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
-                              const float *weight, const float *bias, int N, int C, float eps);
-    void (*layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
-                               const float *inp, const float *weight, const float *mean,
-                               const float *rstd, int N, int C);
-    void (*attention_forward)(float *out, float *att, const float *qkv, const float *mask_add,
-                              int B, int T, int C, int NH, float drop_p, uint64_t stream);
-    void (*attention_backward)(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               int B, int T, int C, int NH, float drop_p, uint64_t stream);
-    void (*gelu_forward)(float *out, const float *inp, size_t n, int act);
-    void (*gelu_backward)(float *dinp, const float *dout, const float *inp, size_t n, int act);
-    void (*tanh_forward)(float *out, const float *inp, size_t n);
-    void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t n);
-    void (*add_forward)(float *out, const float *a, const float *b, size_t n);
-    void (*accumulate)(float *dst, const float *src, size_t n);          // dst += src
-    void (*scale_forward)(float *out, const float *inp, size_t n, float alpha);
-    void (*scale_backward)(float *dinp, const float *dout, size_t n, float alpha);
-    void (*dropout_forward)(float *out, const float *inp, size_t n, float p, uint64_t stream);
-    void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, uint64_t stream);
-    float (*xent_forward)(float *probs, const float *logits, const int32_t *labels, int N, int V,
-                          int ignore_index);                             // returns the mean loss
-    void (*xent_backward)(float *dlogits, const float *probs, const int32_t *labels, float dloss,
-                          int N, int V, int ignore_index);
-    void (*gather_forward)(float *out, const float *inp, const int32_t *rows, int M, int C);
-    void (*gather_backward)(float *dinp, const float *dout, const int32_t *rows, int M, int C);
-    double (*sumsq)(const float *x, size_t n);
-    void (*adam_update)(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                        float beta1, float beta2, float eps, float wd, float gscale,
-                        float bc1, float bc2);
-    void (*adam_direction_norms)(double *pp_uu, const float *p, const float *g, float *m, float *v,
-                                 size_t n, float beta1, float beta2, float eps, float wd,
-                                 float gscale, float bc1, float bc2);
-    void (*lamb_apply)(float *p, const float *m, const float *v, size_t n, float step_size,
-                       float eps, float wd, float bc1, float bc2);
-    void (*momentum_update)(float *p, const float *g, float *m, size_t n, float lr, float mu,
-                            float wd, float gscale);
-    float (*mse_forward)(const float *pred, const float *target, size_t n);   // returns the mean
-    void (*mse_backward)(float *dpred, const float *pred, const float *target, float dloss, size_t n);
-    // linear-chain CRF, B sequences of T steps over K tags, transitions (K+2,K+2) (see bert_crf_nll):
-    // the forward writes each sequence's NLL and returns the mean over those of length > 0 (work:
-    // B doubles); the backward takes work of B*(2*T*K + (K+2)*(K+2)) doubles
-    float (*crf_forward)(float *nll, const float *emit, const float *trans, const int32_t *tags,
-                         const int32_t *lengths, int B, int T, int K, double *work);
-    void (*crf_backward)(float *demit, float *dtrans, const float *emit, const float *trans,
-                         const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, int K,
-                         double *work);
-    // out (B,N,M) = inp (B,M,N) with the last two dims swapped; the backward adds dout swapped back
-    void (*transpose_forward)(float *out, const float *inp, int B, int M, int N);
-    void (*transpose_backward)(float *dinp, const float *dout, int B, int M, int N);
+#define BERT__KERNEL_FIELD(ret, name, args) ret(*name) args;
+    BERT_KERNELS(BERT__KERNEL_FIELD)
+#undef BERT__KERNEL_FIELD
 } bert_kernels;
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void);
@@ -357,6 +379,12 @@ BERTDEF void bert_tensor_set_name(bert_ctx *ctx, bert_tensor *t, const char *fmt
 
 BERTDEF void bert_backward(bert_ctx *ctx, bert_tensor *loss);
 // Seeds dloss = 1 and walks the tape in reverse; grads accumulate into params' grad buffers.
+BERTDEF void bert_backward_scaled(bert_ctx *ctx, bert_tensor *loss, float weight);
+/* The same with dloss = weight. GRADIENT ACCUMULATION, the one rule: a step's gradient is
+   sum_k w_k * grad(loss_k) over its micro-batches, the weights summing to 1 -- w_k = 1/A for A
+   micro-batches of equal size, or each micro-batch's share of the step's loss terms (pretraining's
+   masked positions). Backward calls only add, so call this once per micro-batch with its weight,
+   then bert_optim_step once; the optimizer takes the summed grads as they are. */
 
 // ----------------------------------------------------------------------------
 // model
@@ -444,7 +472,6 @@ typedef struct {
     float clip_norm;           // global-norm clipping threshold, <= 0 disables (1.0)
     int bias_correction;       // divide m, v by 1-beta^t (standard AdamW: 1; Google/LAMB: 0)
     int lamb_exclude_ln_bias;  // LAMB: LayerNorm/bias tensors get trust ratio 1 (Google: 1)
-    int accumulation_steps;    // grads summed over this many micro-batches are divided by it
     // state
     uint64_t step;             // updates done
     size_t n;
@@ -460,9 +487,11 @@ BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step);
 // Google create_optimizer: decayed = (lr-end)*(1-min(s,total)/total)^power + end, and
 // lr*s/warmup while s < warmup, where s = updates done before this one.
 BERTDEF int bert_optim_step(bert_optim *o, bert_model *m);
-// grads /= accumulation_steps, clip to clip_norm, one update; sets last_lr and last_grad_norm.
+// Clip the grads (as accumulated, see bert_backward_scaled) to clip_norm, one update; sets last_lr
+// and last_grad_norm.
 // A NaN/Inf gradient norm skips the update (step not counted) and returns BERT_ERR_NONFINITE.
 BERTDEF const char *bert_optim_name(bert_optim_type type);
+BERTDEF int bert_optim_parse(bert_optim_type *type, const char *name);   // the inverse; BERT_ERR_ARG
 
 // ----------------------------------------------------------------------------
 // checkpoints: safetensors with HF BertForPreTraining names, config in __metadata__
@@ -760,6 +789,39 @@ BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int3
                                         const int32_t *start, const int32_t *end);
 
 // ----------------------------------------------------------------------------
+// token classification (examples/ner.c): HF BertForTokenClassification's head, dropout + a dense
+// C -> K over every token ("classifier.*"), with softmax cross-entropy, or with a linear-chain CRF
+// (bert_crf_nll, "crf.transitions") over each sequence's tokens after [CLS]
+
+/* Appends "classifier.weight" (num_labels, C) and "classifier.bias" (num_labels) as
+   bert_classifier_add and, when crf is non-zero, "crf.transitions" (num_labels+2, num_labels+2)
+   drawn from U(-0.1, 0.1) as pytorch-crf does, without weight decay. Call before bert_optim_init.
+   BERT_OK, or BERT_ERR_ARG with bert_last_error(). */
+BERTDEF int bert_token_classifier_add(bert_model *m, int num_labels, int crf, uint64_t seed);
+
+typedef struct {
+    bert_tensor *sequence;    // (B,T,C) last layer
+    bert_tensor *logits;      // (B,T,K) every token's tag scores
+    bert_tensor *emissions;   // CRF: (B,Tc,K) the logits of tokens 1..lengths[b], Tc the longest (>= 1); else NULL
+    bert_tensor *loss;        // scalar; NULL when labels are NULL
+} bert_token_classify_out;
+
+/* Encoder, dropout (p; < 0: hidden_dropout_prob, as HF's classifier_dropout None) on every token
+   (the dropout site after the encoder's 1 + 3L), classifier. labels (B,T): each token's tag in
+   [0,K), -100 for none ([CLS], [SEP], padding). Softmax (no crf.transitions in m): loss = the
+   cross-entropy's mean over the tokens whose label is not -100; lengths may be NULL. CRF: sequence
+   b's chain is its tokens 1..lengths[b] (lengths (B) in [0,T-1], needed; their labels are the
+   tags), loss = the mean NLL over the sequences with length > 0. */
+BERTDEF bert_token_classify_out bert_token_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                            const int32_t *types, const int32_t *mask, int B, int T,
+                                                            float p, const int32_t *labels, const int32_t *lengths);
+/* The predicted tags (B,T) of o's tokens 1..lengths[b]: each token's argmax (the lower id on ties)
+   or, with the CRF, the Viterbi path (bert_crf_decode); -1 at the other tokens. Reads tensors in
+   any memory. BERT_OK or BERT_ERR_OOM. */
+BERTDEF int bert_token_classify_decode(const bert_ctx *ctx, const bert_model *m, const bert_token_classify_out *o,
+                                       const int32_t *lengths, int32_t *tags);
+
+// ----------------------------------------------------------------------------
 // device memory: the hook that lets a kernel table on an accelerator (bert_cuda.h) keep tensors in
 // its own memory. A table names the memory its float pointers live in; the CPU table's is host
 // memory, where all of the above is plain pointers. A device's memory is touched only by its
@@ -789,6 +851,10 @@ BERTDEF void bert_copy_to_host(const bert_kernels *k, void *host_dst, const void
 BERTDEF void bert_copy_from_host(const bert_kernels *k, void *dst, const void *host_src, size_t bytes);
 // bytes between the host and k's memory (k NULL or the CPU table: memcpy)
 BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t);   // t's first value (a loss)
+BERTDEF void bert_tensor_read(const bert_ctx *ctx, const bert_tensor *t, float *host_dst);
+// all of t's numel values into host_dst (logits for metrics, embeddings for output), from any memory
+BERTDEF void bert_tensor_argmax(const bert_ctx *ctx, const bert_tensor *t, int32_t *host_dst);
+// t viewed as rows of its last dim: each row's argmax (the first on ties) into host_dst (numel/last dim)
 
 // ----------------------------------------------------------------------------
 // utils for command-line programs: a flag table parser (the examples share it)
@@ -807,6 +873,12 @@ typedef struct {
    naming the flag ("unknown flag --x", "--lr: 'abc' is not a number", "--input: given over 64 times"). */
 BERTDEF int bert_flags_parse(const bert_flag *flags, int nflags, int argc, char **argv);
 BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags);   // FILE*; one line per flag
+#define BERT_MAX_TEXT_BYTES ((size_t)100 << 20)   // the JSON reader's text limit (and safetensors headers')
+/* A whole file into memory, NUL-terminated (*size excludes the NUL); BERT_FREE it. Directories and
+   unreadable files are BERT_ERR_IO "PATH: why". */
+BERTDEF int bert_read_file(const char *path, unsigned char **data, size_t *size);
+BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i);
+// 1 when U+03A3 at cps[i] (of n code points) lowers to U+03C2 by Python's str.lower() (Final_Sigma)
 // for progress lines and summaries
 BERTDEF double bert_time_s(void);          // seconds on the C11 wall clock (timespec_get): subtract two readings
 BERTDEF double bert_peak_rss_mib(void);    // this process's peak resident memory (Linux /proc), -1 where unknown
@@ -1799,27 +1871,17 @@ static const bert_memory bert__host_memory = {
 // the memory a model's or optimizer's buffers are in (k NULL: host)
 static const bert_memory *bert__mem_of(const struct bert_kernels *k) { return k && k->mem ? k->mem : &bert__host_memory; }
 
+// Generated from BERT_KERNELS, which also lays out the struct, so each entry lands in the field of
+// its name: entry `foo` is bert__foo. (A positional list C++11 can read; C++ has no designated
+// initialisers before C++20.)
+#define bert__sgemm bert__sgemm_blocked
 static const bert_kernels bert__cpu_kernels = {
     "cpu", &bert__host_memory,
-    bert__sgemm_blocked,
-    bert__embedding_forward, bert__embedding_backward,
-    bert__linear_forward, bert__linear_backward,
-    bert__layernorm_forward, bert__layernorm_backward,
-    bert__attention_forward, bert__attention_backward,
-    bert__gelu_forward, bert__gelu_backward,
-    bert__tanh_forward, bert__tanh_backward,
-    bert__add_forward, bert__accumulate,
-    bert__scale_forward, bert__scale_backward,
-    bert__dropout_forward, bert__dropout_backward,
-    bert__xent_forward, bert__xent_backward,
-    bert__gather_forward, bert__gather_backward,
-    bert__sumsq,
-    bert__adam_update, bert__adam_direction_norms, bert__lamb_apply,
-    bert__momentum_update,
-    bert__mse_forward, bert__mse_backward,
-    bert__crf_forward, bert__crf_backward,
-    bert__transpose_forward, bert__transpose_backward,
+#define BERT__CPU_ENTRY(ret, name, args) bert__##name,
+    BERT_KERNELS(BERT__CPU_ENTRY)
+#undef BERT__CPU_ENTRY
 };
+#undef bert__sgemm
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void) { return &bert__cpu_kernels; }
 
@@ -2083,13 +2145,11 @@ static int32_t *bert__copy_ints(bert_ctx *ctx, const int32_t *src, size_t n) {
 // ----------------------------------------------------------------------------
 // tape: ops push nodes in forward order, which is already topological
 
-static const char *bert__op_names[] = {
-    "embed", "linear", "layernorm", "attention", "gelu",
-    "tanh", "add", "dropout", "softmax_xent", "gather",
-    "scale", "mse", "crf",
-    "transpose",
+static const char *const bert__op_names[BERT_OP_COUNT] = {   // from BERT_OPS, in enum order
+#define BERT__OP_NAME(ENUM, name) #name,
+    BERT_OPS(BERT__OP_NAME)
+#undef BERT__OP_NAME
 };
-typedef char bert__op_names_match[(sizeof bert__op_names / sizeof bert__op_names[0] == BERT_OP_COUNT) ? 1 : -1];
 
 BERTDEF const char *bert_op_name(bert_op op) {
     return (unsigned)op < BERT_OP_COUNT ? bert__op_names[op] : "?";
@@ -2246,11 +2306,13 @@ static void bert__backward_node(bert_ctx *ctx, bert_node *n) {
     }
 }
 
-BERTDEF void bert_backward(bert_ctx *ctx, bert_tensor *loss) {
+BERTDEF void bert_backward(bert_ctx *ctx, bert_tensor *loss) { bert_backward_scaled(ctx, loss, 1.0f); }
+
+BERTDEF void bert_backward_scaled(bert_ctx *ctx, bert_tensor *loss, float weight) {
     BERT_ASSERT_MSG(loss->numel == 1, "bert_backward: the loss must be a scalar");
     if (!bert__needs_grad(loss)) return;   // nothing on the tape leads to a parameter
     float *seed = bert__grad(ctx, loss);
-    bert__set_scalar(ctx, seed, bert__get_scalar(ctx, seed) + 1.0f);   // += 1, in any memory
+    bert__set_scalar(ctx, seed, bert__get_scalar(ctx, seed) + weight);   // += weight, in any memory
     for (int i = ctx->tape_len - 1; i >= 0; i--) {
         bert_node *n = &ctx->tape[i];
         if (!n->out->grad) continue;
@@ -2679,6 +2741,13 @@ BERTDEF bert_pretrain_out bert_pretrain_forward(bert_ctx *ctx, bert_model *m, co
 // ----------------------------------------------------------------------------
 // optimizers: one fused pass per tensor over the flat buffers
 
+BERTDEF int bert_optim_parse(bert_optim_type *type, const char *name) {
+    static const bert_optim_type all[] = { BERT_OPTIM_LAMB, BERT_OPTIM_ADAMW, BERT_OPTIM_ADAMW_GB, BERT_OPTIM_MOMENTUM };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (name && !strcmp(name, bert_optim_name(all[i]))) { *type = all[i]; return BERT_OK; }
+    return bert__err(BERT_ERR_ARG, "'%s' is not one of lamb, adamw, adamw_gb, momentum", name ? name : "(null)");
+}
+
 BERTDEF const char *bert_optim_name(bert_optim_type type) {
     switch (type) {
     case BERT_OPTIM_ADAMW_GB: return "adamw_gb";
@@ -2703,7 +2772,6 @@ BERTDEF bert_optim bert_optim_defaults(bert_optim_type type) {
     o.clip_norm = 1.0f;
     o.bias_correction = type == BERT_OPTIM_ADAMW;
     o.lamb_exclude_ln_bias = 1;
-    o.accumulation_steps = 1;
     return o;
 }
 
@@ -2740,12 +2808,11 @@ BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step) {
 BERTDEF int bert_optim_step(bert_optim *o, bert_model *m) {
     const bert_kernels *k = m->k ? m->k : bert_cpu_kernels();   // the kernels of the params' memory
     BERT_ASSERT_MSG(o->m && o->n == m->num_params && o->k == m->k, "bert_optim_step: call bert_optim_init with this model");
-    float acc = 1.0f / (float)(o->accumulation_steps > 0 ? o->accumulation_steps : 1);
-    double norm = sqrt(k->sumsq(m->grads, m->num_params)) * acc;
+    double norm = sqrt(k->sumsq(m->grads, m->num_params));
     o->last_grad_norm = (float)norm;
     if (!isfinite(norm)) return bert__err(BERT_ERR_NONFINITE, "gradient norm is %g: update skipped", norm);
     float clip = o->clip_norm > 0.0f && norm > o->clip_norm ? (float)(o->clip_norm / norm) : 1.0f;
-    float gscale = acc * clip, lr = bert_optim_lr(o, o->step);
+    float gscale = clip, lr = bert_optim_lr(o, o->step);
     double t = (double)(o->step + 1);
     float bc1 = o->bias_correction ? (float)(1.0 - pow(o->beta1, t)) : 1.0f;
     float bc2 = o->bias_correction ? (float)(1.0 - pow(o->beta2, t)) : 1.0f;
@@ -2795,7 +2862,7 @@ int (fileno)(FILE *); int (fsync)(int);   /* hidden under strict -std=c11; compa
 #endif
 #endif
 
-#define BERT__IO_MAX_TEXT ((size_t)100 << 20)   /* JSON text / safetensors header cap: 100 MB */
+#define BERT__IO_MAX_TEXT BERT_MAX_TEXT_BYTES   /* JSON text / safetensors header cap: 100 MB */
 #define BERT__JSON_MAX_DEPTH 64
 
 /* Whole file into memory (+1 NUL so text formats can be parsed in place). The getc probe catches
@@ -3785,10 +3852,10 @@ BERTDEF int bert_optim_save(const bert_optim *o, const bert_model *m, const char
         snprintf(hyper, sizeof hyper,
                  "{\"lr\": %.9g, \"end_lr\": %.9g, \"poly_power\": %.9g, \"warmup_steps\": %d, \"total_steps\": %d, "
                  "\"beta1\": %.9g, \"beta2\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, \"momentum\": %.9g, "
-                 "\"clip_norm\": %.9g, \"bias_correction\": %d, \"lamb_exclude_ln_bias\": %d, \"accumulation_steps\": %d}",
+                 "\"clip_norm\": %.9g, \"bias_correction\": %d, \"lamb_exclude_ln_bias\": %d}",
                  (double)o->lr, (double)o->end_lr, (double)o->poly_power, o->warmup_steps, o->total_steps,
                  (double)o->beta1, (double)o->beta2, (double)o->eps, (double)o->weight_decay, (double)o->momentum,
-                 (double)o->clip_norm, o->bias_correction, o->lamb_exclude_ln_bias, o->accumulation_steps);
+                 (double)o->clip_norm, o->bias_correction, o->lamb_exclude_ln_bias);
         const char *fixed[] = { "format", "bert.h-optim", "optimizer", bert_optim_name(o->type), "step", step, "hparams", hyper };
         memcpy(meta, fixed, sizeof fixed);
         for (int i = 0; i < 2 * extra_pairs; i++) meta[8 + i] = extra_kv[i];
@@ -4818,19 +4885,49 @@ BERTDEF int bert_basic_tokenize(int do_lower_case, const char *text, size_t len,
 
 #define BERT__TFRECORD_MAX ((uint64_t)1 << 30)   // a record over 1 GiB is corrupt, not data
 
-static uint32_t bert__crc32c_table[256];
+// CRC-32C (Castagnoli), polynomial 0x82F63B78 reflected, one byte at a time. The table is a
+// constant (no first-use build for two threads to race on); it was generated with this Python:
+//   for i in range(256):
+//       c = i
+//       for _ in range(8): c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+//       print("0x%08Xu," % c)
+static const uint32_t bert__crc32c_table[256] = {
+    0x00000000u, 0xF26B8303u, 0xE13B70F7u, 0x1350F3F4u, 0xC79A971Fu, 0x35F1141Cu, 0x26A1E7E8u, 0xD4CA64EBu,
+    0x8AD958CFu, 0x78B2DBCCu, 0x6BE22838u, 0x9989AB3Bu, 0x4D43CFD0u, 0xBF284CD3u, 0xAC78BF27u, 0x5E133C24u,
+    0x105EC76Fu, 0xE235446Cu, 0xF165B798u, 0x030E349Bu, 0xD7C45070u, 0x25AFD373u, 0x36FF2087u, 0xC494A384u,
+    0x9A879FA0u, 0x68EC1CA3u, 0x7BBCEF57u, 0x89D76C54u, 0x5D1D08BFu, 0xAF768BBCu, 0xBC267848u, 0x4E4DFB4Bu,
+    0x20BD8EDEu, 0xD2D60DDDu, 0xC186FE29u, 0x33ED7D2Au, 0xE72719C1u, 0x154C9AC2u, 0x061C6936u, 0xF477EA35u,
+    0xAA64D611u, 0x580F5512u, 0x4B5FA6E6u, 0xB93425E5u, 0x6DFE410Eu, 0x9F95C20Du, 0x8CC531F9u, 0x7EAEB2FAu,
+    0x30E349B1u, 0xC288CAB2u, 0xD1D83946u, 0x23B3BA45u, 0xF779DEAEu, 0x05125DADu, 0x1642AE59u, 0xE4292D5Au,
+    0xBA3A117Eu, 0x4851927Du, 0x5B016189u, 0xA96AE28Au, 0x7DA08661u, 0x8FCB0562u, 0x9C9BF696u, 0x6EF07595u,
+    0x417B1DBCu, 0xB3109EBFu, 0xA0406D4Bu, 0x522BEE48u, 0x86E18AA3u, 0x748A09A0u, 0x67DAFA54u, 0x95B17957u,
+    0xCBA24573u, 0x39C9C670u, 0x2A993584u, 0xD8F2B687u, 0x0C38D26Cu, 0xFE53516Fu, 0xED03A29Bu, 0x1F682198u,
+    0x5125DAD3u, 0xA34E59D0u, 0xB01EAA24u, 0x42752927u, 0x96BF4DCCu, 0x64D4CECFu, 0x77843D3Bu, 0x85EFBE38u,
+    0xDBFC821Cu, 0x2997011Fu, 0x3AC7F2EBu, 0xC8AC71E8u, 0x1C661503u, 0xEE0D9600u, 0xFD5D65F4u, 0x0F36E6F7u,
+    0x61C69362u, 0x93AD1061u, 0x80FDE395u, 0x72966096u, 0xA65C047Du, 0x5437877Eu, 0x4767748Au, 0xB50CF789u,
+    0xEB1FCBADu, 0x197448AEu, 0x0A24BB5Au, 0xF84F3859u, 0x2C855CB2u, 0xDEEEDFB1u, 0xCDBE2C45u, 0x3FD5AF46u,
+    0x7198540Du, 0x83F3D70Eu, 0x90A324FAu, 0x62C8A7F9u, 0xB602C312u, 0x44694011u, 0x5739B3E5u, 0xA55230E6u,
+    0xFB410CC2u, 0x092A8FC1u, 0x1A7A7C35u, 0xE811FF36u, 0x3CDB9BDDu, 0xCEB018DEu, 0xDDE0EB2Au, 0x2F8B6829u,
+    0x82F63B78u, 0x709DB87Bu, 0x63CD4B8Fu, 0x91A6C88Cu, 0x456CAC67u, 0xB7072F64u, 0xA457DC90u, 0x563C5F93u,
+    0x082F63B7u, 0xFA44E0B4u, 0xE9141340u, 0x1B7F9043u, 0xCFB5F4A8u, 0x3DDE77ABu, 0x2E8E845Fu, 0xDCE5075Cu,
+    0x92A8FC17u, 0x60C37F14u, 0x73938CE0u, 0x81F80FE3u, 0x55326B08u, 0xA759E80Bu, 0xB4091BFFu, 0x466298FCu,
+    0x1871A4D8u, 0xEA1A27DBu, 0xF94AD42Fu, 0x0B21572Cu, 0xDFEB33C7u, 0x2D80B0C4u, 0x3ED04330u, 0xCCBBC033u,
+    0xA24BB5A6u, 0x502036A5u, 0x4370C551u, 0xB11B4652u, 0x65D122B9u, 0x97BAA1BAu, 0x84EA524Eu, 0x7681D14Du,
+    0x2892ED69u, 0xDAF96E6Au, 0xC9A99D9Eu, 0x3BC21E9Du, 0xEF087A76u, 0x1D63F975u, 0x0E330A81u, 0xFC588982u,
+    0xB21572C9u, 0x407EF1CAu, 0x532E023Eu, 0xA145813Du, 0x758FE5D6u, 0x87E466D5u, 0x94B49521u, 0x66DF1622u,
+    0x38CC2A06u, 0xCAA7A905u, 0xD9F75AF1u, 0x2B9CD9F2u, 0xFF56BD19u, 0x0D3D3E1Au, 0x1E6DCDEEu, 0xEC064EEDu,
+    0xC38D26C4u, 0x31E6A5C7u, 0x22B65633u, 0xD0DDD530u, 0x0417B1DBu, 0xF67C32D8u, 0xE52CC12Cu, 0x1747422Fu,
+    0x49547E0Bu, 0xBB3FFD08u, 0xA86F0EFCu, 0x5A048DFFu, 0x8ECEE914u, 0x7CA56A17u, 0x6FF599E3u, 0x9D9E1AE0u,
+    0xD3D3E1ABu, 0x21B862A8u, 0x32E8915Cu, 0xC083125Fu, 0x144976B4u, 0xE622F5B7u, 0xF5720643u, 0x07198540u,
+    0x590AB964u, 0xAB613A67u, 0xB831C993u, 0x4A5A4A90u, 0x9E902E7Bu, 0x6CFBAD78u, 0x7FAB5E8Cu, 0x8DC0DD8Fu,
+    0xE330A81Au, 0x115B2B19u, 0x020BD8EDu, 0xF0605BEEu, 0x24AA3F05u, 0xD6C1BC06u, 0xC5914FF2u, 0x37FACCF1u,
+    0x69E9F0D5u, 0x9B8273D6u, 0x88D28022u, 0x7AB90321u, 0xAE7367CAu, 0x5C18E4C9u, 0x4F48173Du, 0xBD23943Eu,
+    0xF36E6F75u, 0x0105EC76u, 0x12551F82u, 0xE03E9C81u, 0x34F4F86Au, 0xC69F7B69u, 0xD5CF889Du, 0x27A40B9Eu,
+    0x79B737BAu, 0x8BDCB4B9u, 0x988C474Du, 0x6AE7C44Eu, 0xBE2DA0A5u, 0x4C4623A6u, 0x5F16D052u, 0xAD7D5351u,
+};
 
-// Castagnoli polynomial, reflected; the table is built on first use (idempotent, so a race
-// between threads writes the same values).
 BERTDEF uint32_t bert_crc32c(uint32_t crc, const void *data, size_t n) {
     const unsigned char *p = (const unsigned char *)data;
-    if (!bert__crc32c_table[1]) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
-            bert__crc32c_table[i] = c;
-        }
-    }
     crc = ~crc;
     while (n--) crc = bert__crc32c_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
     return ~crc;
@@ -5850,6 +5947,83 @@ BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int3
 }
 
 // ----------------------------------------------------------------------------
+// token classification head: classifier over every token, softmax or CRF
+
+BERTDEF int bert_token_classifier_add(bert_model *m, int num_labels, int crf, uint64_t seed) {
+    if (bert_classifier_add(m, num_labels, seed)) return BERT_ERR_ARG;
+    if (!crf) return BERT_OK;
+    bert_tensor *t = bert_model_add_tensor(m, "crf.transitions", num_labels + 2, num_labels + 2, 0, seed);
+    if (!t) return BERT_ERR_ARG;
+    uint64_t s = bert_rng_stream(seed, 0, 0x435246ull);   // "CRF": the transitions' own site
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = 0.2f * bert_rng_uniform(s, i) - 0.1f;   // host: before bert_model_to
+    return BERT_OK;
+}
+
+BERTDEF bert_token_classify_out bert_token_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                            const int32_t *types, const int32_t *mask, int B, int T,
+                                                            float p, const int32_t *labels, const int32_t *lengths) {
+    bert_token_classify_out o;
+    memset(&o, 0, sizeof o);
+    int wi = bert_model_find(m, "classifier.weight"), bi = bert_model_find(m, "classifier.bias");
+    int ti = bert_model_find(m, "crf.transitions"), K = wi >= 0 ? m->tensors[wi].shape[0] : 0, Tc = 1;
+    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_token_classify_forward: the model has no classifier (bert_token_classifier_add)");
+    o.sequence = bert_encode(ctx, m, ids, types, mask, B, T);
+    o.logits = bert_linear(ctx, bert_dropout(ctx, o.sequence, p >= 0 ? p : m->config.hidden_dropout_prob),
+                           &m->tensors[wi], &m->tensors[bi]);
+    if (ti < 0) {
+        if (labels) o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);   // the mean over the labelled tokens
+        return o;
+    }
+    BERT_ASSERT_MSG(lengths != NULL, "bert_token_classify_forward: the CRF needs lengths");
+    for (int b = 0; b < B; b++) {
+        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_forward: length out of range");
+        if (lengths[b] > Tc) Tc = lengths[b];
+    }
+    int32_t *rows = (int32_t *)bert__arena_alloc(&ctx->arena, 2 * (size_t)B * Tc * sizeof(int32_t)), *tags = rows + (size_t)B * Tc;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < Tc; c++) {   // rows past a chain read its sequence's first token; the length masks them
+            rows[(size_t)b * Tc + c] = b * T + (c < lengths[b] ? 1 + c : 0);
+            tags[(size_t)b * Tc + c] = labels && c < lengths[b] ? labels[(size_t)b * T + 1 + c] : 0;
+        }
+    o.emissions = bert_gather(ctx, o.logits, rows, B * Tc);   // (B*Tc,K), viewed as (B,Tc,K): the same memory
+    o.emissions->ndim = 3;
+    o.emissions->shape[0] = B; o.emissions->shape[1] = Tc; o.emissions->shape[2] = K;
+    if (labels) o.loss = bert_crf_nll(ctx, o.emissions, &m->tensors[ti], tags, lengths);
+    return o;
+}
+
+BERTDEF int bert_token_classify_decode(const bert_ctx *ctx, const bert_model *m, const bert_token_classify_out *o,
+                                       const int32_t *lengths, int32_t *tags) {
+    int B = o->sequence->shape[0], T = o->sequence->shape[1], K = o->logits->shape[o->logits->ndim - 1];
+    const bert_tensor *src = o->emissions ? o->emissions : o->logits;
+    int ti = bert_model_find(m, "crf.transitions"), Tc = o->emissions ? src->shape[1] : T, rc = BERT_OK;
+    BERT_ASSERT_MSG(!o->emissions || ti >= 0, "bert_token_classify_decode: emissions without crf.transitions");
+    size_t ntr = o->emissions ? m->tensors[ti].numel : 0;
+    float *host = (float *)bert__malloc((src->numel + ntr) * sizeof(float));
+    int32_t *path = (int32_t *)bert__malloc(((size_t)B * Tc + 1) * sizeof(int32_t));
+    if (!host || !path) { BERT_FREE(host); BERT_FREE(path); return BERT_ERR_OOM; }
+    bert_tensor_read(ctx, src, host);
+    if (o->emissions) {   // Viterbi on host copies
+        bert_tensor em = *o->emissions, tr = m->tensors[ti];
+        em.data = host; tr.data = host + src->numel;
+        bert_copy_to_host(m->k, tr.data, m->tensors[ti].data, ntr * sizeof(float));
+        rc = bert_crf_decode(&em, &tr, lengths, path);
+    }
+    for (int b = 0; b < B && !rc; b++) {
+        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_decode: length out of range");
+        for (int t = 0; t < T; t++) tags[(size_t)b * T + t] = -1;
+        for (int c = 0; c < lengths[b]; c++) {
+            const float *row = host + ((size_t)b * T + 1 + c) * K;
+            int best = 0;
+            for (int k = 1; !o->emissions && k < K; k++) if (row[k] > row[best]) best = k;
+            tags[(size_t)b * T + 1 + c] = o->emissions ? path[(size_t)b * Tc + c] : best;
+        }
+    }
+    BERT_FREE(host); BERT_FREE(path);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
 // device memory: moving a model between memories, and host access to tensor memory (the ctx side,
 // the arena's device blocks, is with the arena above)
 
@@ -5865,6 +6039,25 @@ BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t) {
     float v;
     bert_copy_to_host(ctx->k, &v, t->data, sizeof v);   // activations and params share ctx->k's memory
     return v;
+}
+
+BERTDEF void bert_tensor_read(const bert_ctx *ctx, const bert_tensor *t, float *host_dst) {
+    bert_copy_to_host(ctx->k, host_dst, t->data, t->numel * sizeof(float));
+}
+
+BERTDEF void bert_tensor_argmax(const bert_ctx *ctx, const bert_tensor *t, int32_t *host_dst) {
+    size_t V = (size_t)t->shape[t->ndim - 1], rows = V ? t->numel / V : 0;
+    int device = bert__mem_of(ctx->k)->device;
+    float *row = device ? (float *)bert__malloc(V * sizeof(float)) : NULL;
+    BERT_ASSERT_MSG(!device || row, "bert_tensor_argmax: out of memory for one row");
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = t->data + i * V;
+        if (device) { bert_copy_to_host(ctx->k, row, x, V * sizeof(float)); x = row; }   // one row at a time
+        size_t best = 0;
+        for (size_t v = 1; v < V; v++) if (x[v] > x[best]) best = v;
+        host_dst[i] = (int32_t)best;
+    }
+    BERT_FREE(row);
 }
 
 // bytes from one memory to another; two devices go through the host
@@ -5983,6 +6176,14 @@ BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags) {
         snprintf(head, sizeof head, "--%s%s", f->name, arg);
         fprintf(out, "  %-28s %s%s\n", head, f->help, def);
     }
+}
+
+BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i) {
+    return bert__final_sigma(cps, n, i);
+}
+
+BERTDEF int bert_read_file(const char *path, unsigned char **data, size_t *size) {
+    return bert__read_file(path, data, size);
 }
 
 BERTDEF double bert_time_s(void) {

@@ -85,11 +85,9 @@ void bert_cuda_set_math(bert_cuda_math math);  // the GEMMs' arithmetic (default
 #include <stdio.h>
 #include <string.h>
 
-// Every entry of the table has a CUDA version below. When bert.h's table grows, this stops the build
-// (make cuda-check) until the new entries get theirs in bc_fill_table and the count is raised.
-#define BC_TABLE_ENTRIES 36
-static_assert(sizeof(bert_kernels) == BC_TABLE_ENTRIES * sizeof(void *),
-              "bert_cuda.h: bert.h's kernel table has entries without a CUDA version: add them in bc_fill_table");
+// Every entry of the table has a CUDA version below: entry `foo` of bert.h's BERT_KERNELS is bc_foo,
+// and bc_fill_table sets each field from that list by name. When the table grows, the build
+// (make cuda-check) stops at bc_fill_table until the new entry's bc_ function exists.
 
 // ----------------------------------------------------------------------------
 // state and errors
@@ -1117,40 +1115,9 @@ static void bc_fill_table(bert_kernels *t) {
     memset(t, 0, sizeof *t);
     t->name = "cuda";
     t->mem = &bc.mem;
-    t->sgemm = bc_sgemm;
-    t->embedding_forward = bc_embedding_forward;
-    t->embedding_backward = bc_embedding_backward;
-    t->linear_forward = bc_linear_forward;
-    t->linear_backward = bc_linear_backward;
-    t->layernorm_forward = bc_layernorm_forward;
-    t->layernorm_backward = bc_layernorm_backward;
-    t->attention_forward = bc_attention_forward;
-    t->attention_backward = bc_attention_backward;
-    t->gelu_forward = bc_gelu_forward;
-    t->gelu_backward = bc_gelu_backward;
-    t->tanh_forward = bc_tanh_forward;
-    t->tanh_backward = bc_tanh_backward;
-    t->add_forward = bc_add_forward;
-    t->accumulate = bc_accumulate;
-    t->scale_forward = bc_scale_forward;
-    t->scale_backward = bc_scale_backward;
-    t->dropout_forward = bc_dropout_forward;
-    t->dropout_backward = bc_dropout_backward;
-    t->xent_forward = bc_xent_forward;
-    t->xent_backward = bc_xent_backward;
-    t->gather_forward = bc_gather_forward;
-    t->gather_backward = bc_gather_backward;
-    t->sumsq = bc_sumsq;
-    t->adam_update = bc_adam_update;
-    t->adam_direction_norms = bc_adam_direction_norms;
-    t->lamb_apply = bc_lamb_apply;
-    t->momentum_update = bc_momentum_update;
-    t->mse_forward = bc_mse_forward;
-    t->mse_backward = bc_mse_backward;
-    t->crf_forward = bc_crf_forward;
-    t->crf_backward = bc_crf_backward;
-    t->transpose_forward = bc_transpose_forward;
-    t->transpose_backward = bc_transpose_backward;
+#define BC_ENTRY(ret, name, args) t->name = bc_##name;   // by name: the field and bc_<field>
+    BERT_KERNELS(BC_ENTRY)
+#undef BC_ENTRY
 }
 
 extern "C" {

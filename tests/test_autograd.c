@@ -87,21 +87,25 @@ static void test_accumulation(bert_model *m, const bert_batch *b) {
     for (size_t i = 0; i < m->num_params; i++) nz += g1[i] != 0.0f;
     CHECK(nz > 0.9 * m->num_params - 50 * 32, "the gradient is dense where it should be (%.0f of %zu nonzero)", nz, m->num_params);
 
-    // optimizer with accumulation_steps 2 over the doubled grads == one step over the single grads
+    // the accumulation rule: two micro-batches backward with weight 1/2 each == one step over their mean
     float *p0 = (float *)malloc(m->num_params * sizeof(float)), *p1 = (float *)malloc(m->num_params * sizeof(float));
     memcpy(p0, m->params, m->num_params * sizeof(float));
+    bert_model_zero_grad(m);
+    for (int k = 0; k < 2; k++) {
+        bert_ctx_reset(ctx, (uint64_t)k);
+        bert_backward_scaled(ctx, bert_pretrain_forward(ctx, m, b).loss, 0.5f);
+    }
+    check_close("backward_scaled 1/2 twice gives the mean gradient", m->grads, g1, m->num_params, 1e-7, 1e-6);
     bert_optim o = bert_optim_defaults(BERT_OPTIM_ADAMW);
     o.lr = 1e-2f;
-    o.accumulation_steps = 2;
     bert_optim_init(&o, m);
     bert_optim_step(&o, m);
     memcpy(p1, m->params, m->num_params * sizeof(float));
     memcpy(m->params, p0, m->num_params * sizeof(float));
     memcpy(m->grads, g1, m->num_params * sizeof(float));
-    o.accumulation_steps = 1;
     bert_optim_init(&o, m);
     bert_optim_step(&o, m);
-    check_close("accumulation_steps=2 over summed grads == one step over their mean", p1, m->params, m->num_params, 1e-7, 1e-5);
+    check_close("a step over two half-weighted micro-batches == one step over their mean", p1, m->params, m->num_params, 1e-7, 1e-5);
     CHECK(o.last_grad_norm > 0.0f, "the step reports the grad norm (%.4f)", o.last_grad_norm);
     memcpy(m->params, p0, m->num_params * sizeof(float));
     bert_optim_free(&o);

@@ -1,0 +1,797 @@
+/* run.h - the run layer every program in examples/ stands on, and yours can: include it after bert.h.
+
+   One training run lives in an output directory (--out):
+       OUT/log.jsonl             one JSON object per line: {"step": ...}, {"eval_step": ...}, {"summary": ...}
+       OUT/curve.svg             training loss and the eval metric, redrawn at each evaluation and at the end
+       OUT/ckpt-00000100/        model.safetensors, then state.safetensors (optimizer moments, data cursor,
+                                 RNG position, this run's id) written last: a directory whose state loads
+                                 is complete, and a crash at any instant leaves the previous one intact
+       OUT/.lock                 held (fcntl) while a run uses the directory: a second run there is refused
+   What it gives a program, in the order a run uses it:
+     run_opts + run_parse      the common flags (optimizer and schedule, batch and accumulation, steps or
+                               epochs, seed, threads, output, checkpoints, resume, logging) beside the
+                               program's own table; a task flag of the same name takes precedence
+     run_begin                 output directory, lock, optimizer, activation arena, SIGINT/SIGTERM,
+                               --resume (bit-identical continuation; a checkpoint that exists but does
+                               not fit this model or data is refused, never skipped)
+     run_next_step/run_batch/run_micro/run_backward/run_end_step
+                               the step: data cursor over a per-epoch Fisher-Yates permutation,
+                               dropout step numbering, the accumulation weights (bert_backward_scaled's
+                               rule), NaN/Inf steps skipped and counted, log line, progress line with ETA,
+                               periodic checkpoints keeping the last --keep of this run's own
+     run_eval_due/run_eval_end the eval cadence, the eval line, the curve
+     run_finish                last checkpoint, summary (e2e, p_whole, p_train, p_core, peak memory),
+                               the exit status (0, 1 after too many bad steps, 130/143 interrupted)
+   and the small things every command-line program needs: run_die (one line, exit 1), checked
+   allocation, whole-file reads, JSON string/number writers, checked output streams.
+
+   The library itself never exits; this layer does (run_die) because it is the program's edge. */
+#ifndef BERT_RUN_H
+#define BERT_RUN_H
+
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE   // mkdir, opendir, sigaction, fcntl, getpid
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include <string.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RUN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define RUN_UNUSED __attribute__((unused))
+#else
+#define RUN_PRINTF(a, b)
+#define RUN_UNUSED
+#endif
+
+#define RUN_SHUFFLE_SITE 0x5348554646ull   // "SHUFF": the data order's RNG site, apart from dropout's
+
+// ----------------------------------------------------------------------------
+// errors, memory, files, JSON output
+
+static const char *run_prog = "bert";   // the program's name in messages (run_parse sets it)
+
+static void run_die(const char *fmt, ...) RUN_PRINTF(1, 2);
+static void run_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fflush(stdout);
+    fprintf(stderr, "%s: ", run_prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static void run_warn(const char *fmt, ...) RUN_PRINTF(1, 2);
+static void run_warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fflush(stdout);
+    fprintf(stderr, "%s: warning: ", run_prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+static RUN_UNUSED void *run_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) run_die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+static RUN_UNUSED void *run_calloc(size_t n, size_t size) {
+    if (size && n > (size_t)-1 / size) run_die("out of memory (%zu x %zu bytes)", n, size);
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) run_die("out of memory (%zu x %zu bytes)", n, size);
+    return p;
+}
+
+static RUN_UNUSED void *run_realloc(void *q, size_t n) {
+    void *p = realloc(q, n ? n : 1);
+    if (!p) run_die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+static RUN_UNUSED char *run_strndup(const char *s, size_t n) {
+    char *d = (char *)run_malloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+static RUN_UNUSED char *run_strdup(const char *s) { return run_strndup(s, strlen(s)); }
+
+// the whole file, NUL-terminated; *len (may be NULL) excludes the NUL; free() it
+static RUN_UNUSED char *run_read_file(const char *path, size_t *len) {
+    unsigned char *data;
+    size_t n;
+    if (bert_read_file(path, &data, &n)) run_die("%s", bert_last_error());
+    if (len) *len = n;
+    return (char *)data;
+}
+
+// a JSON string of n bytes of UTF-8 (quotes and control characters escaped)
+static RUN_UNUSED void run_json_string(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+// a JSON number, or null for NaN/Inf (an undefined metric)
+static RUN_UNUSED void run_json_number(FILE *f, double x) {
+    if (isfinite(x)) fprintf(f, "%.9g", x);
+    else fputs("null", f);
+}
+
+// flushes f and dies if anything written to it was lost (a full disk, /dev/full, a closed pipe)
+static RUN_UNUSED void run_check_stream(FILE *f, const char *what) {
+    if (fflush(f) != 0 || ferror(f)) run_die("%s: write failed: %s", what, strerror(errno ? errno : EIO));
+}
+
+// the index of the largest of x[0..n) (the first on ties)
+static RUN_UNUSED int run_argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    return best;
+}
+
+// a Fisher-Yates permutation of [0,n) from bert_rng_stream(seed, epoch, RUN_SHUFFLE_SITE); the
+// identity when shuffle is 0
+static RUN_UNUSED void run_permutation(size_t *perm, size_t n, uint64_t seed, uint64_t epoch, int shuffle) {
+    for (size_t i = 0; i < n; i++) perm[i] = i;
+    if (!shuffle || n < 2) return;
+    uint64_t stream = bert_rng_stream(seed, epoch, RUN_SHUFFLE_SITE);
+    for (size_t i = n - 1; i > 0; i--) {   // the modulo bias is < 2^-40 at these sizes
+        size_t j = (size_t)(bert_rng_bits(stream, (uint64_t)i) % (uint64_t)(i + 1));
+        size_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// options: the common flags
+
+typedef struct {
+    const char *out, *optimizer, *resume_from;
+    int steps, epochs, batch_size, accumulation_steps, warmup_steps, seed, threads, no_shuffle;
+    int resume, keep, save_every, eval_every, print_every, max_bad_steps;
+    float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm, momentum;
+    int drop_last;   // not a flag: 1 = an epoch's remainder is dropped (every batch full); 0 = a last, smaller batch
+    int debug_kill_at_step, debug_nan_at_step, debug_nan_count;   // testing hooks
+} run_opts;
+
+// defaults as google-research/bert's fine-tuning scripts; a program changes what its task needs
+static RUN_UNUSED run_opts run_defaults(void) {
+    run_opts o;
+    memset(&o, 0, sizeof o);
+    o.out = "run_out"; o.optimizer = "adamw_gb";
+    o.epochs = 3; o.batch_size = 32; o.accumulation_steps = 1; o.warmup_steps = -1; o.seed = 12345;
+    o.keep = 3; o.print_every = 10; o.max_bad_steps = 10; o.debug_nan_count = 1;
+    o.lr = 5e-5f; o.warmup_proportion = 0.1f; o.poly_power = 1.0f; o.weight_decay = 0.01f;
+    o.beta1 = 0.9f; o.beta2 = 0.999f; o.eps = 1e-6f; o.clip_norm = 1.0f; o.momentum = 0.9f;
+    return o;
+}
+
+enum { RUN_FLAGS_TRAIN = 1, RUN_FLAGS_COMMON = 2 };   // which groups run_parse adds
+#define RUN_MAX_FLAGS 160
+
+static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
+    int n = 0;
+#define RUN__F(NAME, TYPE, FIELD, HELP) t[n].name = NAME; t[n].type = TYPE; t[n].value = &o->FIELD; t[n].help = HELP; n++;
+    if (groups & RUN_FLAGS_COMMON) {
+        RUN__F("out", BERT_FLAG_STR, out, "output directory: checkpoints, log.jsonl, curve.svg")
+        RUN__F("threads", BERT_FLAG_INT, threads, "OpenMP threads (0: OMP_NUM_THREADS or all cores)")
+        RUN__F("seed", BERT_FLAG_INT, seed, "seed of the data order, the dropout masks and a random init")
+    }
+    if (groups & RUN_FLAGS_TRAIN) {
+        RUN__F("optimizer", BERT_FLAG_STR, optimizer, "lamb | adamw | adamw_gb | momentum")
+        RUN__F("lr", BERT_FLAG_FLOAT, lr, "peak learning rate")
+        RUN__F("warmup_steps", BERT_FLAG_INT, warmup_steps, "linear warmup steps (-1: --warmup_proportion)")
+        RUN__F("warmup_proportion", BERT_FLAG_FLOAT, warmup_proportion, "warmup as a fraction of the steps")
+        RUN__F("poly_power", BERT_FLAG_FLOAT, poly_power, "polynomial decay power after warmup")
+        RUN__F("end_lr", BERT_FLAG_FLOAT, end_lr, "learning rate at the last step")
+        RUN__F("weight_decay", BERT_FLAG_FLOAT, weight_decay, "decoupled weight decay (not on LayerNorm/bias)")
+        RUN__F("beta1", BERT_FLAG_FLOAT, beta1, "Adam/LAMB beta1")
+        RUN__F("beta2", BERT_FLAG_FLOAT, beta2, "Adam/LAMB beta2")
+        RUN__F("eps", BERT_FLAG_FLOAT, eps, "Adam/LAMB epsilon")
+        RUN__F("momentum", BERT_FLAG_FLOAT, momentum, "SGD momentum (--optimizer momentum)")
+        RUN__F("clip_norm", BERT_FLAG_FLOAT, clip_norm, "global gradient norm clip, 0 = off")
+        RUN__F("batch_size", BERT_FLAG_INT, batch_size, "examples per micro-batch")
+        RUN__F("accumulation_steps", BERT_FLAG_INT, accumulation_steps, "micro-batches per optimizer step")
+        RUN__F("steps", BERT_FLAG_INT, steps, "optimizer steps (0: --epochs decide)")
+        RUN__F("epochs", BERT_FLAG_INT, epochs, "passes over the training data when --steps is 0")
+        RUN__F("no_shuffle", BERT_FLAG_BOOL, no_shuffle, "read the training data in file order")
+        RUN__F("eval_every", BERT_FLAG_INT, eval_every, "evaluate every N steps (0: the program's default)")
+        RUN__F("save_every", BERT_FLAG_INT, save_every, "checkpoint every N steps (0: only at the end)")
+        RUN__F("keep", BERT_FLAG_INT, keep, "checkpoints of this run kept (oldest deleted)")
+        RUN__F("resume", BERT_FLAG_BOOL, resume, "continue from the newest complete checkpoint in --out")
+        RUN__F("resume_from", BERT_FLAG_STR, resume_from, "continue from this checkpoint directory")
+        RUN__F("print_every", BERT_FLAG_INT, print_every, "progress line every N steps")
+        RUN__F("max_bad_steps", BERT_FLAG_INT, max_bad_steps, "stop after this many NaN/Inf steps in a row")
+        RUN__F("debug_kill_at_step", BERT_FLAG_INT, debug_kill_at_step, "testing: SIGKILL itself right after this step")
+        RUN__F("debug_nan_at_step", BERT_FLAG_INT, debug_nan_at_step, "testing: poison a gradient with NaN at this step")
+        RUN__F("debug_nan_count", BERT_FLAG_INT, debug_nan_count, "testing: ... and on this many attempts from there")
+    }
+#undef RUN__F
+    return n;
+}
+
+// the program's flags, then the common groups (a name the program already has is left out)
+static int run__table(bert_flag *all, const bert_flag *task, int ntask, run_opts *o, unsigned groups) {
+    bert_flag common[64];
+    int n = 0, nc = run__flags(common, o, groups);
+    if (ntask + nc > RUN_MAX_FLAGS) run_die("too many flags");
+    for (int i = 0; i < ntask; i++) all[n++] = task[i];
+    for (int i = 0; i < nc; i++) {
+        int taken = 0;
+        for (int j = 0; j < ntask && !taken; j++) taken = !strcmp(task[j].name, common[i].name);
+        if (!taken) all[n++] = common[i];
+    }
+    return n;
+}
+
+static void run_check_opts(const run_opts *o, unsigned groups);
+
+/* Parses argv against the program's flags and the common groups. --help prints `intro` (the usage
+   text: what the program does and an example) and every flag, then exits 0; a bad flag is one line
+   and exit 1. Sets OpenMP's thread count from --threads. */
+static RUN_UNUSED void run_parse(const char *prog, const char *intro, const bert_flag *task, int ntask,
+                                 run_opts *o, unsigned groups, int argc, char **argv) {
+    bert_flag all[RUN_MAX_FLAGS];
+    run_prog = prog;
+    int n = run__table(all, task, ntask, o, groups);
+    int rc = bert_flags_parse(all, n, argc, argv);
+    if (rc == 1) {
+        printf("%s\nflags:\n", intro);
+        bert_flags_usage(stdout, all, n);
+        exit(0);
+    }
+    if (rc) run_die("%s (--help lists the flags)", bert_last_error());
+    run_check_opts(o, groups);
+#ifdef _OPENMP
+    if (o->threads > 0) omp_set_num_threads(o->threads);
+#endif
+}
+
+static void run_check_opts(const run_opts *o, unsigned groups) {
+    if ((groups & RUN_FLAGS_COMMON) && (!o->out || !*o->out)) run_die("--out: an output directory is needed");
+    if ((groups & RUN_FLAGS_COMMON) && o->threads < 0) run_die("--threads must be >= 0");
+    if (!(groups & RUN_FLAGS_TRAIN)) return;
+    bert_optim_type type;
+    if (bert_optim_parse(&type, o->optimizer)) run_die("--optimizer: %s", bert_last_error());
+    if (o->batch_size < 1 || o->accumulation_steps < 1) run_die("--batch_size and --accumulation_steps must be >= 1");
+    if (o->steps < 0 || o->epochs < 1) run_die("--steps must be >= 0 and --epochs >= 1");
+    if (!(o->lr > 0) || !isfinite(o->lr)) run_die("--lr must be a positive number");
+    if (!(o->warmup_proportion >= 0 && o->warmup_proportion <= 1)) run_die("--warmup_proportion must be in [0,1]");
+    if (o->keep < 1 || o->print_every < 1 || o->max_bad_steps < 1) run_die("--keep, --print_every and --max_bad_steps must be >= 1");
+    if (o->save_every < 0 || o->eval_every < 0) run_die("--save_every and --eval_every must be >= 0");
+    if (!(o->clip_norm >= 0) || !(o->weight_decay >= 0)) run_die("--clip_norm and --weight_decay must be >= 0");
+    if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) || !(o->eps > 0)) run_die("--beta1 and --beta2 must be in [0,1), --eps > 0");
+}
+
+// ----------------------------------------------------------------------------
+// metrics of a step or an evaluation: name/value pairs for the log, the progress line and the curve
+
+typedef struct { const char *name; double value; } run_metric;
+#define RUN_MAX_METRICS 16
+
+// ----------------------------------------------------------------------------
+// the run
+
+typedef struct { int n, cap; double *x, *y; } run__series;
+
+typedef struct {
+    run_opts *o;
+    bert_model *m;
+    bert_optim opt;
+    bert_ctx *ctx;
+    int total_steps;            // optimizer steps the run aims for
+    size_t n_train;             // training examples: the range of the data cursor
+    size_t *perm;               // (n_train) the current epoch's order
+    size_t *batch;              // (batch_size) the indices run_batch hands out
+    uint64_t micro, epoch, cursor, bad_steps;   // the data cursor and counters, saved in checkpoints
+    uint64_t run_id;            // this run's checkpoints carry it; pruning touches no others
+    uint64_t first_step;        // o.step when this process started
+    char fingerprint[512];      // what the data is; a checkpoint made on other data is refused
+    const char *eval_name;      // the eval metric drawn on the curve (run_eval_end's first metric)
+    FILE *log;
+    int lock_fd;
+    int tokens_per_example;     // for the tok/s of the progress line (0: not shown)
+    // the step being taken
+    double step_loss; int step_finite, step_samples;
+    int bad_in_row, poisoned;
+    // curves and timers
+    run__series train, eval;
+    double t_start, t_loop, t_data, t_compute, t_eval, t_ckpt, t_mark;
+    uint64_t samples;
+    const char *stop_reason;
+    double last_eval;
+} run;
+
+static volatile sig_atomic_t run__signal = 0;
+static void run__on_signal(int sig) { run__signal = sig; }
+
+static void run__series_add(run__series *s, double x, double y) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 256;
+        s->x = (double *)run_realloc(s->x, (size_t)s->cap * sizeof(double));
+        s->y = (double *)run_realloc(s->y, (size_t)s->cap * sizeof(double));
+    }
+    s->x[s->n] = x; s->y[s->n++] = y;
+}
+
+static void run__path(char *buf, size_t n, const run *r, const char *name) {
+    if ((size_t)snprintf(buf, n, "%s/%s", r->o->out, name) >= n) run_die("%s/%s: path too long", r->o->out, name);
+}
+
+static void run__ckpt_dir(char *buf, size_t n, const run *r, uint64_t step) {
+    if ((size_t)snprintf(buf, n, "%s/ckpt-%08llu", r->o->out, (unsigned long long)step) >= n) run_die("%s: path too long", r->o->out);
+}
+
+// one run per output directory: an fcntl lock on OUT/.lock, released by the kernel when the process ends
+static void run__lock(run *r) {
+    char path[4200];
+    run__path(path, sizeof path, r, ".lock");
+#ifndef O_NOFOLLOW
+#define O_NOFOLLOW 0
+#endif
+    r->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);   // never through a planted symlink
+    if (r->lock_fd < 0) run_die("%s: %s", path, strerror(errno));
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET;
+    if (fcntl(r->lock_fd, F_SETLK, &fl) != 0)
+        run_die("%s: another run is using this output directory (its lock %s is held); give another --out", r->o->out, path);
+}
+
+// ---- checkpoints
+
+static int run__is_ckpt_name(const char *name, unsigned long long *step) {
+    char tail;
+    return strlen(name) == 13 && sscanf(name, "ckpt-%llu%c", step, &tail) == 1;
+}
+
+// checkpoint steps found in OUT, ascending; returns the count (at most cap)
+static int run__list(const run *r, unsigned long long *steps, int cap) {
+    DIR *dir = opendir(r->o->out);
+    int n = 0;
+    if (!dir) return 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        unsigned long long s;
+        if (run__is_ckpt_name(e->d_name, &s) && n < cap) steps[n++] = s;
+    }
+    closedir(dir);
+    for (int i = 1; i < n; i++)   // insertion sort: a handful of entries
+        for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) { unsigned long long t = steps[j]; steps[j] = steps[j - 1]; steps[j - 1] = t; }
+    return n;
+}
+
+// a decimal count from a state's metadata: digits only (strtoull would take "-1" as 2^64 - 1)
+static int run__meta_u64(const bert_st *st, const char *key, uint64_t *v) {
+    const char *s = bert_st_meta(st, key);
+    char *end = NULL;
+    if (!s || *s < '0' || *s > '9') return 0;
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    return !*end && errno != ERANGE;
+}
+
+// the run id beside a checkpoint (OUT/ckpt-N/run_id; 0 if it has none or cannot be read). It is
+// not in the state file, so a resumed run's states stay bit-identical to an uninterrupted run's.
+static uint64_t run__ckpt_id(const run *r, unsigned long long step) {
+    char dir[4096], path[4200];
+    run__ckpt_dir(dir, sizeof dir, r, step);
+    snprintf(path, sizeof path, "%s/run_id", dir);
+    FILE *f = fopen(path, "r");
+    unsigned long long id = 0;
+    if (f) { if (fscanf(f, "%llu", &id) != 1) id = 0; fclose(f); }
+    return id;
+}
+
+static void run__remove_ckpt(const run *r, unsigned long long step) {
+    char dir[4096], path[4200];
+    run__ckpt_dir(dir, sizeof dir, r, step);
+    snprintf(path, sizeof path, "%s/state.safetensors", dir); remove(path);   // state first: never a state without weights
+    snprintf(path, sizeof path, "%s/model.safetensors", dir); remove(path);
+    snprintf(path, sizeof path, "%s/run_id", dir); remove(path);
+    rmdir(dir);
+}
+
+// keep the newest --keep checkpoints of this run (its id); other runs' checkpoints are never touched
+static void run__prune(const run *r) {
+    unsigned long long steps[4096];
+    int n = run__list(r, steps, 4096), mine = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        if (run__ckpt_id(r, steps[i]) != r->run_id || steps[i] > r->opt.step) continue;
+        if (++mine > r->o->keep) run__remove_ckpt(r, steps[i]);
+    }
+}
+
+static void run__save(run *r) {
+    double t0 = bert_time_s();
+    char dir[4096], path[4200];
+    run__ckpt_dir(dir, sizeof dir, r, r->opt.step);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) run_die("%s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    remove(path);   // an older state beside new weights would pair them wrongly
+    snprintf(path, sizeof path, "%s/run_id", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) run_die("%s: %s", path, strerror(errno));
+    int lost = fprintf(f, "%llu\n", (unsigned long long)r->run_id) < 0;
+    if (fclose(f) != 0 || lost) run_die("%s: write failed", path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (bert_model_save(r->m, path)) run_die("saving %s", bert_last_error());
+    char micro[32], epoch[32], cur[32], bad[32];
+    snprintf(micro, sizeof micro, "%llu", (unsigned long long)r->micro);
+    snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)r->epoch);
+    snprintf(cur, sizeof cur, "%llu", (unsigned long long)r->cursor);
+    snprintf(bad, sizeof bad, "%llu", (unsigned long long)r->bad_steps);
+    const char *kv[] = { "micro", micro, "epoch", epoch, "cursor", cur, "bad_steps", bad, "data", r->fingerprint };
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    if (bert_optim_save(&r->opt, r->m, path, kv, 5)) run_die("saving %s", bert_last_error());
+    run__prune(r);
+    r->t_ckpt += bert_time_s() - t0;
+}
+
+/* Loads dir's weights, moments and cursor. 0 when the checkpoint is incomplete (no state file: a
+   save was cut short), so an older one may be used; anything else wrong with it stops the run. */
+static int run__load(run *r, const char *dir) {
+    char path[4200];
+    bert_st st;
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return 0;
+    fclose(probe);
+    if (bert_st_open(&st, path)) run_die("%s: %s", dir, bert_last_error());
+    uint64_t micro, epoch, cursor, bad;
+    int ok = run__meta_u64(&st, "micro", &micro) && run__meta_u64(&st, "epoch", &epoch) &&
+             run__meta_u64(&st, "cursor", &cursor) && run__meta_u64(&st, "bad_steps", &bad);
+    const char *data = bert_st_meta(&st, "data");
+    if (!ok) { bert_st_close(&st); run_die("%s: its state has no data cursor: not a complete checkpoint of this program", dir); }
+    if (!data || strcmp(data, r->fingerprint)) {
+        fprintf(stderr, "%s: %s: it was trained on other data or settings (%s) than this run's (%s)\n", run_prog, dir, data ? data : "?", r->fingerprint);
+        bert_st_close(&st);
+        exit(1);
+    }
+    bert_st_close(&st);
+    if (cursor > r->n_train)   // same data, so a damaged or edited state file
+        run_die("%s/state.safetensors: data cursor %llu is past the %zu training records", dir, (unsigned long long)cursor, r->n_train);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (bert_model_load_weights(r->m, path)) run_die("%s: does not fit this model: %s", dir, bert_last_error());
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    if (bert_optim_load(&r->opt, r->m, path)) run_die("%s", bert_last_error());
+    r->micro = micro; r->epoch = epoch; r->cursor = cursor; r->bad_steps = bad;
+    snprintf(path, sizeof path, "%s/run_id", dir);
+    FILE *f = fopen(path, "r");   // the run continued: its id, so its checkpoints stay its own
+    unsigned long long id = 0;
+    if (f) { if (fscanf(f, "%llu", &id) == 1 && id) r->run_id = id; fclose(f); }
+    printf("resumed from %s at step %llu\n", dir, (unsigned long long)r->opt.step);
+    return 1;
+}
+
+static void run__resume(run *r) {
+    if (r->o->resume_from) {
+        if (!run__load(r, r->o->resume_from)) run_die("%s: not a complete checkpoint (no state.safetensors)", r->o->resume_from);
+        return;
+    }
+    if (!r->o->resume) return;
+    unsigned long long steps[4096];
+    int n = run__list(r, steps, 4096);
+    for (int i = n - 1; i >= 0; i--) {
+        char dir[4096];
+        run__ckpt_dir(dir, sizeof dir, r, steps[i]);
+        if (run__load(r, dir)) return;
+        printf("%s: incomplete (its save was cut short): trying the one before\n", dir);
+    }
+    printf("no checkpoint in %s: starting from scratch\n", r->o->out);
+}
+
+// ---- begin
+
+static uint64_t run__new_id(void) {   // distinct for runs in one directory: time, pid and a counter
+    static uint64_t count;
+    uint64_t s = bert_rng_bits(bert_rng_stream((uint64_t)(bert_time_s() * 1e6), (uint64_t)getpid(), 0x52554eull), ++count);
+    return s ? s >> 1 : 1;
+}
+
+/* Starts a training run of m (created or loaded, task heads added) over n_train examples: the output
+   directory and its lock, the optimizer from the options with total_steps, the activation arena,
+   signal handlers, --resume, the log. fingerprint names the data and settings a checkpoint must
+   match to be resumed (the program's choice, e.g. "1000 examples, T 128, batch 32 x 1, seed 7"). */
+static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_train, int total_steps, const char *fingerprint) {
+    memset(r, 0, sizeof *r);
+    r->t_start = bert_time_s();
+    r->o = o; r->m = m; r->n_train = n_train; r->total_steps = total_steps; r->stop_reason = "done";
+    r->last_eval = NAN;
+    snprintf(r->fingerprint, sizeof r->fingerprint, "%s", fingerprint);
+    if (total_steps < 1) run_die("no optimizer step to take (check --steps, --epochs, --batch_size and the data)");
+    if (n_train < 1) run_die("no training examples");
+    if (mkdir(o->out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", o->out, strerror(errno));
+    run__lock(r);
+    bert_optim_type type;
+    if (bert_optim_parse(&type, o->optimizer)) run_die("--optimizer: %s", bert_last_error());
+    r->opt = bert_optim_defaults(type);
+    r->opt.lr = o->lr; r->opt.end_lr = o->end_lr; r->opt.poly_power = o->poly_power; r->opt.total_steps = total_steps;
+    r->opt.warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : (int)(o->warmup_proportion * (float)total_steps);
+    r->opt.weight_decay = o->weight_decay; r->opt.beta1 = o->beta1; r->opt.beta2 = o->beta2; r->opt.eps = o->eps;
+    r->opt.momentum = o->momentum; r->opt.clip_norm = o->clip_norm;
+    if (bert_optim_init(&r->opt, m)) run_die("%s", bert_last_error());
+    if (!(r->ctx = bert_ctx_create((size_t)64 << 20))) run_die("out of memory for the activation arena");
+    r->ctx->seed = (uint64_t)o->seed;
+    r->perm = (size_t *)run_calloc(n_train, sizeof(size_t));
+    r->batch = (size_t *)run_calloc((size_t)o->batch_size, sizeof(size_t));
+    r->run_id = run__new_id();
+    run__resume(r);
+    run_permutation(r->perm, n_train, (uint64_t)o->seed, r->epoch, !o->no_shuffle);
+    r->first_step = r->opt.step;
+    char path[4200];
+    run__path(path, sizeof path, r, "log.jsonl");
+    if (!(r->log = fopen(path, r->opt.step ? "a" : "w"))) run_die("%s: %s", path, strerror(errno));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = run__on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    r->t_loop = bert_time_s();
+}
+
+// the optimizer's warmup, for the program's opening line
+static RUN_UNUSED void run_print_setup(const run *r, const char *what) {
+    const bert_config *c = &r->m->config;
+    printf("%s | L=%d H=%d A=%d (%zu params) | %s lr %g warmup %d | batch %d x %d accumulation | %d steps | sgemm %s\n",
+           what, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, r->m->num_params, r->o->optimizer,
+           (double)r->opt.lr, r->opt.warmup_steps, r->o->batch_size, r->o->accumulation_steps, r->total_steps,
+           bert_sgemm_kernel_name());
+    fflush(stdout);
+}
+
+// the optimizer steps of --steps, or of --epochs over n examples in micro-batches of --batch_size
+static RUN_UNUSED int run_total_steps(const run_opts *o, size_t n) {
+    if (o->steps) return o->steps;
+    size_t B = (size_t)o->batch_size, micro = o->drop_last ? n / B : (n + B - 1) / B;
+    double total = (double)micro * o->epochs / o->accumulation_steps;
+    return total > 2e9 ? 2000000000 : (int)total;
+}
+
+// ---- the step
+
+// 1 while there is a step to take (not done, not interrupted, not failed); zeroes the grads
+static RUN_UNUSED int run_next_step(run *r) {
+    if ((int)r->opt.step >= r->total_steps || run__signal || r->stop_reason[0] != 'd') return 0;
+    bert_model_zero_grad(r->m);
+    r->step_loss = 0; r->step_finite = 1; r->step_samples = 0;
+    r->t_mark = bert_time_s();
+    return 1;
+}
+
+/* The next micro-batch's example indices (*count of them, written to r->batch); a new epoch (a new
+   permutation) starts when the current one has no full batch left (drop_last) or none at all. */
+static RUN_UNUSED const size_t *run_batch(run *r, int *count) {
+    size_t B = (size_t)r->o->batch_size, left = r->n_train - r->cursor;
+    if (left == 0 || (r->o->drop_last && B > left)) {
+        r->epoch++;
+        r->cursor = 0;
+        run_permutation(r->perm, r->n_train, (uint64_t)r->o->seed, r->epoch, !r->o->no_shuffle);
+        left = r->n_train;
+    }
+    size_t n = B < left ? B : left;
+    for (size_t e = 0; e < n; e++) r->batch[e] = r->perm[r->cursor + e];
+    r->cursor += n;
+    r->step_samples += (int)n;
+    *count = (int)n;
+    return r->batch;
+}
+
+// before a micro-batch's forward pass: frees the last one's activations, numbers its dropout masks
+static RUN_UNUSED bert_ctx *run_micro(run *r) {
+    bert_ctx_reset(r->ctx, r->micro++);
+    return r->ctx;
+}
+
+/* A micro-batch's backward with its accumulation weight (1/accumulation_steps for equal shares; see
+   bert_backward_scaled). Returns the loss value; a NaN/Inf loss marks the step to be skipped and
+   runs no backward. */
+static RUN_UNUSED double run_backward(run *r, bert_tensor *loss, float weight) {
+    double v = bert_tensor_item(r->ctx, loss);
+    if (!isfinite(v)) { r->step_finite = 0; return v; }
+    if (r->step_finite) bert_backward_scaled(r->ctx, loss, weight);
+    r->step_loss += v * weight;
+    return v;
+}
+
+static void run__progress(run *r, const run_metric *mt, int n) {
+    uint64_t s = r->opt.step;
+    double per_step = (bert_time_s() - r->t_loop) / (double)(s - r->first_step);
+    double sps = (double)r->samples / (r->t_compute > 0 ? r->t_compute : 1e-9);
+    char eta[32];
+    bert_format_duration(eta, sizeof eta, per_step * (double)((uint64_t)r->total_steps - s));
+    printf("step %6llu/%d | loss %.4f", (unsigned long long)s, r->total_steps, r->step_loss);
+    for (int i = 0; i < n; i++) printf(" | %s %.4f", mt[i].name, mt[i].value);
+    printf(" | lr %.3e | |g| %.3f | ", (double)r->opt.last_lr, (double)r->opt.last_grad_norm);
+    if (r->tokens_per_example) printf("%.0f tok/s ", sps * r->tokens_per_example);
+    printf("%.2f samples/s | ETA %s\n", sps, eta);
+    fflush(stdout);
+}
+
+static void run__log_step(run *r, const run_metric *mt, int n) {
+    fprintf(r->log, "{\"step\": %llu, \"loss\": %.9g", (unsigned long long)r->opt.step, r->step_loss);
+    for (int i = 0; i < n; i++) { fprintf(r->log, ", \"%s\": ", mt[i].name); run_json_number(r->log, mt[i].value); }
+    fprintf(r->log, ", \"lr\": %.9g, \"grad_norm\": %.9g, \"samples_per_s\": %.3f, \"time\": %.3f}\n",
+            (double)r->opt.last_lr, (double)r->opt.last_grad_norm, (double)r->samples / (r->t_compute > 0 ? r->t_compute : 1e-9),
+            bert_time_s() - r->t_start);
+    fflush(r->log);
+}
+
+static void run__skip(run *r) {
+    r->bad_steps++;
+    run_warn("NaN/Inf loss or gradients at step %llu: update skipped (%llu skipped so far)",
+             (unsigned long long)r->opt.step + 1, (unsigned long long)r->bad_steps);
+    fprintf(r->log, "{\"skipped_step\": %llu, \"reason\": \"non-finite loss or gradients\"}\n", (unsigned long long)r->opt.step + 1);
+    fflush(r->log);
+    if (++r->bad_in_row >= r->o->max_bad_steps) r->stop_reason = "failed: too many NaN/Inf steps in a row";
+}
+
+/* Ends the step: the optimizer update (skipped, counted and logged on NaN/Inf), the log line with the
+   program's metrics, the progress line every --print_every steps, a checkpoint every --save_every.
+   data_s: seconds of the step spent reading data (for the summary's split). Returns 1 if the update
+   was made. */
+static RUN_UNUSED int run_end_step(run *r, const run_metric *mt, int n, double data_s) {
+    const run_opts *o = r->o;
+    if (o->debug_nan_at_step && (int)r->opt.step + 1 == o->debug_nan_at_step && r->poisoned < o->debug_nan_count) {
+        float nan = NAN;   // poison one gradient in whatever memory the grads live
+        bert_copy_from_host(r->m->k, r->m->grads, &nan, sizeof nan);
+        r->poisoned++;
+    }
+    int ok = r->step_finite && bert_optim_step(&r->opt, r->m) != BERT_ERR_NONFINITE;
+    double now = bert_time_s();
+    r->t_compute += now - r->t_mark - data_s;
+    r->t_data += data_s;
+    r->samples += (uint64_t)r->step_samples;
+    if (!ok) { run__skip(r); return 0; }
+    r->bad_in_row = 0;
+    uint64_t s = r->opt.step;
+    run__series_add(&r->train, (double)s, r->step_loss);
+    run__log_step(r, mt, n);
+    if (s % (uint64_t)o->print_every == 0 || (int)s == r->total_steps || s == r->first_step + 1) run__progress(r, mt, n);
+    if (o->save_every && s % (uint64_t)o->save_every == 0 && (int)s != r->total_steps) run__save(r);
+    if (o->debug_kill_at_step && (int)s == o->debug_kill_at_step) { fflush(NULL); raise(SIGKILL); }
+    return 1;
+}
+
+// ---- evaluation and the curve
+
+// 1 when an evaluation is due after this step: every --eval_every steps (or every `every` when the
+// flag is 0, e.g. once per epoch; 0 = only at the end), not at the last step (run_finish's turn)
+static RUN_UNUSED int run_eval_due(const run *r, int every) {
+    int e = r->o->eval_every ? r->o->eval_every : every;
+    return e > 0 && r->opt.step > r->first_step && r->opt.step % (uint64_t)e == 0 && (int)r->opt.step != r->total_steps &&
+           r->step_finite && !run__signal;
+}
+
+static RUN_UNUSED void run_eval_begin(run *r) { r->t_mark = bert_time_s(); }
+
+static void run__svg(const run *r);
+
+/* After an evaluation the program ran (between run_eval_begin and this): the eval line and log line,
+   the curve (its first metric on the right axis; values in [0,1] are drawn as such). */
+static RUN_UNUSED void run_eval_end(run *r, const char *what, const run_metric *mt, int n) {
+    r->t_eval += bert_time_s() - r->t_mark;
+    printf("eval  %6llu |", (unsigned long long)r->opt.step);
+    for (int i = 0; i < n; i++) printf(" %s %.4f%s", mt[i].name, mt[i].value, i + 1 < n ? " |" : "");
+    printf("%s%s\n", what ? " | " : "", what ? what : "");
+    fflush(stdout);
+    if (r->log) {
+        fprintf(r->log, "{\"eval_step\": %llu", (unsigned long long)r->opt.step);
+        for (int i = 0; i < n; i++) { fprintf(r->log, ", \"%s\": ", mt[i].name); run_json_number(r->log, mt[i].value); }
+        fprintf(r->log, "}\n");
+        fflush(r->log);
+    }
+    if (n > 0) {
+        r->eval_name = mt[0].name;
+        r->last_eval = mt[0].value;
+        run__series_add(&r->eval, (double)r->opt.step, mt[0].value);
+    }
+    if (r->o) run__svg(r);
+}
+
+// training loss (left axis, blue) and the eval metric (right axis, orange) against the step
+static void run__svg(const run *r) {
+    char path[4200];
+    run__path(path, sizeof path, r, "curve.svg");
+    FILE *f = fopen(path, "w");
+    if (!f) { run_warn("%s: %s", path, strerror(errno)); return; }
+    const double W = 640, H = 360, x0 = 60, y0 = 20, w = 520, h = 290;
+    double lmax = 0, emin = 0, emax = 1, xmax = r->total_steps > 1 ? r->total_steps : 1;
+    for (int i = 0; i < r->train.n; i++) if (r->train.y[i] > lmax) lmax = r->train.y[i];
+    for (int i = 0; i < r->eval.n; i++) {
+        if (r->eval.y[i] < emin) emin = floor(r->eval.y[i]);
+        if (r->eval.y[i] > emax) emax = ceil(r->eval.y[i]);
+    }
+    lmax = lmax > 0 ? ceil(lmax) : 1;
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' font-family='sans-serif' font-size='11'>\n"
+               "<rect width='100%%' height='100%%' fill='white'/>\n"
+               "<rect x='%g' y='%g' width='%g' height='%g' fill='none' stroke='#888'/>\n", W, H, x0, y0, w, h);
+    for (int k = 0; k <= 4; k++) {
+        double y = y0 + h - h * k / 4;
+        fprintf(f, "<text x='%g' y='%g' text-anchor='end' fill='#1f77b4'>%.2f</text>"
+                   "<text x='%g' y='%g' fill='#ff7f0e'>%.2f</text>"
+                   "<text x='%g' y='%g' text-anchor='middle'>%.0f</text>\n",
+                x0 - 4, y + 4, lmax * k / 4, x0 + w + 4, y + 4, emin + (emax - emin) * k / 4, x0 + w * k / 4, y0 + h + 14, xmax * k / 4);
+    }
+    fprintf(f, "<text x='%g' y='%g' text-anchor='middle'>step</text>\n", x0 + w / 2, H - 8);
+    fprintf(f, "<text x='%g' y='12' fill='#1f77b4'>training loss</text><text x='%g' y='12' fill='#ff7f0e' text-anchor='end'>eval %s</text>\n",
+            x0, x0 + w, r->eval_name ? r->eval_name : "(none yet)");
+    fprintf(f, "<polyline fill='none' stroke='#1f77b4' stroke-width='1.5' points='");
+    for (int i = 0; i < r->train.n; i++) fprintf(f, "%.1f,%.1f ", x0 + w * r->train.x[i] / xmax, y0 + h - h * r->train.y[i] / lmax);
+    fprintf(f, "'/>\n<polyline fill='none' stroke='#ff7f0e' stroke-width='2' points='");
+    for (int i = 0; i < r->eval.n; i++) fprintf(f, "%.1f,%.1f ", x0 + w * r->eval.x[i] / xmax, y0 + h - h * (r->eval.y[i] - emin) / (emax - emin));
+    fprintf(f, "'/>\n");
+    for (int i = 0; i < r->eval.n; i++)
+        fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3' fill='#ff7f0e'/>\n", x0 + w * r->eval.x[i] / xmax, y0 + h - h * (r->eval.y[i] - emin) / (emax - emin));
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) run_warn("%s: write failed", path);
+}
+
+// ---- the end
+
+// 1 when the run ended well enough for a final evaluation (not failed, not interrupted)
+static RUN_UNUSED int run_completed(const run *r) { return r->stop_reason[0] == 'd' && !run__signal; }
+
+/* The last checkpoint (unless the run failed or took no step), the curve, the summary line and log
+   record, and everything freed but the model. Returns the exit status: 0 done, 1 failed, 130/143
+   after SIGINT/SIGTERM (a checkpoint was saved: --resume continues it). */
+static RUN_UNUSED int run_finish(run *r) {
+    if (run__signal) r->stop_reason = "interrupted";
+    int failed = r->stop_reason[0] == 'f';
+    if (!failed && r->opt.step > r->first_step) run__save(r);
+    run__svg(r);
+    double e2e = bert_time_s() - r->t_start, train_time = bert_time_s() - r->t_loop - r->t_eval;
+    double p_whole = (double)r->samples / e2e, p_train = (double)r->samples / train_time;
+    double p_core = (double)r->samples / (r->t_compute > 0 ? r->t_compute : 1e-9);
+    printf("summary: %s after %llu steps (%llu this run, %llu skipped) | e2e %.1f s | p_whole %.2f samples/s | "
+           "p_train %.2f | p_core %.2f | data %.1f s eval %.1f s checkpoints %.1f s | peak RSS %.0f MiB\n",
+           r->stop_reason, (unsigned long long)r->opt.step, (unsigned long long)(r->opt.step - r->first_step),
+           (unsigned long long)r->bad_steps, e2e, p_whole, p_train, p_core, r->t_data, r->t_eval, r->t_ckpt, bert_peak_rss_mib());
+    if (!failed && r->opt.step > r->first_step) {
+        char ckpt[4096];
+        run__ckpt_dir(ckpt, sizeof ckpt, r, r->opt.step);
+        printf("checkpoint: %s | log: %s/log.jsonl | curve: %s/curve.svg\n", ckpt, r->o->out, r->o->out);
+    }
+    fprintf(r->log, "{\"summary\": \"%s\", \"step\": %llu, \"skipped\": %llu, \"e2e_s\": %.3f, \"p_whole\": %.4f, \"p_train\": %.4f, "
+                    "\"p_core\": %.4f, \"peak_rss_mib\": %.1f, \"eval_%s\": ",
+            r->stop_reason, (unsigned long long)r->opt.step, (unsigned long long)r->bad_steps, e2e, p_whole, p_train, p_core,
+            bert_peak_rss_mib(), r->eval_name ? r->eval_name : "metric");
+    run_json_number(r->log, r->last_eval);
+    fprintf(r->log, "}\n");
+    if (fclose(r->log) != 0) run_warn("%s/log.jsonl: write failed", r->o->out);
+    r->log = NULL;
+    if (failed) fprintf(stderr, "%s: stopped: %d steps in a row had NaN/Inf loss or gradients; the last good checkpoint is kept\n",
+                        run_prog, r->o->max_bad_steps);
+    bert_ctx_free(r->ctx); r->ctx = NULL;
+    bert_optim_free(&r->opt);
+    free(r->perm); free(r->batch);
+    free(r->train.x); free(r->train.y); free(r->eval.x); free(r->eval.y);
+    close(r->lock_fd);
+    return failed ? 1 : run__signal == SIGTERM ? 143 : run__signal ? 130 : 0;
+}
+
+#endif // BERT_RUN_H
