@@ -11,12 +11,10 @@
 // globs) are read in order, each starting a new document. Output is written to a temp file and
 // renamed, so a failed run never leaves a half-written file under the output name.
 #define _DEFAULT_SOURCE   // glob
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <glob.h>
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
+#include "run.h"
 
 static struct {
     bert_flag_list input_file;
@@ -41,51 +39,41 @@ static const bert_flag flags[] = {
 };
 #define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
 
-static void die(const char *what) {
-    fprintf(stderr, "create_pretraining_data: %s\n", what);
-    exit(1);
-}
+static const char usage[] =
+    "usage: create_pretraining_data --input_file TEXT --output_file OUT.tfrecord --vocab_file vocab.txt [flags]\n"
+    "Makes BERT pretraining instances (masked LM + next sentence) from text with one sentence per\n"
+    "line and blank lines between documents; pretrain reads the output.\n";
 
 // every input file (globs expanded, commas split), in order
 static int expand_inputs(const char **paths, int cap) {
     int n = 0;
     for (int i = 0; i < opt.input_file.count; i++) {
-        char *list = strdup(opt.input_file.items[i]);
+        char *list = run_strdup(opt.input_file.items[i]);
         for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
             glob_t g;
-            if (glob(tok, 0, NULL, &g) != 0) {
-                fprintf(stderr, "create_pretraining_data: %s: no such file (or the pattern matches nothing)\n", tok);
-                exit(1);
-            }
+            if (glob(tok, 0, NULL, &g) != 0) run_die("%s: no such file (or the pattern matches nothing)", tok);
             for (size_t k = 0; k < g.gl_pathc; k++) {
-                if (n == cap) die("more than 4096 input files");
-                paths[n++] = strdup(g.gl_pathv[k]);
+                if (n == cap) run_die("more than %d input files", cap);
+                paths[n++] = run_strdup(g.gl_pathv[k]);
             }
             globfree(&g);
         }
         free(list);
     }
-    if (!n) die("--input_file is required");
+    if (!n) run_die("--input_file is required");
     return n;
 }
 
 int main(int argc, char **argv) {
-    int rc = bert_flags_parse(flags, NFLAGS, argc, argv);
-    if (rc == 1 || argc == 1) {
-        printf("usage: create_pretraining_data --input_file TEXT --output_file OUT.tfrecord --vocab_file vocab.txt [flags]\n"
-               "Makes BERT pretraining instances (masked LM + next sentence) from text with one sentence per\n"
-               "line and blank lines between documents; pretrain reads the output.\n\nflags:\n");
-        bert_flags_usage(stdout, flags, NFLAGS);
-        return rc == 1 ? 0 : 1;
-    }
-    if (rc) die(bert_last_error());
-    if (!opt.output_file || !opt.vocab_file) die("--output_file and --vocab_file are required");
+    run_opts ro = run_defaults();   // none of the common flags: this program keeps Google's flag names
+    run_parse("create_pretraining_data", usage, flags, NFLAGS, &ro, 0, argc, argv);
+    if (!opt.output_file || !opt.vocab_file) run_die("--output_file and --vocab_file are required (--help for usage)");
     bert_vocab *v = bert_vocab_load(opt.vocab_file);
-    if (!v) die(bert_last_error());
+    if (!v) run_die("%s", bert_last_error());
     static const char *paths[4096];
     int npaths = expand_inputs(paths, 4096);
     bert_corpus corpus;
-    if (bert_corpus_from_files(&corpus, v, opt.do_lower_case, paths, npaths)) die(bert_last_error());
+    if (bert_corpus_from_files(&corpus, v, opt.do_lower_case, paths, npaths)) run_die("%s", bert_last_error());
     for (int i = 0; i < npaths; i++) free((void *)paths[i]);
     long unk = 0, ntok = 0;
     for (int s = 0; s < corpus.num_sents; s++) ntok += corpus.sent_len[s];
@@ -93,19 +81,20 @@ int main(int argc, char **argv) {
 
     bert_pretrain_data_opts o = bert_pretrain_data_defaults();
     unsigned char *cont;
-    if (bert_pretrain_data_vocab(&o, v, &cont)) { fprintf(stderr, "create_pretraining_data: %s: %s\n", opt.vocab_file, bert_last_error()); return 1; }
+    if (bert_pretrain_data_vocab(&o, v, &cont)) run_die("%s: %s", opt.vocab_file, bert_last_error());
     o.max_seq_length = opt.max_seq_length; o.max_predictions_per_seq = opt.max_predictions_per_seq;
     o.dupe_factor = opt.dupe_factor; o.whole_word_mask = opt.do_whole_word_mask;
     o.masked_lm_prob = opt.masked_lm_prob; o.short_seq_prob = opt.short_seq_prob; o.seed = (uint64_t)opt.random_seed;
 
     bert_pretrain_data_stats w;
-    if (bert_pretrain_data_write(opt.output_file, &corpus, &o, &w)) die(bert_last_error());
+    if (bert_pretrain_data_write(opt.output_file, &corpus, &o, &w)) run_die("%s", bert_last_error());
     printf("%d documents, %d sentences, %ld tokens (%ld [UNK]) -> %ld instances in %s\n"
            "  mean length %.1f of %d | masked %.2f %% of tokens, %.2f per instance (slots %d) | random next %.1f %%\n",
            corpus.num_docs, corpus.num_sents, ntok, unk, w.instances, opt.output_file,
            w.instances ? (double)w.tokens / w.instances : 0.0, opt.max_seq_length,
            w.tokens ? 100.0 * w.predictions / w.tokens : 0.0, w.instances ? (double)w.predictions / w.instances : 0.0,
            opt.max_predictions_per_seq, w.instances ? 100.0 * w.random_next / w.instances : 0.0);
+    run_check_stream(stdout, "stdout");
     free(cont);
     bert_corpus_free(&corpus);
     bert_vocab_free(v);

@@ -8,22 +8,19 @@
 //
 // A line is one sentence, or a pair "A ||| B" (segment ids 0 and 1). Lines longer than
 // --max_seq_length are cut (the longer side first, as BERT's own pair truncation does), with a warning
-// naming each such line and a count at the end.
+// naming each such line and a count at the end. A file named by --output is written as OUT.tmp and
+// renamed when complete: a failed run (a bad line, a full disk) never leaves a partial file under OUT.
 #define _DEFAULT_SOURCE
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
+#include "run.h"
 
 static struct {
     const char *model, *config, *vocab, *input, *output, *pooling;
-    int ids, uncased, cased, batch_size, max_seq_length, threads;
+    int ids, uncased, cased, batch_size, max_seq_length;
 } opt = { .input = "-", .pooling = "cls", .uncased = 1, .batch_size = 32, .max_seq_length = 128 };
+static run_opts ro;   // --threads (the one common flag that means something here)
 
 static const bert_flag flags[] = {
     { "model", BERT_FLAG_STR, &opt.model, "weights, safetensors (HF or bert.h names)" },
@@ -37,20 +34,15 @@ static const bert_flag flags[] = {
     { "cased", BERT_FLAG_BOOL, &opt.cased, "keep case and accents (cased models)" },
     { "batch_size", BERT_FLAG_INT, &opt.batch_size, "lines per forward pass" },
     { "max_seq_length", BERT_FLAG_INT, &opt.max_seq_length, "tokens per line, [CLS]/[SEP] included" },
-    { "threads", BERT_FLAG_INT, &opt.threads, "OpenMP threads (0: OMP_NUM_THREADS or all cores)" },
+    { "threads", BERT_FLAG_INT, &ro.threads, "OpenMP threads (0: OMP_NUM_THREADS or all cores)" },
 };
 #define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
 
-static void die(const char *fmt, ...) BERT__PRINTF(1, 2);
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "encode: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
+static const char usage[] =
+    "usage: encode --model M.safetensors --vocab vocab.txt [--input lines.txt] [--output emb.jsonl|emb.npy]\n"
+    "       encode --ids --vocab vocab.txt [--uncased|--cased] [--input lines.txt]\n"
+    "Sentence embeddings (pooled [CLS] or mean of the last layer), or token ids, one per input line;\n"
+    "'A ||| B' lines are sentence pairs.\n";
 
 // ----------------------------------------------------------------------------
 // input: whole lines, however long
@@ -67,15 +59,12 @@ static char *read_line(FILE *f, size_t *len) {
     size_t n = 0;
     int c;
     while ((c = getc(f)) != EOF && c != '\n') {
-        if (n >= MAX_LINE) die("%s:%ld: a line longer than 256 MB", in_path, in_line + 1);
-        if (n + 2 > cap) {
-            cap = cap ? 2 * cap : 4096;
-            if (!(buf = (char *)realloc(buf, cap))) die("out of memory reading a line");
-        }
+        if (n >= MAX_LINE) run_die("%s:%ld: a line longer than 256 MB", in_path, in_line + 1);
+        if (n + 2 > cap) buf = (char *)run_realloc(buf, cap = cap ? 2 * cap : 4096);
         buf[n++] = (char)c;
     }
     if (c == EOF && n == 0) return NULL;
-    if (!buf) { cap = 16; buf = (char *)malloc(cap); }
+    if (!buf) buf = (char *)run_malloc(cap = 16);
     if (n && buf[n - 1] == '\r') n--;
     buf[n] = 0;
     *len = n;
@@ -91,13 +80,12 @@ static int tokenize_part(const bert_vocab *v, const char *s, size_t n, scratch *
     int count = bert_tokenize(v, !opt.cased, s, n, *dst, sc->cap);
     if (count > sc->cap) {   // a long line: grow both buffers and redo
         sc->cap = count;
-        sc->a = (int32_t *)realloc(sc->a, (size_t)count * sizeof(int32_t));
-        sc->b = (int32_t *)realloc(sc->b, (size_t)count * sizeof(int32_t));
-        if (!sc->a || !sc->b) die("out of memory");
+        sc->a = (int32_t *)run_realloc(sc->a, (size_t)count * sizeof(int32_t));
+        sc->b = (int32_t *)run_realloc(sc->b, (size_t)count * sizeof(int32_t));
         *dst = dst == &sc->a ? sc->a : sc->b;
         count = bert_tokenize(v, !opt.cased, s, n, *dst, sc->cap);
     }
-    if (count < 0) die("%s:%ld: %s", in_path, in_line, bert_last_error());
+    if (count < 0) run_die("%s:%ld: %s", in_path, in_line, bert_last_error());
     return count;
 }
 
@@ -121,9 +109,12 @@ static int encode_line(const bert_vocab *v, const char *line, size_t len, int T,
 }
 
 // ----------------------------------------------------------------------------
-// output
+// output: stdout, a device or FIFO as it is, or a regular file through OUT.tmp and a rename
 
-typedef struct { FILE *f; int npy; long rows; long header_at; int C; } sink;
+typedef struct { FILE *f; const char *name; char *tmp; int npy; long rows; int C; } sink;
+
+static char *tmp_left;   // the temp file to remove if the run dies before the rename
+static void remove_tmp(void) { if (tmp_left) remove(tmp_left); }
 
 // .npy version 1.0 with a fixed 128-byte header, rewritten with the row count at the end
 static void npy_header(sink *s, long rows) {
@@ -134,6 +125,40 @@ static void npy_header(sink *s, long rows) {
     head[10 + n] = ' ';
     head[127] = '\n';
     fwrite(head, 1, sizeof head, s->f);
+}
+
+static void sink_open(sink *s, int C, int both) {
+    memset(s, 0, sizeof *s);
+    s->f = stdout; s->name = "stdout"; s->C = C;
+    if (!opt.output) return;
+    s->name = opt.output;
+    s->npy = strlen(opt.output) >= 4 && !strcmp(opt.output + strlen(opt.output) - 4, ".npy");
+    if (s->npy && both) run_die("--pooling both needs JSON output, not %s", opt.output);
+    if (s->npy && opt.ids) run_die("--ids writes text, not %s", opt.output);
+    struct stat st;
+    if (stat(opt.output, &st) != 0 || S_ISREG(st.st_mode)) {
+        s->tmp = (char *)run_malloc(strlen(opt.output) + 5);
+        sprintf(s->tmp, "%s.tmp", opt.output);
+        tmp_left = s->tmp;
+        atexit(remove_tmp);
+    }
+    if (!(s->f = fopen(s->tmp ? s->tmp : opt.output, "wb"))) run_die("%s: %s", s->tmp ? s->tmp : opt.output, strerror(errno));
+    if (s->npy) npy_header(s, 0);
+}
+
+// the .npy header's row count, then everything flushed, checked, closed and renamed into place
+static void sink_close(sink *s) {
+    if (s->npy) {
+        run_check_stream(s->f, s->name);
+        if (fseek(s->f, 0, SEEK_SET) != 0) run_die("%s: cannot rewrite the .npy header: %s", s->name, strerror(errno));
+        npy_header(s, s->rows);
+    }
+    run_check_stream(s->f, s->name);
+    if (s->f == stdout) return;
+    if (fclose(s->f) != 0) run_die("%s: write failed: %s", s->name, strerror(errno));
+    if (s->tmp && rename(s->tmp, opt.output) != 0) run_die("%s: %s", opt.output, strerror(errno));
+    tmp_left = NULL;
+    free(s->tmp);
 }
 
 static void emit_json_vec(FILE *f, const char *key, const float *x, int C) {
@@ -156,140 +181,146 @@ static void emit(sink *s, long line, const float *cls, const float *mean) {
 }
 
 // ----------------------------------------------------------------------------
+// the model: lines gathered in batches, padded to the batch's longest, encoded, pooled
+
+// static in main: still reachable when run_die() ends the run mid-file (no leak report)
+typedef struct {
+    bert_vocab *v; bert_model *m; bert_ctx *ctx;
+    int B, T, C, n, want_cls, want_mean;
+    int32_t *ids, *types, *mask, *bi, *bt;   // (B,T) as tokenized; bi, bt, mask (n,Tb) as encoded
+    int *lens;
+    float *seq, *pooled, *meanv;             // the outputs on the host
+    scratch sc;
+    long done;                               // lines written
+} batch;
+
+static void batch_alloc(batch *b) {
+    size_t BT = (size_t)b->B * b->T;
+    b->ids = (int32_t *)run_calloc(BT, sizeof(int32_t)); b->types = (int32_t *)run_calloc(BT, sizeof(int32_t));
+    b->lens = (int *)run_calloc((size_t)b->B, sizeof(int));
+    b->sc.a = (int32_t *)run_malloc(4096 * sizeof(int32_t)); b->sc.b = (int32_t *)run_malloc(4096 * sizeof(int32_t));
+    b->sc.cap = 4096;
+    if (!b->m) return;
+    b->mask = (int32_t *)run_calloc(BT, sizeof(int32_t));
+    b->bi = (int32_t *)run_calloc(BT, sizeof(int32_t)); b->bt = (int32_t *)run_calloc(BT, sizeof(int32_t));
+    b->seq = (float *)run_calloc(b->want_mean ? BT * (size_t)b->C : 1, sizeof(float));
+    b->pooled = (float *)run_calloc((size_t)b->B * b->C, sizeof(float));
+    b->meanv = (float *)run_calloc((size_t)b->C, sizeof(float));
+    if (!(b->ctx = bert_ctx_create((size_t)16 << 20))) run_die("out of memory for the activation arena");
+    b->ctx->training = 0; b->ctx->grad_enabled = 0;
+}
+
+static void batch_free(batch *b) {
+    free(b->ids); free(b->types); free(b->lens); free(b->sc.a); free(b->sc.b);
+    free(b->mask); free(b->bi); free(b->bt); free(b->seq); free(b->pooled); free(b->meanv);
+    bert_ctx_free(b->ctx);
+    bert_model_free(b->m);
+    bert_vocab_free(b->v);
+}
+
+// the b->n lines gathered: one forward pass, their rows written
+static void embed_batch(batch *b, sink *out) {
+    int nb = b->n, T = b->T, C = b->C, Tb = 0;
+    int32_t pad = b->v->pad_id >= 0 ? b->v->pad_id : 0;
+    for (int i = 0; i < nb; i++) if (b->lens[i] > Tb) Tb = b->lens[i];
+    for (int i = 0; i < nb; i++)
+        for (int t = 0; t < Tb; t++) {
+            size_t at = (size_t)i * Tb + t, from = (size_t)i * T + t;
+            int real = t < b->lens[i];
+            b->bi[at] = real ? b->ids[from] : pad;
+            b->bt[at] = real ? b->types[from] : 0;
+            b->mask[at] = real;
+        }
+    bert_ctx_reset(b->ctx, 0);
+    bert_tensor *seq = bert_encode(b->ctx, b->m, b->bi, b->bt, b->mask, nb, Tb);
+    if (!seq) run_die("%s", bert_last_error());
+    if (b->want_cls) bert_tensor_read(b->ctx, bert_pool(b->ctx, b->m, seq), b->pooled);
+    if (b->want_mean) bert_tensor_read(b->ctx, seq, b->seq);
+    for (int i = 0; i < nb; i++) {
+        for (int c = 0; b->want_mean && c < C; c++) {
+            double sum = 0;
+            for (int t = 0; t < b->lens[i]; t++) sum += b->seq[((size_t)i * Tb + t) * C + c];
+            b->meanv[c] = (float)(sum / b->lens[i]);
+        }
+        emit(out, b->done + i + 1, b->want_cls ? b->pooled + (size_t)i * C : NULL, b->want_mean ? b->meanv : NULL);
+    }
+    b->done += nb;
+    b->n = 0;
+    if (ferror(out->f)) run_check_stream(out->f, out->name);   // a full disk: stop now, not at the end
+}
+
+// every line of in: its ids printed (--ids) or its embedding written; returns the line count
+static long encode_stream(FILE *in, batch *b, sink *out) {
+    long line_no = 0, truncated = 0;
+    time_t started = time(NULL), last_report = started;
+    size_t len;
+    char *line;
+    while ((line = read_line(in, &len))) {
+        in_line = ++line_no;
+        if (b->m && b->m->config.type_vocab_size < 2 && strstr(line, "|||"))
+            run_die("%s:%ld: a sentence pair needs type_vocab_size 2 or more; %s has %d", in_path, line_no, opt.model,
+                    b->m->config.type_vocab_size);
+        int32_t *ids = b->ids + (size_t)b->n * b->T;
+        int cut, n = encode_line(b->v, line, len, b->T, ids, b->types + (size_t)b->n * b->T, &b->sc, &cut);
+        if (cut) { truncated++; run_warn("line %ld: %d tokens over --max_seq_length %d were cut", line_no, cut, b->T); }
+        if (opt.ids) {
+            for (int i = 0; i < n; i++) fprintf(out->f, i ? " %d" : "%d", ids[i]);
+            fputc('\n', out->f);
+            if (ferror(out->f)) run_check_stream(out->f, out->name);
+            continue;
+        }
+        b->lens[b->n++] = n;
+        if (b->n < b->B) continue;
+        embed_batch(b, out);
+        if (time(NULL) - last_report >= 5) {
+            last_report = time(NULL);
+            fprintf(stderr, "encode: %ld lines, %.1f lines/s\n", b->done, (double)b->done / (double)(last_report - started));
+        }
+    }
+    if (b->n) embed_batch(b, out);
+    if (ferror(in)) run_die("%s: read error", opt.input);
+    if (truncated) fprintf(stderr, "encode: %ld of %ld lines were longer than %d tokens and were cut\n", truncated, line_no, b->T);
+    return line_no;
+}
+
+// ----------------------------------------------------------------------------
 // main
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
+static void load_model(batch *b) {
+    bert_config cfg;
+    if (opt.config && bert_config_load(&cfg, opt.config)) run_die("%s", bert_last_error());
+    if (!(b->m = bert_model_load(opt.model, opt.config ? &cfg : NULL))) run_die("%s", bert_last_error());
+    const bert_config *c = &b->m->config;
+    if (c->vocab_size != b->v->size) run_die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, b->v->size, c->vocab_size);
+    if (b->T > c->max_position_embeddings) b->T = c->max_position_embeddings;
+    if (b->T < 3) run_die("%s: max_position_embeddings %d leaves no room for [CLS] A [SEP] (3 or more needed)", opt.model, b->T);
+    b->C = c->hidden_size;
 }
 
 int main(int argc, char **argv) {
-    int rc = bert_flags_parse(flags, NFLAGS, argc, argv);
-    if (rc == 1) {
-        printf("usage: encode --model M.safetensors --vocab vocab.txt [--input lines.txt] [--output emb.jsonl|emb.npy]\n"
-               "       encode --ids --vocab vocab.txt [--uncased|--cased] [--input lines.txt]\n"
-               "Sentence embeddings (pooled [CLS] or mean of the last layer), or token ids, one per input line;\n"
-               "'A ||| B' lines are sentence pairs.\n\nflags:\n");
-        bert_flags_usage(stdout, flags, NFLAGS);
-        return 0;
-    }
-    if (rc) die("%s", bert_last_error());
-    if (!opt.vocab) die("--vocab is required (--help for usage)");
-    int want_cls = !strcmp(opt.pooling, "cls") || !strcmp(opt.pooling, "both");
-    int want_mean = !strcmp(opt.pooling, "mean") || !strcmp(opt.pooling, "both");
-    if (!want_cls && !want_mean) die("--pooling: '%s' is not cls, mean or both", opt.pooling);
-    if (!opt.ids && !opt.model) die("--model is required (or --ids for token ids only)");
-    if (opt.batch_size < 1 || opt.max_seq_length < 3) die("--batch_size >= 1 and --max_seq_length >= 3 please");
-#ifdef _OPENMP
-    if (opt.threads > 0) omp_set_num_threads(opt.threads);
-#endif
-    bert_vocab *v = bert_vocab_load(opt.vocab);
-    if (!v) die("%s", bert_last_error());
-    if (v->cls_id < 0 || v->sep_id < 0) die("%s: no [CLS] or [SEP] token", opt.vocab);
+    static batch b;
+    run_parse("encode", usage, flags, NFLAGS, &ro, 0, argc, argv);
+    if (!opt.vocab) run_die("--vocab is required (--help for usage)");
+    b.want_cls = !strcmp(opt.pooling, "cls") || !strcmp(opt.pooling, "both");
+    b.want_mean = !strcmp(opt.pooling, "mean") || !strcmp(opt.pooling, "both");
+    if (!b.want_cls && !b.want_mean) run_die("--pooling: '%s' is not cls, mean or both", opt.pooling);
+    if (!opt.ids && !opt.model) run_die("--model is required (or --ids for token ids only)");
+    if (opt.batch_size < 1 || opt.max_seq_length < 3 || ro.threads < 0)
+        run_die("--batch_size >= 1, --max_seq_length >= 3 and --threads >= 0 please");
+    if (!(b.v = bert_vocab_load(opt.vocab))) run_die("%s", bert_last_error());
+    if (b.v->cls_id < 0 || b.v->sep_id < 0) run_die("%s: no [CLS] or [SEP] token", opt.vocab);
     FILE *in = strcmp(opt.input, "-") ? fopen(opt.input, "rb") : stdin;
     in_path = strcmp(opt.input, "-") ? opt.input : "stdin";
-    if (!in) die("%s: %s", opt.input, strerror(errno));
-
-    bert_model *m = NULL;
-    int T = opt.max_seq_length, B = opt.batch_size;
-    if (!opt.ids) {
-        bert_config cfg;
-        if (opt.config && bert_config_load(&cfg, opt.config)) die("%s", bert_last_error());
-        if (!(m = bert_model_load(opt.model, opt.config ? &cfg : NULL))) die("%s", bert_last_error());
-        if (m->config.vocab_size != v->size)
-            die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, v->size, m->config.vocab_size);
-        if (T > m->config.max_position_embeddings) T = m->config.max_position_embeddings;
-        if (T < 3) die("%s: max_position_embeddings %d leaves no room for [CLS] A [SEP] (3 or more needed)", opt.model, T);
-    }
-    sink out = { stdout, 0, 0, 0, m ? m->config.hidden_size : 0 };
-    if (opt.output) {
-        out.npy = ends_with(opt.output, ".npy");
-        if (out.npy && want_cls && want_mean) die("--pooling both needs JSON output, not %s", opt.output);
-        if (!(out.f = fopen(opt.output, "wb"))) die("%s: %s", opt.output, strerror(errno));
-        if (out.npy && opt.ids) die("--ids writes text, not %s", opt.output);
-        if (out.npy) npy_header(&out, 0);
-    }
-
-    // static: still reachable when die() ends the run mid-file, so a leak checker has nothing to report
-    static int32_t *ids, *types, *mask;
-    static int *lens;
-    static float *meanv;
-    ids = (int32_t *)calloc((size_t)B * T, sizeof(int32_t)); types = (int32_t *)calloc((size_t)B * T, sizeof(int32_t));
-    mask = (int32_t *)calloc((size_t)B * T, sizeof(int32_t));
-    lens = (int *)calloc((size_t)B, sizeof(int));
-    meanv = (float *)calloc(m ? (size_t)m->config.hidden_size : 1, sizeof(float));
-    static scratch sc;
-    static bert_ctx *ctx;
-    sc.a = (int32_t *)malloc(4096 * sizeof(int32_t)); sc.b = (int32_t *)malloc(4096 * sizeof(int32_t)); sc.cap = 4096;
-    ctx = m ? bert_ctx_create((size_t)16 << 20) : NULL;
-    if (!ids || !types || !mask || !lens || !meanv || !sc.a || !sc.b || (m && !ctx)) die("out of memory");
-    if (ctx) { ctx->training = 0; ctx->grad_enabled = 0; }
-    long line_no = 0, truncated = 0, first_line = 0;
-    int nb = 0;
-    time_t started = time(NULL), last_report = started;
-    for (;;) {
-        size_t len;
-        char *line = read_line(in, &len);
-        if (line) {
-            in_line = ++line_no;
-            if (m && m->config.type_vocab_size < 2 && strstr(line, "|||"))
-                die("%s:%ld: a sentence pair needs type_vocab_size 2 or more; %s has %d", in_path, line_no, opt.model,
-                    m->config.type_vocab_size);
-            int cut, n = encode_line(v, line, len, T, ids + (size_t)nb * T, types + (size_t)nb * T, &sc, &cut);
-            if (cut) { truncated++; fprintf(stderr, "encode: warning: line %ld: %d tokens over --max_seq_length %d were cut\n", line_no, cut, T); }
-            if (opt.ids) {
-                for (int i = 0; i < n; i++) fprintf(out.f, i ? " %d" : "%d", ids[(size_t)nb * T + i]);
-                fputc('\n', out.f);
-                continue;
-            }
-            lens[nb++] = n;
-        }
-        if (opt.ids) { if (!line) break; continue; }
-        if (nb == B || (!line && nb > 0)) {   // pad to the longest line of the batch and run it
-            int Tb = 0;
-            for (int b = 0; b < nb; b++) if (lens[b] > Tb) Tb = lens[b];
-            int32_t *bi = (int32_t *)calloc((size_t)nb * Tb, sizeof(int32_t)), *bt = (int32_t *)calloc((size_t)nb * Tb, sizeof(int32_t));
-            if (!bi || !bt) die("out of memory");
-            for (int b = 0; b < nb; b++)
-                for (int t = 0; t < Tb; t++) {
-                    int real = t < lens[b];
-                    bi[(size_t)b * Tb + t] = real ? ids[(size_t)b * T + t] : (v->pad_id >= 0 ? v->pad_id : 0);
-                    bt[(size_t)b * Tb + t] = real ? types[(size_t)b * T + t] : 0;
-                    mask[(size_t)b * Tb + t] = real;
-                }
-            bert_ctx_reset(ctx, 0);
-            bert_tensor *seq = bert_encode(ctx, m, bi, bt, mask, nb, Tb);
-            bert_tensor *pooled = want_cls ? bert_pool(ctx, m, seq) : NULL;
-            int C = m->config.hidden_size;
-            for (int b = 0; b < nb; b++) {
-                if (want_mean) {
-                    for (int c = 0; c < C; c++) {
-                        double sum = 0;
-                        for (int t = 0; t < lens[b]; t++) sum += seq->data[((size_t)b * Tb + t) * C + c];
-                        meanv[c] = (float)(sum / lens[b]);
-                    }
-                }
-                emit(&out, first_line + b + 1, pooled ? pooled->data + (size_t)b * C : NULL, want_mean ? meanv : NULL);
-            }
-            free(bi); free(bt);
-            first_line += nb;
-            nb = 0;
-            if (time(NULL) - last_report >= 5) {
-                last_report = time(NULL);
-                fprintf(stderr, "encode: %ld lines, %.1f lines/s\n", first_line, (double)first_line / (double)(last_report - started));
-            }
-        }
-        if (!line) break;
-    }
-    if (ferror(in)) die("%s: read error", opt.input);
-    if (out.npy) { fflush(out.f); fseek(out.f, 0, SEEK_SET); npy_header(&out, out.rows); }
-    if (out.f != stdout && fclose(out.f) != 0) die("%s: write failed", opt.output);
-    if (truncated) fprintf(stderr, "encode: %ld of %ld lines were longer than %d tokens and were cut\n", truncated, line_no, T);
-    if (opt.output) fprintf(stderr, "encode: %ld lines -> %s\n", line_no, opt.output);
+    if (!in) run_die("%s: %s", opt.input, strerror(errno));
+    b.T = opt.max_seq_length; b.B = opt.batch_size;
+    if (!opt.ids) load_model(&b);
+    sink out;
+    sink_open(&out, b.C, b.want_cls && b.want_mean);
+    batch_alloc(&b);
+    long lines = encode_stream(in, &b, &out);
+    sink_close(&out);
+    if (opt.output) fprintf(stderr, "encode: %ld lines -> %s\n", lines, opt.output);
     if (in != stdin) fclose(in);
-    free(ids); free(types); free(mask); free(lens); free(meanv); free(sc.a); free(sc.b);
-    bert_ctx_free(ctx);
-    bert_model_free(m);
-    bert_vocab_free(v);
+    batch_free(&b);
     return 0;
 }

@@ -122,6 +122,25 @@ static RUN_UNUSED char *run_read_file(const char *path, size_t *len) {
     return (char *)data;
 }
 
+// run_read_file for at most max bytes: past that, "PATH: larger than N MB (why)" without reading
+// on (a pipe or /dev/zero would otherwise grow the buffer until memory runs out)
+static RUN_UNUSED char *run_read_file_max(const char *path, size_t *len, size_t max, const char *why) {
+    FILE *f = fopen(path, "rb");
+    if (!f) run_die("%s: %s", path, strerror(errno));
+    size_t cap = max < ((size_t)1 << 20) ? max + 1 : (size_t)1 << 20, n = 0;
+    char *s = (char *)run_malloc(cap + 1);
+    for (size_t got; (got = fread(s + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n > max) run_die("%s: larger than %zu MB (%s)", path, max >> 20, why);
+        if (n == cap) s = (char *)run_realloc(s, (cap = cap < max / 2 ? 2 * cap : max + 1) + 1);
+    }
+    if (ferror(f)) run_die("%s: read error", path);
+    fclose(f);
+    s[n] = 0;
+    if (len) *len = n;
+    return s;
+}
+
 // a JSON string of n bytes of UTF-8 (quotes and control characters escaped)
 static RUN_UNUSED void run_json_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
@@ -265,7 +284,7 @@ static RUN_UNUSED void run_parse(const char *prog, const char *intro, const bert
         bert_flags_usage(stdout, all, n);
         exit(0);
     }
-    if (rc) run_die("%s (--help lists the flags)", bert_last_error());
+    if (rc) run_die("%s", bert_last_error());
     run_check_opts(o, groups);
 #ifdef _OPENMP
     if (o->threads > 0) omp_set_num_threads(o->threads);

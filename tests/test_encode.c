@@ -1,7 +1,7 @@
 // test_encode.c - examples/encode.c against tests/ref/encode_ref.py: pooled [CLS] and mean-pooled
 // embeddings of tests/data/encode_lines.txt (pairs, accents, CJK, emoji, an empty line, two lines
 // cut at --max_seq_length 24) on the weights of tests/ref/pretrain_init.safetensors, batched with
-// padding (batch 3) and one line at a time; the .npy output; --ids; bad input.
+// padding (batch 3) and one line at a time; the .npy output; --ids; bad input; lost writes (/dev/full).
 #define _DEFAULT_SOURCE
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
@@ -13,6 +13,7 @@
 #define LINES "tests/data/encode_lines.txt"
 #define N 8
 #define C 32
+#define MODEL "--model tests/ref/pretrain_init.safetensors --vocab " VOCAB " --input " LINES
 // reads "pooled"/"mean" arrays of every JSON line into out (N,C); returns the lines parsed
 static int parse_jsonl(const char *path, const char *key, float *out) {
     char *s = slurp(path, NULL);
@@ -116,6 +117,32 @@ int main(int argc, char **argv) {
               "%s: exit 1, one line with \"%s\" (exit %d: %s)", bad[i].args, bad[i].want, rc, e ? e : "");
         free(e);
     }
+    // no partial file under the output name: a run that fails mid-file leaves neither OUT nor OUT.tmp
+    rc = run("--model build/encode_test_types1.safetensors --vocab build/encode_test.vocab --input build/encode_test.pair "
+             "--output build/encode_test.fail.npy", "build/encode_test.bad");
+    CHECK(rc == 1 && !file_exists("build/encode_test.fail.npy") && !file_exists("build/encode_test.fail.npy.tmp"),
+          "a run that fails after opening --output leaves no file under the name nor its .tmp (exit %d)", rc);
+    CHECK(!file_exists("build/encode_test.npy.tmp"), "a finished .npy is renamed into place, no .tmp left");
+
+    // a lost write (a full disk: /dev/full as --output, as stdout, behind an .npy name) is exit 1, one line
+    remove("build/encode_test.full.npy");
+    if (file_exists("/dev/full") && !symlink("/dev/full", "build/encode_test.full.npy")) {
+        struct { const char *args, *to, *want; } full[] = {
+            { "--ids --vocab " VOCAB " --input " LINES " --output /dev/full", "build/encode_test.full", "/dev/full: write failed" },
+            { "--ids --vocab " VOCAB " --input " LINES, "/dev/full", "stdout: write failed" },
+            { MODEL, "/dev/full", "stdout: write failed" },
+            { MODEL " --output build/encode_test.full.npy", "build/encode_test.full", "build/encode_test.full.npy: write failed" },
+        };
+        for (size_t i = 0; i < sizeof full / sizeof full[0]; i++) {
+            char cmd[2048];
+            snprintf(cmd, sizeof cmd, "%s %s > %s 2> build/encode_test.full.err", bin, full[i].args, full[i].to);
+            int status = system(cmd);
+            char *e = slurp("build/encode_test.full.err", NULL);
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1 && e && strstr(e, full[i].want) && strchr(e, '\n') == e + strlen(e) - 1,
+                  "%s > %s: exit 1, one line with \"%s\" (%s)", full[i].args, full[i].to, full[i].want, e ? e : "");
+            free(e);
+        }
+    } else printf("  skipped: no /dev/full: the full-disk checks not run\n");
     if (system("rm -f build/encode_test.*")) {}
     return check_summary();
 }
