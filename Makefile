@@ -98,10 +98,10 @@ $(BUILD)/demo: examples/demo.c bert.h examples/run.h | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # the example programs: one .c file each, built like the demo
-EXAMPLES = pretrain create_pretraining_data encode classify ner squad
+EXAMPLES = pretrain create_pretraining_data encode classify ner squad finetune_own
 EXAMPLE_BINS = $(addprefix $(BUILD)/,$(EXAMPLES))
 examples: $(EXAMPLE_BINS)
-$(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h examples/run.h | $(BUILD)
+$(EXAMPLE_BINS): $(BUILD)/%: examples/%.c bert.h $(wildcard examples/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # tests that drive an example binary
@@ -115,13 +115,15 @@ $(BUILD)/test_squad: $(BUILD)/squad
 # runs every test program, then prints the totals as one "N passed, N failed" line
 # scripts that compare against a Python reference (each skips itself when its data is absent)
 SCRIPT_TESTS += tests/test_tokenizer_data.sh
+# the programs use the public API only; the README's fine-tuning program (examples/finetune_own.c)
+SCRIPT_TESTS += tests/test_public_api.sh tests/test_finetune_own.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
 SCRIPT_TESTS += tests/test_convert.sh
 # ... and on randomly mutated inputs of every format (100 per input kind here; make fuzz runs more)
 SCRIPT_TESTS += tests/test_convert_mutate.sh
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward cxx-check readme-check cuda-check
-	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward PYTHON=$(PYTHON) \
+test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/finetune_own cxx-check readme-check cuda-check
+	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward FINETUNE_OWN=$(BUILD)/finetune_own PYTHON=$(PYTHON) \
 	  sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
 
 # the header compiles clean as C++ too (and as C11 with clang when present)
@@ -157,7 +159,7 @@ ref-check:
 	  $(PYTHON_TORCH) tests/ref/metrics_ref.py --out $$tmp >/dev/null && cmp tests/ref/metrics_ref.json $$tmp/metrics_ref.json && \
 	  $(PYTHON_TORCH) tests/ref/ner_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/squad_ref.py --out $$tmp >/dev/null && $(PYTHON) tests/ref/squad_features_ref.py --out $$tmp >/dev/null && \
-	  $(PYTHON) tools/gen_squad_tables.py --check examples/squad.c && \
+	  $(PYTHON) tools/gen_squad_tables.py --check examples/squad_eval.h && \
 	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional encode_ref.safetensors) $$([ -f ../shared/data/squad/dev-v1.1.json ] || echo --optional squad_dev_ref.safetensors); \
 	  rc=$$?; rm -rf $$tmp; exit $$rc
 

@@ -481,7 +481,7 @@ static int run__load(run *r, const char *dir) {
     if (!probe) return 0;
     fclose(probe);
     if (bert_st_open(&st, path)) run_die("%s: %s", dir, bert_last_error());
-    uint64_t micro, epoch, cursor, bad;
+    uint64_t micro = 0, epoch = 0, cursor = 0, bad = 0;
     int ok = run__meta_u64(&st, "micro", &micro) && run__meta_u64(&st, "epoch", &epoch) &&
              run__meta_u64(&st, "cursor", &cursor) && run__meta_u64(&st, "bad_steps", &bad);
     const char *data = bert_st_meta(&st, "data");

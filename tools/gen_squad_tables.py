@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Generates the Unicode tables of examples/squad.c's scoring from Python's own string methods.
+"""Generates the Unicode tables of examples/squad_eval.h (examples/squad.c's scoring) from Python's
+own string methods.
 
 The official SQuAD v1.1 metric (evaluate-v1.1.py) normalises answers with str.lower(), the regex
 \\b(a|an|the)\\b (Python's \\b: a change between word and non-word characters, word = str.isalnum()
-or "_") and str.split(). To score exactly as it does, examples/squad.c needs per code point:
+or "_") and str.split(). To score exactly as it does, examples/squad_eval.h needs per code point:
   lower   str.lower() of a single character where it is one other character, as runs
           {first, delta, count, step}: first + i*step maps to first + i*step + delta (i < count).
           The one multi-character lowering (U+0130 -> "i" U+0307) and Final_Sigma (U+03A3 -> U+03C2
@@ -14,9 +15,9 @@ or "_") and str.split(). To score exactly as it does, examples/squad.c needs per
 Run it with Debian's /usr/bin/python3 (Python 3.11, Unicode 14.0.0, the version bert.h's tokenizer
 tables come from):
 
-    /usr/bin/python3 tools/gen_squad_tables.py                         # print the C tables
-    /usr/bin/python3 tools/gen_squad_tables.py --write examples/squad.c  # replace them between the markers
-    /usr/bin/python3 tools/gen_squad_tables.py --check examples/squad.c  # exit 1 if they differ
+    /usr/bin/python3 tools/gen_squad_tables.py                              # print the C tables
+    /usr/bin/python3 tools/gen_squad_tables.py --write examples/squad_eval.h  # replace them between the markers
+    /usr/bin/python3 tools/gen_squad_tables.py --check examples/squad_eval.h  # exit 1 if they differ
 The script checks its compressed tables against the direct computation for every code point.
 """
 import sys, unicodedata
@@ -71,7 +72,7 @@ def render():
     changes, w = word_changes()
     check(runs, single, changes, w)
     space = [c for c in range(N) if chr(c).isspace()]
-    out = [BEGIN + ": /usr/bin/python3 tools/gen_squad_tables.py --write examples/squad.c",
+    out = [BEGIN + ": /usr/bin/python3 tools/gen_squad_tables.py --write examples/squad_eval.h",
            "// from Python %s's str methods, Unicode %s. Do not edit by hand." % (sys.version.split()[0], unicodedata.unidata_version),
            "#define SQUAD_UNICODE_VERSION \"%s\"" % unicodedata.unidata_version,
            "typedef struct { uint32_t first; int32_t delta; uint16_t count, step; } lower_run;",
