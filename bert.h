@@ -612,6 +612,26 @@ BERTDEF void bert_vocab_free(bert_vocab *v);                                    
 BERTDEF int bert_vocab_size(const bert_vocab *v);
 BERTDEF int bert_vocab_id(const bert_vocab *v, const char *tok, size_t len);   // -1 if absent
 BERTDEF const char *bert_vocab_token(const bert_vocab *v, int id);             // NULL if out of range
+/* Learns a WordPiece vocab of at most vocab_size tokens from a text, for pretraining on a new domain
+   or language. The text is split into words exactly as bert_tokenize does (bert_basic_tokenize,
+   do_lower_case alike; words over 100 characters are left out: WordPiece makes them [UNK]). Ids:
+     0..4   [PAD] [UNK] [CLS] [SEP] [MASK] (Google's vocabs have them at 0, 100, 101, 102, 103; read
+            them by name, v->pad_id ... v->mask_id, either way)
+     then   every character seen, most frequent first, then the same characters as "##" continuations:
+            every word of the text then tokenizes without [UNK] (if vocab_size - 5 cannot hold two
+            entries per character, the rarest characters are left out)
+     then   the pieces with the highest counts, up to vocab_size: a word's prefixes of 2+ characters
+            (the whole word is one) and its "##" suffixes of 2+ characters after at least one, each
+            counted once per occurrence of the word; pieces counted fewer than min_frequency times are
+            left out, so the vocab may be smaller than vocab_size.
+   Ties are broken by the tokens' byte order: the same text gives the same vocab, byte for byte.
+   Memory: about 30 bytes per word of the text and 50 per character of its distinct words. NULL on failure, bert_last_error(): BERT_ERR_ARG for
+   vocab_size outside [6, 16777216], min_frequency < 1, NULL text with len > 0, a text over 256 MB or
+   one without words; BERT_ERR_OOM. */
+BERTDEF bert_vocab *bert_vocab_build(const char *text, size_t len, int do_lower_case, int vocab_size, int min_frequency);
+/* Writes v as vocab.txt (one token per line, id order) to PATH.tmp, syncs it and renames it over
+   path: bert_vocab_load gives the same ids back. BERT_OK, BERT_ERR_ARG, BERT_ERR_IO "PATH: why". */
+BERTDEF int bert_vocab_save(const bert_vocab *v, const char *path);
 
 /* Tokenizes len bytes of text into WordPiece ids. Returns the number of ids, of which the first
    min(count, cap) are written (a count over cap means truncated), or -BERT_ERR_ARG (text over
@@ -4880,6 +4900,170 @@ BERTDEF int bert_basic_tokenize(int do_lower_case, const char *text, size_t len,
     return rc ? -rc : (int)o.out_len;
 }
 
+// ---- bert_vocab_build: counted words -> alphabet + counted prefixes and "##" suffixes -> vocab text
+
+typedef struct { const char *s; uint32_t len; int cont; uint64_t count; } bert__vb_piece;   // ("##") s[0,len)
+
+static int bert__vb_byte(const bert__vb_piece *p, size_t i) {   // byte i of the token as vocab.txt spells it
+    return p->cont ? (i < 2 ? '#' : (unsigned char)p->s[i - 2]) : (unsigned char)p->s[i];
+}
+
+static int bert__vb_cmp_bytes(const void *a, const void *b) {   // the tokens' byte order
+    const bert__vb_piece *x = (const bert__vb_piece *)a, *y = (const bert__vb_piece *)b;
+    size_t nx = x->len + (x->cont ? 2u : 0u), ny = y->len + (y->cont ? 2u : 0u);
+    for (size_t i = 0; i < nx && i < ny; i++) {
+        int d = bert__vb_byte(x, i) - bert__vb_byte(y, i);
+        if (d) return d;
+    }
+    return (nx > ny) - (nx < ny);
+}
+
+static int bert__vb_cmp_rank(const void *a, const void *b) {   // most frequent first, ties in byte order
+    const bert__vb_piece *x = (const bert__vb_piece *)a, *y = (const bert__vb_piece *)b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return bert__vb_cmp_bytes(a, b);
+}
+
+// sorts p[0,n) by token and merges equal tokens (counts summed); returns how many are left
+static size_t bert__vb_merge(bert__vb_piece *p, size_t n) {
+    size_t u = 0;
+    if (n) qsort(p, n, sizeof *p, bert__vb_cmp_bytes);
+    for (size_t i = 0; i < n; i++) {
+        if (u && !bert__vb_cmp_bytes(&p[u - 1], &p[i])) p[u - 1].count += p[i].count;
+        else p[u++] = p[i];
+    }
+    return u;
+}
+
+static size_t bert__vb_nchars(const char *s, size_t n) {   // code points in valid UTF-8
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+// the distinct words of the text with their counts (bytes in *buf); words over 100 characters left out
+static int bert__vb_words(int lower, const char *text, size_t len, char **buf, bert__vb_piece **words, size_t *n) {
+    bert__tok_out o;
+    memset(&o, 0, sizeof o);
+    int rc = bert__tok_run("bert_vocab_build", lower, text, len, &o);   // measures the words
+    size_t cap = o.out_len + 1, count = 1;
+    if (rc || !(*buf = (char *)bert__malloc(cap))) return rc ? rc : BERT_ERR_OOM;
+    memset(&o, 0, sizeof o);
+    o.out = *buf; o.out_cap = cap;
+    if ((rc = bert__tok_run("bert_vocab_build", lower, text, len, &o))) return rc;
+    for (size_t i = 0; i < o.out_len; i++) count += (*buf)[i] == ' ';
+    if (!(*words = (bert__vb_piece *)bert__calloc(count, sizeof **words))) return BERT_ERR_OOM;
+    for (char *s = *buf, *end = *buf + o.out_len, *e; s < end; s = e + 1) {
+        if (!(e = (char *)memchr(s, ' ', (size_t)(end - s)))) e = end;
+        if (e == s || bert__vb_nchars(s, (size_t)(e - s)) > BERT__WORDPIECE_MAX_CHARS) continue;
+        bert__vb_piece w = { s, (uint32_t)(e - s), 0, 1 };
+        (*words)[(*n)++] = w;
+    }
+    *n = bert__vb_merge(*words, *n);
+    return BERT_OK;
+}
+
+/* The alphabet (cont 0) or the candidate pieces (cont 1) of the words: every character, or every
+   prefix of 2+ characters and every "##" suffix of 2+ characters after 1+, each counted once per
+   occurrence of its word; merged, pieces under min_frequency dropped, in rank order. NULL: OOM. */
+static bert__vb_piece *bert__vb_collect(const bert__vb_piece *w, size_t nw, int pieces, uint64_t min_frequency, size_t *n) {
+    size_t total = 1, k = 0;
+    for (size_t i = 0; i < nw; i++) total += (pieces ? 2 : 1) * bert__vb_nchars(w[i].s, w[i].len);
+    bert__vb_piece *p = (bert__vb_piece *)bert__calloc(total, sizeof *p);
+    if (!p) return NULL;
+    for (size_t i = 0; i < nw; i++) {
+        size_t at[BERT__WORDPIECE_MAX_CHARS + 1], nc = 0;   // where each character starts, then the end
+        for (uint32_t b = 0; b < w[i].len; b++) if (((unsigned char)w[i].s[b] & 0xC0) != 0x80) at[nc++] = b;
+        at[nc] = w[i].len;
+        for (size_t c = 0; c < nc; c++) {
+            bert__vb_piece one = { w[i].s + at[c], (uint32_t)(at[c + 1] - at[c]), 0, w[i].count };
+            bert__vb_piece prefix = { w[i].s, (uint32_t)at[c + 1], 0, w[i].count };
+            bert__vb_piece suffix = { w[i].s + at[c], (uint32_t)(w[i].len - at[c]), 1, w[i].count };
+            if (!pieces) p[k++] = one;
+            if (pieces && c >= 1) p[k++] = prefix;
+            if (pieces && c >= 1 && c + 2 <= nc) p[k++] = suffix;
+        }
+    }
+    k = bert__vb_merge(p, k);
+    size_t kept = 0;
+    for (size_t i = 0; i < k; i++) if (!pieces || p[i].count >= min_frequency) p[kept++] = p[i];
+    if (kept) qsort(p, kept, sizeof *p, bert__vb_cmp_rank);
+    *n = kept;
+    return p;
+}
+
+static size_t bert__vb_put(char *out, const char *s, size_t len, int cont) {   // one vocab.txt line
+    if (cont) memcpy(out, "##", 2);
+    memcpy(out + (cont ? 2 : 0), s, len);
+    out[len + (cont ? 2 : 0)] = '\n';
+    return len + (cont ? 3 : 1);
+}
+
+// the vocab text: specials, characters, "##" characters, pieces, up to vocab_size lines
+static char *bert__vb_text(const bert__vb_piece *ch, size_t nch, const bert__vb_piece *pc, size_t npc, int vocab_size, size_t *len) {
+    static const char *const special[5] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };
+    size_t room = (size_t)vocab_size - 5, nc = nch < room / 2 ? nch : room / 2, np = npc < room - 2 * nc ? npc : room - 2 * nc;
+    size_t bytes = 64, n = 0;
+    for (size_t i = 0; i < nc; i++) bytes += 2 * ch[i].len + 4;
+    for (size_t i = 0; i < np; i++) bytes += pc[i].len + 3;
+    char *out = (char *)bert__malloc(bytes);
+    if (!out) return NULL;
+    for (int i = 0; i < 5; i++) n += bert__vb_put(out + n, special[i], strlen(special[i]), 0);
+    for (int cont = 0; cont < 2; cont++)
+        for (size_t i = 0; i < nc; i++) n += bert__vb_put(out + n, ch[i].s, ch[i].len, cont);
+    for (size_t i = 0; i < np; i++) n += bert__vb_put(out + n, pc[i].s, pc[i].len, pc[i].cont);
+    *len = n;
+    return out;
+}
+
+BERTDEF bert_vocab *bert_vocab_build(const char *text, size_t len, int do_lower_case, int vocab_size, int min_frequency) {
+    if ((!text && len) || vocab_size < 6 || vocab_size > (1 << 24) || min_frequency < 1) {
+        bert__err(BERT_ERR_ARG, "bert_vocab_build: need text, vocab_size in [6, 16777216] and min_frequency >= 1 (got %d and %d)",
+                  vocab_size, min_frequency);
+        return NULL;
+    }
+    char *buf = NULL, *out = NULL;
+    bert__vb_piece *words = NULL, *chars = NULL, *pieces = NULL;
+    size_t nw = 0, nc = 0, np = 0, n = 0;
+    bert_vocab *v = NULL;
+    int rc = bert__vb_words(do_lower_case, text, len, &buf, &words, &nw);
+    if (!rc && !nw) rc = bert__err(BERT_ERR_ARG, "bert_vocab_build: the text has no words");
+    if (!rc && (!(chars = bert__vb_collect(words, nw, 0, 0, &nc)) || !(pieces = bert__vb_collect(words, nw, 1, (uint64_t)min_frequency, &np))))
+        rc = BERT_ERR_OOM;
+    if (!rc && !(out = bert__vb_text(chars, nc, pieces, np, vocab_size, &n))) rc = BERT_ERR_OOM;
+    if (!rc) v = bert_vocab_parse(out, n, "bert_vocab_build");
+    if (rc == BERT_ERR_OOM) bert__err(rc, "bert_vocab_build: out of memory");
+    BERT_FREE(buf); BERT_FREE(words); BERT_FREE(chars); BERT_FREE(pieces); BERT_FREE(out);
+    return v;
+}
+
+BERTDEF int bert_vocab_save(const bert_vocab *v, const char *path) {
+    if (!v || !path) return bert__err(BERT_ERR_ARG, "bert_vocab_save: NULL vocab or path");
+    size_t n = strlen(path);
+    char *tmp = (char *)bert__malloc(n + 5);
+    if (!tmp) return BERT_ERR_OOM;
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp", 5);
+    errno = 0;
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL;
+    for (int id = 0; ok && id < v->size; id++)
+        ok = fwrite(v->text + v->offset[id], 1, v->len[id], f) == v->len[id] && fputc('\n', f) != EOF;
+    ok = ok && fflush(f) == 0;
+#if defined(__unix__) || defined(__APPLE__)
+    ok = ok && fsync(fileno(f)) == 0;
+#endif
+    int e = errno;
+    if (f && fclose(f) != 0 && ok) { ok = 0; e = errno; }
+#ifdef _WIN32
+    if (ok) remove(path);
+#endif
+    if (ok && rename(tmp, path) != 0) { ok = 0; e = errno; }
+    if (!ok) remove(tmp);
+    BERT_FREE(tmp);
+    return ok ? BERT_OK : bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "write error");
+}
+
 // ----------------------------------------------------------------------------
 // TFRecord reader/writer and the tf.train.Example codec of the pretraining schema
 
@@ -5994,33 +6178,33 @@ BERTDEF bert_token_classify_out bert_token_classify_forward(bert_ctx *ctx, bert_
 
 BERTDEF int bert_token_classify_decode(const bert_ctx *ctx, const bert_model *m, const bert_token_classify_out *o,
                                        const int32_t *lengths, int32_t *tags) {
-    int B = o->sequence->shape[0], T = o->sequence->shape[1], K = o->logits->shape[o->logits->ndim - 1];
-    const bert_tensor *src = o->emissions ? o->emissions : o->logits;
-    int ti = bert_model_find(m, "crf.transitions"), Tc = o->emissions ? src->shape[1] : T, rc = BERT_OK;
-    BERT_ASSERT_MSG(!o->emissions || ti >= 0, "bert_token_classify_decode: emissions without crf.transitions");
-    size_t ntr = o->emissions ? m->tensors[ti].numel : 0;
-    float *host = (float *)bert__malloc((src->numel + ntr) * sizeof(float));
-    int32_t *path = (int32_t *)bert__malloc(((size_t)B * Tc + 1) * sizeof(int32_t));
-    if (!host || !path) { BERT_FREE(host); BERT_FREE(path); return BERT_ERR_OOM; }
-    bert_tensor_read(ctx, src, host);
-    if (o->emissions) {   // Viterbi on host copies
+    int B = o->sequence->shape[0], T = o->sequence->shape[1];
+    for (int b = 0; b < B; b++)
+        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_decode: length out of range");
+    if (!o->emissions) {
+        bert_tensor_argmax(ctx, o->logits, tags);   // every token's; those off the chains become -1 below
+    } else {   // Viterbi on host copies of the emissions and the transitions
+        int ti = bert_model_find(m, "crf.transitions"), Tc = o->emissions->shape[1], rc;
+        BERT_ASSERT_MSG(ti >= 0, "bert_token_classify_decode: emissions without crf.transitions");
+        size_t ne = o->emissions->numel, ntr = m->tensors[ti].numel;
+        float *host = (float *)bert__malloc((ne + ntr) * sizeof(float));
+        int32_t *path = (int32_t *)bert__malloc(((size_t)B * Tc + 1) * sizeof(int32_t));
+        if (!host || !path) { BERT_FREE(host); BERT_FREE(path); return BERT_ERR_OOM; }
         bert_tensor em = *o->emissions, tr = m->tensors[ti];
-        em.data = host; tr.data = host + src->numel;
+        em.data = host; tr.data = host + ne;
+        bert_tensor_read(ctx, o->emissions, host);
         bert_copy_to_host(m->k, tr.data, m->tensors[ti].data, ntr * sizeof(float));
         rc = bert_crf_decode(&em, &tr, lengths, path);
+        for (int b = 0; b < B && !rc; b++)
+            for (int c = 0; c < lengths[b]; c++) tags[(size_t)b * T + 1 + c] = path[(size_t)b * Tc + c];
+        BERT_FREE(host); BERT_FREE(path);
+        if (rc) return rc;
     }
-    for (int b = 0; b < B && !rc; b++) {
-        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_decode: length out of range");
-        for (int t = 0; t < T; t++) tags[(size_t)b * T + t] = -1;
-        for (int c = 0; c < lengths[b]; c++) {
-            const float *row = host + ((size_t)b * T + 1 + c) * K;
-            int best = 0;
-            for (int k = 1; !o->emissions && k < K; k++) if (row[k] > row[best]) best = k;
-            tags[(size_t)b * T + 1 + c] = o->emissions ? path[(size_t)b * Tc + c] : best;
-        }
+    for (int b = 0; b < B; b++) {
+        tags[(size_t)b * T] = -1;
+        for (int t = 1 + lengths[b]; t < T; t++) tags[(size_t)b * T + t] = -1;
     }
-    BERT_FREE(host); BERT_FREE(path);
-    return rc;
+    return BERT_OK;
 }
 
 // ----------------------------------------------------------------------------

@@ -1,90 +1,66 @@
-// ner.c - Chinese named-entity recognition on CLUENER2020 (10 fine-grained types): BERT with HF's
-// BertForTokenClassification head (dropout + dense over every token) and either softmax
-// cross-entropy or a linear-chain CRF (bert_crf_nll / bert_crf_decode) on top. Trains on train.json,
-// reports entity-level precision / recall / F1 on dev.json per type, micro (overall) and macro over
-// the types, and writes CLUE's submission file for test.json.
+// ner.c - Chinese named-entity recognition on CLUENER2020 (10 fine-grained types) with bert.h's
+// token classification head (HF BertForTokenClassification: dropout + dense over every token), softmax
+// cross-entropy or a linear-chain CRF (--use_crf). Trains on train.json, reports entity-level P/R/F1
+// on dev.json per type, micro (overall) and macro, and writes CLUE's submission file for test.json.
+// The training run (optimizer, schedule, data order, checkpoints, --resume, log, Ctrl-C) is run.h's;
+// its batches are the training windows, the last one of an epoch short, each padded to its longest.
 //
 //   cc -O2 -march=native -fopenmp -std=c11 examples/ner.c -o build/ner -lm
 //   ./build/ner --do_train --do_eval --do_predict --config bert_config.json --use_crf --out ner_crf
 //       (random init; --init converted.safetensors fine-tunes a pretrained encoder instead)
 //   ./build/ner --do_eval --model ner_crf/model.safetensors        (evaluate a fine-tuned model)
-//   ./build/ner --help
 //
-// Data: CLUENER's JSON lines as published: {"text": T, "label": {type: {entity: [[start, end]]}}},
-// offsets in characters (code points), end inclusive; test.json has "id" and no "label". A record
-// whose span is out of range, whose span text is not the entity, whose type is not in --types, or
-// with over 10000 spans stops the program with FILE:LINE (--skip_bad_records drops such records and
-// counts them). A data file may have up to 1 GB.
-// Characters: one token per character, so offsets stay exact. A character's token is what
-// bert_tokenize makes of it alone (lower-cased, accents stripped with --do_lower_case, as Google's
-// Chinese model expects; so letters and digits go one by one instead of as WordPiece words); one the
-// tokenizer drops (whitespace, control characters) becomes [unused1] ([UNK] if the vocab lacks it),
-// one that splits into pieces (a Hangul syllable's jamo) its first piece, an unknown one [UNK].
-// Tags: BIO (O, B-x, I-x) or BIOES (also E-x, S-x): id 0 is O, then for each type of --types in
-// order B, I (, E, S). Overlapping mentions cannot all be tagged: for training the one starting first
-// (the longer on a tie, then the earlier in the file) wins and the others are counted (train.json
-// has one such record); scoring always uses every gold mention.
-// Windows: a text longer than --max_seq_length - 2 characters becomes windows of that many,
-// --doc_stride apart, the last one ending at the text's end. Training uses every window; a
-// prediction takes each character's tag from the window where it is most central (the earlier
-// window on a tie). CLUENER's texts are at most 50 characters, so at 64 or more nothing is split.
-// Tags to spans (lenient, the same for gold and predicted tags): B opens an entity, I continues one
-// of its type (else opens one), E closes one of its type (else is a one-character entity), S is a
-// one-character entity, O closes. With the CRF the tags are Viterbi's path per window.
-// Scores: exact (type, start, end) matches; micro P/R/F1 over all mentions, macro = the mean of
-// the per-type F1s (CLUE reports both).
-// Data order (as examples/pretrain.c): each epoch visits the training windows in a Fisher-Yates
-// permutation from bert_rng_stream(seed, epoch, SHUFFLE_SITE) in batches of --batch_size (the
-// last one of an epoch may be short), each padded to its longest window; batch k of the run uses
-// bert_ctx_reset(ctx, k), so dropout is the same on a resumed run.
-// Output in --out: model.safetensors (HF BertForTokenClassification names: bert.*, classifier.*,
-// crf.transitions with --use_crf, plus the pooler and pretraining heads bert.h keeps), config.json
-// (HF fields, id2label), log.jsonl, checkpoints ckpt-N/, dev_results.json, cluener_predict.json.
-// Results from a random init (softmax vs CRF): README "Fine-tuning: NER (CLUENER2020)",
-// bench/ner_runs.sh. Tests: tests/test_ner.c against tests/ref/ner_ref.py.
-#define _DEFAULT_SOURCE   // sigaction, mkdir, opendir
+// Data: CLUENER's JSON lines, {"text": T, "label": {type: {entity: [[start, end]]}}}, offsets in
+// code points, end inclusive; test.json has "id" and no "label". A record with a span out of range,
+// a span whose text is not its entity, a type not in --types, or over 10000 spans stops the program
+// with FILE:LINE (--skip_bad_records drops and counts them). A data file may have up to 1 GB.
+// Characters: one token per character, so offsets stay exact: what bert_tokenize makes of the
+// character alone (its first piece; [unused1], else [UNK], for one the tokenizer drops).
+// Tags: BIO or BIOES, id 0 = O, then per type of --types B, I (, E, S). Of overlapping mentions the
+// one starting first (the longer on a tie, then the earlier in the file) is tagged for training, the
+// others counted; scoring uses every gold mention. Tags to spans, the same for gold and predicted
+// tags: B opens, I continues one of its type (else opens), E closes one of its type (else stands
+// alone), S stands alone, O closes. With the CRF the tags are Viterbi's path per window.
+// Windows: a text over --max_seq_length - 2 characters becomes windows of that many, --doc_stride
+// apart, the last one ending at the text's end; a prediction takes each character's tag from the
+// window where it is most central (the earlier on a tie).
+// Scores: exact (type, start, end) matches; micro P/R/F1 over all mentions, macro the mean of the
+// per-type F1s (CLUE reports both).
+// Output in --out: model.safetensors (HF names: bert.*, classifier.*, crf.transitions), config.json
+// (HF fields, id2label), dev_results.json, cluener_predict.json, run.h's log.jsonl, curve.svg and
+// ckpt-N/. Results: README "Fine-tuning: NER (CLUENER2020)". Tests: tests/test_ner.c, tests/ref/ner_ref.py.
+#define _DEFAULT_SOURCE   // mkdir
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include <time.h>
-#include <signal.h>
 #include <errno.h>
-#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
+#include "run.h"
 
-#define SHUFFLE_SITE 0x5348554646ull   // "SHUFF": the shuffle's RNG site, apart from dropout's
-#define CRF_INIT_SITE 0x435246ull      // "CRF": the transitions' init
 #define MAX_TYPES 32
 #define MAX_SPANS 10000               // gold mentions per record (CLUENER's have a handful): bounds their checks
 #define MAX_FILE_BYTES ((size_t)1 << 30)   // a data file is read whole; 1 GB also keeps line and record counts in an int
 #define CLUENER_TYPES "address,book,company,game,government,movie,name,organization,position,scene"
 
 // ----------------------------------------------------------------------------
-// options
+// options: the task's own; the optimizer, schedule, steps, checkpoints and output are run.h's
 
-typedef struct {
+static struct {
     const char *data_dir, *train_file, *dev_file, *test_file, *predict_file, *vocab, *config, *init, *model;
-    const char *out, *tagging, *types, *optimizer, *debug_dump_grads;
-    int do_train, do_eval, do_predict, use_crf, do_lower_case, max_seq_length, doc_stride;
-    int batch_size, eval_batch_size, epochs, steps, warmup_steps, seed, no_shuffle;
-    int eval_every, save_every, keep, resume, print_every, threads, skip_bad_records, oracle, max_bad_steps, debug_stop_at_step;
-    float lr, warmup_proportion, weight_decay, beta1, beta2, eps, clip_norm, classifier_dropout;
-} options;
-
-static options opt = {
+    const char *tagging, *types, *debug_dump_grads;
+    int do_train, do_eval, do_predict, use_crf, do_lower_case, max_seq_length, doc_stride, eval_batch_size;
+    int skip_bad_records, oracle, debug_stop_at_step;
+    float classifier_dropout;
+} opt = {
     .data_dir = "../shared/data/cluener2020", .vocab = "../shared/data/vocab/bert_chinese_vocab.txt",
-    .out = "ner_out", .tagging = "bio", .types = CLUENER_TYPES, .optimizer = "adamw",
-    .do_lower_case = 1, .max_seq_length = 128, .doc_stride = -1, .batch_size = 32, .eval_batch_size = 64,
-    .epochs = 3, .warmup_steps = -1, .seed = 42, .keep = 2, .print_every = 50, .max_bad_steps = 10,
-    .lr = 3e-5f, .warmup_proportion = 0.1f, .weight_decay = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f,
-    .eps = 1e-8f, .clip_norm = 1.0f, .classifier_dropout = -1.0f,
+    .tagging = "bio", .types = CLUENER_TYPES, .do_lower_case = 1, .max_seq_length = 128, .doc_stride = -1,
+    .eval_batch_size = 64, .classifier_dropout = -1.0f,
 };
+static run_opts ro;
 
 static const bert_flag flags[] = {
     { "do_train", BERT_FLAG_BOOL, &opt.do_train, "fine-tune on the training file" },
@@ -100,66 +76,41 @@ static const bert_flag flags[] = {
     { "config", BERT_FLAG_STR, &opt.config, "bert_config.json for a random init (or for a --init/--model without one)" },
     { "init", BERT_FLAG_STR, &opt.init, "pretrained weights to fine-tune (safetensors; absent heads keep their init)" },
     { "model", BERT_FLAG_STR, &opt.model, "fine-tuned model for --do_eval/--do_predict without --do_train (default OUT/model.safetensors)" },
-    { "out", BERT_FLAG_STR, &opt.out, "output directory" },
     { "types", BERT_FLAG_STR, &opt.types, "entity types, comma-separated (their order fixes the tag ids)" },
     { "tagging", BERT_FLAG_STR, &opt.tagging, "bio | bioes" },
     { "use_crf", BERT_FLAG_BOOL, &opt.use_crf, "linear-chain CRF loss and Viterbi decoding instead of softmax" },
     { "max_seq_length", BERT_FLAG_INT, &opt.max_seq_length, "tokens per window, [CLS] and [SEP] included" },
     { "doc_stride", BERT_FLAG_INT, &opt.doc_stride, "characters between window starts (-1: half a window)" },
-    { "optimizer", BERT_FLAG_STR, &opt.optimizer, "adamw | adamw_gb | lamb | momentum" },
-    { "lr", BERT_FLAG_FLOAT, &opt.lr, "peak learning rate" },
-    { "warmup_steps", BERT_FLAG_INT, &opt.warmup_steps, "linear warmup steps (-1: --warmup_proportion)" },
-    { "warmup_proportion", BERT_FLAG_FLOAT, &opt.warmup_proportion, "warmup as a fraction of the steps" },
-    { "weight_decay", BERT_FLAG_FLOAT, &opt.weight_decay, "decoupled weight decay (not on LayerNorm, biases, crf.transitions)" },
-    { "beta1", BERT_FLAG_FLOAT, &opt.beta1, "Adam beta1" },
-    { "beta2", BERT_FLAG_FLOAT, &opt.beta2, "Adam beta2" },
-    { "eps", BERT_FLAG_FLOAT, &opt.eps, "Adam epsilon" },
-    { "clip_norm", BERT_FLAG_FLOAT, &opt.clip_norm, "global gradient norm clip, 0 = off" },
     { "classifier_dropout", BERT_FLAG_FLOAT, &opt.classifier_dropout, "dropout before the classifier (-1: hidden_dropout_prob)" },
-    { "batch_size", BERT_FLAG_INT, &opt.batch_size, "training windows per step" },
     { "eval_batch_size", BERT_FLAG_INT, &opt.eval_batch_size, "windows per forward pass in eval/predict" },
-    { "epochs", BERT_FLAG_INT, &opt.epochs, "passes over the training windows when --steps is 0" },
-    { "steps", BERT_FLAG_INT, &opt.steps, "optimizer steps (0: --epochs)" },
-    { "seed", BERT_FLAG_INT, &opt.seed, "seed of the init, the shuffle and the dropout masks" },
-    { "no_shuffle", BERT_FLAG_BOOL, &opt.no_shuffle, "visit the training windows in file order" },
-    { "eval_every", BERT_FLAG_INT, &opt.eval_every, "score the dev file every N steps (0: at the end)" },
-    { "save_every", BERT_FLAG_INT, &opt.save_every, "checkpoint every N steps (0: at the end)" },
-    { "keep", BERT_FLAG_INT, &opt.keep, "checkpoints kept (oldest deleted)" },
-    { "resume", BERT_FLAG_BOOL, &opt.resume, "continue from the newest complete checkpoint in --out" },
-    { "print_every", BERT_FLAG_INT, &opt.print_every, "progress line every N steps" },
-    { "max_bad_steps", BERT_FLAG_INT, &opt.max_bad_steps, "stop after this many NaN/Inf steps in a row" },
-    { "threads", BERT_FLAG_INT, &opt.threads, "OpenMP threads (0: OMP_NUM_THREADS or all cores)" },
     { "skip_bad_records", BERT_FLAG_BOOL, &opt.skip_bad_records, "drop malformed records (counted) instead of stopping" },
     { "oracle", BERT_FLAG_BOOL, &opt.oracle, "testing: predict the gold tags (scores alignment, windows, tagging, decoding)" },
     { "debug_dump_grads", BERT_FLAG_STR, &opt.debug_dump_grads, "testing: write the first step's loss and grads here and exit" },
     { "debug_stop_at_step", BERT_FLAG_INT, &opt.debug_stop_at_step, "testing: stop after this step as Ctrl-C does (checkpoint, exit 130)" },
 };
-#define NFLAGS ((int)(sizeof flags / sizeof flags[0]))
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: ner [--do_train] [--do_eval] [--do_predict] [flags]\n"
-               "Named-entity recognition on CLUENER2020 (JSON lines) with a BERT token classifier, softmax or CRF.\n"
-               "  ner --do_train --do_eval --config bert_config.json --use_crf --lr 5e-4 --epochs 3 --out run1\n"
-               "  ner --do_eval --do_predict --model run1/model.safetensors --out run1\n"
-               "Ctrl-C during training saves a checkpoint and exits with status 130; --resume continues it.\n\nflags:\n");
-    bert_flags_usage(f, flags, NFLAGS);
-}
+static const char usage_text[] =
+    "usage: ner [--do_train] [--do_eval] [--do_predict] [flags]\n"
+    "Named-entity recognition on CLUENER2020 (JSON lines) with a BERT token classifier, softmax or CRF.\n"
+    "  ner --do_train --do_eval --config bert_config.json --use_crf --lr 5e-4 --epochs 3 --out run1\n"
+    "  ner --do_eval --do_predict --model run1/model.safetensors --out run1\n"
+    "Ctrl-C during training saves a checkpoint and exits with status 130; --resume continues it.\n";
 
-static void die(const char *fmt, ...) BERT__PRINTF(1, 2);
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "ner: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
+static void parse_types(void);
 
-static void *xcalloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p) die("out of memory");
-    return p;
+static void parse_options(int argc, char **argv) {
+    ro = run_defaults();
+    ro.out = "ner_out"; ro.optimizer = "adamw"; ro.lr = 3e-5f; ro.eps = 1e-8f; ro.seed = 42; ro.keep = 2; ro.print_every = 50;
+    run_parse("ner", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
+    if (!opt.do_train && !opt.do_eval && !opt.do_predict)
+        run_die("nothing to do: give --do_train, --do_eval and/or --do_predict (--help lists the flags)");
+    if (opt.max_seq_length < 3) run_die("--max_seq_length must be >= 3 (one character between [CLS] and [SEP])");
+    if (opt.eval_batch_size < 1) run_die("--eval_batch_size must be >= 1");
+    if (opt.classifier_dropout >= 1) run_die("--classifier_dropout must be < 1");
+    if (opt.oracle && opt.do_train) run_die("--oracle scores the gold tags: it does not go with --do_train");
+    parse_types();
+    int W = opt.max_seq_length - 2;
+    opt.doc_stride = opt.doc_stride > 0 ? (opt.doc_stride < W ? opt.doc_stride : W) : (W / 2 > 0 ? W / 2 : 1);
 }
 
 // ----------------------------------------------------------------------------
@@ -173,19 +124,19 @@ static void parse_types(void) {
     while (*s) {
         const char *e = strchr(s, ',');
         size_t len = e ? (size_t)(e - s) : strlen(s);
-        if (len == 0 || len >= sizeof type_names[0]) die("--types: empty or over-long type name in '%s'", opt.types);
-        if (ntypes == MAX_TYPES) die("--types: more than %d types", MAX_TYPES);
+        if (len == 0 || len >= sizeof type_names[0]) run_die("--types: empty or over-long type name in '%s'", opt.types);
+        if (ntypes == MAX_TYPES) run_die("--types: more than %d types", MAX_TYPES);
         memcpy(type_names[ntypes], s, len);
         type_names[ntypes][len] = 0;
         for (int t = 0; t < ntypes; t++)
-            if (!strcmp(type_names[t], type_names[ntypes])) die("--types: '%s' given twice", type_names[t]);
+            if (!strcmp(type_names[t], type_names[ntypes])) run_die("--types: '%s' given twice", type_names[t]);
         ntypes++;
         s += len + (e != NULL);
     }
-    if (!ntypes) die("--types: no types");
+    if (!ntypes) run_die("--types: no types");
     if (!strcmp(opt.tagging, "bio")) bioes = 0;
     else if (!strcmp(opt.tagging, "bioes")) bioes = 1;
-    else die("--tagging: '%s' is not bio or bioes", opt.tagging);
+    else run_die("--tagging: '%s' is not bio or bioes", opt.tagging);
     ntags = 1 + (bioes ? 4 : 2) * ntypes;
 }
 
@@ -240,8 +191,8 @@ static int32_t char_token(uint32_t cp, const char *bytes, int len) {
     if (char_cache[cp]) return char_cache[cp] - 1;
     int32_t ids[16];
     int count = bert_tokenize(vocab, opt.do_lower_case, bytes, (size_t)len, ids, 16);
-    if (count < 0 && reading_path) die("%s:%d: %s", reading_path, reading_line, bert_last_error());
-    if (count < 0) die("%s", bert_last_error());
+    if (count < 0 && reading_path) run_die("%s:%d: %s", reading_path, reading_line, bert_last_error());
+    if (count < 0) run_die("%s", bert_last_error());
     int32_t id = count == 0 ? dropped_id : ids[0];
     char_cache[cp] = id + 1;
     return id;
@@ -263,10 +214,10 @@ static void record_free(record *r) {
 
 // the characters of text and their tokens
 static void record_chars(record *r, const char *text, size_t len) {
-    r->text = (char *)xcalloc(len + 1, 1);
+    r->text = (char *)run_calloc(len + 1, 1);
     memcpy(r->text, text, len);
-    r->byte_of = (int *)xcalloc(len + 1, sizeof(int));
-    r->ids = (int32_t *)xcalloc(len + 1, sizeof(int32_t));
+    r->byte_of = (int *)run_calloc(len + 1, sizeof(int));
+    r->ids = (int32_t *)run_calloc(len + 1, sizeof(int32_t));
     int i = 0;
     for (size_t b = 0; b < len; i++) {
         int n;
@@ -315,7 +266,7 @@ static const char *record_spans(record *r, const bert_json *label, char *err, si
                 }
                 if (r->nspans == room) {
                     room = room ? 2 * room : 8;
-                    if (!(r->spans = (span *)realloc(r->spans, (size_t)room * sizeof(span)))) die("out of memory");
+                    r->spans = (span *)run_realloc(r->spans, (size_t)room * sizeof(span));
                 }
                 r->spans[r->nspans].type = type; r->spans[r->nspans].start = s; r->spans[r->nspans].end = t;
                 r->nspans++;
@@ -337,8 +288,8 @@ static int cmp_first_longest(const void *a, const void *b) {   // start, then lo
 // gold tags from the mentions; an overlapping mention loses to the one starting first (then longer,
 // then earlier in the file)
 static int record_tags(record *r) {
-    r->tags = (int32_t *)xcalloc((size_t)r->n + 1, sizeof(int32_t));
-    ordered_span *order = (ordered_span *)xcalloc((size_t)r->nspans + 1, sizeof *order);
+    r->tags = (int32_t *)run_calloc((size_t)r->n + 1, sizeof(int32_t));
+    ordered_span *order = (ordered_span *)run_calloc((size_t)r->nspans + 1, sizeof *order);
     int dropped = 0, last_end = -1;
     for (int i = 0; i < r->nspans; i++) { order[i].s = r->spans[i]; order[i].index = i; }
     qsort(order, (size_t)r->nspans, sizeof *order, cmp_first_longest);
@@ -393,34 +344,12 @@ static const char *parse_record(record *r, const char *line, size_t len, int lab
     return NULL;
 }
 
-// the whole file, NUL-terminated; over MAX_FILE_BYTES is an error, found without reading on (a
-// pipe or /dev/zero would otherwise grow the buffer until memory runs out)
-static char *read_text(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("%s: %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0;
-    char *s = (char *)xcalloc(cap + 1, 1);
-    for (size_t got; (got = fread(s + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n > MAX_FILE_BYTES) die("%s: larger than %zu MB (the most ner reads from a data file)", path, MAX_FILE_BYTES >> 20);
-        if (n == cap) {
-            cap = cap < MAX_FILE_BYTES / 2 ? 2 * cap : MAX_FILE_BYTES + 1;
-            if (!(s = (char *)realloc(s, cap + 1))) die("out of memory reading %s", path);
-        }
-    }
-    if (ferror(f)) die("%s: read error", path);
-    fclose(f);
-    s[n] = 0;
-    *len = n;
-    return s;
-}
-
 // every non-blank line of a JSON-lines file; labelled: each record must have "label"
 static void dataset_load(dataset *d, const char *path, int labelled) {
     memset(d, 0, sizeof *d);
     d->path = path;
     size_t len;
-    char *s = read_text(path, &len), err[512];
+    char *s = run_read_file_max(path, &len, MAX_FILE_BYTES, "the most ner reads from a data file"), err[512];
     int lineno = 0;
     for (size_t at = 0; at < len;) {
         char *nl = (char *)memchr(s + at, '\n', len - at);
@@ -430,12 +359,12 @@ static void dataset_load(dataset *d, const char *path, int labelled) {
         if (n) {
             if (d->n == d->cap) {
                 d->cap = d->cap ? 2 * d->cap : 1024;
-                if (!(d->r = (record *)realloc(d->r, (size_t)d->cap * sizeof(record)))) die("out of memory");
+                d->r = (record *)run_realloc(d->r, (size_t)d->cap * sizeof(record));
             }
             record *r = &d->r[d->n];
             reading_path = path; reading_line = lineno;
             if (parse_record(r, s + at, n, labelled, d->n, err, sizeof err)) {
-                if (!opt.skip_bad_records) die("%s:%d: %s", path, lineno, err);
+                if (!opt.skip_bad_records) run_die("%s:%d: %s", path, lineno, err);
                 if (!d->skipped++) snprintf(d->first_skip, sizeof d->first_skip, "line %d: %.200s", lineno, err);
             } else {
                 d->overlaps += record_tags(r);
@@ -448,7 +377,7 @@ static void dataset_load(dataset *d, const char *path, int labelled) {
     reading_path = NULL;
     free(s);
     if (d->skipped)
-        fprintf(stderr, "ner: %s: skipped %ld malformed record%s (--skip_bad_records; first: %s)\n", path, d->skipped,
+        run_warn("%s: skipped %ld malformed record%s (--skip_bad_records; first: %s)", path, d->skipped,
                 d->skipped == 1 ? "" : "s", d->first_skip);
 }
 
@@ -472,23 +401,23 @@ typedef struct {
 
 static void windows_make(windows *ws, const dataset *d, int W, int S) {
     int cap = d->n + 16;
-    ws->w = (window *)xcalloc((size_t)cap, sizeof(window));
+    ws->w = (window *)run_calloc((size_t)cap, sizeof(window));
     ws->n = 0;
     for (int r = 0; r < d->n; r++) {
         int n = d->r[r].n;
         for (int s = 0; n > 0; s = s + S < n - W ? s + S : n - W) {
             if (ws->n == cap) {
                 cap *= 2;
-                if (!(ws->w = (window *)realloc(ws->w, (size_t)cap * sizeof(window)))) die("out of memory");
+                ws->w = (window *)run_realloc(ws->w, (size_t)cap * sizeof(window));
             }
             window *w = &ws->w[ws->n++];
             w->rec = r; w->start = s; w->len = n - s < W ? n - s : W;
             if (s + W >= n) break;
         }
     }
-    ws->tag_at = (int64_t *)xcalloc((size_t)ws->n + 1, sizeof(int64_t));
+    ws->tag_at = (int64_t *)run_calloc((size_t)ws->n + 1, sizeof(int64_t));
     for (int i = 0; i < ws->n; i++) ws->tag_at[i + 1] = ws->tag_at[i] + ws->w[i].len;
-    ws->char_at = (int64_t *)xcalloc((size_t)d->n + 1, sizeof(int64_t));
+    ws->char_at = (int64_t *)run_calloc((size_t)d->n + 1, sizeof(int64_t));
     for (int r = 0; r < d->n; r++) ws->char_at[r + 1] = ws->char_at[r] + d->r[r].n;
 }
 
@@ -496,7 +425,7 @@ static void windows_free(windows *ws) { free(ws->w); free(ws->tag_at); free(ws->
 
 // per character, the tag of the window where it is most central (the earlier window on a tie)
 static void windows_merge(const windows *ws, const int32_t *wtags, int32_t *rtags, int64_t nchars) {
-    int *best = (int *)xcalloc((size_t)nchars + 1, sizeof(int));
+    int *best = (int *)run_calloc((size_t)nchars + 1, sizeof(int));
     for (int64_t i = 0; i < nchars; i++) { best[i] = -1; rtags[i] = 0; }
     for (int i = 0; i < ws->n; i++) {
         const window *w = &ws->w[i];
@@ -585,119 +514,85 @@ static summary summarize(const counts *c, FILE *f) {
 // batches: [CLS] characters [SEP] padded to the batch's longest window
 
 typedef struct {
-    int B, T, Tc;                 // windows, padded length, longest window (characters)
-    int32_t *ids, *mask;          // (B,T)
-    int32_t *labels;              // (B*T) softmax targets: the tag, -100 off the characters
-    int32_t *rows, *tags, *lengths;   // CRF: (B*Tc) the characters' rows of the logits, (B,Tc) tags, (B)
-    long tokens;                  // real tokens, [CLS]/[SEP] included
+    int B, T;                         // windows, padded length (the longest window + 2)
+    int32_t *ids, *mask, *labels;     // (B,T); labels: the tag, -100 off the characters
+    int32_t *lengths;                 // (B) characters per window: the CRF's chains are tokens 1..length
 } batch;
 
 static void batch_alloc(batch *b, int B, int T) {
     size_t bt = (size_t)B * T;
-    b->ids = (int32_t *)xcalloc(5 * bt + (size_t)B, sizeof(int32_t));
-    b->mask = b->ids + bt; b->labels = b->mask + bt; b->rows = b->labels + bt; b->tags = b->rows + bt; b->lengths = b->tags + bt;
+    b->ids = (int32_t *)run_calloc(3 * bt + (size_t)B, sizeof(int32_t));
+    b->mask = b->ids + bt; b->labels = b->mask + bt; b->lengths = b->labels + bt;
 }
 
-static void batch_fill(batch *b, const dataset *d, const windows *ws, const size_t *idx, int B, int cls, int sep, int pad) {
-    b->B = B; b->Tc = 1; b->tokens = 0;
-    for (int e = 0; e < B; e++) if (ws->w[idx[e]].len > b->Tc) b->Tc = ws->w[idx[e]].len;
-    b->T = b->Tc + 2;
-    int T = b->T, Tc = b->Tc;
+static void batch_fill(batch *b, const dataset *d, const windows *ws, const size_t *idx, int B) {
+    int Tc = 1;
+    for (int e = 0; e < B; e++) if (ws->w[idx[e]].len > Tc) Tc = ws->w[idx[e]].len;
+    b->B = B; b->T = Tc + 2;
     for (int e = 0; e < B; e++) {
         const window *w = &ws->w[idx[e]];
         const record *r = &d->r[w->rec];
-        int32_t *ids = b->ids + (size_t)e * T, *mask = b->mask + (size_t)e * T, *lab = b->labels + (size_t)e * T;
-        for (int t = 0; t < T; t++) { ids[t] = pad; mask[t] = 0; lab[t] = -100; }
-        ids[0] = cls; mask[0] = 1;
+        int32_t *ids = b->ids + (size_t)e * b->T, *mask = b->mask + (size_t)e * b->T, *lab = b->labels + (size_t)e * b->T;
+        for (int t = 0; t < b->T; t++) { ids[t] = vocab->pad_id; mask[t] = 0; lab[t] = -100; }
+        ids[0] = vocab->cls_id; mask[0] = 1;
         for (int c = 0; c < w->len; c++) {
             ids[1 + c] = r->ids[w->start + c]; mask[1 + c] = 1; lab[1 + c] = r->tags[w->start + c];
         }
-        ids[1 + w->len] = sep; mask[1 + w->len] = 1;
-        for (int c = 0; c < Tc; c++) {   // rows past the window read its [CLS] row; the length masks them
-            b->rows[(size_t)e * Tc + c] = e * T + (c < w->len ? 1 + c : 0);
-            b->tags[(size_t)e * Tc + c] = c < w->len ? r->tags[w->start + c] : 0;
-        }
+        ids[1 + w->len] = vocab->sep_id; mask[1 + w->len] = 1;
         b->lengths[e] = w->len;
-        b->tokens += w->len + 2;
     }
 }
 
-// ----------------------------------------------------------------------------
-// the model: encoder + dropout + classifier (+ CRF)
-
-typedef struct { bert_tensor *w, *b, *trans; } head;
-
-typedef struct { bert_tensor *loss, *logits, *emissions; } outputs;
-
-static outputs forward(bert_ctx *ctx, bert_model *m, const head *h, batch *b, int with_loss) {
-    outputs o = { NULL, NULL, NULL };
-    float p = opt.classifier_dropout >= 0 ? opt.classifier_dropout : m->config.hidden_dropout_prob;
-    bert_tensor *seq = bert_encode(ctx, m, b->ids, NULL, b->mask, b->B, b->T);
-    o.logits = bert_linear(ctx, bert_dropout(ctx, seq, p), h->w, h->b);   // (B,T,K): the dropout site after the encoder's 1+3L
-    if (opt.use_crf) {
-        o.emissions = bert_gather(ctx, o.logits, b->rows, b->B * b->Tc);   // (B*Tc,K), viewed as (B,Tc,K): same memory
-        o.emissions->ndim = 3;
-        o.emissions->shape[0] = b->B; o.emissions->shape[1] = b->Tc; o.emissions->shape[2] = ntags;
-        if (with_loss) o.loss = bert_crf_nll(ctx, o.emissions, h->trans, b->tags, b->lengths);
-    } else if (with_loss) {
-        o.loss = bert_softmax_xent(ctx, o.logits, b->labels, -100);   // the mean over the characters
-    }
-    return o;
+static bert_token_classify_out forward(bert_ctx *ctx, bert_model *m, const batch *b, int with_loss) {
+    return bert_token_classify_forward(ctx, m, b->ids, NULL, b->mask, b->B, b->T, opt.classifier_dropout,
+                                       with_loss ? b->labels : NULL, b->lengths);
 }
 
-// the batch's predicted tags into wtags (flat over the windows, as ws->tag_at)
-static void decode_batch(const outputs *o, const head *h, const batch *b, const windows *ws, const size_t *idx, int32_t *wtags, int32_t *scratch) {
-    if (opt.use_crf && bert_crf_decode(o->emissions, h->trans, b->lengths, scratch)) die("%s", bert_last_error());
-    for (int e = 0; e < b->B; e++) {
-        int32_t *out = wtags + ws->tag_at[idx[e]];
-        for (int c = 0; c < b->lengths[e]; c++) {
-            if (opt.use_crf) { out[c] = scratch[(size_t)e * b->Tc + c]; continue; }
-            const float *row = o->logits->data + ((size_t)e * b->T + 1 + c) * ntags;
-            int best = 0;
-            for (int k = 1; k < ntags; k++) if (row[k] > row[best]) best = k;
-            out[c] = best;
-        }
+// the predicted tags of every window, flat as ws->tag_at
+static void predict_windows(bert_ctx *ctx, bert_model *m, const dataset *d, const windows *ws, int32_t *wtags) {
+    int EB = opt.eval_batch_size, saved_training = ctx->training, saved_grad = ctx->grad_enabled;
+    batch b;
+    batch_alloc(&b, EB, opt.max_seq_length);
+    size_t *idx = (size_t *)run_calloc((size_t)EB, sizeof(size_t));
+    int32_t *tags = (int32_t *)run_calloc((size_t)EB * opt.max_seq_length, sizeof(int32_t));
+    ctx->training = 0; ctx->grad_enabled = 0;
+    for (int i = 0; i < ws->n; i += EB) {
+        int B = ws->n - i < EB ? ws->n - i : EB;
+        for (int e = 0; e < B; e++) idx[e] = (size_t)(i + e);
+        batch_fill(&b, d, ws, idx, B);
+        bert_ctx_reset(ctx, 0);
+        bert_token_classify_out o = forward(ctx, m, &b, 0);
+        if (bert_token_classify_decode(ctx, m, &o, b.lengths, tags)) run_die("%s", bert_last_error());
+        for (int e = 0; e < B; e++)
+            memcpy(wtags + ws->tag_at[idx[e]], tags + (size_t)e * b.T + 1, (size_t)b.lengths[e] * sizeof(int32_t));
     }
+    ctx->training = saved_training; ctx->grad_enabled = saved_grad;
+    free(b.ids); free(idx); free(tags);
 }
 
 // predicted (or, with --oracle, gold) tags of every character of d
-static void predict_tags(bert_ctx *ctx, bert_model *m, const head *h, const dataset *d, const windows *ws, int32_t *rtags) {
-    int32_t *wtags = (int32_t *)xcalloc((size_t)ws->tag_at[ws->n] + 1, sizeof(int32_t));
+static void predict_tags(bert_ctx *ctx, bert_model *m, const dataset *d, const windows *ws, int32_t *rtags) {
+    int32_t *wtags = (int32_t *)run_calloc((size_t)ws->tag_at[ws->n] + 1, sizeof(int32_t));
     if (opt.oracle) {
         for (int i = 0; i < ws->n; i++)
             memcpy(wtags + ws->tag_at[i], d->r[ws->w[i].rec].tags + ws->w[i].start, (size_t)ws->w[i].len * sizeof(int32_t));
     } else {
-        int EB = opt.eval_batch_size, saved_training = ctx->training, saved_grad = ctx->grad_enabled;
-        batch b;
-        batch_alloc(&b, EB, opt.max_seq_length);
-        size_t *idx = (size_t *)xcalloc((size_t)EB, sizeof(size_t));
-        int32_t *scratch = (int32_t *)xcalloc((size_t)EB * opt.max_seq_length, sizeof(int32_t));
-        ctx->training = 0; ctx->grad_enabled = 0;
-        for (int i = 0; i < ws->n; i += EB) {
-            int B = ws->n - i < EB ? ws->n - i : EB;
-            for (int e = 0; e < B; e++) idx[e] = (size_t)(i + e);
-            batch_fill(&b, d, ws, idx, B, vocab->cls_id, vocab->sep_id, vocab->pad_id);
-            bert_ctx_reset(ctx, 0);
-            outputs o = forward(ctx, m, h, &b, 0);
-            decode_batch(&o, h, &b, ws, idx, wtags, scratch);
-        }
-        ctx->training = saved_training; ctx->grad_enabled = saved_grad;
-        free(b.ids); free(idx); free(scratch);
+        predict_windows(ctx, m, d, ws, wtags);
     }
     windows_merge(ws, wtags, rtags, ws->char_at[d->n]);
     free(wtags);
 }
 
-static summary evaluate(bert_ctx *ctx, bert_model *m, const head *h, const dataset *d, const windows *ws, FILE *table) {
-    int32_t *rtags = (int32_t *)xcalloc((size_t)ws->char_at[d->n] + 1, sizeof(int32_t));
-    predict_tags(ctx, m, h, d, ws, rtags);
+static summary evaluate(bert_ctx *ctx, bert_model *m, const dataset *d, const windows *ws, FILE *table) {
+    int32_t *rtags = (int32_t *)run_calloc((size_t)ws->char_at[d->n] + 1, sizeof(int32_t));
+    predict_tags(ctx, m, d, ws, rtags);
     counts c;
     memset(&c, 0, sizeof c);
     int pcap = 64, gmax = 1;
     for (int r = 0; r < d->n; r++) if (d->r[r].nspans > gmax) gmax = d->r[r].nspans;
-    span *pred = (span *)xcalloc((size_t)pcap, sizeof(span)), *scratch = (span *)xcalloc((size_t)gmax, sizeof(span));
+    span *pred = (span *)run_calloc((size_t)pcap, sizeof(span)), *scratch = (span *)run_calloc((size_t)gmax, sizeof(span));
     for (int r = 0; r < d->n; r++) {
-        if (d->r[r].n > pcap) { pcap = d->r[r].n; free(pred); pred = (span *)xcalloc((size_t)pcap, sizeof(span)); }
+        if (d->r[r].n > pcap) { pcap = d->r[r].n; free(pred); pred = (span *)run_calloc((size_t)pcap, sizeof(span)); }
         int np = tags_to_spans(rtags + ws->char_at[r], d->r[r].n, pred);
         score_record(&c, d->r[r].spans, d->r[r].nspans, pred, np, scratch);
     }
@@ -707,17 +602,6 @@ static summary evaluate(bert_ctx *ctx, bert_model *m, const head *h, const datas
 
 // ----------------------------------------------------------------------------
 // CLUE's submission file: {"id": ..., "label": {type: {entity: [[start, end], ...]}}} per line
-
-static void json_string(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 typedef struct { const char *text; int len, index; } mention_text;
 
@@ -733,8 +617,8 @@ static int cmp_mention_text(const void *a, const void *b) {   // text (bytes), t
 // order; the mentions of a type are sorted by text, so equal texts are runs (a pairwise search is
 // quadratic in a long text's predictions)
 static void write_record_labels(FILE *f, const record *r, const span *sp, int np) {
-    mention_text *m = (mention_text *)xcalloc((size_t)np + 1, sizeof *m);
-    int *run_of = (int *)xcalloc((size_t)np + 1, sizeof(int)), *run_end = (int *)xcalloc((size_t)np + 1, sizeof(int));
+    mention_text *m = (mention_text *)run_calloc((size_t)np + 1, sizeof *m);
+    int *run_of = (int *)run_calloc((size_t)np + 1, sizeof(int)), *run_end = (int *)run_calloc((size_t)np + 1, sizeof(int));
     fprintf(f, "\"label\": {");
     int first_type = 1;
     for (int t = 0; t < ntypes; t++) {
@@ -760,7 +644,7 @@ static void write_record_labels(FILE *f, const record *r, const span *sp, int np
             if (sp[i].type != t || g < 0) continue;
             if (!first_ent) fprintf(f, ", ");
             first_ent = 0;
-            json_string(f, m[g].text, (size_t)m[g].len);
+            run_json_string(f, m[g].text, (size_t)m[g].len);
             fprintf(f, ": [");
             for (int k = g; k < run_end[g]; k++) fprintf(f, k > g ? ", [%d, %d]" : "[%d, %d]", sp[m[k].index].start, sp[m[k].index].end);
             fprintf(f, "]");
@@ -771,16 +655,16 @@ static void write_record_labels(FILE *f, const record *r, const span *sp, int np
     free(m); free(run_of); free(run_end);
 }
 
-static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, const head *h, const dataset *d, const windows *ws) {
-    int32_t *rtags = (int32_t *)xcalloc((size_t)ws->char_at[d->n] + 1, sizeof(int32_t));
-    predict_tags(ctx, m, h, d, ws, rtags);
+static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, const dataset *d, const windows *ws) {
+    int32_t *rtags = (int32_t *)run_calloc((size_t)ws->char_at[d->n] + 1, sizeof(int32_t));
+    predict_tags(ctx, m, d, ws, rtags);
     char tmp[4300];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) die("%s: %s", tmp, strerror(errno));
+    if (!f) run_die("%s: %s", tmp, strerror(errno));
     long mentions = 0;
     for (int r = 0; r < d->n; r++) {
-        span *sp = (span *)xcalloc((size_t)d->r[r].n + 1, sizeof(span));
+        span *sp = (span *)run_calloc((size_t)d->r[r].n + 1, sizeof(span));
         int np = tags_to_spans(rtags + ws->char_at[r], d->r[r].n, sp);
         mentions += np;
         fprintf(f, "{\"id\": %s, ", d->r[r].id);
@@ -788,7 +672,7 @@ static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, co
         fprintf(f, "}\n");
         free(sp);
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) die("%s: %s", path, strerror(errno));
+    if (fclose(f) != 0 || rename(tmp, path) != 0) run_die("%s: %s", path, strerror(errno));
     printf("predict: %d records, %ld mentions -> %s\n", d->n, mentions, path);
     free(rtags);
 }
@@ -796,62 +680,42 @@ static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, co
 // ----------------------------------------------------------------------------
 // model setup
 
-static int config_from_file(bert_config *cfg, const char *path) {
+// what a safetensors file says: its config (into cfg when it has one and *have_cfg is 0), whether it
+// has crf.transitions
+static int read_model_file(const char *path, bert_config *cfg, int *have_cfg) {
     bert_st st;
-    if (bert_st_open(&st, path)) die("%s", bert_last_error());
+    if (bert_st_open(&st, path)) run_die("%s", bert_last_error());
     const char *text = bert_st_meta(&st, "config");
-    int found = text != NULL;
-    if (found && bert_config_parse(cfg, text, strlen(text), path)) die("%s", bert_last_error());
+    if (text && !*have_cfg && bert_config_parse(cfg, text, strlen(text), path)) run_die("%s", bert_last_error());
+    *have_cfg |= text != NULL;
+    int crf = bert_st_find(&st, "crf.transitions") != NULL;
     bert_st_close(&st);
-    return found;
+    return crf;
 }
 
-static int has_tensor(const char *path, const char *name) {
-    bert_st st;
-    if (bert_st_open(&st, path)) die("%s", bert_last_error());
-    int found = bert_st_find(&st, name) != NULL;
-    bert_st_close(&st);
-    return found;
-}
-
-// classifier (ntags, C) and, with the CRF, transitions (ntags+2)^2 drawn from U(-0.1, 0.1) as
-// pytorch-crf does, without weight decay
-static head add_heads(bert_model *m) {
-    if (bert_classifier_add(m, ntags, (uint64_t)opt.seed)) die("%s", bert_last_error());
-    if (opt.use_crf) {
-        bert_tensor *t = bert_model_add_tensor(m, "crf.transitions", ntags + 2, ntags + 2, 0, (uint64_t)opt.seed);
-        if (!t) die("%s", bert_last_error());
-        uint64_t s = bert_rng_stream((uint64_t)opt.seed, 0, CRF_INIT_SITE);
-        for (size_t i = 0; i < t->numel; i++) t->data[i] = 0.2f * bert_rng_uniform(s, i) - 0.1f;
-    }
-    head h = { &m->tensors[bert_model_find(m, "classifier.weight")], &m->tensors[bert_model_find(m, "classifier.bias")], NULL };
-    if (opt.use_crf) h.trans = &m->tensors[bert_model_find(m, "crf.transitions")];
-    return h;
-}
-
-static bert_model *make_model(head *h, const char *model_path) {
+static bert_model *make_model(const char *model_path) {
     bert_config cfg;
     int have_cfg = opt.config != NULL;
-    if (opt.config && bert_config_load(&cfg, opt.config)) die("%s", bert_last_error());
+    if (opt.config && bert_config_load(&cfg, opt.config)) run_die("%s", bert_last_error());
     const char *from = opt.do_train ? opt.init : model_path;
-    if (from && !have_cfg) have_cfg = config_from_file(&cfg, from);
-    if (!have_cfg) die("%s: no config in its metadata: give --config bert_config.json", from ? from : "a random init");
-    if (!opt.do_train && has_tensor(model_path, "crf.transitions") != opt.use_crf) {
-        opt.use_crf = !opt.use_crf;   // a fine-tuned model says whether it was trained with the CRF
-        printf("note: %s %s crf.transitions: decoding with %s\n", model_path, opt.use_crf ? "has" : "has no", opt.use_crf ? "the CRF" : "softmax");
+    int crf = from ? read_model_file(from, &cfg, &have_cfg) : opt.use_crf;
+    if (!have_cfg) run_die("%s: no config in its metadata: give --config bert_config.json", from ? from : "a random init");
+    if (!opt.do_train && crf != opt.use_crf) {
+        opt.use_crf = crf;   // a fine-tuned model says whether it was trained with the CRF
+        printf("note: %s %s crf.transitions: decoding with %s\n", from, crf ? "has" : "has no", crf ? "the CRF" : "softmax");
     }
-    bert_model *m = bert_model_create(&cfg, (uint64_t)opt.seed);
-    if (!m) die("%s", bert_last_error());
-    *h = add_heads(m);
+    bert_model *m = bert_model_create(&cfg, (uint64_t)ro.seed);
+    if (!m) run_die("%s", bert_last_error());
+    if (bert_token_classifier_add(m, ntags, opt.use_crf, (uint64_t)ro.seed)) run_die("%s", bert_last_error());
     int missing = 0;
-    if (from && opt.do_train && bert_model_load_encoder(m, from, &missing)) die("%s", bert_last_error());
-    if (from && !opt.do_train && bert_model_load_weights(m, from)) die("%s", bert_last_error());
+    if (from && opt.do_train && bert_model_load_encoder(m, from, &missing)) run_die("%s", bert_last_error());
+    if (from && !opt.do_train && bert_model_load_weights(m, from)) run_die("%s", bert_last_error());
     if (from && opt.do_train) printf("init: %s (%d head tensors not in it keep their init)\n", from, missing);
     if (m->config.vocab_size != vocab->size)
-        die("%s has %d tokens, but the model's vocab_size is %d", opt.vocab, vocab->size, m->config.vocab_size);
+        run_die("%s has %d tokens, but the model's vocab_size is %d", opt.vocab, vocab->size, m->config.vocab_size);
     if (m->config.max_position_embeddings < opt.max_seq_length)
-        die("--max_seq_length %d exceeds the model's max_position_embeddings %d", opt.max_seq_length, m->config.max_position_embeddings);
-    if (bert_classifier_num_labels(m) != ntags) die("the classifier has %d labels, --tagging %s over %d types needs %d",
+        run_die("--max_seq_length %d exceeds the model's max_position_embeddings %d", opt.max_seq_length, m->config.max_position_embeddings);
+    if (bert_classifier_num_labels(m) != ntags) run_die("the classifier has %d labels, --tagging %s over %d types needs %d",
                                                     bert_classifier_num_labels(m), opt.tagging, ntypes, ntags);
     return m;
 }
@@ -859,9 +723,9 @@ static bert_model *make_model(head *h, const char *model_path) {
 // HF's config.json for BertForTokenClassification: the encoder's config, id2label, label2id
 static void write_hf_config(const bert_model *m, const char *path) {
     char base[1024];
-    if (bert_config_to_json(&m->config, base, sizeof base) < 0) die("config too long");
+    if (bert_config_to_json(&m->config, base, sizeof base) < 0) run_die("config too long");
     FILE *f = fopen(path, "w");
-    if (!f) die("%s: %s", path, strerror(errno));
+    if (!f) run_die("%s: %s", path, strerror(errno));
     base[strlen(base) - 1] = 0;   // drop the closing brace
     fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"BertForTokenClassification\"], \"num_labels\": %d, "
                "\"ner_tagging\": \"%s\", \"ner_crf\": %s, \"id2label\": {", base, ntags, opt.tagging, opt.use_crf ? "true" : "false");
@@ -870,158 +734,14 @@ static void write_hf_config(const bert_model *m, const char *path) {
     fprintf(f, "}, \"label2id\": {");
     for (int k = 0; k < ntags; k++) { tag_name(k, name, sizeof name); fprintf(f, k ? ", \"%s\": %d" : "\"%s\": %d", name, k); }
     fprintf(f, "}}\n");
-    if (fclose(f) != 0) die("%s: %s", path, strerror(errno));
+    if (fclose(f) != 0) run_die("%s: %s", path, strerror(errno));
 }
 
 // ----------------------------------------------------------------------------
-// training state beyond the model and optimizer, checkpoints (as examples/pretrain.c)
+// the data, the evaluation, the outputs
 
-typedef struct { uint64_t micro, epoch, cursor, bad_steps; } cursor_state;
-
-static void permutation(size_t *perm, size_t n, uint64_t epoch) {
-    for (size_t i = 0; i < n; i++) perm[i] = i;
-    if (opt.no_shuffle) return;
-    uint64_t stream = bert_rng_stream((uint64_t)opt.seed, epoch, SHUFFLE_SITE);
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(bert_rng_bits(stream, (uint64_t)i) % (uint64_t)(i + 1));
-        size_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
-    }
-}
-
-// the next batch's windows; a new epoch starts when the current one is used up
-static int next_batch(size_t *out, cursor_state *c, size_t *perm, size_t n) {
-    if (c->cursor >= n) { c->epoch++; c->cursor = 0; permutation(perm, n, c->epoch); }
-    int B = 0;
-    while (B < opt.batch_size && c->cursor < n) out[B++] = perm[c->cursor++];
-    return B;
-}
-
-static void checkpoint_dir(char *buf, size_t n, uint64_t step) { snprintf(buf, n, "%s/ckpt-%08llu", opt.out, (unsigned long long)step); }
-
-static int list_checkpoints(unsigned long long *steps, int cap) {
-    DIR *dir = opendir(opt.out);
-    int n = 0;
-    if (!dir) return 0;
-    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
-        unsigned long long s;
-        char tail;
-        if (sscanf(e->d_name, "ckpt-%llu%c", &s, &tail) == 1 && strlen(e->d_name) == 13 && n < cap) steps[n++] = s;
-    }
-    closedir(dir);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) { unsigned long long t = steps[j]; steps[j] = steps[j - 1]; steps[j - 1] = t; }
-    return n;
-}
-
-static void save_checkpoint(const bert_model *m, const bert_optim *o, const cursor_state *c, const char *fingerprint) {
-    char dir[4096], path[4200];
-    checkpoint_dir(dir, sizeof dir, o->step);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) die("%s: %s", dir, strerror(errno));
-    snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    remove(path);   // never an old state beside new weights
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (bert_model_save(m, path)) die("saving %s", bert_last_error());
-    char micro[32], epoch[32], cur[32], bad[32];
-    snprintf(micro, sizeof micro, "%llu", (unsigned long long)c->micro);
-    snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)c->epoch);
-    snprintf(cur, sizeof cur, "%llu", (unsigned long long)c->cursor);
-    snprintf(bad, sizeof bad, "%llu", (unsigned long long)c->bad_steps);
-    const char *kv[] = { "micro", micro, "epoch", epoch, "cursor", cur, "bad_steps", bad, "data", fingerprint };
-    snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    if (bert_optim_save(o, m, path, kv, 5)) die("saving %s", bert_last_error());
-    unsigned long long steps[4096];
-    int n = list_checkpoints(steps, 4096);
-    for (int i = 0; i + opt.keep < n; i++) {
-        checkpoint_dir(dir, sizeof dir, steps[i]);
-        snprintf(path, sizeof path, "%s/state.safetensors", dir); remove(path);
-        snprintf(path, sizeof path, "%s/model.safetensors", dir); remove(path);
-        rmdir(dir);
-    }
-}
-
-static int meta_u64(const bert_st *st, const char *key, uint64_t *v) {
-    const char *s = bert_st_meta(st, key);
-    char *end = NULL;
-    if (!s || !*s) return 0;
-    *v = strtoull(s, &end, 10);
-    return !*end;
-}
-
-// the newest complete checkpoint in --out into m, o, c; 0 if there is none
-static int resume(bert_model *m, bert_optim *o, cursor_state *c, const char *fingerprint) {
-    unsigned long long steps[4096];
-    for (int i = list_checkpoints(steps, 4096) - 1; i >= 0; i--) {
-        char dir[4096], path[4200];
-        checkpoint_dir(dir, sizeof dir, steps[i]);
-        snprintf(path, sizeof path, "%s/state.safetensors", dir);
-        bert_st st;
-        if (bert_st_open(&st, path)) { fprintf(stderr, "ner: skipping %s: %s\n", dir, bert_last_error()); continue; }
-        cursor_state s;
-        int ok = meta_u64(&st, "micro", &s.micro) && meta_u64(&st, "epoch", &s.epoch) && meta_u64(&st, "cursor", &s.cursor) &&
-                 meta_u64(&st, "bad_steps", &s.bad_steps);
-        const char *data = bert_st_meta(&st, "data");
-        if (ok && (!data || strcmp(data, fingerprint)))
-            die("%s: it was trained with other data or settings (%s) than this run's (%s)", dir, data ? data : "?", fingerprint);
-        bert_st_close(&st);
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        if (!ok || bert_model_load_weights(m, path)) { fprintf(stderr, "ner: skipping %s: incomplete\n", dir); continue; }
-        snprintf(path, sizeof path, "%s/state.safetensors", dir);
-        if (bert_optim_load(o, m, path)) die("%s", bert_last_error());
-        *c = s;
-        printf("resumed from %s at step %llu\n", dir, (unsigned long long)o->step);
-        return 1;
-    }
-    printf("no checkpoint in %s: starting from scratch\n", opt.out);
-    return 0;
-}
-
-// testing: the loss, the batch and every parameter's grad after the first backward
-static void dump_grads(const char *path, const bert_model *m, float loss, const batch *b) {
-    int n = m->num_tensors + 5, k = 0;
-    bert_st_entry *e = (bert_st_entry *)xcalloc((size_t)n, sizeof *e);
-    char **names = (char **)xcalloc((size_t)n, sizeof(char *));
-    e[k].name = "loss"; e[k].dtype = BERT_DT_F32; e[k].ndim = 1; e[k].shape[0] = 1; e[k++].data = &loss;
-    e[k].name = "input_ids"; e[k].dtype = BERT_DT_I32; e[k].ndim = 2; e[k].shape[0] = b->B; e[k].shape[1] = b->T; e[k++].data = b->ids;
-    e[k].name = "labels"; e[k].dtype = BERT_DT_I32; e[k].ndim = 2; e[k].shape[0] = b->B; e[k].shape[1] = b->T; e[k++].data = b->labels;
-    e[k].name = "crf_tags"; e[k].dtype = BERT_DT_I32; e[k].ndim = 2; e[k].shape[0] = b->B; e[k].shape[1] = b->Tc; e[k++].data = b->tags;
-    e[k].name = "lengths"; e[k].dtype = BERT_DT_I32; e[k].ndim = 1; e[k].shape[0] = b->B; e[k++].data = b->lengths;
-    for (int i = 0; i < m->num_tensors; i++, k++) {
-        size_t len = strlen(m->names[i]) + 6;
-        names[k] = (char *)xcalloc(len, 1);
-        snprintf(names[k], len, "grad.%s", m->names[i]);
-        e[k].name = names[k]; e[k].dtype = BERT_DT_F32; e[k].ndim = m->tensors[i].ndim;
-        for (int d = 0; d < m->tensors[i].ndim; d++) e[k].shape[d] = m->tensors[i].shape[d];
-        e[k].data = m->tensors[i].grad;
-    }
-    if (bert_st_save(path, e, k, NULL, 0)) die("%s", bert_last_error());
-    for (int i = 0; i < n; i++) free(names[i]);
-    free(names); free(e);
-}
-
-// ----------------------------------------------------------------------------
-// main
-
-static volatile sig_atomic_t interrupted = 0;
-static uint64_t final_step;   // optimizer steps done when training ends (0 without training)
-static void on_sigint(int sig) { (void)sig; interrupted = 1; }
-
-static bert_optim_type parse_optimizer(const char *name) {
-    static const bert_optim_type all[] = { BERT_OPTIM_LAMB, BERT_OPTIM_ADAMW, BERT_OPTIM_ADAMW_GB, BERT_OPTIM_MOMENTUM };
-    for (int i = 0; i < 4; i++) if (!strcmp(name, bert_optim_name(all[i]))) return all[i];
-    die("--optimizer: '%s' is not one of adamw, adamw_gb, lamb, momentum", name);
-    return BERT_OPTIM_ADAMW;
-}
-
-static void check_options(void) {
-    if (!opt.do_train && !opt.do_eval && !opt.do_predict) die("nothing to do: give --do_train, --do_eval and/or --do_predict (--help lists the flags)");
-    if (opt.max_seq_length < 3) die("--max_seq_length must be >= 3 (one character between [CLS] and [SEP])");
-    if (opt.batch_size < 1 || opt.eval_batch_size < 1) die("--batch_size and --eval_batch_size must be >= 1");
-    if (opt.steps < 0 || opt.epochs < 1) die("--steps must be >= 0 and --epochs >= 1");
-    if (!(opt.lr > 0) || opt.keep < 1 || opt.print_every < 1) die("--lr > 0, --keep >= 1, --print_every >= 1 please");
-    if (opt.save_every < 0 || opt.eval_every < 0) die("--save_every and --eval_every must be >= 0");
-    if (opt.classifier_dropout >= 1) die("--classifier_dropout must be < 1");
-    if (opt.oracle && opt.do_train) die("--oracle scores the gold tags: it does not go with --do_train");
-}
+static dataset tr, dev, test;   // what --do_train, --do_eval and --do_predict read
+static windows tw, dw, sw;
 
 static const char *data_path(char *buf, size_t n, const char *given, const char *name) {
     if (given) return given;
@@ -1029,213 +749,177 @@ static const char *data_path(char *buf, size_t n, const char *given, const char 
     return buf;
 }
 
-static void print_eval(FILE *log, const char *what, uint64_t step, const summary *s, const dataset *d) {
-    printf("eval  %6llu | %s F1 %.2f (P %.2f R %.2f) | macro F1 %.2f | %ld gold, %ld predicted, %ld correct\n",
-           (unsigned long long)step, what, 100 * s->f1, 100 * s->p, 100 * s->r, 100 * s->macro_f1, s->gold, s->pred, s->correct);
-    if (!log) return;
-    fprintf(log, "{\"eval_step\": %llu, \"file\": \"%s\", \"f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, \"macro_f1\": %.6f, \"per_type_f1\": {",
-            (unsigned long long)step, d->path, s->f1, s->p, s->r, s->macro_f1);
-    for (int t = 0; t < ntypes; t++) fprintf(log, t ? ", \"%s\": %.6f" : "\"%s\": %.6f", type_names[t], s->type_f1[t]);
-    fprintf(log, "}}\n");
-    fflush(log);
+static bert_vocab *load_vocab(void) {
+    bert_vocab *v = bert_vocab_load(opt.vocab);
+    if (!v) run_die("%s", bert_last_error());
+    if (v->cls_id < 0 || v->sep_id < 0 || v->pad_id < 0 || v->unk_id < 0) run_die("%s: needs [CLS], [SEP], [PAD] and [UNK]", opt.vocab);
+    vocab = v;
+    dropped_id = bert_vocab_id(v, "[unused1]", 9);
+    if (dropped_id < 0) dropped_id = v->unk_id;
+    char_cache = (int32_t *)run_calloc(0x110000, sizeof(int32_t));
+    return v;
 }
 
-// the training loop; returns 0 when done, 1 when it stopped on NaN/Inf, 2 after --debug_dump_grads,
-// 130 when interrupted
-static int train(bert_model *m, const head *h, bert_ctx *ctx, const dataset *tr, const windows *tw, const dataset *dev,
-                 const windows *dw, FILE *log, double *t_eval) {
-    size_t n = (size_t)tw->n;
-    int per_epoch = (int)((n + (size_t)opt.batch_size - 1) / (size_t)opt.batch_size);   // the last batch may be short
-    int total = opt.steps ? opt.steps : per_epoch * opt.epochs;
-    bert_optim o = bert_optim_defaults(parse_optimizer(opt.optimizer));
-    o.lr = opt.lr; o.total_steps = total;
-    o.warmup_steps = opt.warmup_steps >= 0 ? opt.warmup_steps : (int)(opt.warmup_proportion * (float)total);
-    o.weight_decay = opt.weight_decay; o.beta1 = opt.beta1; o.beta2 = opt.beta2; o.eps = opt.eps; o.clip_norm = opt.clip_norm;
-    if (bert_optim_init(&o, m)) die("%s", bert_last_error());
-    char fingerprint[256];
-    snprintf(fingerprint, sizeof fingerprint, "%s: %zu windows of %d records, T %d, stride %d, %s%s, batch %d, seed %d",
-             tr->path, n, tr->n, opt.max_seq_length, opt.doc_stride, opt.tagging, opt.use_crf ? " crf" : "", opt.batch_size, opt.seed);
-    cursor_state cur = { 0, 0, 0, 0 };
-    size_t *perm = (size_t *)xcalloc(n + 1, sizeof(size_t)), *idx = (size_t *)xcalloc((size_t)opt.batch_size, sizeof(size_t));
-    if (opt.resume) resume(m, &o, &cur, fingerprint);
-    permutation(perm, n, cur.epoch);
-    printf("train: %s | %d records, %zu windows, %ld mentions (%ld overlapping ones untagged) | L=%d H=%d A=%d (%zu params) | %s%s, %d tags | "
-           "%s lr %g warmup %d | batch %d | %d steps (%.2f epochs) | sgemm %s\n",
-           tr->path, tr->n, n, tr->mentions, tr->overlaps, m->config.num_hidden_layers, m->config.hidden_size,
-           m->config.num_attention_heads, m->num_params, opt.tagging, opt.use_crf ? " + CRF" : " + softmax", ntags, opt.optimizer,
-           (double)o.lr, o.warmup_steps, opt.batch_size, total, (double)total / per_epoch, bert_sgemm_kernel_name());
-    fflush(stdout);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
+static void load_data(void) {
+    static char paths[3][4200];   // the datasets keep pointing at them
+    int W = opt.max_seq_length - 2, S = opt.doc_stride;
+    if (opt.do_train) { dataset_load(&tr, data_path(paths[0], sizeof paths[0], opt.train_file, "train.json"), 1); windows_make(&tw, &tr, W, S); }
+    if (opt.do_eval) { dataset_load(&dev, data_path(paths[1], sizeof paths[1], opt.dev_file, "dev.json"), 1); windows_make(&dw, &dev, W, S); }
+    if (opt.do_predict) { dataset_load(&test, data_path(paths[2], sizeof paths[2], opt.test_file, "test.json"), 0); windows_make(&sw, &test, W, S); }
+    if (opt.do_train && tw.n == 0) run_die("%s: no training windows (no records with text)", tr.path);
+}
 
-    batch b;
-    batch_alloc(&b, opt.batch_size, opt.max_seq_length);
-    uint64_t first_step = o.step;
-    double t_loop = bert_time_s(), t_compute = 0, loss_sum = 0;
-    long tokens = 0, chars = 0;
-    int loss_n = 0, bad_in_row = 0, rc = 0;
-    while ((int)o.step < total) {
-        double t0 = bert_time_s();
-        int B = next_batch(idx, &cur, perm, n);
-        batch_fill(&b, tr, tw, idx, B, vocab->cls_id, vocab->sep_id, vocab->pad_id);
-        bert_ctx_reset(ctx, cur.micro++);
-        bert_model_zero_grad(m);
-        outputs out = forward(ctx, m, h, &b, 1);
-        float lv = out.loss->data[0];
-        int finite = isfinite(lv);
-        if (finite) bert_backward(ctx, out.loss);
-        if (opt.debug_dump_grads) {   // testing: the first step's grads, then stop without saving anything
-            dump_grads(opt.debug_dump_grads, m, lv, &b);
-            printf("wrote %s (loss %.9g)\n", opt.debug_dump_grads, (double)lv);
-            rc = 2;
-            break;
-        }
-        if (finite && bert_optim_step(&o, m) == BERT_ERR_NONFINITE) finite = 0;
-        t_compute += bert_time_s() - t0;
-        if (!finite) {
-            cur.bad_steps++;
-            fprintf(stderr, "ner: warning: NaN/Inf loss or gradients at step %llu: update skipped (%llu so far)\n",
-                    (unsigned long long)o.step + 1, (unsigned long long)cur.bad_steps);
-            fprintf(log, "{\"skipped_step\": %llu}\n", (unsigned long long)o.step + 1);
-            if (++bad_in_row >= opt.max_bad_steps) { rc = 1; break; }
-            continue;
-        }
-        bad_in_row = 0;
-        uint64_t s = o.step;
-        tokens += b.tokens;
-        for (int e = 0; e < B; e++) chars += b.lengths[e];
-        loss_sum += lv; loss_n++;
-        fprintf(log, "{\"step\": %llu, \"epoch\": %llu, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %ld, \"time\": %.3f}\n",
-                (unsigned long long)s, (unsigned long long)cur.epoch + 1, (double)lv, (double)o.last_lr, (double)o.last_grad_norm,
-                (long)b.tokens, bert_time_s() - t_loop);
-        if (s % (uint64_t)opt.print_every == 0 || (int)s == total || s == first_step + 1) {
-            char eta[32];
-            double per_step = (bert_time_s() - t_loop - *t_eval) / (double)(s - first_step);
-            bert_format_duration(eta, sizeof eta, per_step * (double)((uint64_t)total - s));
-            printf("step %6llu/%d | epoch %llu | loss %.4f | lr %.3e | |g| %.3f | %.0f tok/s | ETA %s\n", (unsigned long long)s, total,
-                   (unsigned long long)cur.epoch + 1, loss_sum / loss_n, (double)o.last_lr, (double)o.last_grad_norm,
-                   (double)tokens / t_compute, eta);
-            fflush(stdout);
-            fflush(log);
-            loss_sum = 0; loss_n = 0;
-        }
-        if (dev && opt.eval_every && s % (uint64_t)opt.eval_every == 0 && (int)s != total) {
-            double te = bert_time_s();
-            summary sm = evaluate(ctx, m, h, dev, dw, NULL);
-            *t_eval += bert_time_s() - te;
-            print_eval(log, "dev", s, &sm, dev);
-        }
-        if (opt.save_every && s % (uint64_t)opt.save_every == 0 && (int)s != total) save_checkpoint(m, &o, &cur, fingerprint);
-        if (interrupted || (opt.debug_stop_at_step && (int)s == opt.debug_stop_at_step)) { rc = 130; break; }
+// scores dev (the per-type table on `table` when given) and reports them as run.h's eval line
+static summary report_eval(run *r, bert_ctx *ctx, bert_model *m, FILE *table) {
+    run_eval_begin(r);
+    summary s = evaluate(ctx, m, &dev, &dw, table);
+    char what[160];
+    snprintf(what, sizeof what, "%s: %ld gold, %ld predicted, %ld correct", opt.oracle ? "oracle" : "dev", s.gold, s.pred, s.correct);
+    run_metric mt[] = { { "f1", s.f1 }, { "precision", s.p }, { "recall", s.r }, { "macro_f1", s.macro_f1 } };
+    run_eval_end(r, what, mt, 4);
+    return s;
+}
+
+static void write_dev_results(const summary *s) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/dev_results.json", ro.out);
+    FILE *f = fopen(path, "w");
+    if (!f) run_die("%s: %s", path, strerror(errno));
+    fprintf(f, "{\"f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, \"macro_f1\": %.6f, \"gold\": %ld, \"pred\": %ld, \"correct\": %ld, \"per_type_f1\": {",
+            s->f1, s->p, s->r, s->macro_f1, s->gold, s->pred, s->correct);
+    for (int t = 0; t < ntypes; t++) fprintf(f, t ? ", \"%s\": %.6f" : "\"%s\": %.6f", type_names[t], s->type_f1[t]);
+    fprintf(f, "}}\n");
+    run_check_stream(f, path);
+    fclose(f);
+}
+
+// after training or alone: the dev scores (table, eval line, dev_results.json), the submission file
+static void final_tasks(run *r, bert_ctx *ctx, bert_model *m) {
+    if (opt.do_eval) {
+        printf("dev: %s | %d records, %d windows, %ld mentions%s\n", dev.path, dev.n, dw.n, dev.mentions, opt.oracle ? " | oracle: gold tags" : "");
+        summary s = report_eval(r, ctx, m, stdout);
+        if (!opt.oracle) write_dev_results(&s);
     }
-    if (rc != 1 && rc != 2 && o.step > first_step) save_checkpoint(m, &o, &cur, fingerprint);
-    final_step = o.step;
-    printf("train: %llu steps (%llu this run, %llu skipped) | %.1f s compute, %.0f tok/s, %.0f characters/s | loop %.1f s\n",
-           (unsigned long long)o.step, (unsigned long long)(o.step - first_step), (unsigned long long)cur.bad_steps, t_compute,
-           t_compute > 0 ? (double)tokens / t_compute : 0.0, t_compute > 0 ? (double)chars / t_compute : 0.0, bert_time_s() - t_loop);
-    free(b.ids); free(perm); free(idx);
-    bert_optim_free(&o);
-    return rc;
+    if (opt.do_predict) {
+        char path[4200];
+        if (opt.predict_file) snprintf(path, sizeof path, "%s", opt.predict_file);
+        else snprintf(path, sizeof path, "%s/cluener_predict.json", ro.out);
+        write_predictions(path, ctx, m, &test, &sw);
+    }
+}
+
+static void save_model(const bert_model *m) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.safetensors", ro.out);
+    if (bert_model_save(m, path)) run_die("saving %s", bert_last_error());
+    snprintf(path, sizeof path, "%s/config.json", ro.out);
+    write_hf_config(m, path);
+    printf("model: %s/model.safetensors, %s/config.json\n", ro.out, ro.out);
+}
+
+// ----------------------------------------------------------------------------
+// training
+
+// testing: the loss, the batch (CRF tags as (B, longest window)) and every parameter's grad after
+// the first backward
+static void dump_grads(const char *path, const bert_model *m, float loss, const batch *b) {
+    int n = m->num_tensors + 5, k = 4, B = b->B, T = b->T, Tc = b->T - 2;
+    int32_t *tags = (int32_t *)run_calloc((size_t)B * Tc, sizeof(int32_t));
+    for (int e = 0; e < B; e++)
+        for (int c = 0; c < b->lengths[e]; c++) tags[(size_t)e * Tc + c] = b->labels[(size_t)e * T + 1 + c];
+    float *grads = (float *)run_calloc(m->num_params, sizeof(float));
+    bert_copy_to_host(m->k, grads, m->grads, m->num_params * sizeof(float));
+    bert_st_entry *e = (bert_st_entry *)run_calloc((size_t)n, sizeof *e);
+    char **names = (char **)run_calloc((size_t)n, sizeof(char *));
+    e[0] = (bert_st_entry){ "loss", BERT_DT_F32, 1, { 1 }, &loss };
+    e[1] = (bert_st_entry){ "input_ids", BERT_DT_I32, 2, { B, T }, b->ids };
+    e[2] = (bert_st_entry){ "labels", BERT_DT_I32, 2, { B, T }, b->labels };
+    e[3] = (bert_st_entry){ "crf_tags", BERT_DT_I32, 2, { B, Tc }, tags };
+    e[k++] = (bert_st_entry){ "lengths", BERT_DT_I32, 1, { B }, b->lengths };
+    for (int i = 0; i < m->num_tensors; i++, k++) {
+        const bert_tensor *t = &m->tensors[i];
+        names[k] = (char *)run_calloc(strlen(m->names[i]) + 6, 1);
+        sprintf(names[k], "grad.%s", m->names[i]);
+        e[k] = (bert_st_entry){ names[k], BERT_DT_F32, t->ndim, { t->shape[0], t->shape[1], t->shape[2], t->shape[3] },
+                                grads + (t->grad - m->grads) };
+    }
+    if (bert_st_save(path, e, k, NULL, 0)) run_die("%s", bert_last_error());
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names); free(e); free(grads); free(tags);
+}
+
+// one optimizer step of --accumulation_steps micro-batches, each weighted 1/A
+static void train_step(run *r, batch *b) {
+    int A = ro.accumulation_steps;
+    double data_s = 0;
+    for (int k = 0; k < A; k++) {
+        double t0 = bert_time_s();
+        int B;
+        const size_t *idx = run_batch(r, &B);
+        batch_fill(b, &tr, &tw, idx, B);
+        data_s += bert_time_s() - t0;
+        bert_token_classify_out o = forward(run_micro(r), r->m, b, 1);
+        double loss = run_backward(r, o.loss, 1.0f / (float)A);
+        if (opt.debug_dump_grads) {   // testing: the first step's grads, then stop without saving anything
+            dump_grads(opt.debug_dump_grads, r->m, (float)loss, b);
+            printf("wrote %s (loss %.9g)\n", opt.debug_dump_grads, loss);
+            exit(0);
+        }
+    }
+    run_end_step(r, NULL, 0, data_s);
+    if (opt.debug_stop_at_step && (int)r->opt.step == opt.debug_stop_at_step) raise(SIGINT);   // as Ctrl-C
+}
+
+static int train(bert_model *m) {
+    char fingerprint[512], what[4400];
+    snprintf(fingerprint, sizeof fingerprint, "%s: %d windows of %d records, T %d, stride %d, %s%s, batch %d x %d, seed %d",
+             tr.path, tw.n, tr.n, opt.max_seq_length, opt.doc_stride, opt.tagging, opt.use_crf ? " crf" : "",
+             ro.batch_size, ro.accumulation_steps, ro.seed);
+    run r;
+    run_begin(&r, &ro, m, (size_t)tw.n, run_total_steps(&ro, (size_t)tw.n), fingerprint);
+    r.tokens_per_example = (int)(tw.tag_at[tw.n] / tw.n) + 2;
+    snprintf(what, sizeof what, "train: %s | %d records, %d windows, %ld mentions (%ld overlapping ones untagged) | %s%s, %d tags",
+             tr.path, tr.n, tw.n, tr.mentions, tr.overlaps, opt.tagging, opt.use_crf ? " + CRF" : " + softmax", ntags);
+    run_print_setup(&r, what);
+    batch b;
+    batch_alloc(&b, ro.batch_size, opt.max_seq_length);
+    while (run_next_step(&r)) {
+        train_step(&r, &b);
+        if (opt.do_eval && run_eval_due(&r, 0)) report_eval(&r, r.ctx, m, NULL);
+    }
+    if (run_completed(&r)) {
+        save_model(m);
+        final_tasks(&r, r.ctx, m);
+    }
+    free(b.ids);
+    return run_finish(&r);
 }
 
 int main(int argc, char **argv) {
-    double t_start = bert_time_s();
-    int rc = bert_flags_parse(flags, NFLAGS, argc, argv);
-    if (rc == 1) { usage(stdout); return 0; }
-    if (rc) die("%s", bert_last_error());
-    check_options();
-    parse_types();
-#ifdef _OPENMP
-    if (opt.threads > 0) omp_set_num_threads(opt.threads);
-#endif
-    int W = opt.max_seq_length - 2, S = opt.doc_stride > 0 ? (opt.doc_stride < W ? opt.doc_stride : W) : (W / 2 > 0 ? W / 2 : 1);
-    opt.doc_stride = S;
-    bert_vocab *v = bert_vocab_load(opt.vocab);
-    if (!v) die("%s", bert_last_error());
-    vocab = v;
-    if (v->cls_id < 0 || v->sep_id < 0 || v->pad_id < 0 || v->unk_id < 0) die("%s: needs [CLS], [SEP], [PAD] and [UNK]", opt.vocab);
-    dropped_id = bert_vocab_id(v, "[unused1]", 9);
-    if (dropped_id < 0) dropped_id = v->unk_id;
-    char_cache = (int32_t *)xcalloc(0x110000, sizeof(int32_t));
-
-    // data
-    char p_train[4200], p_dev[4200], p_test[4200], path[4200];
-    dataset tr = {0}, dev = {0}, test = {0};
-    windows tw = {0}, dw = {0}, sw = {0};
-    if (opt.do_train) { dataset_load(&tr, data_path(p_train, sizeof p_train, opt.train_file, "train.json"), 1); windows_make(&tw, &tr, W, S); }
-    if (opt.do_eval) { dataset_load(&dev, data_path(p_dev, sizeof p_dev, opt.dev_file, "dev.json"), 1); windows_make(&dw, &dev, W, S); }
-    if (opt.do_predict) { dataset_load(&test, data_path(p_test, sizeof p_test, opt.test_file, "test.json"), 0); windows_make(&sw, &test, W, S); }
-    if (opt.do_train && tw.n == 0) die("%s: no training windows (no records with text)", tr.path);
-
-    if (mkdir(opt.out, 0777) != 0 && errno != EEXIST) die("%s: %s", opt.out, strerror(errno));
-    snprintf(path, sizeof path, "%s/log.jsonl", opt.out);
-    FILE *log = opt.oracle ? NULL : fopen(path, opt.resume ? "a" : "w");
-    if (!opt.oracle && !log) die("%s: %s", path, strerror(errno));
-
-    // model (none for --oracle: the gold tags stand in for the predictions)
-    bert_model *m = NULL;
-    bert_ctx *ctx = NULL;
-    head h = { NULL, NULL, NULL };
-    if (!opt.oracle) {
-        char mpath[4200];
-        if (opt.model) snprintf(mpath, sizeof mpath, "%s", opt.model);
-        else snprintf(mpath, sizeof mpath, "%s/model.safetensors", opt.out);
-        m = make_model(&h, mpath);
-        if (!(ctx = bert_ctx_create((size_t)64 << 20))) die("out of memory for the activation arena");
-        ctx->seed = (uint64_t)opt.seed;
-    }
-
-    double t_eval = 0;
-    int status = 0;
+    parse_options(argc, argv);
+    bert_vocab *v = load_vocab();
+    load_data();
+    if (mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
+    char model_path[4200];   // none for --oracle: the gold tags stand in for the predictions
+    if (opt.model) snprintf(model_path, sizeof model_path, "%s", opt.model);
+    else snprintf(model_path, sizeof model_path, "%s/model.safetensors", ro.out);
+    bert_model *m = opt.oracle ? NULL : make_model(model_path);
+    int rc = 0;
     if (opt.do_train) {
-        status = train(m, &h, ctx, &tr, &tw, opt.do_eval ? &dev : NULL, &dw, log, &t_eval);
-        if (status == 2) status = 3;   // grads dumped: nothing else to do, exit 0
-        if (status == 0) {
-            snprintf(path, sizeof path, "%s/model.safetensors", opt.out);
-            if (bert_model_save(m, path)) die("saving %s", bert_last_error());
-            snprintf(path, sizeof path, "%s/config.json", opt.out);
-            write_hf_config(m, path);
-            printf("model: %s/model.safetensors, %s/config.json\n", opt.out, opt.out);
-        }
-    }
-    if (opt.do_eval && status == 0) {
-        double te = bert_time_s();
-        printf("dev: %s | %d records, %d windows, %ld mentions%s\n", dev.path, dev.n, dw.n, dev.mentions, opt.oracle ? " | oracle: gold tags" : "");
-        summary s = evaluate(ctx, m, &h, &dev, &dw, stdout);
-        t_eval += bert_time_s() - te;
-        print_eval(log, opt.oracle ? "oracle" : "dev", final_step, &s, &dev);
-        if (!opt.oracle) {
-            snprintf(path, sizeof path, "%s/dev_results.json", opt.out);
-            FILE *f = fopen(path, "w");
-            if (!f) die("%s: %s", path, strerror(errno));
-            fprintf(f, "{\"f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, \"macro_f1\": %.6f, \"gold\": %ld, \"pred\": %ld, \"correct\": %ld, \"per_type_f1\": {",
-                    s.f1, s.p, s.r, s.macro_f1, s.gold, s.pred, s.correct);
-            for (int t = 0; t < ntypes; t++) fprintf(f, t ? ", \"%s\": %.6f" : "\"%s\": %.6f", type_names[t], s.type_f1[t]);
-            fprintf(f, "}}\n");
-            fclose(f);
-        }
-    }
-    if (opt.do_predict && status == 0) {
-        if (opt.predict_file) snprintf(path, sizeof path, "%s", opt.predict_file);
-        else snprintf(path, sizeof path, "%s/cluener_predict.json", opt.out);
-        write_predictions(path, ctx, m, &h, &test, &sw);
-    }
-    double e2e = bert_time_s() - t_start;
-    printf("summary: %s | e2e %.1f s | eval %.1f s | peak RSS %.0f MiB\n",
-           status == 1 ? "stopped: too many NaN/Inf steps in a row" : status == 130 ? "interrupted" : "done", e2e, t_eval, bert_peak_rss_mib());
-    if (log) {
-        fprintf(log, "{\"summary\": \"%s\", \"e2e_s\": %.3f, \"eval_s\": %.3f, \"peak_rss_mib\": %.1f}\n",
-                status == 1 ? "nan" : status == 130 ? "interrupted" : "done", e2e, t_eval, bert_peak_rss_mib());
-        fclose(log);
+        rc = train(m);
+    } else {
+        bert_ctx *ctx = opt.oracle ? NULL : bert_ctx_create((size_t)64 << 20);
+        if (!opt.oracle && !ctx) run_die("out of memory for the activation arena");
+        run none;   // no training run: its eval line only
+        memset(&none, 0, sizeof none);
+        final_tasks(&none, ctx, m);
+        free(none.eval.x); free(none.eval.y);
+        bert_ctx_free(ctx);
     }
     windows_free(&tw); windows_free(&dw); windows_free(&sw);
     dataset_free(&tr); dataset_free(&dev); dataset_free(&test);
-    bert_ctx_free(ctx);
     bert_model_free(m);
     bert_vocab_free(v);
     free(char_cache);
-    if (status == 1) { fprintf(stderr, "ner: stopped: %d steps in a row had NaN/Inf loss or gradients\n", opt.max_bad_steps); return 1; }
-    return status == 3 ? 0 : status;
+    return rc;
 }
