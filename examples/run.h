@@ -62,14 +62,19 @@
 
 static const char *run_prog = "bert";   // the program's name in messages (run_parse sets it)
 
+// one line on stderr: "prog: [kind]message"
+static void run__report(const char *kind, const char *fmt, va_list ap) {
+    fflush(stdout);
+    fprintf(stderr, "%s: %s", run_prog, kind);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+}
+
 static void run_die(const char *fmt, ...) RUN_PRINTF(1, 2);
 static void run_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fflush(stdout);
-    fprintf(stderr, "%s: ", run_prog);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    run__report("", fmt, ap);
     va_end(ap);
     exit(1);
 }
@@ -78,10 +83,7 @@ static void run_warn(const char *fmt, ...) RUN_PRINTF(1, 2);
 static void run_warn(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fflush(stdout);
-    fprintf(stderr, "%s: warning: ", run_prog);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    run__report("warning: ", fmt, ap);
     va_end(ap);
 }
 
