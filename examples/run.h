@@ -301,7 +301,7 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
     if (bert_optim_parse(&type, o->optimizer)) run_die("--optimizer: %s", bert_last_error());
     if (o->batch_size < 1 || o->accumulation_steps < 1) run_die("--batch_size and --accumulation_steps must be >= 1");
     if (o->steps < 0 || o->epochs < 1) run_die("--steps must be >= 0 and --epochs >= 1");
-    if (!(o->lr > 0) || !isfinite(o->lr)) run_die("--lr must be a positive number");
+    if (!(o->lr >= 0) || !isfinite(o->lr)) run_die("--lr must be a number >= 0 (0 keeps the weights as loaded)");
     if (!(o->warmup_proportion >= 0 && o->warmup_proportion <= 1)) run_die("--warmup_proportion must be in [0,1]");
     if (o->keep < 1 || o->print_every < 1 || o->max_bad_steps < 1) run_die("--keep, --print_every and --max_bad_steps must be >= 1");
     if (o->save_every < 0 || o->eval_every < 0) run_die("--save_every and --eval_every must be >= 0");

@@ -3,7 +3,8 @@
 // logits and every parameter's gradient, dropout on); the metrics of examples/classify.c against
 // tests/ref/metrics_ref.py on fixed prediction files (degenerate ones included); and the program end
 // to end on the excerpts in tests/data (CoLA, MRPC pairs, TNEWS JSON, regression): best-on-dev
-// checkpoint, reload round trip, same seed = same bytes, prediction file formats, bad input (one
+// checkpoint, reload round trip, same seed = same bytes, a run killed and resumed (--resume) ending
+// byte-identical to an uninterrupted one (with accumulation too), prediction file formats, bad input (one
 // line naming file:line, exit 1), empty sentences skipped and counted, and --init from the keras-bert
 // TF checkpoint converted by convert/tf2st.py (skipped without ../shared/data or python3 + numpy).
 #define _DEFAULT_SOURCE
@@ -187,7 +188,7 @@ static void test_cola(const char *common) {
              " --do_train --do_eval --do_predict --epochs 3 --batch_size 8 --lr 1e-3 --print_every 5 --out " OUT "_cola", common);
     int rc = run(args, OUT "_cola.out");
     char *out = slurp(OUT "_cola.out", NULL), *err = slurp(OUT "_cola.out.err", NULL);
-    CHECK(rc == 0 && out && strstr(out, "step    18/18") && strstr(out, "ETA") && strstr(out, "*best*") && strstr(out, "confusion matrix"),
+    CHECK(rc == 0 && out && strstr(out, "step     18/18") && strstr(out, "ETA") && strstr(out, "*best*") && strstr(out, "confusion matrix"),
           "CoLA excerpt (43 train, 16 dev): 18 steps, progress lines with ETA, eval per epoch, best marked, confusion matrix (exit %d)", rc);
     CHECK(out && strstr(out, "majority-class baseline (always '1'): accuracy 0.6875"), "eval prints the majority-class baseline (11 of 16 dev rows are label 1)");
     CHECK(err && strstr(err, "_cola_test.tsv:6: the sentence has no tokens (empty): predicted from [CLS] [SEP] alone"),
@@ -217,7 +218,7 @@ static void test_cola(const char *common) {
         bert_json *j;
         if (!bert_json_parse(&j, s, len)) {
             parsed++;
-            steps += bert_json_get(j, "step") != NULL;
+            steps += bert_json_get(j, "step") != NULL && !bert_json_get(j, "summary");   // the summary names its step too
             evals += bert_json_get(j, "eval_step") != NULL;
             summary += bert_json_get(j, "summary") != NULL;
             bert_json_free(j);
@@ -394,6 +395,48 @@ static void test_bad_input(const char *common) {
     free(out); free(e);
 }
 
+// a run SIGKILLed after a step and resumed (--resume) ends as the uninterrupted run: the final
+// checkpoint and the best-on-dev model byte-identical; the best kept before the kill is remembered
+// (b), and one kept after the checkpoint resumed from is made again (a); with accumulation too
+static void test_resume(const char *common) {
+    static const struct { const char *name, *flags; int kill, from, best, last; } cases[] = {
+        { "a", "--batch_size 8 --save_every 5", 7, 5, 12, 24 },
+        { "b", "--batch_size 4 --accumulation_steps 2 --eval_every 3 --save_every 8", 17, 16, 15, 22 },
+    };
+    for (int i = 0; i < 2; i++) {
+        char args[2048], base[1024], a[300], b[300], want[64];
+        snprintf(base, sizeof base, "%s --task tsv --text_a_col 3 --label_col 1 --num_labels 1 --train_file " COLA_TRAIN " --dev_file " COLA_DEV
+                 " --do_train --do_eval --epochs 4 --lr 1e-3 %s", common, cases[i].flags);
+        snprintf(args, sizeof args, "%s --out " OUT "_whole_%s", base, cases[i].name);
+        int rc1 = run(args, OUT "_whole.out");
+        snprintf(args, sizeof args, "%s --out " OUT "_killed_%s --debug_kill_at_step %d", base, cases[i].name, cases[i].kill);
+        int rc2 = run(args, OUT "_killed.out");
+        snprintf(args, sizeof args, "%s --out " OUT "_killed_%s --resume", base, cases[i].name);
+        int rc3 = run(args, OUT "_resumed.out");
+        char *out = slurp(OUT "_resumed.out", NULL), *whole = slurp(OUT "_whole.out", NULL);
+        snprintf(want, sizeof want, "ckpt-%08d at step %d", cases[i].from, cases[i].from);
+        CHECK(rc1 == 0 && rc2 == 128 + SIGKILL && rc3 == 0 && out && strstr(out, "resumed from") && strstr(out, want),
+              "%s: uninterrupted run, run SIGKILLed after step %d, resumed from its step-%d checkpoint (exit %d, %d, %d)", cases[i].flags,
+              cases[i].kill, cases[i].from, rc1, rc2, rc3);
+        snprintf(want, sizeof want, "at step %d (", cases[i].best);
+        CHECK(whole && strstr(whole, want) && out && strstr(out, want), "both keep the model of step %d as the best on dev", cases[i].best);
+        free(out); free(whole);
+        for (int f = 0; f < 3; f++) {
+            char file[64];
+            if (f == 0) snprintf(file, sizeof file, "model.safetensors");
+            else snprintf(file, sizeof file, "ckpt-%08d/%s.safetensors", cases[i].last, f == 1 ? "model" : "state");
+            snprintf(a, sizeof a, OUT "_whole_%s/%s", cases[i].name, file);
+            snprintf(b, sizeof b, OUT "_killed_%s/%s", cases[i].name, file);
+            CHECK(same_file(a, b), "killed and resumed: %s byte-identical to the uninterrupted run's", file);
+        }
+        snprintf(a, sizeof a, OUT "_whole_%s", cases[i].name);
+        snprintf(b, sizeof b, OUT "_killed_%s", cases[i].name);
+        char *m1 = metrics_of(a), *m2 = metrics_of(b);
+        CHECK(m1 && m2 && !strcmp(m1, m2), "and the same eval_results.json metrics");
+        free(m1); free(m2);
+    }
+}
+
 // --init from a real TF checkpoint: keras-bert's tiny one, converted with convert/tf2st.py
 static void test_init_keras(void) {
     const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
@@ -446,6 +489,7 @@ int main(int argc, char **argv) {
     test_cola(common);
     test_tnews_mrpc_regression(common);
     test_bad_input(common);
+    test_resume(common);
     test_init_keras();
     if (system("rm -rf " OUT "_*")) {}
     return check_summary();
