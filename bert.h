@@ -23,13 +23,19 @@
      BERT_NO_OPENMP         ignore OpenMP even when compiled with -fopenmp (implementation TU)
      BERT_NO_SIMD           plain C kernels only (implementation TU)
 
-   TABLE OF CONTENTS (search for the banners)
-     public:          errors · config · parameter table · tensors, arena, ctx · kernel table ·
-                      ops · autograd · model · optimizers · checkpoints · JSON · safetensors ·
-                      tokenizer
-     implementation:  helpers · RNG · CPU kernels · arena/tensors · tape · ops · model ·
-                      optimizers · JSON · safetensors · config/checkpoint I/O · WordPiece
-                      tokenizer (+ generated Unicode tables) · license
+   TABLE OF CONTENTS (search for the banners; both halves run in the order data flows)
+     public:          errors · config · parameter table · tensors, arena, context · kernel table ·
+                      ops · autograd · model (parameters, encoder) · device memory · heads
+                      (pretraining, sequence classification, token classification, span, CRF) ·
+                      optimizers · utils for command-line programs · checkpoints · JSON and
+                      safetensors · tokenizer · TFRecord · create_pretraining_data
+     implementation:  helpers · RNG · vectorisable math · CPU kernels (every forward/backward pair,
+                      then the table) · arena and tensors · tape · ops · model · device memory ·
+                      encoder · heads (pretraining, then the task heads) · optimizers · flags ·
+                      I/O (files, JSON, safetensors) · config · checkpoints · WordPiece tokenizer
+                      (+ generated Unicode tables) · TFRecord · create_pretraining_data · license
+     The run layer the example programs share (checkpoint directories, --resume, progress line,
+     log.jsonl, curve.svg, summary) is examples/run.h, beside this file; include it after bert.h.
 
    CONVENTIONS
      Dims:  B batch, T sequence length, C hidden size (channels), NH heads, HS = C/NH head size,
@@ -430,6 +436,50 @@ BERTDEF int bert_model_find(const bert_model *m, const char *hf_name);  // tenso
    moves with each add), or NULL (bert_last_error()). At most BERT_MAX_ADDED_TENSORS. */
 BERTDEF bert_tensor *bert_model_add_tensor(bert_model *m, const char *hf_name, int d0, int d1, int decay, uint64_t seed);
 
+BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                 const int32_t *types, const int32_t *mask, int B, int T);
+// -> (B,T,C). Names its intermediates "emb", "layer.%d.qkv", ".ctx", ".attn_ln", ".ffn_act", "layer.%d".
+BERTDEF bert_tensor *bert_pool(bert_ctx *ctx, bert_model *m, bert_tensor *seq);      // -> (B,C)
+
+// ----------------------------------------------------------------------------
+// device memory: the hook that lets a kernel table on an accelerator (bert_cuda.h) keep tensors in
+// its own memory. A table names the memory its float pointers live in; the CPU table's is host
+// memory, where all of the above is plain pointers. A device's memory is touched only by its
+// kernels, and bert.h moves bytes through these functions: a ctx from bert_ctx_create_on keeps the
+// activation floats in a device arena (tensor headers, names and integer copies stay on the host),
+// bert_model_to moves params and grads, bert_optim_init puts the moments beside them, checkpoints
+// are read and written through host copies. For every table, integer arrays (ids, labels, rows) and
+// scalar results (a returned loss, LAMB's norms) are host values.
+
+typedef struct bert_memory {
+    int device;                                         // 1: host code must never dereference it
+    void *(*alloc)(size_t bytes);                       // NULL on failure
+    void (*release)(void *p);
+    void (*zero)(void *p, size_t bytes);
+    void (*upload)(void *dst, const void *host_src, size_t bytes);
+    void (*download)(void *host_dst, const void *src, size_t bytes);   // the bytes are there on return
+    void (*copy)(void *dst, const void *src, size_t bytes);            // within this memory, no overlap
+} bert_memory;
+
+BERTDEF bert_ctx *bert_ctx_create_on(const bert_kernels *k, size_t arena_bytes);
+// bert_ctx_create on kernel table k; with a device table, arena_bytes of device memory.
+BERTDEF int bert_model_to(bert_model *m, const bert_kernels *k);
+/* Moves params and grads into k's memory (back to the host with bert_cpu_kernels()). Create or load
+   the model and add task heads first, then move it, then bert_optim_init. BERT_OK, or BERT_ERR_OOM
+   with m unchanged. */
+BERTDEF void bert_copy_to_host(const bert_kernels *k, void *host_dst, const void *src, size_t bytes);
+BERTDEF void bert_copy_from_host(const bert_kernels *k, void *dst, const void *host_src, size_t bytes);
+// bytes between the host and k's memory (k NULL or the CPU table: memcpy)
+BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t);   // t's first value (a loss)
+BERTDEF void bert_tensor_read(const bert_ctx *ctx, const bert_tensor *t, float *host_dst);
+// all of t's numel values into host_dst (logits for metrics, embeddings for output), from any memory
+BERTDEF void bert_tensor_argmax(const bert_ctx *ctx, const bert_tensor *t, int32_t *host_dst);
+// t viewed as rows of its last dim: each row's argmax (the first on ties) into host_dst (numel/last dim)
+
+// ----------------------------------------------------------------------------
+// pretraining heads: masked LM (transform + decoder tied to the word embeddings) and next sentence,
+// as google-research/bert's run_pretraining.py
+
 typedef struct {
     int B, T, MP;
     const int32_t *input_ids;            // (B,T)
@@ -448,11 +498,108 @@ typedef struct {
     bert_tensor *mlm_loss, *nsp_loss, *loss;   // scalars; loss = mlm + nsp
 } bert_pretrain_out;
 
-BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *ids,
-                                 const int32_t *types, const int32_t *mask, int B, int T);
-// -> (B,T,C). Names its intermediates "emb", "layer.%d.qkv", ".ctx", ".attn_ln", ".ffn_act", "layer.%d".
-BERTDEF bert_tensor *bert_pool(bert_ctx *ctx, bert_model *m, bert_tensor *seq);      // -> (B,C)
 BERTDEF bert_pretrain_out bert_pretrain_forward(bert_ctx *ctx, bert_model *m, const bert_batch *b);
+
+// ----------------------------------------------------------------------------
+// sequence classification: HF BertForSequenceClassification's head (dropout + dense on the pooled
+// output); softmax cross-entropy for K >= 2 labels, mean squared error for K = 1 (regression, STS-B)
+
+BERTDEF bert_tensor *bert_mse(bert_ctx *ctx, bert_tensor *pred, const float *target);
+// pred (n elements, any shape), target (n) -> scalar mean of (pred - target)^2, as torch's MSELoss
+/* Appends "classifier.weight" (num_labels, C) (Google's init from seed, weight decay on) and
+   "classifier.bias" (num_labels, zeros) with bert_model_add_tensor; num_labels = 1 is regression.
+   Call before bert_optim_init. BERT_OK, or BERT_ERR_ARG with bert_last_error(). */
+BERTDEF int bert_classifier_add(bert_model *m, int num_labels, uint64_t seed);
+BERTDEF int bert_classifier_num_labels(const bert_model *m);   // K, or 0 when m has no classifier
+
+typedef struct {
+    bert_tensor *pooled;   // (B,C)
+    bert_tensor *logits;   // (B,K) class scores, or (B,1) predicted values when K = 1
+    bert_tensor *loss;     // scalar; NULL when the labels (K >= 2) or targets (K = 1) are NULL
+} bert_classify_out;
+
+/* Encoder, pooler, dropout(hidden_dropout_prob) on the pooled output (the dropout site after the
+   encoder's 1 + 3L), classifier. K >= 2: softmax cross-entropy against labels (B), the mean over
+   rows whose label != -100. K = 1: MSE of logits (B,1) against targets (B). */
+BERTDEF bert_classify_out bert_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                const int32_t *types, const int32_t *mask, int B, int T,
+                                                const int32_t *labels, const float *targets);
+
+// ----------------------------------------------------------------------------
+// token classification (examples/ner.c): HF BertForTokenClassification's head, dropout + a dense
+// C -> K over every token ("classifier.*"), with softmax cross-entropy, or with a linear-chain CRF
+// (bert_crf_nll, "crf.transitions") over each sequence's tokens after [CLS]
+
+/* Appends "classifier.weight" (num_labels, C) and "classifier.bias" (num_labels) as
+   bert_classifier_add and, when crf is non-zero, "crf.transitions" (num_labels+2, num_labels+2)
+   drawn from U(-0.1, 0.1) as pytorch-crf does, without weight decay. Call before bert_optim_init.
+   BERT_OK, or BERT_ERR_ARG with bert_last_error(). */
+BERTDEF int bert_token_classifier_add(bert_model *m, int num_labels, int crf, uint64_t seed);
+
+typedef struct {
+    bert_tensor *sequence;    // (B,T,C) last layer
+    bert_tensor *logits;      // (B,T,K) every token's tag scores
+    bert_tensor *emissions;   // CRF: (B,Tc,K) the logits of tokens 1..lengths[b], Tc the longest (>= 1); else NULL
+    bert_tensor *loss;        // scalar; NULL when labels are NULL
+} bert_token_classify_out;
+
+/* Encoder, dropout (p; < 0: hidden_dropout_prob, as HF's classifier_dropout None) on every token
+   (the dropout site after the encoder's 1 + 3L), classifier. labels (B,T): each token's tag in
+   [0,K), -100 for none ([CLS], [SEP], padding). Softmax (no crf.transitions in m): loss = the
+   cross-entropy's mean over the tokens whose label is not -100; lengths may be NULL. CRF: sequence
+   b's chain is its tokens 1..lengths[b] (lengths (B) in [0,T-1], needed; their labels are the
+   tags), loss = the mean NLL over the sequences with length > 0. */
+BERTDEF bert_token_classify_out bert_token_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                            const int32_t *types, const int32_t *mask, int B, int T,
+                                                            float p, const int32_t *labels, const int32_t *lengths);
+/* The predicted tags (B,T) of o's tokens 1..lengths[b]: each token's argmax (the lower id on ties)
+   or, with the CRF, the Viterbi path (bert_crf_decode); -1 at the other tokens. Reads tensors in
+   any memory. BERT_OK or BERT_ERR_OOM. */
+BERTDEF int bert_token_classify_decode(const bert_ctx *ctx, const bert_model *m, const bert_token_classify_out *o,
+                                       const int32_t *lengths, int32_t *tags);
+
+// ----------------------------------------------------------------------------
+// span head (SQuAD): HF BertForQuestionAnswering's "qa_outputs", a dense C -> 2 over every token
+// giving start and end logits, and run_squad's loss, the mean of the start and end cross-entropies
+
+BERTDEF bert_tensor *bert_transpose(bert_ctx *ctx, bert_tensor *x);
+// x (..., M, N) -> (..., N, M), the last two dims swapped (a copy)
+/* Appends "qa_outputs.weight" (2, C) (Google's init from seed, weight decay on) and "qa_outputs.bias"
+   (2, zeros) with bert_model_add_tensor. Call before bert_optim_init. BERT_OK or BERT_ERR_ARG. */
+BERTDEF int bert_span_head_add(bert_model *m, uint64_t seed);
+
+typedef struct {
+    bert_tensor *sequence;   // (B,T,C) last layer
+    bert_tensor *logits;     // (B,2,T): row 2b holds example b's start logits, row 2b+1 its end logits
+    bert_tensor *loss;       // scalar; NULL when start/end are NULL
+} bert_span_out;
+
+/* Encoder, then qa_outputs on every token (no dropout in between, as HF and run_squad). With start
+   and end (B) in [0,T) (0, the [CLS] token, when the answer is outside the window): loss =
+   (mean CE(start logits, start) + mean CE(end logits, end)) / 2, a softmax over all T positions. */
+BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                        const int32_t *types, const int32_t *mask, int B, int T,
+                                        const int32_t *start, const int32_t *end);
+
+// ----------------------------------------------------------------------------
+// linear-chain CRF for sequence tagging (examples/ner.c): an op with its backward, and Viterbi.
+// Transitions are one (K+2, K+2) tensor, row = from, column = to, over the K tags, then START = K
+// and STOP = K+1. A path y of n tags scores
+//     tr[START,y0] + sum_t em[t,y_t] + sum_{t>0} tr[y_{t-1},y_t] + tr[y_{n-1},STOP]
+// and p(y) = exp(score(y)) / Z. Column START and row STOP are never read (their grads stay 0).
+// pytorch-crf's three tensors are slices of it: start_transitions = tr[K,:K], end_transitions =
+// tr[:K,K+1], transitions = tr[:K,:K].
+
+// emissions (B,T,K), transitions (K+2,K+2), tags (B,T) in [0,K) for t < lengths[b], lengths (B)
+// in [0,T] -> scalar: the mean over sequences with length > 0 of -log p(tags) (0 if none).
+// The forward algorithm in log space, in double; the backward from forward-backward marginals.
+BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_tensor *transitions,
+                                  const int32_t *tags, const int32_t *lengths);
+/* Viterbi: tags (B,T) gets each sequence's highest-scoring path (ties: the lower tag id), -1 past
+   its length. No tape; reads the tensors' data on the host (download device tensors first).
+   BERT_OK or BERT_ERR_OOM. */
+BERTDEF int bert_crf_decode(const bert_tensor *emissions, const bert_tensor *transitions,
+                            const int32_t *lengths, int32_t *tags);
 
 // ----------------------------------------------------------------------------
 // optimizers
@@ -493,6 +640,33 @@ BERTDEF int bert_optim_step(bert_optim *o, bert_model *m);
 BERTDEF const char *bert_optim_name(bert_optim_type type);
 BERTDEF int bert_optim_parse(bert_optim_type *type, const char *name);   // the inverse; BERT_ERR_ARG
 
+// ----------------------------------------------------------------------------
+// utils for command-line programs: a flag table parser (the examples share it)
+
+typedef enum { BERT_FLAG_INT, BERT_FLAG_FLOAT, BERT_FLAG_STR, BERT_FLAG_BOOL, BERT_FLAG_LIST } bert_flag_type;
+typedef struct { const char *items[64]; int count; } bert_flag_list;   // a repeatable flag's values
+typedef struct {
+    const char *name;        // without the leading "--"
+    bert_flag_type type;
+    void *value;             // int*, float*, const char**, int* (bool), bert_flag_list*
+    const char *help;        // one line; the default is printed from *value
+} bert_flag;
+
+/* Parses "--name value" / "--name=value" (a bool flag alone means 1; "=0" / "=1" also work) into
+   the table's variables. BERT_OK; 1 if -h or --help was given; BERT_ERR_ARG with bert_last_error()
+   naming the flag ("unknown flag --x", "--lr: 'abc' is not a number", "--input: given over 64 times"). */
+BERTDEF int bert_flags_parse(const bert_flag *flags, int nflags, int argc, char **argv);
+BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags);   // FILE*; one line per flag
+#define BERT_MAX_TEXT_BYTES ((size_t)100 << 20)   // the JSON reader's text limit (and safetensors headers')
+/* A whole file into memory, NUL-terminated (*size excludes the NUL); BERT_FREE it. Directories and
+   unreadable files are BERT_ERR_IO "PATH: why". */
+BERTDEF int bert_read_file(const char *path, unsigned char **data, size_t *size);
+BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i);
+// 1 when U+03A3 at cps[i] (of n code points) lowers to U+03C2 by Python's str.lower() (Final_Sigma)
+// for progress lines and summaries
+BERTDEF double bert_time_s(void);          // seconds on the C11 wall clock (timespec_get): subtract two readings
+BERTDEF double bert_peak_rss_mib(void);    // this process's peak resident memory (Linux /proc), -1 where unknown
+BERTDEF const char *bert_format_duration(char *buf, size_t n, double s);   // "42s", "3m05s", "1h02m"; "?" if s < 0 or NaN
 // ----------------------------------------------------------------------------
 // checkpoints: safetensors with HF BertForPreTraining names, config in __metadata__
 
@@ -740,169 +914,6 @@ typedef struct { long instances, tokens, predictions, random_next; } bert_pretra
 BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, const bert_pretrain_data_opts *o,
                                      bert_pretrain_data_stats *stats);
 
-// ----------------------------------------------------------------------------
-// sequence classification: HF BertForSequenceClassification's head (dropout + dense on the pooled
-// output); softmax cross-entropy for K >= 2 labels, mean squared error for K = 1 (regression, STS-B)
-
-BERTDEF bert_tensor *bert_mse(bert_ctx *ctx, bert_tensor *pred, const float *target);
-// pred (n elements, any shape), target (n) -> scalar mean of (pred - target)^2, as torch's MSELoss
-/* Appends "classifier.weight" (num_labels, C) (Google's init from seed, weight decay on) and
-   "classifier.bias" (num_labels, zeros) with bert_model_add_tensor; num_labels = 1 is regression.
-   Call before bert_optim_init. BERT_OK, or BERT_ERR_ARG with bert_last_error(). */
-BERTDEF int bert_classifier_add(bert_model *m, int num_labels, uint64_t seed);
-BERTDEF int bert_classifier_num_labels(const bert_model *m);   // K, or 0 when m has no classifier
-
-typedef struct {
-    bert_tensor *pooled;   // (B,C)
-    bert_tensor *logits;   // (B,K) class scores, or (B,1) predicted values when K = 1
-    bert_tensor *loss;     // scalar; NULL when the labels (K >= 2) or targets (K = 1) are NULL
-} bert_classify_out;
-
-/* Encoder, pooler, dropout(hidden_dropout_prob) on the pooled output (the dropout site after the
-   encoder's 1 + 3L), classifier. K >= 2: softmax cross-entropy against labels (B), the mean over
-   rows whose label != -100. K = 1: MSE of logits (B,1) against targets (B). */
-BERTDEF bert_classify_out bert_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
-                                                const int32_t *types, const int32_t *mask, int B, int T,
-                                                const int32_t *labels, const float *targets);
-
-// ----------------------------------------------------------------------------
-// linear-chain CRF for sequence tagging (examples/ner.c): an op with its backward, and Viterbi.
-// Transitions are one (K+2, K+2) tensor, row = from, column = to, over the K tags, then START = K
-// and STOP = K+1. A path y of n tags scores
-//     tr[START,y0] + sum_t em[t,y_t] + sum_{t>0} tr[y_{t-1},y_t] + tr[y_{n-1},STOP]
-// and p(y) = exp(score(y)) / Z. Column START and row STOP are never read (their grads stay 0).
-// pytorch-crf's three tensors are slices of it: start_transitions = tr[K,:K], end_transitions =
-// tr[:K,K+1], transitions = tr[:K,:K].
-
-// emissions (B,T,K), transitions (K+2,K+2), tags (B,T) in [0,K) for t < lengths[b], lengths (B)
-// in [0,T] -> scalar: the mean over sequences with length > 0 of -log p(tags) (0 if none).
-// The forward algorithm in log space, in double; the backward from forward-backward marginals.
-BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_tensor *transitions,
-                                  const int32_t *tags, const int32_t *lengths);
-/* Viterbi: tags (B,T) gets each sequence's highest-scoring path (ties: the lower tag id), -1 past
-   its length. No tape; reads the tensors' data on the host (download device tensors first).
-   BERT_OK or BERT_ERR_OOM. */
-BERTDEF int bert_crf_decode(const bert_tensor *emissions, const bert_tensor *transitions,
-                            const int32_t *lengths, int32_t *tags);
-
-// ----------------------------------------------------------------------------
-// span head (SQuAD): HF BertForQuestionAnswering's "qa_outputs", a dense C -> 2 over every token
-// giving start and end logits, and run_squad's loss, the mean of the start and end cross-entropies
-
-BERTDEF bert_tensor *bert_transpose(bert_ctx *ctx, bert_tensor *x);
-// x (..., M, N) -> (..., N, M), the last two dims swapped (a copy)
-/* Appends "qa_outputs.weight" (2, C) (Google's init from seed, weight decay on) and "qa_outputs.bias"
-   (2, zeros) with bert_model_add_tensor. Call before bert_optim_init. BERT_OK or BERT_ERR_ARG. */
-BERTDEF int bert_span_head_add(bert_model *m, uint64_t seed);
-
-typedef struct {
-    bert_tensor *sequence;   // (B,T,C) last layer
-    bert_tensor *logits;     // (B,2,T): row 2b holds example b's start logits, row 2b+1 its end logits
-    bert_tensor *loss;       // scalar; NULL when start/end are NULL
-} bert_span_out;
-
-/* Encoder, then qa_outputs on every token (no dropout in between, as HF and run_squad). With start
-   and end (B) in [0,T) (0, the [CLS] token, when the answer is outside the window): loss =
-   (mean CE(start logits, start) + mean CE(end logits, end)) / 2, a softmax over all T positions. */
-BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
-                                        const int32_t *types, const int32_t *mask, int B, int T,
-                                        const int32_t *start, const int32_t *end);
-
-// ----------------------------------------------------------------------------
-// token classification (examples/ner.c): HF BertForTokenClassification's head, dropout + a dense
-// C -> K over every token ("classifier.*"), with softmax cross-entropy, or with a linear-chain CRF
-// (bert_crf_nll, "crf.transitions") over each sequence's tokens after [CLS]
-
-/* Appends "classifier.weight" (num_labels, C) and "classifier.bias" (num_labels) as
-   bert_classifier_add and, when crf is non-zero, "crf.transitions" (num_labels+2, num_labels+2)
-   drawn from U(-0.1, 0.1) as pytorch-crf does, without weight decay. Call before bert_optim_init.
-   BERT_OK, or BERT_ERR_ARG with bert_last_error(). */
-BERTDEF int bert_token_classifier_add(bert_model *m, int num_labels, int crf, uint64_t seed);
-
-typedef struct {
-    bert_tensor *sequence;    // (B,T,C) last layer
-    bert_tensor *logits;      // (B,T,K) every token's tag scores
-    bert_tensor *emissions;   // CRF: (B,Tc,K) the logits of tokens 1..lengths[b], Tc the longest (>= 1); else NULL
-    bert_tensor *loss;        // scalar; NULL when labels are NULL
-} bert_token_classify_out;
-
-/* Encoder, dropout (p; < 0: hidden_dropout_prob, as HF's classifier_dropout None) on every token
-   (the dropout site after the encoder's 1 + 3L), classifier. labels (B,T): each token's tag in
-   [0,K), -100 for none ([CLS], [SEP], padding). Softmax (no crf.transitions in m): loss = the
-   cross-entropy's mean over the tokens whose label is not -100; lengths may be NULL. CRF: sequence
-   b's chain is its tokens 1..lengths[b] (lengths (B) in [0,T-1], needed; their labels are the
-   tags), loss = the mean NLL over the sequences with length > 0. */
-BERTDEF bert_token_classify_out bert_token_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
-                                                            const int32_t *types, const int32_t *mask, int B, int T,
-                                                            float p, const int32_t *labels, const int32_t *lengths);
-/* The predicted tags (B,T) of o's tokens 1..lengths[b]: each token's argmax (the lower id on ties)
-   or, with the CRF, the Viterbi path (bert_crf_decode); -1 at the other tokens. Reads tensors in
-   any memory. BERT_OK or BERT_ERR_OOM. */
-BERTDEF int bert_token_classify_decode(const bert_ctx *ctx, const bert_model *m, const bert_token_classify_out *o,
-                                       const int32_t *lengths, int32_t *tags);
-
-// ----------------------------------------------------------------------------
-// device memory: the hook that lets a kernel table on an accelerator (bert_cuda.h) keep tensors in
-// its own memory. A table names the memory its float pointers live in; the CPU table's is host
-// memory, where all of the above is plain pointers. A device's memory is touched only by its
-// kernels, and bert.h moves bytes through these functions: a ctx from bert_ctx_create_on keeps the
-// activation floats in a device arena (tensor headers, names and integer copies stay on the host),
-// bert_model_to moves params and grads, bert_optim_init puts the moments beside them, checkpoints
-// are read and written through host copies. For every table, integer arrays (ids, labels, rows) and
-// scalar results (a returned loss, LAMB's norms) are host values.
-
-typedef struct bert_memory {
-    int device;                                         // 1: host code must never dereference it
-    void *(*alloc)(size_t bytes);                       // NULL on failure
-    void (*release)(void *p);
-    void (*zero)(void *p, size_t bytes);
-    void (*upload)(void *dst, const void *host_src, size_t bytes);
-    void (*download)(void *host_dst, const void *src, size_t bytes);   // the bytes are there on return
-    void (*copy)(void *dst, const void *src, size_t bytes);            // within this memory, no overlap
-} bert_memory;
-
-BERTDEF bert_ctx *bert_ctx_create_on(const bert_kernels *k, size_t arena_bytes);
-// bert_ctx_create on kernel table k; with a device table, arena_bytes of device memory.
-BERTDEF int bert_model_to(bert_model *m, const bert_kernels *k);
-/* Moves params and grads into k's memory (back to the host with bert_cpu_kernels()). Create or load
-   the model and add task heads first, then move it, then bert_optim_init. BERT_OK, or BERT_ERR_OOM
-   with m unchanged. */
-BERTDEF void bert_copy_to_host(const bert_kernels *k, void *host_dst, const void *src, size_t bytes);
-BERTDEF void bert_copy_from_host(const bert_kernels *k, void *dst, const void *host_src, size_t bytes);
-// bytes between the host and k's memory (k NULL or the CPU table: memcpy)
-BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t);   // t's first value (a loss)
-BERTDEF void bert_tensor_read(const bert_ctx *ctx, const bert_tensor *t, float *host_dst);
-// all of t's numel values into host_dst (logits for metrics, embeddings for output), from any memory
-BERTDEF void bert_tensor_argmax(const bert_ctx *ctx, const bert_tensor *t, int32_t *host_dst);
-// t viewed as rows of its last dim: each row's argmax (the first on ties) into host_dst (numel/last dim)
-
-// ----------------------------------------------------------------------------
-// utils for command-line programs: a flag table parser (the examples share it)
-
-typedef enum { BERT_FLAG_INT, BERT_FLAG_FLOAT, BERT_FLAG_STR, BERT_FLAG_BOOL, BERT_FLAG_LIST } bert_flag_type;
-typedef struct { const char *items[64]; int count; } bert_flag_list;   // a repeatable flag's values
-typedef struct {
-    const char *name;        // without the leading "--"
-    bert_flag_type type;
-    void *value;             // int*, float*, const char**, int* (bool), bert_flag_list*
-    const char *help;        // one line; the default is printed from *value
-} bert_flag;
-
-/* Parses "--name value" / "--name=value" (a bool flag alone means 1; "=0" / "=1" also work) into
-   the table's variables. BERT_OK; 1 if -h or --help was given; BERT_ERR_ARG with bert_last_error()
-   naming the flag ("unknown flag --x", "--lr: 'abc' is not a number", "--input: given over 64 times"). */
-BERTDEF int bert_flags_parse(const bert_flag *flags, int nflags, int argc, char **argv);
-BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags);   // FILE*; one line per flag
-#define BERT_MAX_TEXT_BYTES ((size_t)100 << 20)   // the JSON reader's text limit (and safetensors headers')
-/* A whole file into memory, NUL-terminated (*size excludes the NUL); BERT_FREE it. Directories and
-   unreadable files are BERT_ERR_IO "PATH: why". */
-BERTDEF int bert_read_file(const char *path, unsigned char **data, size_t *size);
-BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i);
-// 1 when U+03A3 at cps[i] (of n code points) lowers to U+03C2 by Python's str.lower() (Final_Sigma)
-// for progress lines and summaries
-BERTDEF double bert_time_s(void);          // seconds on the C11 wall clock (timespec_get): subtract two readings
-BERTDEF double bert_peak_rss_mib(void);    // this process's peak resident memory (Linux /proc), -1 where unknown
-BERTDEF const char *bert_format_duration(char *buf, size_t n, double s);   // "42s", "3m05s", "1h02m"; "?" if s < 0 or NaN
 #ifdef __cplusplus
 }
 #endif
@@ -918,6 +929,7 @@ BERTDEF const char *bert_format_duration(char *buf, size_t n, double s);   // "4
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <float.h>
 #include <errno.h>
 #include <time.h>
 #if defined(__unix__) || defined(__APPLE__)
@@ -1122,7 +1134,6 @@ static double bert__softmax_row(float *out, const float *in, int n) {
             __VA_ARGS__ \
         } \
     } while (0)
-
 
 // ----------------------------------------------------------------------------
 // CPU kernels
@@ -1866,18 +1877,9 @@ static void bert__momentum_update(float *p, const float *g, float *m, size_t n, 
 }
 
 // defined with their op in the "sequence classification" section near the end
-static float bert__mse_forward(const float *pred, const float *target, size_t n);
-static void bert__mse_backward(float *dpred, const float *pred, const float *target, float dloss, size_t n);
 // defined with their op in the "linear-chain CRF" section near the end
-static float bert__crf_forward(float *nll, const float *emit, const float *trans, const int32_t *tags,
-                               const int32_t *lengths, int B, int T, int K, double *work);
-static void bert__crf_backward(float *demit, float *dtrans, const float *emit, const float *trans,
-                               const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, int K,
-                               double *work);
 
 // defined with their op in the "span head" section near the end
-static void bert__transpose_forward(float *out, const float *inp, int B, int M, int N);
-static void bert__transpose_backward(float *dinp, const float *dout, int B, int M, int N);
 
 // host memory for the CPU table: the allocator bert.h uses everywhere, and memcpy/memset
 static void *bert__host_alloc(size_t bytes) { return bert__malloc(bytes); }
@@ -1890,6 +1892,162 @@ static const bert_memory bert__host_memory = {
 
 // the memory a model's or optimizer's buffers are in (k NULL: host)
 static const bert_memory *bert__mem_of(const struct bert_kernels *k) { return k && k->mem ? k->mem : &bert__host_memory; }
+
+// the task heads' kernel pairs: MSE (regression), the linear-chain CRF, the last-two-dims
+// transpose (span logits)
+
+// mean squared error over n elements; backward adds dloss * 2 (pred - target) / n
+static float bert__mse_forward(const float *pred, const float *target, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) { double d = (double)pred[i] - (double)target[i]; s += d * d; }
+    return n ? (float)(s / (double)n) : 0.0f;
+}
+
+static void bert__mse_backward(float *dpred, const float *pred, const float *target, float dloss, size_t n) {
+    if (!n) return;
+    float s = 2.0f * dloss / (float)n;
+    for (size_t i = 0; i < n; i++) dpred[i] += s * (pred[i] - target[i]);
+}
+
+// linear-chain CRF: the kernel pair (in the kernel table), the op, Viterbi. Sequences are
+// independent, so threads take whole sequences; everything runs in double, and the transition
+// grads are summed over sequences in order, so results do not depend on the thread count.
+// alpha (n,K): alpha[t][j] = log of the summed exp-scores of all paths y_0..y_t ending in j
+static void bert__crf_alpha(double *alpha, const float *em, const float *tr, int n, int K) {
+    int K2 = K + 2;
+    for (int j = 0; j < K; j++) alpha[j] = (double)tr[K * K2 + j] + em[j];
+    for (int t = 1; t < n; t++) {
+        const double *a = alpha + (size_t)(t - 1) * K;
+        for (int j = 0; j < K; j++) {   // logsumexp_i(a[i] + tr[i,j]), max-shifted
+            double m = -INFINITY, s = 0.0;
+            for (int i = 0; i < K; i++) m = fmax(m, a[i] + tr[i * K2 + j]);
+            for (int i = 0; i < K; i++) s += exp(a[i] + tr[i * K2 + j] - m);
+            alpha[(size_t)t * K + j] = em[(size_t)t * K + j] + m + log(s);
+        }
+    }
+}
+
+// beta (n,K): beta[t][i] = log of the summed exp-scores of all continuations after y_t = i, STOP included
+static void bert__crf_beta(double *beta, const float *em, const float *tr, int n, int K) {
+    int K2 = K + 2;
+    for (int i = 0; i < K; i++) beta[(size_t)(n - 1) * K + i] = tr[i * K2 + K + 1];
+    for (int t = n - 2; t >= 0; t--) {
+        const double *b = beta + (size_t)(t + 1) * K;
+        const float *e = em + (size_t)(t + 1) * K;
+        for (int i = 0; i < K; i++) {
+            double m = -INFINITY, s = 0.0;
+            for (int j = 0; j < K; j++) m = fmax(m, tr[i * K2 + j] + e[j] + b[j]);
+            for (int j = 0; j < K; j++) s += exp(tr[i * K2 + j] + e[j] + b[j] - m);
+            beta[(size_t)t * K + i] = m + log(s);
+        }
+    }
+}
+
+// log Z from the last alpha row
+static double bert__crf_log_z(const double *alpha_last, const float *tr, int K) {
+    int K2 = K + 2;
+    double m = -INFINITY, s = 0.0;
+    for (int j = 0; j < K; j++) m = fmax(m, alpha_last[j] + tr[j * K2 + K + 1]);
+    for (int j = 0; j < K; j++) s += exp(alpha_last[j] + tr[j * K2 + K + 1] - m);
+    return m + log(s);
+}
+
+static double bert__crf_score(const float *em, const float *tr, const int32_t *y, int n, int K) {
+    int K2 = K + 2;
+    double s = (double)tr[K * K2 + y[0]] + tr[y[n - 1] * K2 + K + 1];
+    for (int t = 0; t < n; t++) s += em[(size_t)t * K + y[t]] + (t ? (double)tr[y[t - 1] * K2 + y[t]] : 0.0);
+    return s;
+}
+
+static int bert__crf_count(const int32_t *lengths, int B) {
+    int count = 0;
+    for (int b = 0; b < B; b++) count += lengths[b] > 0;
+    return count;
+}
+
+// work: B*(2*T*K + (K+2)*(K+2)) doubles, as for the backward
+static float bert__crf_forward(float *nll, const float *emit, const float *trans, const int32_t *tags,
+                               const int32_t *lengths, int B, int T, int K, double *work) {
+    size_t per = 2 * (size_t)T * K + (size_t)(K + 2) * (K + 2);
+    BERT__PARALLEL_FOR_IF((size_t)B * T * K * K)
+    for (int b = 0; b < B; b++) {
+        int n = lengths[b];
+        double *alpha = work + (size_t)b * per, v = 0.0;
+        const float *em = emit + (size_t)b * T * K;
+        if (n > 0) {
+            bert__crf_alpha(alpha, em, trans, n, K);
+            v = bert__crf_log_z(alpha + (size_t)(n - 1) * K, trans, K) - bert__crf_score(em, trans, tags + (size_t)b * T, n, K);
+        }
+        alpha[per - 1] = v;   // the last slot: the sum below reads it in order
+        nll[b] = (float)v;
+    }
+    double total = 0.0;
+    for (int b = 0; b < B; b++) total += work[(size_t)b * per + per - 1];
+    int count = bert__crf_count(lengths, B);
+    return count ? (float)(total / count) : 0.0f;
+}
+
+// d NLL / d em[t,j] = p(y_t = j) - [tag_t = j]; d NLL / d tr[i,j] = expected count of i->j minus
+// the gold path's count (START->j at t = 0, i->STOP at the end), each scaled by dloss / count
+static void bert__crf_backward(float *demit, float *dtrans, const float *emit, const float *trans,
+                               const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, int K,
+                               double *work) {
+    int K2 = K + 2, count = bert__crf_count(lengths, B);
+    if (!count) return;
+    size_t per = 2 * (size_t)T * K + (size_t)K2 * K2;
+    double s = (double)dloss / count;
+    BERT__PARALLEL_FOR_IF((size_t)B * T * K * K)
+    for (int b = 0; b < B; b++) {
+        int n = lengths[b];
+        double *alpha = work + (size_t)b * per, *beta = alpha + (size_t)T * K, *dtr = beta + (size_t)T * K;
+        const float *em = emit + (size_t)b * T * K;
+        const int32_t *y = tags + (size_t)b * T;
+        memset(dtr, 0, (size_t)K2 * K2 * sizeof(double));
+        if (n <= 0) continue;
+        bert__crf_alpha(alpha, em, trans, n, K);
+        bert__crf_beta(beta, em, trans, n, K);
+        double log_z = bert__crf_log_z(alpha + (size_t)(n - 1) * K, trans, K);
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < K; j++) {
+                double p = exp(alpha[(size_t)t * K + j] + beta[(size_t)t * K + j] - log_z) - (y[t] == j);
+                if (demit) demit[((size_t)b * T + t) * K + j] += (float)(s * p);
+                if (t == 0) dtr[K * K2 + j] += p;
+                if (t == n - 1) dtr[j * K2 + K + 1] += p;
+            }
+        for (int t = 1; t < n; t++) {
+            const double *a = alpha + (size_t)(t - 1) * K, *bt = beta + (size_t)t * K;
+            const float *e = em + (size_t)t * K;
+            for (int i = 0; i < K; i++)
+                for (int j = 0; j < K; j++)
+                    dtr[i * K2 + j] += exp(a[i] + trans[i * K2 + j] + e[j] + bt[j] - log_z);
+            dtr[y[t - 1] * K2 + y[t]] -= 1.0;
+        }
+    }
+    if (!dtrans) return;
+    for (int i = 0; i < K2 * K2; i++) {
+        double g = 0.0;
+        for (int b = 0; b < B; b++) g += work[(size_t)b * per + 2 * (size_t)T * K + i];
+        dtrans[i] += (float)(s * g);
+    }
+}
+
+static void bert__transpose_forward(float *out, const float *inp, int B, int M, int N) {
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * M * N;
+        float *y = out + (size_t)b * M * N;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) y[(size_t)j * M + i] = x[(size_t)i * N + j];
+    }
+}
+
+static void bert__transpose_backward(float *dinp, const float *dout, int B, int M, int N) {
+    for (int b = 0; b < B; b++) {
+        float *dx = dinp + (size_t)b * M * N;
+        const float *dy = dout + (size_t)b * M * N;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) dx[(size_t)i * N + j] += dy[(size_t)j * M + i];
+    }
+}
 
 // Generated from BERT_KERNELS, which also lays out the struct, so each entry lands in the field of
 // its name: entry `foo` is bert__foo. (A positional list C++11 can read; C++ has no designated
@@ -2486,6 +2644,57 @@ BERTDEF bert_tensor *bert_gather(bert_ctx *ctx, bert_tensor *x, const int32_t *r
     return out;
 }
 
+BERTDEF bert_tensor *bert_mse(bert_ctx *ctx, bert_tensor *pred, const float *target) {
+    bert_tensor *out = bert__tensor(ctx, 1, 1, 0, 0, 0);
+    out->data[0] = ctx->k->mse_forward(pred->data, target, pred->numel);
+    bert_node *n = bert__record(ctx, BERT_OP_MSE, out, pred, NULL, NULL);
+    if (n) {   // the caller's targets may change before backward: keep a copy
+        float *t = bert__floats(ctx, pred->numel);
+        memcpy(t, target, pred->numel * sizeof(float));
+        n->saved[0] = t;
+    }
+    return out;
+}
+
+BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_tensor *transitions,
+                                  const int32_t *tags, const int32_t *lengths) {
+    BERT_ASSERT_MSG(emissions->ndim == 3, "bert_crf_nll: emissions must be (B,T,K)");
+    int B = emissions->shape[0], T = emissions->shape[1], K = emissions->shape[2];
+    BERT_ASSERT_MSG(transitions->ndim == 2 && transitions->shape[0] == K + 2 && transitions->shape[1] == K + 2,
+                    "bert_crf_nll: transitions must be (K+2,K+2)");
+    for (int b = 0; b < B; b++) {
+        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] <= T, "bert_crf_nll: length out of range");
+        for (int t = 0; t < lengths[b]; t++)
+            BERT_ASSERT_MSG(tags[(size_t)b * T + t] >= 0 && tags[(size_t)b * T + t] < K, "bert_crf_nll: tag out of range");
+    }
+    bert_tensor *out = bert__tensor(ctx, 1, 1, 0, 0, 0);
+    float *nll = bert__floats(ctx, (size_t)B);
+    size_t nw = (size_t)B * (2 * (size_t)T * K + (size_t)(K + 2) * (K + 2));
+    double *work = (double *)bert__arena_alloc(&ctx->arena, nw * sizeof(double));
+    bert__set_scalar(ctx, out->data, ctx->k->crf_forward(nll, emissions->data, transitions->data, tags, lengths, B, T, K, work));
+    bert_node *n = bert__record(ctx, BERT_OP_CRF, out, emissions, transitions, NULL);
+    if (n) {
+        n->idx[0] = bert__copy_ints(ctx, tags, (size_t)B * T);
+        n->idx[1] = bert__copy_ints(ctx, lengths, (size_t)B);
+        n->iarg[0] = B; n->iarg[1] = T; n->iarg[2] = K;
+    }
+    return out;
+}
+
+BERTDEF bert_tensor *bert_transpose(bert_ctx *ctx, bert_tensor *x) {
+    BERT_ASSERT_MSG(x->ndim >= 2, "bert_transpose: needs at least 2 dims");
+    int M = x->shape[x->ndim - 2], N = x->shape[x->ndim - 1], B = (int)(x->numel / ((size_t)M * N));
+    int shape[4];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 2] = N;
+    shape[x->ndim - 1] = M;
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, shape);
+    ctx->k->transpose_forward(out->data, x->data, B, M, N);
+    bert_node *n = bert__record(ctx, BERT_OP_TRANSPOSE, out, x, NULL, NULL);
+    if (n) { n->iarg[0] = B; n->iarg[1] = M; n->iarg[2] = N; }
+    return out;
+}
+
 // ----------------------------------------------------------------------------
 // model: the parameter table laid out in one flat buffer per role
 
@@ -2691,7 +2900,84 @@ BERTDEF int bert_model_find(const bert_model *m, const char *hf_name) {
 }
 
 // ----------------------------------------------------------------------------
-// the encoder and the pretraining heads
+// device memory: moving a model between memories, and host access to tensor memory (the ctx side,
+// the arena's device blocks, is with the arena above)
+
+BERTDEF void bert_copy_to_host(const bert_kernels *k, void *host_dst, const void *src, size_t bytes) {
+    bert__mem_of(k)->download(host_dst, src, bytes);
+}
+
+BERTDEF void bert_copy_from_host(const bert_kernels *k, void *dst, const void *host_src, size_t bytes) {
+    bert__mem_of(k)->upload(dst, host_src, bytes);
+}
+
+BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t) {
+    float v;
+    bert_copy_to_host(ctx->k, &v, t->data, sizeof v);   // activations and params share ctx->k's memory
+    return v;
+}
+
+BERTDEF void bert_tensor_read(const bert_ctx *ctx, const bert_tensor *t, float *host_dst) {
+    bert_copy_to_host(ctx->k, host_dst, t->data, t->numel * sizeof(float));
+}
+
+BERTDEF void bert_tensor_argmax(const bert_ctx *ctx, const bert_tensor *t, int32_t *host_dst) {
+    size_t V = (size_t)t->shape[t->ndim - 1], rows = V ? t->numel / V : 0;
+    int device = bert__mem_of(ctx->k)->device;
+    float *row = device ? (float *)bert__malloc(V * sizeof(float)) : NULL;
+    BERT_ASSERT_MSG(!device || row, "bert_tensor_argmax: out of memory for one row");
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = t->data + i * V;
+        if (device) { bert_copy_to_host(ctx->k, row, x, V * sizeof(float)); x = row; }   // one row at a time
+        size_t best = 0;
+        for (size_t v = 1; v < V; v++) if (x[v] > x[best]) best = v;
+        host_dst[i] = (int32_t)best;
+    }
+    BERT_FREE(row);
+}
+
+// bytes from one memory to another; two devices go through the host
+static int bert__mem_move(const bert_memory *to, void *dst, const bert_memory *from, const void *src, size_t bytes) {
+    if (!from->device) { to->upload(dst, src, bytes); return BERT_OK; }
+    if (!to->device) { from->download(dst, src, bytes); return BERT_OK; }
+    void *tmp = bert__malloc(bytes);
+    if (!tmp) return BERT_ERR_OOM;
+    from->download(tmp, src, bytes);
+    to->upload(dst, tmp, bytes);
+    BERT_FREE(tmp);
+    return BERT_OK;
+}
+
+BERTDEF int bert_model_to(bert_model *m, const bert_kernels *k) {
+    const bert_memory *from = bert__mem_of(m->k), *to = bert__mem_of(k);
+    const bert_kernels *nk = to->device ? k : NULL;   // host memory is recorded as NULL
+    if (from == to) { m->k = nk; return BERT_OK; }
+    size_t bytes = m->num_params * sizeof(float);
+    float *p = (float *)to->alloc(bytes), *g = (float *)to->alloc(bytes);
+    int rc = p && g ? BERT_OK : BERT_ERR_OOM;
+    if (!rc) rc = bert__mem_move(to, p, from, m->params, bytes);
+    if (!rc) rc = bert__mem_move(to, g, from, m->grads, bytes);
+    if (rc) {
+        if (p) to->release(p);
+        if (g) to->release(g);
+        return bert__err(BERT_ERR_OOM, "bert_model_to %s: out of memory for %zu parameters", k ? k->name : "host", m->num_params);
+    }
+    for (int i = 0; i < m->num_tensors; i++) {   // the same offsets in the new buffers
+        size_t off = (size_t)(m->tensors[i].data - m->params);
+        m->tensors[i].data = p + off;
+        m->tensors[i].grad = g + off;
+    }
+    from->release(m->params);
+    from->release(m->grads);
+    m->params = p;
+    m->grads = g;
+    m->k = nk;
+    bert__bind_weights(m);   // the fused QKV views copy the data pointers
+    return BERT_OK;
+}
+
+// ----------------------------------------------------------------------------
+// the encoder: embeddings, layers, pooler
 
 BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *ids,
                                  const int32_t *types, const int32_t *mask, int B, int T) {
@@ -2731,6 +3017,11 @@ BERTDEF bert_tensor *bert_pool(bert_ctx *ctx, bert_model *m, bert_tensor *seq) {
     return pooled;
 }
 
+// ----------------------------------------------------------------------------
+// heads on the encoder's output: pretraining (MLM + NSP), sequence classification, token
+// classification (softmax or CRF), span (SQuAD), CRF decoding. The task heads add their tensors to
+// the parameter table (bert_model_add_tensor), so optimizers and checkpoints cover them.
+
 BERTDEF bert_pretrain_out bert_pretrain_forward(bert_ctx *ctx, bert_model *m, const bert_batch *b) {
     bert_pretrain_out o;
     memset(&o, 0, sizeof o);
@@ -2756,6 +3047,180 @@ BERTDEF bert_pretrain_out bert_pretrain_forward(bert_ctx *ctx, bert_model *m, co
     }
     o.loss = o.mlm_loss && o.nsp_loss ? bert_add(ctx, o.mlm_loss, o.nsp_loss) : (o.mlm_loss ? o.mlm_loss : o.nsp_loss);
     return o;
+}
+
+BERTDEF int bert_classifier_add(bert_model *m, int num_labels, uint64_t seed) {
+    if (num_labels < 1) return bert__err(BERT_ERR_ARG, "classifier: num_labels must be >= 1, not %d", num_labels);
+    if (!bert_model_add_tensor(m, "classifier.weight", num_labels, m->config.hidden_size, 1, seed) ||
+        !bert_model_add_tensor(m, "classifier.bias", num_labels, 0, 0, seed))
+        return BERT_ERR_ARG;
+    return BERT_OK;
+}
+
+BERTDEF int bert_classifier_num_labels(const bert_model *m) {
+    int i = bert_model_find(m, "classifier.weight");
+    return i >= 0 ? m->tensors[i].shape[0] : 0;
+}
+
+BERTDEF bert_classify_out bert_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                const int32_t *types, const int32_t *mask, int B, int T,
+                                                const int32_t *labels, const float *targets) {
+    bert_classify_out o;
+    memset(&o, 0, sizeof o);
+    int wi = bert_model_find(m, "classifier.weight"), bi = bert_model_find(m, "classifier.bias");
+    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_classify_forward: the model has no classifier (bert_classifier_add)");
+    bert_tensor *w = &m->tensors[wi], *b = &m->tensors[bi];
+    o.pooled = bert_pool(ctx, m, bert_encode(ctx, m, ids, types, mask, B, T));
+    o.logits = bert_linear(ctx, bert_dropout(ctx, o.pooled, m->config.hidden_dropout_prob), w, b);
+    bert_tensor_set_name(ctx, o.logits, "logits", 0);
+    if (w->shape[0] > 1 && labels) o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);
+    if (w->shape[0] == 1 && targets) o.loss = bert_mse(ctx, o.logits, targets);
+    return o;
+}
+
+BERTDEF int bert_token_classifier_add(bert_model *m, int num_labels, int crf, uint64_t seed) {
+    if (bert_classifier_add(m, num_labels, seed)) return BERT_ERR_ARG;
+    if (!crf) return BERT_OK;
+    bert_tensor *t = bert_model_add_tensor(m, "crf.transitions", num_labels + 2, num_labels + 2, 0, seed);
+    if (!t) return BERT_ERR_ARG;
+    uint64_t s = bert_rng_stream(seed, 0, 0x435246ull);   // "CRF": the transitions' own site
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = 0.2f * bert_rng_uniform(s, i) - 0.1f;   // host: before bert_model_to
+    return BERT_OK;
+}
+
+BERTDEF bert_token_classify_out bert_token_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                                            const int32_t *types, const int32_t *mask, int B, int T,
+                                                            float p, const int32_t *labels, const int32_t *lengths) {
+    bert_token_classify_out o;
+    memset(&o, 0, sizeof o);
+    int wi = bert_model_find(m, "classifier.weight"), bi = bert_model_find(m, "classifier.bias");
+    int ti = bert_model_find(m, "crf.transitions"), K = wi >= 0 ? m->tensors[wi].shape[0] : 0, Tc = 1;
+    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_token_classify_forward: the model has no classifier (bert_token_classifier_add)");
+    o.sequence = bert_encode(ctx, m, ids, types, mask, B, T);
+    o.logits = bert_linear(ctx, bert_dropout(ctx, o.sequence, p >= 0 ? p : m->config.hidden_dropout_prob),
+                           &m->tensors[wi], &m->tensors[bi]);
+    if (ti < 0) {
+        if (labels) o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);   // the mean over the labelled tokens
+        return o;
+    }
+    BERT_ASSERT_MSG(lengths != NULL, "bert_token_classify_forward: the CRF needs lengths");
+    for (int b = 0; b < B; b++) {
+        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_forward: length out of range");
+        if (lengths[b] > Tc) Tc = lengths[b];
+    }
+    int32_t *rows = (int32_t *)bert__arena_alloc(&ctx->arena, 2 * (size_t)B * Tc * sizeof(int32_t)), *tags = rows + (size_t)B * Tc;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < Tc; c++) {   // rows past a chain read its sequence's first token; the length masks them
+            rows[(size_t)b * Tc + c] = b * T + (c < lengths[b] ? 1 + c : 0);
+            tags[(size_t)b * Tc + c] = labels && c < lengths[b] ? labels[(size_t)b * T + 1 + c] : 0;
+        }
+    o.emissions = bert_gather(ctx, o.logits, rows, B * Tc);   // (B*Tc,K), viewed as (B,Tc,K): the same memory
+    o.emissions->ndim = 3;
+    o.emissions->shape[0] = B; o.emissions->shape[1] = Tc; o.emissions->shape[2] = K;
+    if (labels) o.loss = bert_crf_nll(ctx, o.emissions, &m->tensors[ti], tags, lengths);
+    return o;
+}
+
+BERTDEF int bert_token_classify_decode(const bert_ctx *ctx, const bert_model *m, const bert_token_classify_out *o,
+                                       const int32_t *lengths, int32_t *tags) {
+    int B = o->sequence->shape[0], T = o->sequence->shape[1];
+    for (int b = 0; b < B; b++)
+        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_decode: length out of range");
+    if (!o->emissions) {
+        bert_tensor_argmax(ctx, o->logits, tags);   // every token's; those off the chains become -1 below
+    } else {   // Viterbi on host copies of the emissions and the transitions
+        int ti = bert_model_find(m, "crf.transitions"), Tc = o->emissions->shape[1], rc;
+        BERT_ASSERT_MSG(ti >= 0, "bert_token_classify_decode: emissions without crf.transitions");
+        size_t ne = o->emissions->numel, ntr = m->tensors[ti].numel;
+        float *host = (float *)bert__malloc((ne + ntr) * sizeof(float));
+        int32_t *path = (int32_t *)bert__malloc(((size_t)B * Tc + 1) * sizeof(int32_t));
+        if (!host || !path) { BERT_FREE(host); BERT_FREE(path); return BERT_ERR_OOM; }
+        bert_tensor em = *o->emissions, tr = m->tensors[ti];
+        em.data = host; tr.data = host + ne;
+        bert_tensor_read(ctx, o->emissions, host);
+        bert_copy_to_host(m->k, tr.data, m->tensors[ti].data, ntr * sizeof(float));
+        rc = bert_crf_decode(&em, &tr, lengths, path);
+        for (int b = 0; b < B && !rc; b++)
+            for (int c = 0; c < lengths[b]; c++) tags[(size_t)b * T + 1 + c] = path[(size_t)b * Tc + c];
+        BERT_FREE(host); BERT_FREE(path);
+        if (rc) return rc;
+    }
+    for (int b = 0; b < B; b++) {
+        tags[(size_t)b * T] = -1;
+        for (int t = 1 + lengths[b]; t < T; t++) tags[(size_t)b * T + t] = -1;
+    }
+    return BERT_OK;
+}
+
+BERTDEF int bert_span_head_add(bert_model *m, uint64_t seed) {
+    if (!bert_model_add_tensor(m, "qa_outputs.weight", 2, m->config.hidden_size, 1, seed) ||
+        !bert_model_add_tensor(m, "qa_outputs.bias", 2, 0, 0, seed))
+        return BERT_ERR_ARG;
+    return BERT_OK;
+}
+
+BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
+                                        const int32_t *types, const int32_t *mask, int B, int T,
+                                        const int32_t *start, const int32_t *end) {
+    bert_span_out o;
+    memset(&o, 0, sizeof o);
+    int wi = bert_model_find(m, "qa_outputs.weight"), bi = bert_model_find(m, "qa_outputs.bias");
+    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_span_forward: the model has no span head (bert_span_head_add)");
+    o.sequence = bert_encode(ctx, m, ids, types, mask, B, T);
+    // (B,T,2) -> (B,2,T): each row is then one softmax over the positions
+    o.logits = bert_transpose(ctx, bert_linear(ctx, o.sequence, &m->tensors[wi], &m->tensors[bi]));
+    bert_tensor_set_name(ctx, o.logits, "span_logits", 0);
+    if (start && end) {
+        int32_t *labels = (int32_t *)bert__arena_alloc(&ctx->arena, 2 * (size_t)B * sizeof(int32_t));
+        for (int b = 0; b < B; b++) {
+            BERT_ASSERT_MSG(start[b] >= 0 && start[b] < T && end[b] >= 0 && end[b] < T, "bert_span_forward: position out of range");
+            labels[2 * b] = start[b];
+            labels[2 * b + 1] = end[b];
+        }
+        o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);   // mean over 2B rows = (start + end) / 2
+    }
+    return o;
+}
+
+// CRF decoding: Viterbi over the emissions and transitions, on host copies
+BERTDEF int bert_crf_decode(const bert_tensor *emissions, const bert_tensor *transitions,
+                            const int32_t *lengths, int32_t *tags) {
+    BERT_ASSERT_MSG(emissions->ndim == 3, "bert_crf_decode: emissions must be (B,T,K)");
+    int B = emissions->shape[0], T = emissions->shape[1], K = emissions->shape[2], K2 = K + 2;
+    BERT_ASSERT_MSG(transitions->ndim == 2 && transitions->shape[0] == K2 && transitions->shape[1] == K2,
+                    "bert_crf_decode: transitions must be (K+2,K+2)");
+    const float *tr = transitions->data;
+    double *delta = (double *)bert__calloc(2 * (size_t)K, sizeof(double));
+    int32_t *back = (int32_t *)bert__calloc((size_t)T * K + 1, sizeof(int32_t));
+    if (!delta || !back) { BERT_FREE(delta); BERT_FREE(back); return BERT_ERR_OOM; }
+    for (int b = 0; b < B; b++) {
+        int n = lengths[b];
+        BERT_ASSERT_MSG(n >= 0 && n <= T, "bert_crf_decode: length out of range");
+        const float *em = emissions->data + (size_t)b * T * K;
+        int32_t *y = tags + (size_t)b * T;
+        for (int t = 0; t < T; t++) y[t] = -1;
+        if (n == 0) continue;
+        double *cur = delta, *next = delta + K;
+        for (int j = 0; j < K; j++) cur[j] = (double)tr[K * K2 + j] + em[j];
+        for (int t = 1; t < n; t++) {
+            for (int j = 0; j < K; j++) {   // best predecessor; strict > keeps the lowest id on ties
+                int best = 0;
+                for (int i = 1; i < K; i++)
+                    if (cur[i] + tr[i * K2 + j] > cur[best] + tr[best * K2 + j]) best = i;
+                back[(size_t)t * K + j] = best;
+                next[j] = cur[best] + tr[best * K2 + j] + em[(size_t)t * K + j];
+            }
+            double *swap = cur; cur = next; next = swap;
+        }
+        int last = 0;
+        for (int j = 1; j < K; j++)
+            if (cur[j] + tr[j * K2 + K + 1] > cur[last] + tr[last * K2 + K + 1]) last = j;
+        y[n - 1] = last;
+        for (int t = n - 1; t > 0; t--) y[t - 1] = back[(size_t)t * K + y[t]];
+    }
+    BERT_FREE(delta);
+    BERT_FREE(back);
+    return BERT_OK;
 }
 
 // ----------------------------------------------------------------------------
@@ -2862,6 +3327,109 @@ BERTDEF int bert_optim_step(bert_optim *o, bert_model *m) {
     o->step++;
     o->last_lr = lr;
     return BERT_OK;
+}
+
+// ----------------------------------------------------------------------------
+// command-line flags
+
+static int bert__flag_set(const bert_flag *f, const char *v) {
+    char *end = NULL;
+    errno = 0;
+    switch (f->type) {
+    case BERT_FLAG_INT: {
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || errno || x < INT32_MIN || x > INT32_MAX) return bert__err(BERT_ERR_ARG, "--%s: '%s' is not an integer", f->name, v);
+        *(int *)f->value = (int)x;
+        return BERT_OK;
+    }
+    case BERT_FLAG_FLOAT: {
+        double x = strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(x)) return bert__err(BERT_ERR_ARG, "--%s: '%s' is not a number", f->name, v);
+        if (fabs(x) > FLT_MAX) return bert__err(BERT_ERR_ARG, "--%s: '%s' is beyond float range", f->name, v);
+        *(float *)f->value = (float)x;
+        return BERT_OK;
+    }
+    case BERT_FLAG_BOOL:
+        if (strcmp(v, "0") && strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "false"))
+            return bert__err(BERT_ERR_ARG, "--%s: '%s' is not 0/1/true/false", f->name, v);
+        *(int *)f->value = !strcmp(v, "1") || !strcmp(v, "true");
+        return BERT_OK;
+    case BERT_FLAG_LIST: {
+        bert_flag_list *l = (bert_flag_list *)f->value;
+        if (l->count == 64) return bert__err(BERT_ERR_ARG, "--%s: given over 64 times", f->name);
+        l->items[l->count++] = v;
+        return BERT_OK;
+    }
+    case BERT_FLAG_STR:
+        *(const char **)f->value = v;
+        return BERT_OK;
+    }
+    return bert__err(BERT_ERR_ARG, "--%s: bad flag type", f->name);
+}
+
+BERTDEF int bert_flags_parse(const bert_flag *flags, int nflags, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
+        if (strncmp(a, "--", 2) != 0) return bert__err(BERT_ERR_ARG, "unexpected argument '%s' (flags start with --)", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const bert_flag *f = NULL;
+        for (int k = 0; k < nflags && !f; k++)
+            if (strlen(flags[k].name) == len && !strncmp(flags[k].name, name, len)) f = &flags[k];
+        if (!f) return bert__err(BERT_ERR_ARG, "unknown flag --%.*s (--help lists them)", (int)len, name);
+        const char *v = eq ? eq + 1 : NULL;
+        if (!v && f->type == BERT_FLAG_BOOL) v = "1";
+        if (!v && i + 1 >= argc) return bert__err(BERT_ERR_ARG, "--%s needs a value", f->name);
+        if (!v) v = argv[++i];
+        int rc = bert__flag_set(f, v);
+        if (rc) return rc;
+    }
+    return BERT_OK;
+}
+
+BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags) {
+    FILE *out = (FILE *)file;
+    for (int k = 0; k < nflags; k++) {
+        const bert_flag *f = &flags[k];
+        char def[96] = "";
+        switch (f->type) {
+        case BERT_FLAG_INT: snprintf(def, sizeof def, " (%d)", *(int *)f->value); break;
+        case BERT_FLAG_FLOAT: snprintf(def, sizeof def, " (%g)", (double)*(float *)f->value); break;
+        case BERT_FLAG_BOOL: snprintf(def, sizeof def, " (%s)", *(int *)f->value ? "on" : "off"); break;
+        case BERT_FLAG_STR: if (*(const char **)f->value) snprintf(def, sizeof def, " (%.80s)", *(const char **)f->value); break;
+        case BERT_FLAG_LIST: snprintf(def, sizeof def, " (repeatable)"); break;
+        }
+        const char *arg = f->type == BERT_FLAG_BOOL ? "" : f->type == BERT_FLAG_INT ? " N" : f->type == BERT_FLAG_FLOAT ? " X" : " S";
+        char head[64];
+        snprintf(head, sizeof head, "--%s%s", f->name, arg);
+        fprintf(out, "  %-28s %s%s\n", head, f->help, def);
+    }
+}
+
+BERTDEF double bert_time_s(void) {
+    struct timespec ts;
+    if (!timespec_get(&ts, TIME_UTC)) return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+BERTDEF double bert_peak_rss_mib(void) {   // VmHWM: the high-water mark of the resident set, in kB
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = -1.0;
+    if (!f) return -1.0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) { kib = strtod(line + 6, NULL); break; }
+    fclose(f);
+    return kib < 0 ? -1.0 : kib / 1024.0;
+}
+
+BERTDEF const char *bert_format_duration(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s >= 1e9) snprintf(buf, n, "?");   // NaN, negative, or beyond any run's length
+    else if (s < 60) snprintf(buf, n, "%ds", (int)s);   // whole seconds, cut down (59.6 is not "60s")
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+    return buf;
 }
 
 // ----------------------------------------------------------------------------
@@ -3590,6 +4158,10 @@ done:
     if (tmp) BERT_FREE(tmp);
     if (h.p) BERT_FREE(h.p);
     return rc;
+}
+
+BERTDEF int bert_read_file(const char *path, unsigned char **data, size_t *size) {
+    return bert__read_file(path, data, size);
 }
 
 // ----------------------------------------------------------------------------
@@ -5064,6 +5636,10 @@ BERTDEF int bert_vocab_save(const bert_vocab *v, const char *path) {
     return ok ? BERT_OK : bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "write error");
 }
 
+BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i) {
+    return bert__final_sigma(cps, n, i);
+}
+
 // ----------------------------------------------------------------------------
 // TFRecord reader/writer and the tf.train.Example codec of the pretraining schema
 
@@ -5817,582 +6393,6 @@ done:
     BERT_FREE(s.sent_start); BERT_FREE(s.doc_first); BERT_FREE(s.docs); BERT_FREE(work);
     BERT_FREE(s.store.v); BERT_FREE(s.index.v);
     return rc;
-}
-
-// ----------------------------------------------------------------------------
-// sequence classification: the MSE kernel pair (in the kernel table), its op, the classifier head
-
-// mean squared error over n elements; backward adds dloss * 2 (pred - target) / n
-static float bert__mse_forward(const float *pred, const float *target, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) { double d = (double)pred[i] - (double)target[i]; s += d * d; }
-    return n ? (float)(s / (double)n) : 0.0f;
-}
-
-static void bert__mse_backward(float *dpred, const float *pred, const float *target, float dloss, size_t n) {
-    if (!n) return;
-    float s = 2.0f * dloss / (float)n;
-    for (size_t i = 0; i < n; i++) dpred[i] += s * (pred[i] - target[i]);
-}
-
-BERTDEF bert_tensor *bert_mse(bert_ctx *ctx, bert_tensor *pred, const float *target) {
-    bert_tensor *out = bert__tensor(ctx, 1, 1, 0, 0, 0);
-    out->data[0] = ctx->k->mse_forward(pred->data, target, pred->numel);
-    bert_node *n = bert__record(ctx, BERT_OP_MSE, out, pred, NULL, NULL);
-    if (n) {   // the caller's targets may change before backward: keep a copy
-        float *t = bert__floats(ctx, pred->numel);
-        memcpy(t, target, pred->numel * sizeof(float));
-        n->saved[0] = t;
-    }
-    return out;
-}
-
-BERTDEF int bert_classifier_add(bert_model *m, int num_labels, uint64_t seed) {
-    if (num_labels < 1) return bert__err(BERT_ERR_ARG, "classifier: num_labels must be >= 1, not %d", num_labels);
-    if (!bert_model_add_tensor(m, "classifier.weight", num_labels, m->config.hidden_size, 1, seed) ||
-        !bert_model_add_tensor(m, "classifier.bias", num_labels, 0, 0, seed))
-        return BERT_ERR_ARG;
-    return BERT_OK;
-}
-
-BERTDEF int bert_classifier_num_labels(const bert_model *m) {
-    int i = bert_model_find(m, "classifier.weight");
-    return i >= 0 ? m->tensors[i].shape[0] : 0;
-}
-
-BERTDEF bert_classify_out bert_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
-                                                const int32_t *types, const int32_t *mask, int B, int T,
-                                                const int32_t *labels, const float *targets) {
-    bert_classify_out o;
-    memset(&o, 0, sizeof o);
-    int wi = bert_model_find(m, "classifier.weight"), bi = bert_model_find(m, "classifier.bias");
-    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_classify_forward: the model has no classifier (bert_classifier_add)");
-    bert_tensor *w = &m->tensors[wi], *b = &m->tensors[bi];
-    o.pooled = bert_pool(ctx, m, bert_encode(ctx, m, ids, types, mask, B, T));
-    o.logits = bert_linear(ctx, bert_dropout(ctx, o.pooled, m->config.hidden_dropout_prob), w, b);
-    bert_tensor_set_name(ctx, o.logits, "logits", 0);
-    if (w->shape[0] > 1 && labels) o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);
-    if (w->shape[0] == 1 && targets) o.loss = bert_mse(ctx, o.logits, targets);
-    return o;
-}
-
-// ----------------------------------------------------------------------------
-// linear-chain CRF: the kernel pair (in the kernel table), the op, Viterbi. Sequences are
-// independent, so threads take whole sequences; everything runs in double, and the transition
-// grads are summed over sequences in order, so results do not depend on the thread count.
-
-// alpha (n,K): alpha[t][j] = log of the summed exp-scores of all paths y_0..y_t ending in j
-static void bert__crf_alpha(double *alpha, const float *em, const float *tr, int n, int K) {
-    int K2 = K + 2;
-    for (int j = 0; j < K; j++) alpha[j] = (double)tr[K * K2 + j] + em[j];
-    for (int t = 1; t < n; t++) {
-        const double *a = alpha + (size_t)(t - 1) * K;
-        for (int j = 0; j < K; j++) {   // logsumexp_i(a[i] + tr[i,j]), max-shifted
-            double m = -INFINITY, s = 0.0;
-            for (int i = 0; i < K; i++) m = fmax(m, a[i] + tr[i * K2 + j]);
-            for (int i = 0; i < K; i++) s += exp(a[i] + tr[i * K2 + j] - m);
-            alpha[(size_t)t * K + j] = em[(size_t)t * K + j] + m + log(s);
-        }
-    }
-}
-
-// beta (n,K): beta[t][i] = log of the summed exp-scores of all continuations after y_t = i, STOP included
-static void bert__crf_beta(double *beta, const float *em, const float *tr, int n, int K) {
-    int K2 = K + 2;
-    for (int i = 0; i < K; i++) beta[(size_t)(n - 1) * K + i] = tr[i * K2 + K + 1];
-    for (int t = n - 2; t >= 0; t--) {
-        const double *b = beta + (size_t)(t + 1) * K;
-        const float *e = em + (size_t)(t + 1) * K;
-        for (int i = 0; i < K; i++) {
-            double m = -INFINITY, s = 0.0;
-            for (int j = 0; j < K; j++) m = fmax(m, tr[i * K2 + j] + e[j] + b[j]);
-            for (int j = 0; j < K; j++) s += exp(tr[i * K2 + j] + e[j] + b[j] - m);
-            beta[(size_t)t * K + i] = m + log(s);
-        }
-    }
-}
-
-// log Z from the last alpha row
-static double bert__crf_log_z(const double *alpha_last, const float *tr, int K) {
-    int K2 = K + 2;
-    double m = -INFINITY, s = 0.0;
-    for (int j = 0; j < K; j++) m = fmax(m, alpha_last[j] + tr[j * K2 + K + 1]);
-    for (int j = 0; j < K; j++) s += exp(alpha_last[j] + tr[j * K2 + K + 1] - m);
-    return m + log(s);
-}
-
-static double bert__crf_score(const float *em, const float *tr, const int32_t *y, int n, int K) {
-    int K2 = K + 2;
-    double s = (double)tr[K * K2 + y[0]] + tr[y[n - 1] * K2 + K + 1];
-    for (int t = 0; t < n; t++) s += em[(size_t)t * K + y[t]] + (t ? (double)tr[y[t - 1] * K2 + y[t]] : 0.0);
-    return s;
-}
-
-static int bert__crf_count(const int32_t *lengths, int B) {
-    int count = 0;
-    for (int b = 0; b < B; b++) count += lengths[b] > 0;
-    return count;
-}
-
-// work: B*(2*T*K + (K+2)*(K+2)) doubles, as for the backward
-static float bert__crf_forward(float *nll, const float *emit, const float *trans, const int32_t *tags,
-                               const int32_t *lengths, int B, int T, int K, double *work) {
-    size_t per = 2 * (size_t)T * K + (size_t)(K + 2) * (K + 2);
-    BERT__PARALLEL_FOR_IF((size_t)B * T * K * K)
-    for (int b = 0; b < B; b++) {
-        int n = lengths[b];
-        double *alpha = work + (size_t)b * per, v = 0.0;
-        const float *em = emit + (size_t)b * T * K;
-        if (n > 0) {
-            bert__crf_alpha(alpha, em, trans, n, K);
-            v = bert__crf_log_z(alpha + (size_t)(n - 1) * K, trans, K) - bert__crf_score(em, trans, tags + (size_t)b * T, n, K);
-        }
-        alpha[per - 1] = v;   // the last slot: the sum below reads it in order
-        nll[b] = (float)v;
-    }
-    double total = 0.0;
-    for (int b = 0; b < B; b++) total += work[(size_t)b * per + per - 1];
-    int count = bert__crf_count(lengths, B);
-    return count ? (float)(total / count) : 0.0f;
-}
-
-// d NLL / d em[t,j] = p(y_t = j) - [tag_t = j]; d NLL / d tr[i,j] = expected count of i->j minus
-// the gold path's count (START->j at t = 0, i->STOP at the end), each scaled by dloss / count
-static void bert__crf_backward(float *demit, float *dtrans, const float *emit, const float *trans,
-                               const int32_t *tags, const int32_t *lengths, float dloss, int B, int T, int K,
-                               double *work) {
-    int K2 = K + 2, count = bert__crf_count(lengths, B);
-    if (!count) return;
-    size_t per = 2 * (size_t)T * K + (size_t)K2 * K2;
-    double s = (double)dloss / count;
-    BERT__PARALLEL_FOR_IF((size_t)B * T * K * K)
-    for (int b = 0; b < B; b++) {
-        int n = lengths[b];
-        double *alpha = work + (size_t)b * per, *beta = alpha + (size_t)T * K, *dtr = beta + (size_t)T * K;
-        const float *em = emit + (size_t)b * T * K;
-        const int32_t *y = tags + (size_t)b * T;
-        memset(dtr, 0, (size_t)K2 * K2 * sizeof(double));
-        if (n <= 0) continue;
-        bert__crf_alpha(alpha, em, trans, n, K);
-        bert__crf_beta(beta, em, trans, n, K);
-        double log_z = bert__crf_log_z(alpha + (size_t)(n - 1) * K, trans, K);
-        for (int t = 0; t < n; t++)
-            for (int j = 0; j < K; j++) {
-                double p = exp(alpha[(size_t)t * K + j] + beta[(size_t)t * K + j] - log_z) - (y[t] == j);
-                if (demit) demit[((size_t)b * T + t) * K + j] += (float)(s * p);
-                if (t == 0) dtr[K * K2 + j] += p;
-                if (t == n - 1) dtr[j * K2 + K + 1] += p;
-            }
-        for (int t = 1; t < n; t++) {
-            const double *a = alpha + (size_t)(t - 1) * K, *bt = beta + (size_t)t * K;
-            const float *e = em + (size_t)t * K;
-            for (int i = 0; i < K; i++)
-                for (int j = 0; j < K; j++)
-                    dtr[i * K2 + j] += exp(a[i] + trans[i * K2 + j] + e[j] + bt[j] - log_z);
-            dtr[y[t - 1] * K2 + y[t]] -= 1.0;
-        }
-    }
-    if (!dtrans) return;
-    for (int i = 0; i < K2 * K2; i++) {
-        double g = 0.0;
-        for (int b = 0; b < B; b++) g += work[(size_t)b * per + 2 * (size_t)T * K + i];
-        dtrans[i] += (float)(s * g);
-    }
-}
-
-BERTDEF bert_tensor *bert_crf_nll(bert_ctx *ctx, bert_tensor *emissions, bert_tensor *transitions,
-                                  const int32_t *tags, const int32_t *lengths) {
-    BERT_ASSERT_MSG(emissions->ndim == 3, "bert_crf_nll: emissions must be (B,T,K)");
-    int B = emissions->shape[0], T = emissions->shape[1], K = emissions->shape[2];
-    BERT_ASSERT_MSG(transitions->ndim == 2 && transitions->shape[0] == K + 2 && transitions->shape[1] == K + 2,
-                    "bert_crf_nll: transitions must be (K+2,K+2)");
-    for (int b = 0; b < B; b++) {
-        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] <= T, "bert_crf_nll: length out of range");
-        for (int t = 0; t < lengths[b]; t++)
-            BERT_ASSERT_MSG(tags[(size_t)b * T + t] >= 0 && tags[(size_t)b * T + t] < K, "bert_crf_nll: tag out of range");
-    }
-    bert_tensor *out = bert__tensor(ctx, 1, 1, 0, 0, 0);
-    float *nll = bert__floats(ctx, (size_t)B);
-    size_t nw = (size_t)B * (2 * (size_t)T * K + (size_t)(K + 2) * (K + 2));
-    double *work = (double *)bert__arena_alloc(&ctx->arena, nw * sizeof(double));
-    bert__set_scalar(ctx, out->data, ctx->k->crf_forward(nll, emissions->data, transitions->data, tags, lengths, B, T, K, work));
-    bert_node *n = bert__record(ctx, BERT_OP_CRF, out, emissions, transitions, NULL);
-    if (n) {
-        n->idx[0] = bert__copy_ints(ctx, tags, (size_t)B * T);
-        n->idx[1] = bert__copy_ints(ctx, lengths, (size_t)B);
-        n->iarg[0] = B; n->iarg[1] = T; n->iarg[2] = K;
-    }
-    return out;
-}
-
-BERTDEF int bert_crf_decode(const bert_tensor *emissions, const bert_tensor *transitions,
-                            const int32_t *lengths, int32_t *tags) {
-    BERT_ASSERT_MSG(emissions->ndim == 3, "bert_crf_decode: emissions must be (B,T,K)");
-    int B = emissions->shape[0], T = emissions->shape[1], K = emissions->shape[2], K2 = K + 2;
-    BERT_ASSERT_MSG(transitions->ndim == 2 && transitions->shape[0] == K2 && transitions->shape[1] == K2,
-                    "bert_crf_decode: transitions must be (K+2,K+2)");
-    const float *tr = transitions->data;
-    double *delta = (double *)bert__calloc(2 * (size_t)K, sizeof(double));
-    int32_t *back = (int32_t *)bert__calloc((size_t)T * K + 1, sizeof(int32_t));
-    if (!delta || !back) { BERT_FREE(delta); BERT_FREE(back); return BERT_ERR_OOM; }
-    for (int b = 0; b < B; b++) {
-        int n = lengths[b];
-        BERT_ASSERT_MSG(n >= 0 && n <= T, "bert_crf_decode: length out of range");
-        const float *em = emissions->data + (size_t)b * T * K;
-        int32_t *y = tags + (size_t)b * T;
-        for (int t = 0; t < T; t++) y[t] = -1;
-        if (n == 0) continue;
-        double *cur = delta, *next = delta + K;
-        for (int j = 0; j < K; j++) cur[j] = (double)tr[K * K2 + j] + em[j];
-        for (int t = 1; t < n; t++) {
-            for (int j = 0; j < K; j++) {   // best predecessor; strict > keeps the lowest id on ties
-                int best = 0;
-                for (int i = 1; i < K; i++)
-                    if (cur[i] + tr[i * K2 + j] > cur[best] + tr[best * K2 + j]) best = i;
-                back[(size_t)t * K + j] = best;
-                next[j] = cur[best] + tr[best * K2 + j] + em[(size_t)t * K + j];
-            }
-            double *swap = cur; cur = next; next = swap;
-        }
-        int last = 0;
-        for (int j = 1; j < K; j++)
-            if (cur[j] + tr[j * K2 + K + 1] > cur[last] + tr[last * K2 + K + 1]) last = j;
-        y[n - 1] = last;
-        for (int t = n - 1; t > 0; t--) y[t - 1] = back[(size_t)t * K + y[t]];
-    }
-    BERT_FREE(delta);
-    BERT_FREE(back);
-    return BERT_OK;
-}
-
-// ----------------------------------------------------------------------------
-// span head: the transpose kernel pair (in the kernel table), its op, the qa_outputs head
-
-static void bert__transpose_forward(float *out, const float *inp, int B, int M, int N) {
-    for (int b = 0; b < B; b++) {
-        const float *x = inp + (size_t)b * M * N;
-        float *y = out + (size_t)b * M * N;
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) y[(size_t)j * M + i] = x[(size_t)i * N + j];
-    }
-}
-
-static void bert__transpose_backward(float *dinp, const float *dout, int B, int M, int N) {
-    for (int b = 0; b < B; b++) {
-        float *dx = dinp + (size_t)b * M * N;
-        const float *dy = dout + (size_t)b * M * N;
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) dx[(size_t)i * N + j] += dy[(size_t)j * M + i];
-    }
-}
-
-BERTDEF bert_tensor *bert_transpose(bert_ctx *ctx, bert_tensor *x) {
-    BERT_ASSERT_MSG(x->ndim >= 2, "bert_transpose: needs at least 2 dims");
-    int M = x->shape[x->ndim - 2], N = x->shape[x->ndim - 1], B = (int)(x->numel / ((size_t)M * N));
-    int shape[4];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[x->ndim - 2] = N;
-    shape[x->ndim - 1] = M;
-    bert_tensor *out = bert__tensor_of(ctx, x->ndim, shape);
-    ctx->k->transpose_forward(out->data, x->data, B, M, N);
-    bert_node *n = bert__record(ctx, BERT_OP_TRANSPOSE, out, x, NULL, NULL);
-    if (n) { n->iarg[0] = B; n->iarg[1] = M; n->iarg[2] = N; }
-    return out;
-}
-
-BERTDEF int bert_span_head_add(bert_model *m, uint64_t seed) {
-    if (!bert_model_add_tensor(m, "qa_outputs.weight", 2, m->config.hidden_size, 1, seed) ||
-        !bert_model_add_tensor(m, "qa_outputs.bias", 2, 0, 0, seed))
-        return BERT_ERR_ARG;
-    return BERT_OK;
-}
-
-BERTDEF bert_span_out bert_span_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
-                                        const int32_t *types, const int32_t *mask, int B, int T,
-                                        const int32_t *start, const int32_t *end) {
-    bert_span_out o;
-    memset(&o, 0, sizeof o);
-    int wi = bert_model_find(m, "qa_outputs.weight"), bi = bert_model_find(m, "qa_outputs.bias");
-    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_span_forward: the model has no span head (bert_span_head_add)");
-    o.sequence = bert_encode(ctx, m, ids, types, mask, B, T);
-    // (B,T,2) -> (B,2,T): each row is then one softmax over the positions
-    o.logits = bert_transpose(ctx, bert_linear(ctx, o.sequence, &m->tensors[wi], &m->tensors[bi]));
-    bert_tensor_set_name(ctx, o.logits, "span_logits", 0);
-    if (start && end) {
-        int32_t *labels = (int32_t *)bert__arena_alloc(&ctx->arena, 2 * (size_t)B * sizeof(int32_t));
-        for (int b = 0; b < B; b++) {
-            BERT_ASSERT_MSG(start[b] >= 0 && start[b] < T && end[b] >= 0 && end[b] < T, "bert_span_forward: position out of range");
-            labels[2 * b] = start[b];
-            labels[2 * b + 1] = end[b];
-        }
-        o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);   // mean over 2B rows = (start + end) / 2
-    }
-    return o;
-}
-
-// ----------------------------------------------------------------------------
-// token classification head: classifier over every token, softmax or CRF
-
-BERTDEF int bert_token_classifier_add(bert_model *m, int num_labels, int crf, uint64_t seed) {
-    if (bert_classifier_add(m, num_labels, seed)) return BERT_ERR_ARG;
-    if (!crf) return BERT_OK;
-    bert_tensor *t = bert_model_add_tensor(m, "crf.transitions", num_labels + 2, num_labels + 2, 0, seed);
-    if (!t) return BERT_ERR_ARG;
-    uint64_t s = bert_rng_stream(seed, 0, 0x435246ull);   // "CRF": the transitions' own site
-    for (size_t i = 0; i < t->numel; i++) t->data[i] = 0.2f * bert_rng_uniform(s, i) - 0.1f;   // host: before bert_model_to
-    return BERT_OK;
-}
-
-BERTDEF bert_token_classify_out bert_token_classify_forward(bert_ctx *ctx, bert_model *m, const int32_t *ids,
-                                                            const int32_t *types, const int32_t *mask, int B, int T,
-                                                            float p, const int32_t *labels, const int32_t *lengths) {
-    bert_token_classify_out o;
-    memset(&o, 0, sizeof o);
-    int wi = bert_model_find(m, "classifier.weight"), bi = bert_model_find(m, "classifier.bias");
-    int ti = bert_model_find(m, "crf.transitions"), K = wi >= 0 ? m->tensors[wi].shape[0] : 0, Tc = 1;
-    BERT_ASSERT_MSG(wi >= 0 && bi >= 0, "bert_token_classify_forward: the model has no classifier (bert_token_classifier_add)");
-    o.sequence = bert_encode(ctx, m, ids, types, mask, B, T);
-    o.logits = bert_linear(ctx, bert_dropout(ctx, o.sequence, p >= 0 ? p : m->config.hidden_dropout_prob),
-                           &m->tensors[wi], &m->tensors[bi]);
-    if (ti < 0) {
-        if (labels) o.loss = bert_softmax_xent(ctx, o.logits, labels, -100);   // the mean over the labelled tokens
-        return o;
-    }
-    BERT_ASSERT_MSG(lengths != NULL, "bert_token_classify_forward: the CRF needs lengths");
-    for (int b = 0; b < B; b++) {
-        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_forward: length out of range");
-        if (lengths[b] > Tc) Tc = lengths[b];
-    }
-    int32_t *rows = (int32_t *)bert__arena_alloc(&ctx->arena, 2 * (size_t)B * Tc * sizeof(int32_t)), *tags = rows + (size_t)B * Tc;
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < Tc; c++) {   // rows past a chain read its sequence's first token; the length masks them
-            rows[(size_t)b * Tc + c] = b * T + (c < lengths[b] ? 1 + c : 0);
-            tags[(size_t)b * Tc + c] = labels && c < lengths[b] ? labels[(size_t)b * T + 1 + c] : 0;
-        }
-    o.emissions = bert_gather(ctx, o.logits, rows, B * Tc);   // (B*Tc,K), viewed as (B,Tc,K): the same memory
-    o.emissions->ndim = 3;
-    o.emissions->shape[0] = B; o.emissions->shape[1] = Tc; o.emissions->shape[2] = K;
-    if (labels) o.loss = bert_crf_nll(ctx, o.emissions, &m->tensors[ti], tags, lengths);
-    return o;
-}
-
-BERTDEF int bert_token_classify_decode(const bert_ctx *ctx, const bert_model *m, const bert_token_classify_out *o,
-                                       const int32_t *lengths, int32_t *tags) {
-    int B = o->sequence->shape[0], T = o->sequence->shape[1];
-    for (int b = 0; b < B; b++)
-        BERT_ASSERT_MSG(lengths[b] >= 0 && lengths[b] < T, "bert_token_classify_decode: length out of range");
-    if (!o->emissions) {
-        bert_tensor_argmax(ctx, o->logits, tags);   // every token's; those off the chains become -1 below
-    } else {   // Viterbi on host copies of the emissions and the transitions
-        int ti = bert_model_find(m, "crf.transitions"), Tc = o->emissions->shape[1], rc;
-        BERT_ASSERT_MSG(ti >= 0, "bert_token_classify_decode: emissions without crf.transitions");
-        size_t ne = o->emissions->numel, ntr = m->tensors[ti].numel;
-        float *host = (float *)bert__malloc((ne + ntr) * sizeof(float));
-        int32_t *path = (int32_t *)bert__malloc(((size_t)B * Tc + 1) * sizeof(int32_t));
-        if (!host || !path) { BERT_FREE(host); BERT_FREE(path); return BERT_ERR_OOM; }
-        bert_tensor em = *o->emissions, tr = m->tensors[ti];
-        em.data = host; tr.data = host + ne;
-        bert_tensor_read(ctx, o->emissions, host);
-        bert_copy_to_host(m->k, tr.data, m->tensors[ti].data, ntr * sizeof(float));
-        rc = bert_crf_decode(&em, &tr, lengths, path);
-        for (int b = 0; b < B && !rc; b++)
-            for (int c = 0; c < lengths[b]; c++) tags[(size_t)b * T + 1 + c] = path[(size_t)b * Tc + c];
-        BERT_FREE(host); BERT_FREE(path);
-        if (rc) return rc;
-    }
-    for (int b = 0; b < B; b++) {
-        tags[(size_t)b * T] = -1;
-        for (int t = 1 + lengths[b]; t < T; t++) tags[(size_t)b * T + t] = -1;
-    }
-    return BERT_OK;
-}
-
-// ----------------------------------------------------------------------------
-// device memory: moving a model between memories, and host access to tensor memory (the ctx side,
-// the arena's device blocks, is with the arena above)
-
-BERTDEF void bert_copy_to_host(const bert_kernels *k, void *host_dst, const void *src, size_t bytes) {
-    bert__mem_of(k)->download(host_dst, src, bytes);
-}
-
-BERTDEF void bert_copy_from_host(const bert_kernels *k, void *dst, const void *host_src, size_t bytes) {
-    bert__mem_of(k)->upload(dst, host_src, bytes);
-}
-
-BERTDEF float bert_tensor_item(const bert_ctx *ctx, const bert_tensor *t) {
-    float v;
-    bert_copy_to_host(ctx->k, &v, t->data, sizeof v);   // activations and params share ctx->k's memory
-    return v;
-}
-
-BERTDEF void bert_tensor_read(const bert_ctx *ctx, const bert_tensor *t, float *host_dst) {
-    bert_copy_to_host(ctx->k, host_dst, t->data, t->numel * sizeof(float));
-}
-
-BERTDEF void bert_tensor_argmax(const bert_ctx *ctx, const bert_tensor *t, int32_t *host_dst) {
-    size_t V = (size_t)t->shape[t->ndim - 1], rows = V ? t->numel / V : 0;
-    int device = bert__mem_of(ctx->k)->device;
-    float *row = device ? (float *)bert__malloc(V * sizeof(float)) : NULL;
-    BERT_ASSERT_MSG(!device || row, "bert_tensor_argmax: out of memory for one row");
-    for (size_t i = 0; i < rows; i++) {
-        const float *x = t->data + i * V;
-        if (device) { bert_copy_to_host(ctx->k, row, x, V * sizeof(float)); x = row; }   // one row at a time
-        size_t best = 0;
-        for (size_t v = 1; v < V; v++) if (x[v] > x[best]) best = v;
-        host_dst[i] = (int32_t)best;
-    }
-    BERT_FREE(row);
-}
-
-// bytes from one memory to another; two devices go through the host
-static int bert__mem_move(const bert_memory *to, void *dst, const bert_memory *from, const void *src, size_t bytes) {
-    if (!from->device) { to->upload(dst, src, bytes); return BERT_OK; }
-    if (!to->device) { from->download(dst, src, bytes); return BERT_OK; }
-    void *tmp = bert__malloc(bytes);
-    if (!tmp) return BERT_ERR_OOM;
-    from->download(tmp, src, bytes);
-    to->upload(dst, tmp, bytes);
-    BERT_FREE(tmp);
-    return BERT_OK;
-}
-
-BERTDEF int bert_model_to(bert_model *m, const bert_kernels *k) {
-    const bert_memory *from = bert__mem_of(m->k), *to = bert__mem_of(k);
-    const bert_kernels *nk = to->device ? k : NULL;   // host memory is recorded as NULL
-    if (from == to) { m->k = nk; return BERT_OK; }
-    size_t bytes = m->num_params * sizeof(float);
-    float *p = (float *)to->alloc(bytes), *g = (float *)to->alloc(bytes);
-    int rc = p && g ? BERT_OK : BERT_ERR_OOM;
-    if (!rc) rc = bert__mem_move(to, p, from, m->params, bytes);
-    if (!rc) rc = bert__mem_move(to, g, from, m->grads, bytes);
-    if (rc) {
-        if (p) to->release(p);
-        if (g) to->release(g);
-        return bert__err(BERT_ERR_OOM, "bert_model_to %s: out of memory for %zu parameters", k ? k->name : "host", m->num_params);
-    }
-    for (int i = 0; i < m->num_tensors; i++) {   // the same offsets in the new buffers
-        size_t off = (size_t)(m->tensors[i].data - m->params);
-        m->tensors[i].data = p + off;
-        m->tensors[i].grad = g + off;
-    }
-    from->release(m->params);
-    from->release(m->grads);
-    m->params = p;
-    m->grads = g;
-    m->k = nk;
-    bert__bind_weights(m);   // the fused QKV views copy the data pointers
-    return BERT_OK;
-}
-
-// ----------------------------------------------------------------------------
-// command-line flags
-
-static int bert__flag_set(const bert_flag *f, const char *v) {
-    char *end = NULL;
-    errno = 0;
-    switch (f->type) {
-    case BERT_FLAG_INT: {
-        long x = strtol(v, &end, 10);
-        if (!*v || *end || errno || x < INT32_MIN || x > INT32_MAX) return bert__err(BERT_ERR_ARG, "--%s: '%s' is not an integer", f->name, v);
-        *(int *)f->value = (int)x;
-        return BERT_OK;
-    }
-    case BERT_FLAG_FLOAT: {
-        double x = strtod(v, &end);
-        if (!*v || *end || errno || !isfinite(x)) return bert__err(BERT_ERR_ARG, "--%s: '%s' is not a number", f->name, v);
-        if (fabs(x) > FLT_MAX) return bert__err(BERT_ERR_ARG, "--%s: '%s' is beyond float range", f->name, v);
-        *(float *)f->value = (float)x;
-        return BERT_OK;
-    }
-    case BERT_FLAG_BOOL:
-        if (strcmp(v, "0") && strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "false"))
-            return bert__err(BERT_ERR_ARG, "--%s: '%s' is not 0/1/true/false", f->name, v);
-        *(int *)f->value = !strcmp(v, "1") || !strcmp(v, "true");
-        return BERT_OK;
-    case BERT_FLAG_LIST: {
-        bert_flag_list *l = (bert_flag_list *)f->value;
-        if (l->count == 64) return bert__err(BERT_ERR_ARG, "--%s: given over 64 times", f->name);
-        l->items[l->count++] = v;
-        return BERT_OK;
-    }
-    case BERT_FLAG_STR:
-        *(const char **)f->value = v;
-        return BERT_OK;
-    }
-    return bert__err(BERT_ERR_ARG, "--%s: bad flag type", f->name);
-}
-
-BERTDEF int bert_flags_parse(const bert_flag *flags, int nflags, int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
-        if (strncmp(a, "--", 2) != 0) return bert__err(BERT_ERR_ARG, "unexpected argument '%s' (flags start with --)", a);
-        const char *name = a + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        const bert_flag *f = NULL;
-        for (int k = 0; k < nflags && !f; k++)
-            if (strlen(flags[k].name) == len && !strncmp(flags[k].name, name, len)) f = &flags[k];
-        if (!f) return bert__err(BERT_ERR_ARG, "unknown flag --%.*s (--help lists them)", (int)len, name);
-        const char *v = eq ? eq + 1 : NULL;
-        if (!v && f->type == BERT_FLAG_BOOL) v = "1";
-        if (!v && i + 1 >= argc) return bert__err(BERT_ERR_ARG, "--%s needs a value", f->name);
-        if (!v) v = argv[++i];
-        int rc = bert__flag_set(f, v);
-        if (rc) return rc;
-    }
-    return BERT_OK;
-}
-
-BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags) {
-    FILE *out = (FILE *)file;
-    for (int k = 0; k < nflags; k++) {
-        const bert_flag *f = &flags[k];
-        char def[96] = "";
-        switch (f->type) {
-        case BERT_FLAG_INT: snprintf(def, sizeof def, " (%d)", *(int *)f->value); break;
-        case BERT_FLAG_FLOAT: snprintf(def, sizeof def, " (%g)", (double)*(float *)f->value); break;
-        case BERT_FLAG_BOOL: snprintf(def, sizeof def, " (%s)", *(int *)f->value ? "on" : "off"); break;
-        case BERT_FLAG_STR: if (*(const char **)f->value) snprintf(def, sizeof def, " (%.80s)", *(const char **)f->value); break;
-        case BERT_FLAG_LIST: snprintf(def, sizeof def, " (repeatable)"); break;
-        }
-        const char *arg = f->type == BERT_FLAG_BOOL ? "" : f->type == BERT_FLAG_INT ? " N" : f->type == BERT_FLAG_FLOAT ? " X" : " S";
-        char head[64];
-        snprintf(head, sizeof head, "--%s%s", f->name, arg);
-        fprintf(out, "  %-28s %s%s\n", head, f->help, def);
-    }
-}
-
-BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i) {
-    return bert__final_sigma(cps, n, i);
-}
-
-BERTDEF int bert_read_file(const char *path, unsigned char **data, size_t *size) {
-    return bert__read_file(path, data, size);
-}
-
-BERTDEF double bert_time_s(void) {
-    struct timespec ts;
-    if (!timespec_get(&ts, TIME_UTC)) return 0.0;
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-BERTDEF double bert_peak_rss_mib(void) {   // VmHWM: the high-water mark of the resident set, in kB
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kib = -1.0;
-    if (!f) return -1.0;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) { kib = strtod(line + 6, NULL); break; }
-    fclose(f);
-    return kib < 0 ? -1.0 : kib / 1024.0;
-}
-
-BERTDEF const char *bert_format_duration(char *buf, size_t n, double s) {
-    if (!(s >= 0) || s >= 1e9) snprintf(buf, n, "?");   // NaN, negative, or beyond any run's length
-    else if (s < 60) snprintf(buf, n, "%ds", (int)s);   // whole seconds, cut down (59.6 is not "60s")
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
-    return buf;
 }
 
 #endif // BERT_IMPLEMENTATION
