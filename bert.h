@@ -799,9 +799,9 @@ BERTDEF const char *bert_vocab_token(const bert_vocab *v, int id);             /
             counted once per occurrence of the word; pieces counted fewer than min_frequency times are
             left out, so the vocab may be smaller than vocab_size.
    Ties are broken by the tokens' byte order: the same text gives the same vocab, byte for byte.
-   Memory: about 30 bytes per word of the text and 50 per character of its distinct words. NULL on failure, bert_last_error(): BERT_ERR_ARG for
-   vocab_size outside [6, 16777216], min_frequency < 1, NULL text with len > 0, a text over 256 MB or
-   one without words; BERT_ERR_OOM. */
+   Memory: about 30 bytes per word of the text and 50 per character of its distinct words.
+   NULL on failure, bert_last_error(): BERT_ERR_ARG for vocab_size outside [6, 16777216],
+   min_frequency < 1, NULL text with len > 0, a text over 256 MB or one without words; BERT_ERR_OOM. */
 BERTDEF bert_vocab *bert_vocab_build(const char *text, size_t len, int do_lower_case, int vocab_size, int min_frequency);
 /* Writes v as vocab.txt (one token per line, id order) to PATH.tmp, syncs it and renames it over
    path: bert_vocab_load gives the same ids back. BERT_OK, BERT_ERR_ARG, BERT_ERR_IO "PATH: why". */

@@ -1,850 +1,604 @@
-// demo.c - bert.h end to end in one file, in about two minutes on a laptop:
-//   1. read a text (one sentence per line, blank lines between documents) and build a word vocab
-//   2. make BERT pretraining instances the way google-research/bert's create_pretraining_data.py
-//      does (simplified): sentence pairs for next-sentence prediction, 15% of tokens masked
-//   3. pretrain a tiny BERT with LAMB, evaluating on held-out sentence pairs
-//   4. save the model, load it back, check it evaluates identically
-//   5. fine-tune it on a made-up acceptability task (real sentence vs the same words shuffled),
-//      next to the same classifier trained from a random encoder
-// Data: examples/data/sample_text.txt is sample_text.txt from google-research/bert (public-domain Gutenberg text).
+// demo.c - bert.h end to end on the library's own pipeline, in about a minute:
+//   1. learn a WordPiece vocab from a text (bert_vocab_build), saved as OUT/vocab.txt, and hold out
+//      the last sentences of its long documents
+//   2. tokenize the rest (bert_corpus_from_text) and make pretraining instances with the library's
+//      create_pretraining_data (bert_pretrain_data_create): sentence pairs for next-sentence
+//      prediction, 15% of the tokens masked; the same for the held-out sentences, to evaluate on
+//   3. pretrain a tiny BERT with LAMB on the masked-LM and NSP heads (bert_pretrain_forward), a run
+//      of the run layer (run.h) in OUT/pretrain: checkpoint, log.jsonl, curve.svg, --resume
+//   4. load the checkpoint back and check that it evaluates identically
+//   5. fine-tune its encoder with a classifier head (bert_classifier_add, bert_classify_forward) on a
+//      made-up task, "is this a real sentence, or its tokens shuffled?" (OUT/classify), next to the
+//      same head on a random encoder (OUT/scratch); tested on sentences the classifier never saw
+// Data: examples/data/sample_text.txt is sample_text.txt from google-research/bert (public-domain
+// Gutenberg text). It is 31 sentences, so the numbers show that the pipeline runs end to end; they
+// say nothing about what BERT can do with real data (run it with --seed N: they move by a lot).
 //
-//   cc -O2 -march=native -fopenmp -std=c11 examples/demo.c -o build/demo -lm && ./build/demo
-//   ./build/demo -h     lists the flags
-//
-// The text is 31 sentences, so the numbers below show that the pipeline runs end to end; they
-// say nothing about what BERT can do with real data.
+//   make demo                  builds build/demo and runs it; everything goes to build/demo_out
+//   ./build/demo --help        the flags: the demo's, then run.h's (--steps, --lr, --optimizer, ...
+//                              are pretraining's; fine-tuning has --ft_steps and --ft_lr)
+#define _DEFAULT_SOURCE   // run.h's mkdir, sigaction: before the first system header, or -std=c11 hides them
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
+#include "run.h"
 
-enum { PAD, UNK, CLS, SEP, MASK, NSPECIAL };   // special token ids; words follow, by frequency
-static const char *const special_names[NSPECIAL] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" };
+#define SHUFFLE_SITE 0x53454E54ull   // "SENT": the shuffled sentences of the fine-tuning task
+#define HELD_LINES 4                 // held out: the last 4 sentences of every document ...
+#define HELD_DOC 8                   // ... of 8 or more
 
 // ----------------------------------------------------------------------------
-// options
+// options: the demo's own; optimizer, steps, batch, seed, output and checkpoints are run.h's
+
+static struct {
+    const char *input;
+    int vocab_size, min_frequency, max_seq_length, max_predictions_per_seq, dupe_factor;
+    int hidden_size, num_layers, ft_steps, ft_copies;
+    float ft_lr;
+} dopt = { "examples/data/sample_text.txt", 400, 2, 64, 10, 20, 64, 2, 250, 8, 1e-3f };
+static run_opts ro;
+
+static const bert_flag flags[] = {
+    { "input", BERT_FLAG_STR, &dopt.input, "text: one sentence per line, a blank line between documents" },
+    { "vocab_size", BERT_FLAG_INT, &dopt.vocab_size, "the WordPiece vocab learned from the text: at most this many tokens" },
+    { "min_frequency", BERT_FLAG_INT, &dopt.min_frequency, "... of pieces seen at least this often" },
+    { "max_seq_length", BERT_FLAG_INT, &dopt.max_seq_length, "tokens per instance (T)" },
+    { "max_predictions_per_seq", BERT_FLAG_INT, &dopt.max_predictions_per_seq, "masked positions per instance" },
+    { "dupe_factor", BERT_FLAG_INT, &dopt.dupe_factor, "passes over the text, each with fresh pairs and masks" },
+    { "hidden_size", BERT_FLAG_INT, &dopt.hidden_size, "model width C (a multiple of 16; heads of 16)" },
+    { "num_layers", BERT_FLAG_INT, &dopt.num_layers, "encoder layers L" },
+    { "ft_steps", BERT_FLAG_INT, &dopt.ft_steps, "fine-tuning steps, for each of the two classifiers" },
+    { "ft_lr", BERT_FLAG_FLOAT, &dopt.ft_lr, "fine-tuning peak learning rate (AdamW)" },
+    { "ft_copies", BERT_FLAG_INT, &dopt.ft_copies, "fine-tuning examples per training sentence and label" },
+};
+
+static const char usage_text[] =
+    "usage: demo [flags]   pretrain a tiny BERT on a text with a vocab learned from it, then fine-tune it\n"
+    "Writes OUT/vocab.txt and three runs: OUT/pretrain, OUT/classify (from the pretrained encoder) and\n"
+    "OUT/scratch (from a random one). --steps, --lr, --optimizer, --batch_size act on pretraining.\n";
+
+static void parse_options(int argc, char **argv) {
+    ro = run_defaults();
+    ro.out = "build/demo_out"; ro.optimizer = "lamb"; ro.lr = 5e-3f; ro.steps = 1200; ro.batch_size = 16;
+    ro.seed = 42; ro.print_every = 100; ro.keep = 1; ro.drop_last = 1;
+    // One thread by default: a model this small runs hundreds of tiny parallel loops per step, and
+    // where the cores are busy with other work OpenMP threads spin waiting for each other (2 threads
+    // measured 20x slower than 1 on a shared 2-core machine, 1.7x faster on an idle one).
+    ro.threads = 1;
+    run_parse("demo", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
+    if (dopt.max_seq_length < 8 || dopt.max_seq_length > 512) run_die("--max_seq_length must be in [8, 512]");
+    if (dopt.max_predictions_per_seq < 1 || dopt.max_predictions_per_seq > dopt.max_seq_length)
+        run_die("--max_predictions_per_seq must be in [1, max_seq_length]");
+    if (dopt.dupe_factor < 1 || dopt.ft_steps < 1 || dopt.ft_copies < 1) run_die("--dupe_factor, --ft_steps and --ft_copies must be >= 1");
+    if (dopt.hidden_size < 16 || dopt.hidden_size % 16 || dopt.num_layers < 1) run_die("--hidden_size: a multiple of 16; --num_layers >= 1");
+    if (!(dopt.ft_lr > 0) || !isfinite(dopt.ft_lr)) run_die("--ft_lr must be a positive number");
+}
+
+// ----------------------------------------------------------------------------
+// 1. the text: a vocab learned from all of it; the last sentences of each long document held out
 
 typedef struct {
-    const char *input, *output;
-    int T, MP, B, dupe, steps, eval_every, ft_steps, seed, threads;
-    float lr, ft_lr;
-} options;
+    bert_corpus c;
+    size_t *start;   // (num_sents + 1) where sentence s begins in c.ids
+} sentences;
 
-static void usage(const options *d) {
-    printf("usage: demo [flags]   pretrain a tiny BERT on a text, then fine-tune it\n"
-           "  -i PATH  input text, one sentence per line, blank line between documents (%s)\n"
-           "  -o PATH  where to save the pretrained model (%s)\n"
-           "  -n INT   pretraining steps (%d)\n"
-           "  -b INT   batch size (%d)\n"
-           "  -t INT   max sequence length T (%d)\n"
-           "  -d INT   dupe factor: passes over the text, each with fresh masks (%d)\n"
-           "  -l NUM   pretraining peak learning rate, LAMB (%g)\n"
-           "  -f INT   fine-tuning steps, for each of the two classifiers (%d)\n"
-           "  -L NUM   fine-tuning peak learning rate, AdamW (%g)\n"
-           "  -e INT   evaluate every this many pretraining steps (%d)\n"
-           "  -s INT   random seed (%d)\n"
-           "  -j INT   OpenMP threads; 0 = OpenMP's default, i.e. OMP_NUM_THREADS or all cores (%d)\n"
-           "  -h       this help\n",
-           d->input, d->output, d->steps, d->B, d->T, d->dupe, (double)d->lr, d->ft_steps, (double)d->ft_lr,
-           d->eval_every, d->seed, d->threads);
+typedef struct { bert_vocab *v; sentences train, held; } text_data;
+
+static int blank_line(const char *s, size_t n) {   // as bert_corpus_from_text: a document ends here
+    for (size_t i = 0; i < n; i++) if (!strchr(" \t\r\f\v\n", s[i])) return 0;
+    return 1;
 }
 
-static options parse_args(int argc, char **argv) {
-    options o;
-    o.input = "examples/data/sample_text.txt";
-    o.output = "build/demo_model.safetensors";
-    o.T = 64; o.MP = 10; o.B = 16; o.dupe = 20; o.steps = 1200; o.eval_every = 300;
-    o.ft_steps = 250; o.seed = 42; o.lr = 5e-3f; o.ft_lr = 1e-3f;
-    o.threads = 1;   // see main()
-    options defaults = o;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(&defaults); exit(0); }
-        if (a[0] != '-' || strlen(a) != 2 || i + 1 >= argc) {
-            fprintf(stderr, "demo: bad argument '%s' (try -h)\n", a);
-            exit(1);
-        }
-        const char *v = argv[++i];
-        switch (a[1]) {
-        case 'i': o.input = v; break;
-        case 'o': o.output = v; break;
-        case 'n': o.steps = atoi(v); break;
-        case 'b': o.B = atoi(v); break;
-        case 't': o.T = atoi(v); break;
-        case 'd': o.dupe = atoi(v); break;
-        case 'l': o.lr = (float)atof(v); break;
-        case 'f': o.ft_steps = atoi(v); break;
-        case 'L': o.ft_lr = (float)atof(v); break;
-        case 'e': o.eval_every = atoi(v); break;
-        case 's': o.seed = atoi(v); break;
-        case 'j': o.threads = atoi(v); break;
-        default: fprintf(stderr, "demo: unknown flag '%s' (try -h)\n", a); exit(1);
-        }
-    }
-    if (o.T < 8 || o.B < 1 || o.dupe < 1 || o.steps < 1 || o.ft_steps < 1 || o.eval_every < 1 || o.threads < 0 ||
-        !(o.lr > 0) || !(o.ft_lr > 0)) {
-        fprintf(stderr, "demo: need -t >= 8, positive -b -d -n -f -e, -j >= 0, and learning rates > 0\n");
-        exit(1);
-    }
-    return o;
-}
-
-// ----------------------------------------------------------------------------
-// small helpers
-
-static void die(const char *what) {   // a library call failed: say what, and why
-    fprintf(stderr, "demo: %s: %s\n", what, bert_last_error());
-    exit(1);
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) { fprintf(stderr, "demo: out of memory\n"); exit(1); }
-    return p;
-}
-
-static int32_t *grow_i32(int32_t *p, size_t n) {
-    p = (int32_t *)realloc(p, (n ? n : 1) * sizeof(int32_t));
-    if (!p) { fprintf(stderr, "demo: out of memory\n"); exit(1); }
-    return p;
-}
-
-// every random choice comes from bert.h's counter-based RNG: (seed, purpose) names a stream
-typedef struct { uint64_t stream, i; } rng;
-
-static rng rng_make(int seed, uint64_t purpose) {
-    rng r;
-    r.stream = bert_rng_stream((uint64_t)seed, purpose, 0);
-    r.i = 0;
-    return r;
-}
-static float rng_uniform(rng *r) { return bert_rng_uniform(r->stream, r->i++); }
-static int rng_int(rng *r, int n) {   // [0, n)
-    int k = (int)(rng_uniform(r) * (float)n);
-    return k < n ? k : n - 1;
-}
-static void shuffle(int *a, int n, rng *r) {   // Fisher-Yates
-    for (int i = n - 1; i > 0; i--) { int j = rng_int(r, i + 1), t = a[i]; a[i] = a[j]; a[j] = t; }
-}
-
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) if (x[i] > x[best]) best = i;
-    return best;
-}
-
-// ----------------------------------------------------------------------------
-// 1. text -> tokens -> ids
-
-typedef struct { int start, len; } span;
-
-typedef struct {
-    char *pool;                  // token strings, NUL-separated
-    const char **vocab; int V;   // id -> token
-    int32_t *ids; int ntok;      // every token id, sentence after sentence
-    span *sent; int nsent;       // sentence s is ids[sent[s].start ...]
-    span *doc; int ndoc;         // document d is sentences doc[d].start ...
-} corpus;
-
-typedef struct { const char *word; int count, id; } vocab_entry;
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-static int cmp_word(const void *a, const void *b) {
-    return strcmp(((const vocab_entry *)a)->word, ((const vocab_entry *)b)->word);
-}
-static int cmp_freq(const void *a, const void *b) {   // most frequent first, ties alphabetical
-    const vocab_entry *x = (const vocab_entry *)a, *y = (const vocab_entry *)b;
-    return x->count != y->count ? y->count - x->count : strcmp(x->word, y->word);
-}
-
-static char *read_text(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "demo: cannot open '%s' (pass a text with -i PATH)\n", path); exit(1); }
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = (char *)xmalloc(cap + 1);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) { cap *= 2; buf = (char *)realloc(buf, cap + 1); if (!buf) { fprintf(stderr, "demo: out of memory\n"); exit(1); } }
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) { fprintf(stderr, "demo: cannot read '%s'\n", path); exit(1); }
-    buf[n] = 0;
-    *size = n;
-    return buf;
-}
-
-static int is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
-static int is_alnum(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-
-// Splits one line into tokens: lowercased ASCII words, single punctuation characters, and runs of
-// non-ASCII bytes (a whole run is one token). Appends them to the pool; returns how many.
-static int tokenize_line(const char *s, const char *end, char *pool, size_t *pool_used, const char **toks) {
-    int n = 0;
-    while (s < end) {
-        unsigned char c = (unsigned char)*s;
-        if (is_space(c) || c < 32) { s++; continue; }
-        const char *t = s + 1;
-        if (c >= 0x80) while (t < end && (unsigned char)*t >= 0x80) t++;
-        else if (is_alnum(c)) while (t < end && is_alnum((unsigned char)*t)) t++;
-        char *w = pool + *pool_used;
-        for (size_t i = 0; i < (size_t)(t - s); i++) w[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-        w[t - s] = 0;
-        *pool_used += (size_t)(t - s) + 1;
-        toks[n++] = w;
-        s = t;
-    }
-    return n;
-}
-
-// Builds the vocab: the specials, then every distinct token by frequency (ties alphabetical).
-static void build_vocab(corpus *c, const char **toks) {
-    const char **sorted = (const char **)xmalloc((size_t)c->ntok * sizeof *sorted);
-    memcpy(sorted, toks, (size_t)c->ntok * sizeof *sorted);
-    qsort(sorted, (size_t)c->ntok, sizeof *sorted, cmp_str);
-    vocab_entry *alpha = (vocab_entry *)xmalloc((size_t)c->ntok * sizeof *alpha), *freq;
-    int n = 0;
-    for (int i = 0; i < c->ntok; i++) {
-        if (n && strcmp(alpha[n - 1].word, sorted[i]) == 0) { alpha[n - 1].count++; continue; }
-        alpha[n].word = sorted[i]; alpha[n].count = 1; alpha[n].id = n; n++;
-    }
-    freq = (vocab_entry *)xmalloc((size_t)n * sizeof *freq);
-    memcpy(freq, alpha, (size_t)n * sizeof *freq);   // .id = alphabetical index for now
-    qsort(freq, (size_t)n, sizeof *freq, cmp_freq);
-    c->V = NSPECIAL + n;
-    c->vocab = (const char **)xmalloc((size_t)c->V * sizeof *c->vocab);
-    for (int i = 0; i < NSPECIAL; i++) c->vocab[i] = special_names[i];
-    for (int r = 0; r < n; r++) { c->vocab[NSPECIAL + r] = freq[r].word; alpha[freq[r].id].id = NSPECIAL + r; }
-    for (int i = 0; i < c->ntok; i++) {
-        vocab_entry key;
-        key.word = toks[i];
-        const vocab_entry *e = (const vocab_entry *)bsearch(&key, alpha, (size_t)n, sizeof *alpha, cmp_word);
-        c->ids[i] = e ? e->id : UNK;
-    }
-    free(sorted); free(alpha); free(freq);
-}
-
-static corpus load_corpus(const char *path) {
-    size_t size;
-    char *text = read_text(path, &size);
-    corpus c;
-    memset(&c, 0, sizeof c);
-    int lines = 1;
-    for (size_t i = 0; i < size; i++) lines += text[i] == '\n';
-    // upper bounds: a token takes at least one byte, a sentence or document at least one line
-    c.pool = (char *)xmalloc(2 * size + 1);
-    const char **toks = (const char **)xmalloc((size + 1) * sizeof *toks);
-    c.ids = (int32_t *)xmalloc((size + 1) * sizeof *c.ids);
-    c.sent = (span *)xmalloc((size_t)lines * sizeof *c.sent);
-    c.doc = (span *)xmalloc((size_t)lines * sizeof *c.doc);
-    size_t pool_used = 0;
-    const char *s = text, *end = text + size;
-    while (s < end) {
-        const char *eol = (const char *)memchr(s, '\n', (size_t)(end - s));
-        if (!eol) eol = end;
-        int n = tokenize_line(s, eol, c.pool, &pool_used, toks + c.ntok);
-        if (n == 0) {   // a blank line ends the document
-            if (c.ndoc && c.doc[c.ndoc - 1].len) { c.doc[c.ndoc].start = c.nsent; c.doc[c.ndoc++].len = 0; }
-        } else {
-            if (c.ndoc == 0) { c.doc[0].start = 0; c.doc[0].len = 0; c.ndoc = 1; }
-            c.sent[c.nsent].start = c.ntok; c.sent[c.nsent].len = n; c.nsent++;
-            c.doc[c.ndoc - 1].len++;
-            c.ntok += n;
-        }
-        s = eol + 1;
-    }
-    if (c.ndoc && c.doc[c.ndoc - 1].len == 0) c.ndoc--;
-    free(text);
-    if (c.ntok == 0) { fprintf(stderr, "demo: '%s' has no text\n", path); exit(1); }
-    build_vocab(&c, toks);
-    free(toks);
-    return c;
-}
-
-static void corpus_free(corpus *c) {
-    free(c->pool); free(c->vocab); free(c->ids); free(c->sent); free(c->doc);
-}
-
-// ----------------------------------------------------------------------------
-// 2. pretraining instances, as google-research/bert create_pretraining_data.py (simplified)
-
-typedef struct {   // n rows of T tokens; also used for batches and for the fine-tuning sets
-    int n, cap, T, MP;
-    int32_t *ids, *types, *mask;   // (n,T) token ids, segment A/B = 0/1, 1 = real token
-    int32_t *pos, *labels;         // (n,MP) masked positions and their original ids (-100 = unused)
-    int32_t *label;                // (n) 1 = B is a random sentence (NSP), or the class label
-    uint64_t *pair;                // (n) which sentence pair the row was made from
-} dataset;
-
-static dataset dataset_make(int T, int MP, int cap) {
-    dataset d;
-    memset(&d, 0, sizeof d);
-    d.T = T; d.MP = MP;
-    d.cap = cap > 0 ? cap : 16;
-    d.ids = grow_i32(NULL, (size_t)d.cap * T); d.types = grow_i32(NULL, (size_t)d.cap * T);
-    d.mask = grow_i32(NULL, (size_t)d.cap * T); d.pos = grow_i32(NULL, (size_t)d.cap * MP);
-    d.labels = grow_i32(NULL, (size_t)d.cap * MP); d.label = grow_i32(NULL, (size_t)d.cap);
-    d.pair = (uint64_t *)xmalloc((size_t)d.cap * sizeof *d.pair);
-    return d;
-}
-
-static int dataset_add(dataset *d) {   // appends a zeroed row, returns its index
-    if (d->n == d->cap) {
-        d->cap *= 2;
-        size_t r = (size_t)d->cap;
-        d->ids = grow_i32(d->ids, r * d->T); d->types = grow_i32(d->types, r * d->T);
-        d->mask = grow_i32(d->mask, r * d->T); d->pos = grow_i32(d->pos, r * d->MP);
-        d->labels = grow_i32(d->labels, r * d->MP); d->label = grow_i32(d->label, r);
-        d->pair = (uint64_t *)realloc(d->pair, r * sizeof *d->pair);
-        if (!d->pair) { fprintf(stderr, "demo: out of memory\n"); exit(1); }
-    }
-    int i = d->n++;
-    size_t T = (size_t)d->T, MP = (size_t)d->MP;
-    memset(d->ids + i * T, 0, T * 4); memset(d->types + i * T, 0, T * 4); memset(d->mask + i * T, 0, T * 4);
-    memset(d->pos + i * MP, 0, MP * 4);
-    for (size_t j = 0; j < MP; j++) d->labels[i * MP + j] = -100;
-    d->label[i] = 0;
-    d->pair[i] = 0;
-    return i;
-}
-
-static void dataset_copy_row(dataset *dst, int i, const dataset *src, int j) {
-    size_t T = (size_t)src->T, MP = (size_t)src->MP;
-    memcpy(dst->ids + i * T, src->ids + j * T, T * 4); memcpy(dst->types + i * T, src->types + j * T, T * 4);
-    memcpy(dst->mask + i * T, src->mask + j * T, T * 4); memcpy(dst->pos + i * MP, src->pos + j * MP, MP * 4);
-    memcpy(dst->labels + i * MP, src->labels + j * MP, MP * 4);
-    dst->label[i] = src->label[j]; dst->pair[i] = src->pair[j];
-}
-
-static void dataset_free(dataset *d) {
-    free(d->ids); free(d->types); free(d->mask); free(d->pos); free(d->labels); free(d->label); free(d->pair);
-}
-
-static bert_batch batch_view(const dataset *d, int first, int count) {   // rows [first, first+count)
-    bert_batch b;
-    b.B = count; b.T = d->T; b.MP = d->MP;
-    b.input_ids = d->ids + (size_t)first * d->T;
-    b.token_type_ids = d->types + (size_t)first * d->T;
-    b.attention_mask = d->mask + (size_t)first * d->T;
-    b.masked_lm_positions = d->MP ? d->pos + (size_t)first * d->MP : NULL;
-    b.masked_lm_ids = d->MP ? d->labels + (size_t)first * d->MP : NULL;
-    b.next_sentence_label = d->label + first;
-    return b;
-}
-
-// create_masked_lm_predictions: 15% of the non-special tokens (at most MP) become predictions;
-// of those 80% are replaced by [MASK], 10% by a random word, 10% kept.
-static void mask_tokens(int32_t *ids, int n, int V, int MP, rng *r, int32_t *pos, int32_t *labels) {
-    int cand[1024], nc = 0;
-    for (int i = 0; i < n && nc < 1024; i++) if (ids[i] >= NSPECIAL) cand[nc++] = i;
-    shuffle(cand, nc, r);
-    int npred = (int)lroundf(0.15f * (float)nc);
-    if (npred < 1) npred = 1;
-    if (npred > MP) npred = MP;
-    if (npred > nc) npred = nc;
-    for (int k = 1; k < npred; k++)   // predictions in position order, like the original
-        for (int j = k; j > 0 && cand[j - 1] > cand[j]; j--) { int t = cand[j]; cand[j] = cand[j - 1]; cand[j - 1] = t; }
-    for (int k = 0; k < npred; k++) {
-        int p = cand[k];
-        pos[k] = p;
-        labels[k] = ids[p];
-        float u = rng_uniform(r);
-        if (u < 0.8f) ids[p] = MASK;
-        else if (u >= 0.9f) ids[p] = NSPECIAL + rng_int(r, V - NSPECIAL);
-    }
-}
-
-// [CLS] A [SEP] B [SEP], padded to T, masked
-static void add_instance(dataset *d, const int32_t *a, int na, const int32_t *b, int nb, int is_random,
-                         uint64_t pair, int V, rng *r) {
-    int i = dataset_add(d), n = 0;
-    int32_t *ids = d->ids + (size_t)i * d->T, *types = d->types + (size_t)i * d->T;
-    ids[n++] = CLS;
-    for (int k = 0; k < na; k++) ids[n++] = a[k];
-    ids[n++] = SEP;
-    for (int k = 0; k < nb; k++) { types[n] = 1; ids[n++] = b[k]; }
-    types[n] = 1; ids[n++] = SEP;
-    for (int k = 0; k < n; k++) d->mask[(size_t)i * d->T + k] = 1;
-    mask_tokens(ids, n, V, d->MP, r, d->pos + (size_t)i * d->MP, d->labels + (size_t)i * d->MP);
-    d->label[i] = is_random;
-    d->pair[i] = pair;
-}
-
-// truncate_seq_pair: trim the longer segment, from the front or the back at random
-static void truncate_pair(const int32_t **a, int *na, const int32_t **b, int *nb, int max_tokens, rng *r) {
-    while (*na + *nb > max_tokens) {
-        const int32_t **s = *na > *nb ? a : b;
-        int *ns = *na > *nb ? na : nb;
-        if (rng_uniform(r) < 0.5f) (*s)++;
-        (*ns)--;
-    }
-}
-
-static int concat(const corpus *c, int first, int last, int32_t *out) {   // sentences [first, last]
-    int n = 0;
-    for (int s = first; s <= last; s++) {
-        memcpy(out + n, c->ids + c->sent[s].start, (size_t)c->sent[s].len * sizeof *out);
-        n += c->sent[s].len;
-    }
-    return n;
-}
-
-// create_instances_from_document: gather sentences into a chunk until it reaches a target length,
-// split the chunk at a random sentence boundary into A | B, and half the time replace B by text
-// from a random other document (label 1). Differences: a one-sentence chunk that draws "actual
-// next" takes the following sentence as B, so the labels stay close to 50/50.
-static void instances_from_document(const corpus *c, int d, int T, rng *r, int32_t *bufa, int32_t *bufb,
-                                    dataset *out) {
-    int max_tokens = T - 3, target = max_tokens;
-    if (rng_uniform(r) < 0.1f) target = 2 + rng_int(r, max_tokens - 1);   // short_seq_prob
-    int first = c->doc[d].start, end = first + c->doc[d].len, chunk = first, chunk_tokens = 0;
-    for (int i = first; i < end; i++) {
-        chunk_tokens += c->sent[i].len;
-        if (i < end - 1 && chunk_tokens < target) continue;
-        int nchunk = i - chunk + 1, a_end = nchunk >= 2 ? 1 + rng_int(r, nchunk - 1) : 1;
-        int is_random = rng_uniform(r) < 0.5f, b_first;
-        if (!is_random && nchunk == 1) {
-            if (i + 1 < end) i++;
-            else is_random = 1;
-        }
-        int na = concat(c, chunk, chunk + a_end - 1, bufa), nb = 0;
-        if (is_random) {   // B from another document, from a random sentence on (same one if only one)
-            int rd = c->ndoc > 1 ? rng_int(r, c->ndoc - 1) : d;
-            if (c->ndoc > 1 && rd >= d) rd++;
-            b_first = c->doc[rd].start + rng_int(r, c->doc[rd].len);
-            for (int s = b_first; s < c->doc[rd].start + c->doc[rd].len; s++) {   // at least one sentence
-                nb += concat(c, s, s, bufb + nb);
-                if (nb >= target - na) break;
+/* The text split in two: the last HELD_LINES lines of every document of HELD_DOC+ lines go to *held
+   (a document each), the rest to *train. Pass 0 counts each document's lines, pass 1 copies them. */
+static void split_text(const char *text, size_t len, char **train, char **held) {
+    int *lines = (int *)run_calloc(len + 2, sizeof(int)), d, k;
+    char *out[2] = { (char *)run_malloc(len + 2), (char *)run_malloc(len + 2) };
+    size_t n[2] = { 0, 0 };
+    for (int pass = 0; pass < 2; pass++) {
+        d = k = 0;
+        for (size_t at = 0, end, next; at < len; at = next) {
+            for (end = at; end < len && text[end] != '\n'; end++) {}
+            next = end < len ? end + 1 : len;
+            if (blank_line(text + at, next - at)) {
+                if (k && pass) { out[0][n[0]++] = '\n'; out[1][n[1]++] = '\n'; }
+                if (k) { d++; k = 0; }
+            } else if (!pass) {
+                lines[d] = ++k;
+            } else {
+                int h = k++ >= lines[d] - HELD_LINES && lines[d] >= HELD_DOC;
+                memcpy(out[h] + n[h], text + at, next - at);
+                n[h] += next - at;
+                if (end == len) out[h][n[h]++] = '\n';
             }
-            i = chunk + a_end - 1;   // the unused sentences of the chunk start the next one
-        } else {
-            b_first = chunk + a_end;
-            nb = concat(c, b_first, i, bufb);
         }
-        const int32_t *a = bufa, *b = bufb;
-        truncate_pair(&a, &na, &b, &nb, max_tokens, r);
-        if (na > 0 && nb > 0)
-            add_instance(out, a, na, b, nb, is_random, ((uint64_t)chunk << 32 | (uint64_t)b_first) << 1 | (uint64_t)is_random, c->V, r);
-        chunk = i + 1;
-        chunk_tokens = 0;
     }
+    out[0][n[0]] = out[1][n[1]] = 0;
+    *train = out[0]; *held = out[1];
+    free(lines);
 }
 
-typedef struct { uint64_t pair; float u; } pair_draw;
-static int cmp_pair(const void *a, const void *b) {
-    uint64_t x = ((const pair_draw *)a)->pair, y = ((const pair_draw *)b)->pair;
-    return x < y ? -1 : x > y;
-}
-static int cmp_draw(const void *a, const void *b) {
-    float x = ((const pair_draw *)a)->u, y = ((const pair_draw *)b)->u;
-    return x < y ? -1 : x > y;
+static void tokenize(sentences *s, const bert_vocab *v, const char *text) {
+    if (bert_corpus_from_text(&s->c, v, 1, text, strlen(text))) run_die("%s: %s", dopt.input, bert_last_error());
+    s->start = (size_t *)run_calloc((size_t)s->c.num_sents + 1, sizeof(size_t));
+    for (int i = 0; i < s->c.num_sents; i++) s->start[i + 1] = s->start[i] + (size_t)s->c.sent_len[i];
 }
 
-// dupe passes over every document, then 10% of the distinct sentence pairs of each label go to eval
-// with all their instances, so no held-out pair is ever trained on (its sentences are, in other pairs)
-static void make_pretraining_data(const corpus *c, const options *o, dataset *train, dataset *eval) {
-    dataset all = dataset_make(o->T, o->MP, 256);
-    int32_t *bufa = grow_i32(NULL, (size_t)c->ntok), *bufb = grow_i32(NULL, (size_t)c->ntok);
-    rng r = rng_make(o->seed, 0xDA7Au);
-    for (int pass = 0; pass < o->dupe; pass++)
-        for (int d = 0; d < c->ndoc; d++) instances_from_document(c, d, o->T, &r, bufa, bufb, &all);
-    pair_draw *pd = (pair_draw *)xmalloc((size_t)all.n * sizeof *pd), *held = (pair_draw *)xmalloc((size_t)all.n * sizeof *held);
-    int nheld = 0;
-    for (int label = 0; label < 2; label++) {
-        int n = 0, u = 0;
-        for (int i = 0; i < all.n; i++) if (all.label[i] == label) pd[n++].pair = all.pair[i];
-        qsort(pd, (size_t)n, sizeof *pd, cmp_pair);
-        for (int i = 0; i < n; i++) if (!u || pd[i].pair != pd[u - 1].pair) pd[u++] = pd[i];   // distinct pairs
-        for (int i = 0; i < u; i++) pd[i].u = bert_rng_uniform(r.stream, pd[i].pair);
-        qsort(pd, (size_t)u, sizeof *pd, cmp_draw);   // a random order of the pairs
-        for (int i = 0; i < (u + 5) / 10; i++) held[nheld++] = pd[i];
-    }
-    qsort(held, (size_t)nheld, sizeof *held, cmp_pair);
-    *train = dataset_make(o->T, o->MP, all.n);
-    *eval = dataset_make(o->T, o->MP, nheld);
-    for (int i = 0; i < all.n; i++) {
-        pair_draw key;
-        key.pair = all.pair[i];
-        dataset *d = bsearch(&key, held, (size_t)nheld, sizeof *held, cmp_pair) ? eval : train;
-        dataset_copy_row(d, dataset_add(d), &all, i);
-    }
-    free(pd); free(held); free(bufa); free(bufb);
-    dataset_free(&all);
+static void load_text(text_data *d) {
+    size_t len;
+    char *text = run_read_file(dopt.input, &len), *train, *held, path[4200];
+    if (!(d->v = bert_vocab_build(text, len, 1, dopt.vocab_size, dopt.min_frequency))) run_die("%s: %s", dopt.input, bert_last_error());
+    snprintf(path, sizeof path, "%s/vocab.txt", ro.out);
+    if (bert_vocab_save(d->v, path)) run_die("%s", bert_last_error());
+    split_text(text, len, &train, &held);
+    tokenize(&d->train, d->v, train);
+    tokenize(&d->held, d->v, held);
+    if (d->held.c.num_sents < 2) run_die("%s: no document of %d+ sentences to hold some out from", dopt.input, HELD_DOC);
+    free(text); free(train); free(held);
+    const sentences *t = &d->train;
+    printf("data:   %s: %d sentences in %d documents; held out (never trained on): the last %d of each document of %d+, "
+           "%d sentences\n", dopt.input, t->c.num_sents + d->held.c.num_sents, t->c.num_docs, HELD_LINES, HELD_DOC, d->held.c.num_sents);
+    printf("vocab:  %d WordPiece tokens learned from the text (bert_vocab_build), saved as %s\n", d->v->size, path);
+    int s = t->c.num_docs > 1 ? t->c.doc_sents[0] : 0;   // the first sentence of the second document
+    printf("        sentence %d as pieces:", s + 1);
+    for (size_t i = t->start[s]; i < t->start[s + 1] && i < t->start[s] + 24; i++) printf(" %s", bert_vocab_token(d->v, t->c.ids[i]));
+    printf("%s\n", t->start[s + 1] - t->start[s] > 24 ? " ..." : "");
 }
 
-static void print_instance(const corpus *c, const dataset *d, int i) {
-    const int32_t *ids = d->ids + (size_t)i * d->T, *pos = d->pos + (size_t)i * d->MP, *lab = d->labels + (size_t)i * d->MP;
-    printf("example instance (is_random_next=%d):\n ", d->label[i]);
-    for (int t = 0, k = 0; t < d->T && d->mask[(size_t)i * d->T + t]; t++) {
-        printf(" %s", c->vocab[ids[t]]);
-        if (k < d->MP && pos[k] == t && lab[k] != -100) printf("(%s)", c->vocab[lab[k++]]);
+// ----------------------------------------------------------------------------
+// 2. pretraining instances from create_pretraining_data, split into training and held-out
+
+typedef struct {   // n rows of T tokens and P masked slots (also a batch buffer of cap rows)
+    int n, cap, T, P;
+    int32_t *ids, *types, *mask;   // (n,T)
+    int32_t *pos, *labels;         // (n,P) label -100: an unused slot
+    int32_t *nsp;                  // (n) 1: segment B is a random sentence
+} instances;
+
+static void instances_reserve(instances *s, int rows) {
+    if (rows <= s->cap) return;
+    s->cap = rows;
+    size_t t = (size_t)rows * (size_t)s->T * sizeof(int32_t), p = (size_t)rows * (size_t)s->P * sizeof(int32_t);
+    s->ids = (int32_t *)run_realloc(s->ids, t); s->types = (int32_t *)run_realloc(s->types, t);
+    s->mask = (int32_t *)run_realloc(s->mask, t); s->pos = (int32_t *)run_realloc(s->pos, p);
+    s->labels = (int32_t *)run_realloc(s->labels, p); s->nsp = (int32_t *)run_realloc(s->nsp, (size_t)rows * sizeof(int32_t));
+}
+
+static void instances_free(instances *s) {
+    free(s->ids); free(s->types); free(s->mask); free(s->pos); free(s->labels); free(s->nsp);
+}
+
+// row r of dst := row `from` of src
+static void copy_row(instances *dst, int r, const instances *src, int from) {
+    size_t T = (size_t)src->T, P = (size_t)src->P, a = (size_t)r, b = (size_t)from;
+    memcpy(dst->ids + a * T, src->ids + b * T, T * sizeof(int32_t));
+    memcpy(dst->types + a * T, src->types + b * T, T * sizeof(int32_t));
+    memcpy(dst->mask + a * T, src->mask + b * T, T * sizeof(int32_t));
+    memcpy(dst->pos + a * P, src->pos + b * P, P * sizeof(int32_t));
+    memcpy(dst->labels + a * P, src->labels + b * P, P * sizeof(int32_t));
+    dst->nsp[r] = src->nsp[from];
+}
+
+typedef struct { instances train, eval; } split;
+
+// bert_pretrain_data_create's callback: the instance appended to the set `user`
+static int keep_instance(const bert_pretrain_example *ex, void *user) {
+    instances *d = (instances *)user;
+    if (d->n == d->cap) instances_reserve(d, d->cap ? 2 * d->cap : 64);
+    size_t r = (size_t)d->n++, T = (size_t)d->T, P = (size_t)d->P;
+    memcpy(d->ids + r * T, ex->input_ids, T * sizeof(int32_t));
+    memcpy(d->types + r * T, ex->segment_ids, T * sizeof(int32_t));
+    memcpy(d->mask + r * T, ex->input_mask, T * sizeof(int32_t));
+    for (size_t k = 0; k < P; k++) {   // an unused slot: no label, any valid position
+        int used = ex->masked_lm_weights[k] > 0;
+        d->pos[r * P + k] = used ? ex->masked_lm_positions[k] : 0;
+        d->labels[r * P + k] = used ? ex->masked_lm_ids[k] : -100;
     }
-    printf("\n  (a word in parentheses is the masked_lm label at that position)\n");
+    d->nsp[r] = ex->next_sentence_label;
+    return 0;
+}
+
+// create_pretraining_data on the training text and, with another seed, on the held-out text
+static void make_instances(const text_data *d, split *s) {
+    bert_pretrain_data_opts o = bert_pretrain_data_defaults();
+    unsigned char *cont;
+    if (bert_pretrain_data_vocab(&o, d->v, &cont)) run_die("%s", bert_last_error());
+    o.max_seq_length = dopt.max_seq_length; o.max_predictions_per_seq = dopt.max_predictions_per_seq;
+    o.dupe_factor = dopt.dupe_factor; o.seed = (uint64_t)ro.seed;
+    memset(s, 0, sizeof *s);
+    s->train.T = s->eval.T = o.max_seq_length;
+    s->train.P = s->eval.P = o.max_predictions_per_seq;
+    if (bert_pretrain_data_create(&d->train.c, &o, keep_instance, &s->train)) run_die("%s", bert_last_error());
+    o.seed++;
+    if (bert_pretrain_data_create(&d->held.c, &o, keep_instance, &s->eval)) run_die("%s", bert_last_error());
+    free(cont);
+    if (s->train.n < ro.batch_size || s->eval.n < 1)
+        run_die("%s: %d training and %d held-out instances: too few for a batch of %d", dopt.input, s->train.n, s->eval.n, ro.batch_size);
+    int random = 0;
+    for (int i = 0; i < s->eval.n; i++) random += s->eval.nsp[i];
+    printf("instances: %d train / %d held out (dupe factor %d; B is a random sentence in %.0f%% of the held-out ones)\n",
+           s->train.n, s->eval.n, dopt.dupe_factor, 100.0 * random / s->eval.n);
+}
+
+static void print_instance(const bert_vocab *v, const instances *s, int i) {
+    const int32_t *ids = s->ids + (size_t)i * s->T, *pos = s->pos + (size_t)i * s->P, *lab = s->labels + (size_t)i * s->P;
+    printf("an instance (is_random_next=%d; a masked token's label in parentheses):\n ", s->nsp[i]);
+    for (int t = 0; t < s->T && s->mask[(size_t)i * s->T + t]; t++) {
+        printf(" %s", bert_vocab_token(v, ids[t]));
+        for (int k = 0; k < s->P; k++)
+            if (lab[k] != -100 && pos[k] == t) printf("(%s)", bert_vocab_token(v, lab[k]));
+    }
+    printf("\n\n");
 }
 
 // ----------------------------------------------------------------------------
 // 3. pretraining
 
-typedef struct { double loss, mlm_acc, nsp_acc; int mlm_n, nsp_n; } metrics;
+typedef struct { double mlm_acc, nsp_acc, mlm_loss; } pt_eval;
 
-static void count_correct(const bert_tensor *logits, const int32_t *labels, int *correct, int *total) {
-    int N = logits->shape[0], V = logits->shape[1];
-    for (int n = 0; n < N; n++) {
-        if (labels[n] == -100) continue;
-        *correct += argmax(logits->data + (size_t)n * V, V) == labels[n];
-        (*total)++;
+// argmax hits of logits (N,K) on labels (N); labels of -100 are not counted
+static void tally(bert_ctx *ctx, const bert_tensor *logits, const int32_t *labels, long *hits, long *counted) {
+    size_t N = (size_t)logits->shape[0];
+    int32_t *pred = (int32_t *)run_malloc(N * sizeof(int32_t));
+    bert_tensor_argmax(ctx, logits, pred);
+    for (size_t i = 0; i < N; i++) {
+        if (labels[i] == -100) continue;
+        *hits += pred[i] == labels[i];
+        (*counted)++;
     }
+    free(pred);
 }
 
-static metrics batch_metrics(const bert_pretrain_out *o, const bert_batch *b) {
-    metrics m;
-    int mc = 0, nc = 0;
-    m.mlm_n = m.nsp_n = 0;
-    count_correct(o->mlm_logits, b->masked_lm_ids, &mc, &m.mlm_n);
-    count_correct(o->nsp_logits, b->next_sentence_label, &nc, &m.nsp_n);
-    m.loss = o->loss->data[0];
-    m.mlm_acc = m.mlm_n ? (double)mc / m.mlm_n : 0.0;
-    m.nsp_acc = m.nsp_n ? (double)nc / m.nsp_n : 0.0;
-    return m;
+// rows idx[0..n) of s (rows first..first+n when idx is NULL) into the buffer b, as a bert_batch
+static bert_batch gather(const instances *s, const size_t *idx, int first, int n, instances *b) {
+    for (int e = 0; e < n; e++) copy_row(b, e, s, idx ? (int)idx[e] : first + e);
+    bert_batch v = { n, s->T, s->P, b->ids, b->types, b->mask, b->pos, b->labels, b->nsp };
+    return v;
 }
 
-// Loss and accuracies over a whole dataset, dropout off, nothing recorded for backward.
-static metrics pretrain_eval(bert_ctx *ctx, bert_model *m, const dataset *d, int B) {
-    double mlm_loss = 0.0, nsp_loss = 0.0, mlm_ok = 0.0, nsp_ok = 0.0;
-    metrics r;
-    memset(&r, 0, sizeof r);
+// held-out accuracies and masked-LM loss, dropout off
+static pt_eval pt_evaluate(bert_ctx *ctx, bert_model *m, const instances *s, instances *buf) {
+    long mlm_hits = 0, mlm_n = 0, nsp_hits = 0, nsp_n = 0;
+    double loss = 0.0;
+    int training = ctx->training, grad = ctx->grad_enabled;
     ctx->training = 0; ctx->grad_enabled = 0;
-    for (int i = 0; i < d->n; i += B) {
-        bert_batch b = batch_view(d, i, d->n - i < B ? d->n - i : B);
+    for (int i = 0; i < s->n; i += buf->cap) {
+        bert_batch b = gather(s, NULL, i, s->n - i < buf->cap ? s->n - i : buf->cap, buf);
         bert_ctx_reset(ctx, 0);
         bert_pretrain_out o = bert_pretrain_forward(ctx, m, &b);
-        metrics bm = batch_metrics(&o, &b);
-        mlm_loss += o.mlm_loss->data[0] * bm.mlm_n; mlm_ok += bm.mlm_acc * bm.mlm_n; r.mlm_n += bm.mlm_n;
-        nsp_loss += o.nsp_loss->data[0] * bm.nsp_n; nsp_ok += bm.nsp_acc * bm.nsp_n; r.nsp_n += bm.nsp_n;
+        long before = mlm_n;
+        tally(ctx, o.mlm_logits, b.masked_lm_ids, &mlm_hits, &mlm_n);
+        tally(ctx, o.nsp_logits, b.next_sentence_label, &nsp_hits, &nsp_n);
+        loss += (double)bert_tensor_item(ctx, o.mlm_loss) * (double)(mlm_n - before);
     }
-    ctx->training = 1; ctx->grad_enabled = 1;
-    if (r.mlm_n) { mlm_loss /= r.mlm_n; r.mlm_acc = mlm_ok / r.mlm_n; }
-    if (r.nsp_n) { nsp_loss /= r.nsp_n; r.nsp_acc = nsp_ok / r.nsp_n; }
-    r.loss = mlm_loss + nsp_loss;
-    return r;
-}
-
-// Fills `batch` with B rows drawn without replacement from a shuffled order of d (reshuffled per epoch).
-static void next_batch(const dataset *d, int *order, int *cursor, rng *r, dataset *batch) {
-    for (int b = 0; b < batch->n; b++) {
-        if (*cursor == 0) shuffle(order, d->n, r);
-        dataset_copy_row(batch, b, d, order[*cursor]);
-        *cursor = (*cursor + 1) % d->n;
-    }
-}
-
-static void print_eval(const char *when, int step, const metrics *e) {
-    printf("%s %5d | eval loss %.4f | mlm acc %5.1f%% (%d masked) | nsp acc %5.1f%% (%d pairs)\n", when, step,
-           e->loss, 100 * e->mlm_acc, e->mlm_n, 100 * e->nsp_acc, e->nsp_n);
-}
-
-static metrics pretrain(bert_ctx *ctx, bert_model *m, const dataset *train, const dataset *eval, const options *o,
-                        double *seconds) {
-    bert_optim opt = bert_optim_defaults(BERT_OPTIM_LAMB);
-    opt.lr = o->lr;
-    opt.warmup_steps = o->steps / 10;
-    opt.total_steps = o->steps;
-    if (bert_optim_init(&opt, m) != BERT_OK) die("bert_optim_init");
-    dataset batch = dataset_make(o->T, o->MP, o->B);
-    for (int b = 0; b < o->B; b++) dataset_add(&batch);
-    int *order = (int *)xmalloc((size_t)train->n * sizeof *order), cursor = 0;
-    for (int i = 0; i < train->n; i++) order[i] = i;
-    rng r = rng_make(o->seed, 0xBA7Cu);
-    metrics e;
-    memset(&e, 0, sizeof e);
-    double t0 = bert_time_s(), t_last = t0, train_time = 0.0;
-    int last_step = 0;
-    for (int step = 1; step <= o->steps; step++) {
-        next_batch(train, order, &cursor, &r, &batch);
-        bert_batch b = batch_view(&batch, 0, o->B);
-        bert_ctx_reset(ctx, (uint64_t)step);
-        bert_model_zero_grad(m);
-        bert_pretrain_out out = bert_pretrain_forward(ctx, m, &b);
-        bert_backward(ctx, out.loss);
-        bert_optim_step(&opt, m);
-        if (step % 20 == 0 || step == 1 || step == o->steps) {
-            metrics bm = batch_metrics(&out, &b);
-            double t = bert_time_s(), dt = t - t_last;
-            train_time += dt;
-            double tok_s = (double)(step - last_step) * o->B * o->T / dt;
-            double eta = train_time / step * (o->steps - step);
-            printf("step %4d/%d | loss %.4f | mlm acc %5.1f%% | nsp acc %5.1f%% | lr %.2e | grad norm %6.3f | %5.1fk tok/s | eta %3.0fs\n",
-                   step, o->steps, bm.loss, 100 * bm.mlm_acc, 100 * bm.nsp_acc, (double)opt.last_lr,
-                   (double)opt.last_grad_norm, tok_s / 1000, eta);
-            fflush(stdout);
-            t_last = bert_time_s();
-            last_step = step;
-        }
-        if (step % o->eval_every == 0 || step == o->steps) {
-            double te = bert_time_s();
-            train_time += te - t_last;
-            e = pretrain_eval(ctx, m, eval, o->B);
-            print_eval("eval @ step", step, &e);
-            t_last = bert_time_s();
-        }
-    }
-    *seconds = bert_time_s() - t0;
-    free(order);
-    dataset_free(&batch);
-    bert_optim_free(&opt);
+    ctx->training = training; ctx->grad_enabled = grad;
+    pt_eval e = { mlm_n ? (double)mlm_hits / mlm_n : 0.0, nsp_n ? (double)nsp_hits / nsp_n : 0.0, mlm_n ? loss / mlm_n : 0.0 };
     return e;
 }
 
+static pt_eval pt_report(run *r, const instances *eval, instances *buf) {
+    run_eval_begin(r);
+    pt_eval e = pt_evaluate(r->ctx, r->m, eval, buf);
+    run_metric mt[] = { { "mlm_acc", e.mlm_acc }, { "nsp_acc", e.nsp_acc }, { "mlm_loss", e.mlm_loss } };
+    run_eval_end(r, "held-out instances", mt, 3);
+    return e;
+}
+
+// one optimizer step: --accumulation_steps micro-batches of equal weight
+static void pt_step(run *r, const instances *train, instances *buf) {
+    int A = r->o->accumulation_steps;
+    long mlm_hits = 0, mlm_n = 0, nsp_hits = 0, nsp_n = 0;
+    double data_s = 0.0;
+    for (int k = 0; k < A; k++) {
+        double t0 = bert_time_s();
+        int n;
+        const size_t *idx = run_batch(r, &n);
+        bert_batch b = gather(train, idx, 0, n, buf);
+        data_s += bert_time_s() - t0;
+        bert_ctx *ctx = run_micro(r);
+        bert_pretrain_out o = bert_pretrain_forward(ctx, r->m, &b);
+        run_backward(r, o.loss, 1.0f / (float)A);
+        tally(ctx, o.mlm_logits, b.masked_lm_ids, &mlm_hits, &mlm_n);
+        tally(ctx, o.nsp_logits, b.next_sentence_label, &nsp_hits, &nsp_n);
+    }
+    run_metric mt[] = { { "mlm_acc", mlm_n ? (double)mlm_hits / mlm_n : 0.0 }, { "nsp_acc", nsp_n ? (double)nsp_hits / nsp_n : 0.0 } };
+    run_end_step(r, mt, 2, data_s);
+}
+
+// The pretraining run in OUT/pretrain; *final: the held-out eval at the end, *steps: the run's
+// length, *ckpt: the checkpoint it ends with. Returns run_finish's exit status.
+static int pretrain(bert_model *m, const split *s, pt_eval *final, int *steps, char *ckpt, size_t cap) {
+    run_opts o = ro;
+    char out[4200], fp[256], what[256];
+    snprintf(out, sizeof out, "%s/pretrain", ro.out);
+    o.out = out;
+    snprintf(fp, sizeof fp, "demo pretraining: %d + %d instances, T %d, P %d, vocab %d, batch %d x %d, seed %d", s->train.n,
+             s->eval.n, s->train.T, s->train.P, m->config.vocab_size, o.batch_size, o.accumulation_steps, o.seed);
+    run r;
+    run_begin(&r, &o, m, (size_t)s->train.n, run_total_steps(&o, (size_t)s->train.n), fp);
+    r.tokens_per_example = s->train.T;
+    snprintf(what, sizeof what, "pretrain (masked LM + next sentence) | %d instances", s->train.n);
+    run_print_setup(&r, what);
+    instances buf = { 0, 0, s->train.T, s->train.P, NULL, NULL, NULL, NULL, NULL, NULL };
+    instances_reserve(&buf, o.batch_size);
+    while (run_next_step(&r)) {
+        pt_step(&r, &s->train, &buf);
+        if (run_eval_due(&r, 300)) pt_report(&r, &s->eval, &buf);
+    }
+    if (run_completed(&r)) *final = pt_report(&r, &s->eval, &buf);
+    snprintf(ckpt, cap, "%s/ckpt-%08llu/model.safetensors", out, (unsigned long long)r.opt.step);
+    *steps = r.total_steps;
+    int rc = run_finish(&r);
+    instances_free(&buf);
+    return rc;
+}
+
+// the load-back check: the checkpoint evaluates exactly as the model it was saved from
+static void check_round_trip(const char *ckpt, const instances *eval, const pt_eval *want) {
+    bert_model *m = bert_model_load(ckpt, NULL);
+    bert_ctx *ctx = bert_ctx_create((size_t)16 << 20);
+    if (!m || !ctx) run_die("%s", bert_last_error());
+    instances buf = { 0, 0, eval->T, eval->P, NULL, NULL, NULL, NULL, NULL, NULL };
+    instances_reserve(&buf, ro.batch_size);
+    pt_eval e = pt_evaluate(ctx, m, eval, &buf);
+    if (e.mlm_loss != want->mlm_loss || e.mlm_acc != want->mlm_acc || e.nsp_acc != want->nsp_acc)
+        run_die("%s: held-out masked-LM loss %.9g after loading, %.9g before", ckpt, e.mlm_loss, want->mlm_loss);
+    printf("loaded %s back: it evaluates identically (masked-LM loss %.6f)\n", ckpt, e.mlm_loss);
+    instances_free(&buf);
+    bert_ctx_free(ctx);
+    bert_model_free(m);
+}
+
+typedef struct { int top; double mlm, nsp; } baselines;
+
+// masked LM: always the training set's most frequent label; NSP: the held-out majority class
+static baselines make_baselines(const split *s, int V) {
+    baselines b = { 0, 0.0, 0.0 };
+    long *count = (long *)run_calloc((size_t)V, sizeof(long)), hits = 0, n = 0;
+    for (size_t i = 0; i < (size_t)s->train.n * s->train.P; i++) if (s->train.labels[i] >= 0) count[s->train.labels[i]]++;
+    for (int v = 1; v < V; v++) if (count[v] > count[b.top]) b.top = v;
+    for (size_t i = 0; i < (size_t)s->eval.n * s->eval.P; i++) if (s->eval.labels[i] >= 0) { hits += s->eval.labels[i] == b.top; n++; }
+    int random = 0;
+    for (int i = 0; i < s->eval.n; i++) random += s->eval.nsp[i];
+    b.mlm = n ? (double)hits / n : 0.0;
+    b.nsp = (double)(random > s->eval.n - random ? random : s->eval.n - random) / s->eval.n;
+    free(count);
+    return b;
+}
+
 // ----------------------------------------------------------------------------
-// 5. fine-tuning: real sentence (1) vs the same tokens shuffled (0)
+// 4. fine-tuning: [CLS] sentence [SEP], label 1 as written, 0 with its tokens shuffled
 
-typedef struct {   // classifier on the pooled output: logits = W dropout(pooled) + b
-    bert_tensor w, b;
-    float *buf;        // data | grad | Adam m | Adam v, each n floats (w then b)
-    size_t n;
-} cls_head;
+typedef struct { int n, cap, T; int32_t *ids, *mask, *label; } cls_set;
 
-static cls_head head_make(int C, int seed) {
-    cls_head h;
-    memset(&h, 0, sizeof h);
-    h.n = (size_t)2 * C + 2;
-    h.buf = (float *)xmalloc(4 * h.n * sizeof(float));
-    memset(h.buf, 0, 4 * h.n * sizeof(float));
-    h.w.ndim = 2; h.w.shape[0] = 2; h.w.shape[1] = C; h.w.numel = (size_t)2 * C;
-    h.b.ndim = 1; h.b.shape[0] = 2; h.b.numel = 2;
-    h.w.flags = h.b.flags = BERT_TENSOR_PARAM | BERT_TENSOR_REQUIRES_GRAD;
-    h.w.data = h.buf; h.b.data = h.buf + 2 * C;
-    h.w.grad = h.buf + h.n; h.b.grad = h.buf + h.n + 2 * C;
-    rng r = rng_make(seed, 0x4EADu);
-    for (int i = 0; i < 2 * C; i++) {   // normal(0, 0.02) by Box-Muller, clipped at 2 std like the encoder
-        float u1 = rng_uniform(&r) + 1e-7f, u2 = rng_uniform(&r);
-        float z = sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
-        h.w.data[i] = 0.02f * (z > 2.0f ? 2.0f : z < -2.0f ? -2.0f : z);
+// Sattolo's algorithm (a random cyclic permutation: no token keeps its place), drawn again, up to
+// 10 times, while repeated tokens make the result read the same
+static void shuffle_tokens(int32_t *t, int n, uint64_t stream) {
+    int32_t *orig = (int32_t *)run_malloc((size_t)n * sizeof(int32_t));
+    memcpy(orig, t, (size_t)n * sizeof(int32_t));
+    uint64_t draw = 0;
+    for (int tries = 0; tries < 10; tries++) {
+        memcpy(t, orig, (size_t)n * sizeof(int32_t));
+        for (int k = n - 1; k > 0; k--) {
+            int j = (int)(bert_rng_bits(stream, draw++) % (uint64_t)k), x = t[k];
+            t[k] = t[j]; t[j] = x;
+        }
+        if (memcmp(t, orig, (size_t)n * sizeof(int32_t)) != 0) break;
     }
-    return h;
+    free(orig);
 }
 
-// AdamW with bias correction, the same rule bert_optim uses for BERT_OPTIM_ADAMW (bias: no decay);
-// bert_optim only updates the model's own flat buffer, so the head gets these few lines.
-static void head_step(cls_head *h, float lr, int t) {
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-6f, wd = 0.01f;
-    float *p = h->buf, *g = p + h->n, *m = g + h->n, *v = m + h->n;
-    float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
-    for (size_t i = 0; i < h->n; i++) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        p[i] -= lr * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + (i < h->w.numel ? wd * p[i] : 0.0f));
+static void cls_push(cls_set *s, const bert_vocab *v, const int32_t *sent, int len, int label, uint64_t stream) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->ids = (int32_t *)run_realloc(s->ids, (size_t)s->cap * (size_t)s->T * sizeof(int32_t));
+        s->mask = (int32_t *)run_realloc(s->mask, (size_t)s->cap * (size_t)s->T * sizeof(int32_t));
+        s->label = (int32_t *)run_realloc(s->label, (size_t)s->cap * sizeof(int32_t));
     }
+    int n = len < s->T - 2 ? len : s->T - 2;
+    int32_t *ids = s->ids + (size_t)s->n * s->T, *mask = s->mask + (size_t)s->n * s->T;
+    memset(ids, 0, (size_t)s->T * sizeof(int32_t));
+    memset(mask, 0, (size_t)s->T * sizeof(int32_t));
+    ids[0] = v->cls_id;
+    memcpy(ids + 1, sent, (size_t)n * sizeof(int32_t));
+    if (label == 0) shuffle_tokens(ids + 1, n, stream);
+    ids[n + 1] = v->sep_id;
+    for (int t = 0; t < n + 2; t++) mask[t] = 1;
+    s->label[s->n++] = label;
 }
 
-// [CLS] sentence [SEP] as row i of d; label 0 shuffles the tokens with Sattolo's algorithm (a random
-// cyclic permutation: no token keeps its place), redrawn if repeated tokens make it read the same.
-static void cls_example(const corpus *c, int s, int label, rng *r, dataset *d, int i) {
-    int n = c->sent[s].len < d->T - 2 ? c->sent[s].len : d->T - 2;
-    const int32_t *src = c->ids + c->sent[s].start;
-    int32_t *ids = d->ids + (size_t)i * d->T;
-    memset(ids, 0, (size_t)d->T * 4); memset(d->mask + (size_t)i * d->T, 0, (size_t)d->T * 4);
-    memset(d->types + (size_t)i * d->T, 0, (size_t)d->T * 4);
-    ids[0] = CLS;
-    memcpy(ids + 1, src, (size_t)n * 4);
-    for (int tries = 0; label == 0 && tries < 10; tries++) {
-        memcpy(ids + 1, src, (size_t)n * 4);
-        for (int k = n - 1; k > 0; k--) { int j = rng_int(r, k), t = ids[1 + k]; ids[1 + k] = ids[1 + j]; ids[1 + j] = t; }
-        if (memcmp(ids + 1, src, (size_t)n * 4) != 0) break;
+// the sentences of 4+ pieces of s in a random order: the first `held` to eval, as written and
+// shuffled once; the others to train, --ft_copies times each way (each copy shuffled anew)
+static void add_sentences(cls_set *train, cls_set *eval, int held, const bert_vocab *v, const sentences *s, uint64_t *draw) {
+    size_t *order = (size_t *)run_calloc((size_t)s->c.num_sents, sizeof(size_t));
+    run_permutation(order, (size_t)s->c.num_sents, (uint64_t)ro.seed, SHUFFLE_SITE, 1);
+    for (int j = 0, k = 0; j < s->c.num_sents; j++) {
+        int i = (int)order[j], to_eval = k < held;
+        if (s->c.sent_len[i] < 4) continue;
+        k++;
+        for (int copy = 0; copy < (to_eval ? 1 : dopt.ft_copies); copy++)
+            for (int label = 1; label >= 0; label--)
+                cls_push(to_eval ? eval : train, v, s->c.ids + s->start[i], s->c.sent_len[i], label,
+                         bert_rng_stream((uint64_t)ro.seed, (*draw)++, SHUFFLE_SITE));
     }
-    ids[n + 1] = SEP;
-    for (int k = 0; k < n + 2; k++) d->mask[(size_t)i * d->T + k] = 1;
-    d->label[i] = label;
+    free(order);
 }
 
-// logits (B,2) for rows [first, first+B) of d, and the mean loss into *loss unless loss is NULL
-static bert_tensor *cls_forward(bert_ctx *ctx, bert_model *m, cls_head *h, const dataset *d, int first, int B,
-                                bert_tensor **loss) {
-    size_t off = (size_t)first * d->T;
-    bert_tensor *seq = bert_encode(ctx, m, d->ids + off, d->types + off, d->mask + off, B, d->T);
-    bert_tensor *x = bert_dropout(ctx, bert_pool(ctx, m, seq), m->config.hidden_dropout_prob);
-    bert_tensor *logits = bert_linear(ctx, x, &h->w, &h->b);
-    if (loss) *loss = bert_softmax_xent(ctx, logits, d->label + first, -100);
-    return logits;
+/* The classifier is tested on 20% of the pretraining text's sentences: text the encoder has seen
+   (unlabelled) and the classifier has not. It trains on the rest and on the held-out text. */
+static void make_cls_sets(const text_data *d, cls_set *train, cls_set *eval) {
+    memset(train, 0, sizeof *train); memset(eval, 0, sizeof *eval);
+    train->T = eval->T = dopt.max_seq_length;
+    int n = 0;
+    for (int i = 0; i < d->train.c.num_sents; i++) n += d->train.c.sent_len[i] >= 4;
+    uint64_t draw = 0;
+    add_sentences(train, eval, (n + 2) / 5, d->v, &d->train, &draw);
+    add_sentences(train, NULL, 0, d->v, &d->held, &draw);
+    if (train->n < 2 || eval->n < 2) run_die("%s: too few sentences of 4+ pieces to fine-tune on", dopt.input);
+    printf("\nfine-tune: is this a real sentence, or its tokens shuffled? %d training examples, %d held-out examples\n",
+           train->n, eval->n);
 }
 
-static double cls_eval(bert_ctx *ctx, bert_model *m, cls_head *h, const dataset *d, int B) {
-    int ok = 0, total = 0;
+static void cls_free(cls_set *s) { free(s->ids); free(s->mask); free(s->label); }
+
+static double cls_accuracy(bert_ctx *ctx, bert_model *m, const cls_set *s, int B) {
+    long hits = 0, n = 0;
+    int training = ctx->training, grad = ctx->grad_enabled;
     ctx->training = 0; ctx->grad_enabled = 0;
-    for (int i = 0; i < d->n; i += B) {
-        int nb = d->n - i < B ? d->n - i : B;
+    for (int i = 0; i < s->n; i += B) {
+        size_t off = (size_t)i * s->T;
         bert_ctx_reset(ctx, 0);
-        count_correct(cls_forward(ctx, m, h, d, i, nb, NULL), d->label + i, &ok, &total);
+        bert_classify_out o = bert_classify_forward(ctx, m, s->ids + off, NULL, s->mask + off, s->n - i < B ? s->n - i : B, s->T, NULL, NULL);
+        tally(ctx, o.logits, s->label + i, &hits, &n);
     }
-    ctx->training = 1; ctx->grad_enabled = 1;
-    return total ? (double)ok / total : 0.0;
+    ctx->training = training; ctx->grad_enabled = grad;
+    return n ? (double)hits / n : 0.0;
 }
 
-// Trains encoder + head jointly for o->ft_steps; every batch is fresh: random training sentences,
-// half of them shuffled. Returns the accuracy on the held-out set.
-static double finetune(const char *name, bert_ctx *ctx, bert_model *m, const corpus *c, const int *sents, int nsents,
-                       const dataset *eval, const options *o) {
-    bert_optim opt = bert_optim_defaults(BERT_OPTIM_ADAMW);
-    opt.lr = o->ft_lr;
-    opt.warmup_steps = o->ft_steps / 10;
-    opt.total_steps = o->ft_steps;
-    if (bert_optim_init(&opt, m) != BERT_OK) die("bert_optim_init");
-    cls_head h = head_make(m->config.hidden_size, o->seed);
-    dataset batch = dataset_make(o->T, 0, o->B);
-    for (int b = 0; b < o->B; b++) dataset_add(&batch);
-    rng r = rng_make(o->seed, 0xF17Eu);   // same batches for both runs
-    double loss_sum = 0.0;
-    int ok = 0, total = 0, since = 0;   // since the last progress line
-    for (int step = 1; step <= o->ft_steps; step++) {
-        for (int b = 0; b < o->B; b++) {
-            int s = sents[rng_int(&r, nsents)];
-            cls_example(c, s, rng_uniform(&r) < 0.5f, &r, &batch, b);
+static double cls_report(run *r, const cls_set *eval) {
+    run_eval_begin(r);
+    run_metric mt[] = { { "acc", cls_accuracy(r->ctx, r->m, eval, r->o->batch_size) } };
+    run_eval_end(r, "held-out examples", mt, 1);
+    return mt[0].value;
+}
+
+static void cls_step(run *r, const cls_set *train, cls_set *b) {
+    int A = r->o->accumulation_steps;
+    long hits = 0, n = 0;
+    double data_s = 0.0;
+    for (int k = 0; k < A; k++) {
+        double t0 = bert_time_s();
+        int rows;
+        const size_t *idx = run_batch(r, &rows);
+        for (int e = 0; e < rows; e++) {
+            memcpy(b->ids + (size_t)e * b->T, train->ids + idx[e] * (size_t)b->T, (size_t)b->T * sizeof(int32_t));
+            memcpy(b->mask + (size_t)e * b->T, train->mask + idx[e] * (size_t)b->T, (size_t)b->T * sizeof(int32_t));
+            b->label[e] = train->label[idx[e]];
         }
-        bert_ctx_reset(ctx, (uint64_t)step);
-        bert_model_zero_grad(m);
-        memset(h.buf + h.n, 0, h.n * sizeof(float));
-        bert_tensor *loss;
-        bert_tensor *logits = cls_forward(ctx, m, &h, &batch, 0, o->B, &loss);
-        bert_backward(ctx, loss);
-        bert_optim_step(&opt, m);
-        head_step(&h, opt.last_lr, step);
-        loss_sum += loss->data[0];
-        since++;
-        count_correct(logits, batch.label, &ok, &total);
-        if (step % ((o->ft_steps + 3) / 4) == 0 || step == o->ft_steps) {
-            printf("  %-13s step %4d/%d | train loss %.4f | train acc %5.1f%% | held-out acc %5.1f%%\n", name, step,
-                   o->ft_steps, loss_sum / since, 100.0 * ok / total, 100 * cls_eval(ctx, m, &h, eval, o->B));
-            fflush(stdout);
-            loss_sum = 0.0; ok = total = since = 0;
-        }
+        data_s += bert_time_s() - t0;
+        bert_ctx *ctx = run_micro(r);
+        bert_classify_out o = bert_classify_forward(ctx, r->m, b->ids, NULL, b->mask, rows, b->T, b->label, NULL);
+        run_backward(r, o.loss, 1.0f / (float)A);
+        tally(ctx, o.logits, b->label, &hits, &n);
     }
-    double acc = cls_eval(ctx, m, &h, eval, o->B);
-    free(h.buf);
-    dataset_free(&batch);
-    bert_optim_free(&opt);
+    run_metric mt[] = { { "acc", n ? (double)hits / n : 0.0 } };
+    run_end_step(r, mt, 1, data_s);
+}
+
+/* A classifier on the encoder of `encoder` (a checkpoint), or on a random one when it is NULL,
+   trained with AdamW for --ft_steps in OUT/dir. Returns the held-out accuracy; exits on a failed or
+   interrupted run. */
+static double finetune(const bert_config *cfg, const char *encoder, const char *dir, const cls_set *train, const cls_set *eval) {
+    bert_model *m = bert_model_create(cfg, (uint64_t)ro.seed + 1);
+    if (!m || bert_classifier_add(m, 2, (uint64_t)ro.seed) || (encoder && bert_model_load_encoder(m, encoder, NULL)))
+        run_die("%s", bert_last_error());
+    run_opts o = ro;
+    char out[4200], fp[160];
+    snprintf(out, sizeof out, "%s/%s", ro.out, dir);
+    o.out = out; o.optimizer = "adamw"; o.lr = dopt.ft_lr; o.steps = dopt.ft_steps; o.resume_from = NULL;
+    snprintf(fp, sizeof fp, "demo fine-tuning: %d examples, T %d, batch %d x %d, seed %d", train->n, train->T, o.batch_size,
+             o.accumulation_steps, o.seed);
+    run r;
+    run_begin(&r, &o, m, (size_t)train->n, run_total_steps(&o, (size_t)train->n), fp);
+    r.tokens_per_example = train->T;
+    run_print_setup(&r, encoder ? "fine-tune the pretrained encoder" : "fine-tune a random encoder");
+    cls_set b = { 0, o.batch_size, train->T, NULL, NULL, NULL };
+    b.ids = (int32_t *)run_calloc((size_t)b.cap * (size_t)b.T, sizeof(int32_t));
+    b.mask = (int32_t *)run_calloc((size_t)b.cap * (size_t)b.T, sizeof(int32_t));
+    b.label = (int32_t *)run_calloc((size_t)b.cap, sizeof(int32_t));
+    double acc = NAN;
+    while (run_next_step(&r)) {
+        cls_step(&r, train, &b);
+        if (run_eval_due(&r, (o.steps + 3) / 4)) cls_report(&r, eval);
+    }
+    if (run_completed(&r)) acc = cls_report(&r, eval);
+    int rc = run_finish(&r);
+    if (rc) exit(rc);
+    cls_free(&b);
+    bert_model_free(m);
     return acc;
 }
 
 // ----------------------------------------------------------------------------
-// main
+// 5. main
+
+static bert_config model_config(int vocab_size) {
+    bert_config cfg = bert_config_default();
+    cfg.vocab_size = vocab_size; cfg.hidden_size = dopt.hidden_size; cfg.num_hidden_layers = dopt.num_layers;
+    cfg.num_attention_heads = dopt.hidden_size / 16; cfg.intermediate_size = 4 * dopt.hidden_size;
+    cfg.max_position_embeddings = dopt.max_seq_length;
+    return cfg;
+}
+
+typedef struct {
+    pt_eval pt;
+    baselines base;
+    int pt_steps, ft_eval_n;
+    size_t params;
+    double acc_pre, acc_scratch, ft_majority, pretrain_s;
+    char ckpt[4300];
+} results;
+
+static void summary(const text_data *d, const split *s, const bert_config *cfg, const results *x, double t_start) {
+    printf("\n==================================== summary ====================================\n");
+    int sents = d->train.c.num_sents + d->held.c.num_sents;
+    printf("data         %d sentences (%d held out), %d documents, WordPiece vocab %d, instances %d train / %d held out\n", sents,
+           d->held.c.num_sents, d->train.c.num_docs, d->v->size, s->train.n, s->eval.n);
+    printf("model        BERT L=%d C=%d NH=%d F=%d, %zu parameters\n", cfg->num_hidden_layers, cfg->hidden_size,
+           cfg->num_attention_heads, cfg->intermediate_size, x->params);
+    printf("pretraining  %d steps in %.1fs, held-out eval:\n", x->pt_steps, x->pretrain_s);
+    printf("             MLM acc %.1f%% (baseline: always '%s' %.1f%%)\n", 100 * x->pt.mlm_acc, bert_vocab_token(d->v, x->base.top),
+           100 * x->base.mlm);
+    printf("             NSP acc %.1f%% (baseline: chance 50%%, majority class %.1f%%)\n", 100 * x->pt.nsp_acc, 100 * x->base.nsp);
+    printf("fine-tuning  real vs shuffled sentence, %d steps each, %d held-out examples:\n", dopt.ft_steps, x->ft_eval_n);
+    printf("             pretrained %.1f%% vs from scratch %.1f%% (baseline: majority class %.1f%%)\n", 100 * x->acc_pre,
+           100 * x->acc_scratch, 100 * x->ft_majority);
+    printf("checkpoint   %s (round trip ok)\n", x->ckpt);
+    printf("outputs      %s: vocab.txt, pretrain/, classify/, scratch/ (each with log.jsonl, curve.svg)\n", ro.out);
+    printf("total time   %.1fs\n", bert_time_s() - t_start);
+    printf("(%d sentences is far too little text for these numbers to mean much: this run shows the pipeline.)\n", sents);
+}
 
 int main(int argc, char **argv) {
-    options o = parse_args(argc, argv);
+    parse_options(argc, argv);
     double t_start = bert_time_s();
-    // One thread by default: a model this small runs hundreds of tiny parallel loops per step, and
-    // on a machine whose cores are busy with other work, OpenMP threads spin waiting for each other:
-    // we measured 2 threads 20x slower than 1 on a shared 2-core box (and 1.7x faster on an idle one).
-    int threads = 1;
-#ifdef _OPENMP
-    if (o.threads > 0) omp_set_num_threads(o.threads);
-    threads = omp_get_max_threads();
-#endif
-
-    // 1. data
-    corpus c = load_corpus(o.input);
-    printf("data:   %s: %d sentences in %d documents, %d tokens\n", o.input, c.nsent, c.ndoc, c.ntok);
-    printf("vocab:  %d (5 special + %d words); most frequent:", c.V, c.V - NSPECIAL);
-    for (int i = NSPECIAL; i < c.V && i < NSPECIAL + 10; i++) printf(" %s", c.vocab[i]);
-    printf("\n");
-
-    // 2. pretraining instances
-    dataset train, eval;
-    make_pretraining_data(&c, &o, &train, &eval);
-    if (train.n == 0 || eval.n == 0) {
-        fprintf(stderr, "demo: '%s' is too short to make training and held-out instances\n", o.input);
-        return 1;
-    }
-    int nsp_random = 0, train_random = 0;
-    for (int i = 0; i < eval.n; i++) nsp_random += eval.label[i];
-    for (int i = 0; i < train.n; i++) train_random += train.label[i];
-    printf("instances: %d train / %d eval (dupe factor %d; eval = 10%% of the sentence pairs); B is random in %.0f%% / %.0f%%\n",
-           train.n, eval.n, o.dupe, 100.0 * train_random / train.n, 100.0 * nsp_random / eval.n);
-    print_instance(&c, &train, 0);
-
-    // trivial baselines on the eval set: always the most frequent masked word; NSP by chance
-    int *label_count = (int *)xmalloc((size_t)c.V * sizeof(int)), top = NSPECIAL, hits = 0, n_masked = 0;
-    memset(label_count, 0, (size_t)c.V * sizeof(int));
-    for (int i = 0; i < train.n * train.MP; i++) if (train.labels[i] != -100) label_count[train.labels[i]]++;
-    for (int v = 0; v < c.V; v++) if (label_count[v] > label_count[top]) top = v;
-    for (int i = 0; i < eval.n * eval.MP; i++) if (eval.labels[i] != -100) { hits += eval.labels[i] == top; n_masked++; }
-    double mlm_base = n_masked ? (double)hits / n_masked : 0.0;
-    double nsp_major = (double)(nsp_random > eval.n - nsp_random ? nsp_random : eval.n - nsp_random) / eval.n;
-    free(label_count);
-
-    // 3. model
-    bert_config cfg = bert_config_default();
-    cfg.vocab_size = c.V; cfg.hidden_size = 64; cfg.num_hidden_layers = 2; cfg.num_attention_heads = 4;
-    cfg.intermediate_size = 256; cfg.max_position_embeddings = o.T;
-    bert_model *m = bert_model_create(&cfg, (uint64_t)o.seed);
-    if (!m) die("bert_model_create");
-    bert_ctx *ctx = bert_ctx_create(16u << 20);
-    if (!ctx) { fprintf(stderr, "demo: bert_ctx_create: out of memory\n"); return 1; }
-    ctx->seed = (uint64_t)o.seed;
-    printf("\nmodel:  BERT L=%d C=%d NH=%d F=%d P=%d V=%d, dropout %.1f: %zu parameters (%.2f MB fp32)\n",
-           cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
-           cfg.max_position_embeddings, cfg.vocab_size, (double)cfg.hidden_dropout_prob, m->num_params,
-           m->num_params * 4.0 / 1e6);
-    printf("train:  %d steps, batch %d x T=%d, LAMB lr %g (warmup %d, linear decay), seed %d, %d thread%s\n\n",
-           o.steps, o.B, o.T, (double)o.lr, o.steps / 10, o.seed, threads, threads == 1 ? "" : "s");
-
-    double pretrain_s;
-    metrics e = pretrain(ctx, m, &train, &eval, &o, &pretrain_s);
-    printf("baselines: mlm acc %.1f%% (always '%s'), nsp acc 50%% (chance; majority class %.1f%%)\n",
-           100 * mlm_base, c.vocab[top], 100 * nsp_major);
-
-    // 4. checkpoint round trip
-    if (bert_model_save(m, o.output) != BERT_OK) die("bert_model_save");
-    bert_model *m2 = bert_model_load(o.output, NULL);
-    if (!m2) die("bert_model_load");
-    metrics e2 = pretrain_eval(ctx, m2, &eval, o.B);
-    if (e2.loss != e.loss || e2.mlm_acc != e.mlm_acc || e2.nsp_acc != e.nsp_acc) {
-        fprintf(stderr, "demo: checkpoint round trip: eval loss %.9g after reload, %.9g before\n", e2.loss, e.loss);
-        return 1;
-    }
-    printf("saved %s; checkpoint round trip: ok (eval loss %.6f both times)\n", o.output, e2.loss);
+    if (mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
+    text_data d;
+    load_text(&d);
+    split s;
+    make_instances(&d, &s);
+    print_instance(d.v, &s.train, 0);
+    bert_config cfg = model_config(d.v->size);
+    bert_model *m = bert_model_create(&cfg, (uint64_t)ro.seed);
+    if (!m) run_die("%s", bert_last_error());
+    results x;
+    memset(&x, 0, sizeof x);
+    double t0 = bert_time_s();
+    int rc = pretrain(m, &s, &x.pt, &x.pt_steps, x.ckpt, sizeof x.ckpt);
+    if (rc) return rc;
+    x.pretrain_s = bert_time_s() - t0;
+    x.base = make_baselines(&s, d.v->size);
+    printf("baselines: masked LM %.1f%% (always '%s'), next sentence 50%% (chance; majority class %.1f%%)\n",
+           100 * x.base.mlm, bert_vocab_token(d.v, x.base.top), 100 * x.base.nsp);
+    check_round_trip(x.ckpt, &s.eval, &x.pt);
+    x.params = m->num_params;
     bert_model_free(m);
-
-    // 5. fine-tuning: sentences of 4+ tokens, 20% held out (each: real + shuffled)
-    int *sents = (int *)xmalloc((size_t)c.nsent * sizeof(int)), ns = 0;
-    for (int s = 0; s < c.nsent; s++) if (c.sent[s].len >= 4) sents[ns++] = s;
-    rng r = rng_make(o.seed, 0xC01Au);
-    shuffle(sents, ns, &r);
-    int n_heldout = (ns + 2) / 5;
-    if (n_heldout < 1 || ns - n_heldout < 1) { fprintf(stderr, "demo: too few sentences to fine-tune\n"); return 1; }
-    dataset ft_eval = dataset_make(o.T, 0, 2 * n_heldout);
-    for (int k = 0; k < n_heldout; k++)
-        for (int label = 1; label >= 0; label--) cls_example(&c, sents[k], label, &r, &ft_eval, dataset_add(&ft_eval));
-    printf("\nfine-tune: is this a real sentence, or its tokens shuffled? %d training sentences, %d held-out examples\n",
-           ns - n_heldout, ft_eval.n);
-    double acc_pre = finetune("[pretrained]", ctx, m2, &c, sents + n_heldout, ns - n_heldout, &ft_eval, &o);
-    bert_model *scratch = bert_model_create(&cfg, (uint64_t)o.seed + 1);
-    if (!scratch) die("bert_model_create");
-    double acc_scratch = finetune("[from scratch]", ctx, scratch, &c, sents + n_heldout, ns - n_heldout, &ft_eval, &o);
-
-    // 6. summary
-    printf("\n==================================== summary ====================================\n");
-    printf("data         %d sentences, %d documents, vocab %d, instances %d train / %d eval\n", c.nsent, c.ndoc, c.V,
-           train.n, eval.n);
-    printf("model        BERT L=%d C=%d NH=%d F=%d, %zu parameters\n", cfg.num_hidden_layers, cfg.hidden_size,
-           cfg.num_attention_heads, cfg.intermediate_size, m2->num_params);
-    printf("pretraining  %d steps in %.1fs, held-out eval:\n", o.steps, pretrain_s);
-    printf("             MLM acc %.1f%% (baseline: always '%s' %.1f%%)\n", 100 * e.mlm_acc, c.vocab[top], 100 * mlm_base);
-    printf("             NSP acc %.1f%% (baseline: chance 50%%, majority class %.1f%%)\n", 100 * e.nsp_acc, 100 * nsp_major);
-    printf("fine-tuning  real vs shuffled sentence, %d steps each, %d held-out examples:\n", o.ft_steps, ft_eval.n);
-    printf("             pretrained %.1f%% vs from scratch %.1f%% (chance 50%%)\n", 100 * acc_pre, 100 * acc_scratch);
-    printf("checkpoint   %s (round trip ok)\n", o.output);
-    printf("total time   %.1fs\n", bert_time_s() - t_start);
-    printf("(%d sentences is far too little text for these numbers to mean much: this run shows the pipeline.)\n", c.nsent);
-
-    bert_model_free(m2); bert_model_free(scratch); bert_ctx_free(ctx);
-    dataset_free(&train); dataset_free(&eval); dataset_free(&ft_eval);
-    free(sents);
-    corpus_free(&c);
+    cls_set train, eval;
+    make_cls_sets(&d, &train, &eval);
+    x.ft_eval_n = eval.n;
+    for (int i = 0; i < eval.n; i++) x.ft_majority += eval.label[i];
+    x.ft_majority = fmax(x.ft_majority, eval.n - x.ft_majority) / eval.n;
+    x.acc_pre = finetune(&cfg, x.ckpt, "classify", &train, &eval);
+    x.acc_scratch = finetune(&cfg, NULL, "scratch", &train, &eval);
+    summary(&d, &s, &cfg, &x, t_start);
+    run_check_stream(stdout, "stdout");
+    cls_free(&train); cls_free(&eval);
+    instances_free(&s.train); instances_free(&s.eval);
+    free(d.train.start); free(d.held.start);
+    bert_corpus_free(&d.train.c); bert_corpus_free(&d.held.c);
+    bert_vocab_free(d.v);
     return 0;
 }

@@ -30,7 +30,7 @@
 #define BERT_RUN_H
 
 #ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE   // mkdir, opendir, sigaction, fcntl, getpid
+#define _DEFAULT_SOURCE   // mkdir, opendir, fcntl, getpid (when run.h comes before the system headers)
 #endif
 #include <stdio.h>
 #include <stdlib.h>
@@ -567,11 +567,8 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
     char path[4200];
     run__path(path, sizeof path, r, "log.jsonl");
     if (!(r->log = fopen(path, r->opt.step ? "a" : "w"))) run_die("%s: %s", path, strerror(errno));
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = run__on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGINT, run__on_signal);    // ISO C signal(): a second Ctrl-C (the handler is then reset,
+    signal(SIGTERM, run__on_signal);   // on SysV-semantics libcs) ends the process at once; saves are atomic
     r->t_loop = bert_time_s();
 }
 

@@ -257,6 +257,82 @@ static void test_hash_flooding(void) {
     free(text);
 }
 
+// the ids of text under v, [UNK]s counted into *unk
+static int count_unk(const bert_vocab *v, const char *text, int *unk) {
+    static int32_t ids[4096];
+    int n = bert_tokenize(v, 1, text, strlen(text), ids, 4096);
+    *unk = 0;
+    for (int i = 0; i < n && i < 4096; i++) *unk += ids[i] == v->unk_id;
+    return n;
+}
+
+static int same_vocab(const bert_vocab *a, const bert_vocab *b) {
+    int same = a && b && a->size == b->size;
+    for (int id = 0; same && id < a->size; id++) same = !strcmp(bert_vocab_token(a, id), bert_vocab_token(b, id));
+    return same;
+}
+
+// bert_vocab_build: specials first, the whole alphabet twice, pieces by count, deterministic, capped
+static void test_vocab_build(void) {
+    const char *text = "The walker walked; walking walks.\nThe Walker's CAF\xc3\x89 and caf\xc3\xa9 \xce\xa3\xce\xa3!\n\n"
+                       "\xe4\xb8\xad\xe6\x96\x87 walkers talk, talked, talking \xed\x95\x9c\xea\xb5\xad. Unwalkable walkways.\n";
+    bert_vocab *v = bert_vocab_build(text, strlen(text), 1, 200, 1), *again = bert_vocab_build(text, strlen(text), 1, 200, 1);
+    if (!CHECK(v != NULL, "build a vocab of at most 200 (%s)", v ? "ok" : bert_last_error())) { bert_vocab_free(again); return; }
+    CHECK(v->pad_id == 0 && v->unk_id == 1 && v->cls_id == 2 && v->sep_id == 3 && v->mask_id == 4, "[PAD] [UNK] [CLS] [SEP] [MASK] are ids 0..4");
+    char words[512], one[8], seen[512] = { 0 };
+    int n = bert_basic_tokenize(1, text, strlen(text), words, sizeof words), all = n > 0, chars = 0;
+    for (int i = 0; i < n; i++) {   // every character of the normalised words, alone and as "##"
+        int len = 1;
+        while (((unsigned char)words[i + len] & 0xC0) == 0x80) len++;
+        if (words[i] != ' ') {
+            memcpy(one, "##", 2); memcpy(one + 2, words + i, (size_t)len);
+            all &= bert_vocab_id(v, one + 2, (size_t)len) >= 5 && bert_vocab_id(v, one, (size_t)len + 2) >= 5;
+            int id = bert_vocab_id(v, one + 2, (size_t)len);
+            if (id >= 0 && id < 512 && !seen[id]) { seen[id] = 1; chars++; }
+        }
+        i += len - 1;
+    }
+    CHECK(all, "every character of the text is a token and a ## token (%d distinct)", chars);
+    int unk, m = count_unk(v, text, &unk);
+    CHECK(m > 0 && unk == 0, "the text tokenizes into %d ids without [UNK]", m);
+    CHECK(bert_vocab_id(v, "walk", 4) >= 0 && bert_vocab_id(v, "##ing", 5) >= 0 && bert_vocab_id(v, "walk", 4) < bert_vocab_id(v, "walked", 6),
+          "frequent prefixes and ## suffixes learned, the more frequent first (walk %d, walked %d)", bert_vocab_id(v, "walk", 4),
+          bert_vocab_id(v, "walked", 6));
+    CHECK(same_vocab(v, again), "the same text gives the same vocab, token for token (%d)", v->size);
+    bert_vocab *cased = bert_vocab_build(text, strlen(text), 0, 200, 1);
+    CHECK(cased && bert_vocab_id(cased, "W", 1) >= 0 && bert_vocab_id(v, "W", 1) < 0, "do_lower_case as bert_tokenize: 'W' only in the cased vocab");
+    bert_vocab *small = bert_vocab_build(text, strlen(text), 1, 5 + 2 * chars + 7, 1);
+    CHECK(small && small->size == 5 + 2 * chars + 7 && count_unk(small, text, &unk) > m && unk == 0,
+          "vocab_size %d is respected exactly; fewer pieces, more ids, still no [UNK]", 5 + 2 * chars + 7);
+    bert_vocab *tiny = bert_vocab_build(text, strlen(text), 1, 11, 1);
+    CHECK(tiny && tiny->size == 11 && count_unk(tiny, text, &unk) > 0 && unk > 0, "vocab_size 11 < the alphabet: the 3 most frequent characters, [UNK] for the rest");
+    bert_vocab *rare = bert_vocab_build(text, strlen(text), 1, 1000, 1000);
+    CHECK(rare && rare->size == 5 + 2 * chars, "min_frequency above every count: the alphabet alone (%d)", rare ? rare->size : -1);
+    static const struct { const char *text; size_t len; int size, min; const char *what; } bad[] = {
+        { "abc", 3, 5, 1, "vocab_size 5" }, { "abc", 3, (1 << 24) + 1, 1, "vocab_size 2^24 + 1" },
+        { "abc", 3, 100, 0, "min_frequency 0" }, { NULL, 3, 100, 1, "NULL text of length 3" },
+        { " \t\n\x01 ", 5, 100, 1, "a text without words" },
+    };
+    for (int k = 0; k < N_OF(bad); k++) {
+        bert_vocab *x = bert_vocab_build(bad[k].text, bad[k].len, 1, bad[k].size, bad[k].min);
+        CHECK(!x && strstr(bert_last_error(), "bert_vocab_build: ") == bert_last_error(), "build with %-22s -> %s", bad[k].what, bert_last_error());
+        bert_vocab_free(x);
+    }
+    char path[] = "/tmp/bert_test_vocab_XXXXXX", tmp[64];
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (f) fclose(f);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    bert_vocab *loaded = f && bert_vocab_save(v, path) == BERT_OK ? bert_vocab_load(path) : NULL;
+    CHECK(same_vocab(v, loaded) && !has_file(tmp), "bert_vocab_save + bert_vocab_load: the same ids, no PATH.tmp left");
+    CHECK(bert_vocab_save(v, "/nonexistent/vocab.txt") == BERT_ERR_IO && strstr(bert_last_error(), "/nonexistent/vocab.txt: "),
+          "save into a missing directory -> %s", bert_last_error());
+    CHECK(bert_vocab_save(NULL, path) == BERT_ERR_ARG, "save a NULL vocab -> BERT_ERR_ARG");
+    remove(path);
+    bert_vocab_free(v); bert_vocab_free(again); bert_vocab_free(cased); bert_vocab_free(small);
+    bert_vocab_free(tiny); bert_vocab_free(rare); bert_vocab_free(loaded);
+}
+
 int main(void) {
     bert_vocab *v = bert_vocab_parse(VOCAB, strlen(VOCAB), "test vocab");
     if (!CHECK(v != NULL, "parse the test vocab (%s)", v ? "ok" : bert_last_error())) return check_summary();
@@ -267,6 +343,7 @@ int main(void) {
     test_truncation_and_args(v);
     test_basic();
     test_real_vocabs();
+    test_vocab_build();
     bert_vocab_free(v);
     return check_summary();
 }
