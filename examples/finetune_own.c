@@ -58,6 +58,8 @@ static examples read_tsv(const char *path, const bert_vocab *v) {
     return d;
 }
 
+static void examples_free(examples *d) { free(d->ids); free(d->types); free(d->mask); free(d->labels); }
+
 // rows idx[0..B) of d, gathered into the batch buffers
 static void gather(const examples *d, const size_t *idx, int B, int32_t *ids, int32_t *mask, int32_t *labels) {
     int T = my.max_seq_length;
@@ -130,6 +132,8 @@ int main(int argc, char **argv) {
     }
     int rc = run_finish(&r);
     free(ids); free(mask); free(labels); free(pred);
+    if (my.dev) examples_free(&dev);
+    examples_free(&train);
     bert_model_free(m);
     bert_vocab_free(v);
     return rc;
