@@ -3445,8 +3445,22 @@ BERTDEF const char *bert_format_duration(char *buf, size_t n, double s) {
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
+#include <fcntl.h>
 #ifndef __cplusplus
 int (fileno)(FILE *); int (fsync)(int);   /* hidden under strict -std=c11; compatible redeclaration */
+FILE *(fdopen)(int, const char *);
+#endif
+#if !defined(O_NOFOLLOW) && defined(__O_NOFOLLOW)
+#define O_NOFOLLOW __O_NOFOLLOW   /* glibc hides the POSIX-2008 names under strict -std=c11 */
+#endif
+#if !defined(O_CLOEXEC) && defined(__O_CLOEXEC)
+#define O_CLOEXEC __O_CLOEXEC
+#endif
+#ifndef O_NOFOLLOW
+#define O_NOFOLLOW 0   /* a pre-2008 system: O_EXCL alone still refuses to open through a symlink */
+#endif
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
 #endif
 #endif
 
@@ -4032,9 +4046,11 @@ static int bert__io_cmp_entry(const void *a, const void *b) {
 }
 
 /* Every byte a checkpoint save writes goes through here. Built with -DBERT_TEST_FAULTS, the process
-   aborts once bert_test_fault_bytes bytes are written (0 = never): the crash-during-save test. */
+   aborts once bert_test_fault_bytes bytes are written (0 = never): the crash-during-save test; with
+   bert_test_fault_enospc set it fails the write there with ENOSPC instead: a full disk. */
 #ifdef BERT_TEST_FAULTS
 size_t bert_test_fault_bytes, bert_test_fault_written;
+int bert_test_fault_enospc;
 #endif
 static size_t bert__fwrite(const void *p, size_t size, size_t n, FILE *f) {
 #ifdef BERT_TEST_FAULTS
@@ -4042,11 +4058,85 @@ static size_t bert__fwrite(const void *p, size_t size, size_t n, FILE *f) {
         size_t part = bert_test_fault_bytes - bert_test_fault_written;
         fwrite(p, 1, part, f);
         fflush(f);
+        if (bert_test_fault_enospc) { bert_test_fault_bytes = 0; errno = ENOSPC; return size ? part / size : 0; }
         abort();
     }
     bert_test_fault_written += size * n;
 #endif
     return fwrite(p, size, n, f);
+}
+
+/* ---- atomic writes: every file the library writes (checkpoints, optimizer states, vocab.txt,
+   TFRecords) goes to PATH.tmp, then fsync, rename over PATH, fsync of the directory. PATH.tmp is
+   created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW): whatever already sits at that name -- a stale
+   temp file of a crashed save, or a symlink someone planted to make the save overwrite another
+   file -- is unlinked first (unlinking a symlink never touches its target), so a save never writes
+   through a name it did not create. */
+typedef struct { FILE *f; char *tmp; } bert__atomic;
+
+static int bert__atomic_open(bert__atomic *a, const char *path) {
+    size_t n = strlen(path);
+    int e = 0;
+    a->f = NULL;
+    if (!(a->tmp = (char *)bert__malloc(n + 5))) return BERT_ERR_OOM;
+    memcpy(a->tmp, path, n);
+    memcpy(a->tmp + n, ".tmp", 5);
+#if defined(__unix__) || defined(__APPLE__)
+    for (int tries = 0; tries < 3 && !a->f; tries++) {   // a name re-planted between unlink and open: again
+        int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        e = errno;
+        if (fd < 0 && e == EEXIST && remove(a->tmp) == 0) continue;
+        if (fd < 0) break;
+        if (!(a->f = fdopen(fd, "wb"))) { e = errno; close(fd); remove(a->tmp); break; }
+    }
+#else
+    a->f = fopen(a->tmp, "wb");
+    e = errno;
+#endif
+    if (a->f) return BERT_OK;
+    int rc = bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "cannot create its temp file");
+    BERT_FREE(a->tmp);
+    a->tmp = NULL;
+    return rc;
+}
+
+// a rename is durable only once the directory that holds the name is synced too
+static void bert__fsync_dir(const char *path) {
+#if defined(__unix__) || defined(__APPLE__)
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof dir) return;
+    if (!slash) strcpy(dir, ".");
+    else if (n == 0) strcpy(dir, "/");
+    else { memcpy(dir, path, n); dir[n] = 0; }
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) { (void)fsync(fd); close(fd); }
+#else
+    (void)path;
+#endif
+}
+
+/* Finishes an atomic write: with ok (every write of the caller succeeded) flush, fsync, close and
+   rename over path; otherwise, or when any of that fails, the temp file is removed and path keeps
+   what it held. BERT_OK or BERT_ERR_IO "PATH: why" (errno of the first failure, e.g. ENOSPC). */
+static int bert__atomic_close(bert__atomic *a, const char *path, int ok) {
+    int e = ok ? 0 : errno;
+    if (ok && fflush(a->f) != 0) { ok = 0; e = errno; }
+#if defined(__unix__) || defined(__APPLE__)
+    if (ok && fsync(fileno(a->f)) != 0) { ok = 0; e = errno; }
+#endif
+    if (fclose(a->f) != 0 && ok) { ok = 0; e = errno; }
+    a->f = NULL;
+#ifdef _WIN32
+    if (ok) remove(path);
+#endif
+    if (ok && rename(a->tmp, path) != 0) { ok = 0; e = errno; }
+    if (ok) bert__fsync_dir(path);
+    else remove(a->tmp);
+    BERT_FREE(a->tmp);
+    a->tmp = NULL;
+    return ok ? BERT_OK : bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "write error");
 }
 
 /* Writes nelem elements of esize bytes little-endian (byte-swapping through a buffer on BE hosts). */
@@ -4070,11 +4160,11 @@ static int bert__io_fwrite_le(FILE *f, const void *data, size_t nelem, size_t es
 BERTDEF int bert_st_save(const char *path, const bert_st_entry *entries, int count, const char *const *meta_kv, int meta_pairs) {
     bert__io_sb h;
     const bert_st_entry **o = NULL;
-    char num[64], *tmp = NULL;
+    char num[64];
     unsigned char len8[8];
     size_t off = 0, numel, i;
-    FILE *f = NULL;
-    int n, k, rc = BERT_OK, e;
+    bert__atomic a;
+    int n, k, rc = BERT_OK, ok;
     memset(&h, 0, sizeof h);
     if (!path || count < 0 || (count && !entries) || meta_pairs < 0 || (meta_pairs && !meta_kv))
         return bert__err(BERT_ERR_ARG, "bert_st_save: bad arguments");
@@ -4125,37 +4215,19 @@ BERTDEF int bert_st_save(const char *path, const bert_st_entry *entries, int cou
         for (n = 1; n < count && !rc; n++)
             if (!strcmp(o[n - 1]->name, o[n]->name)) rc = bert__err(BERT_ERR_ARG, "bert_st_save: duplicate tensor name '%s'", o[n]->name);
     }
-    if (!rc && !(tmp = (char *)bert__malloc(strlen(path) + 5))) rc = BERT_ERR_OOM;
     if (rc) goto done;
-    strcpy(tmp, path); strcat(tmp, ".tmp");
     for (i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    if ((rc = bert__atomic_open(&a, path))) goto done;
     errno = 0;
-    if (!(f = fopen(tmp, "wb"))) goto io_error;
-    if (bert__fwrite(len8, 1, 8, f) != 8 || bert__fwrite(h.p, 1, h.len, f) != h.len) goto io_error;
-    for (n = 0; n < count; n++) {
+    ok = bert__fwrite(len8, 1, 8, a.f) == 8 && bert__fwrite(h.p, 1, h.len, a.f) == h.len;
+    for (n = 0; n < count && ok; n++) {
         const bert_st_entry *en = &entries[n];
         for (numel = 1, k = 0; k < en->ndim; k++) numel *= (size_t)en->shape[k];
-        if (!bert__io_fwrite_le(f, en->data, numel, bert__dt_sizes[en->dtype])) goto io_error;
+        ok = bert__io_fwrite_le(a.f, en->data, numel, bert__dt_sizes[en->dtype]);
     }
-    if (fflush(f) != 0) goto io_error;
-#if defined(__unix__) || defined(__APPLE__)
-    if (fsync(fileno(f)) != 0) goto io_error;
-#endif
-    e = fclose(f); f = NULL;
-    if (e != 0) goto io_error;
-#ifdef _WIN32
-    remove(path);
-#endif
-    if (rename(tmp, path) != 0) goto io_error;
-    goto done;
-io_error:
-    e = errno;
-    if (f) fclose(f);
-    remove(tmp);
-    rc = bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "write error");
+    rc = bert__atomic_close(&a, path, ok);
 done:
     if (o) BERT_FREE((void *)o);
-    if (tmp) BERT_FREE(tmp);
     if (h.p) BERT_FREE(h.p);
     return rc;
 }
@@ -5611,29 +5683,13 @@ BERTDEF bert_vocab *bert_vocab_build(const char *text, size_t len, int do_lower_
 
 BERTDEF int bert_vocab_save(const bert_vocab *v, const char *path) {
     if (!v || !path) return bert__err(BERT_ERR_ARG, "bert_vocab_save: NULL vocab or path");
-    size_t n = strlen(path);
-    char *tmp = (char *)bert__malloc(n + 5);
-    if (!tmp) return BERT_ERR_OOM;
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
+    bert__atomic a;
+    int rc = bert__atomic_open(&a, path), ok = 1;
+    if (rc) return rc;
     errno = 0;
-    FILE *f = fopen(tmp, "wb");
-    int ok = f != NULL;
     for (int id = 0; ok && id < v->size; id++)
-        ok = fwrite(v->text + v->offset[id], 1, v->len[id], f) == v->len[id] && fputc('\n', f) != EOF;
-    ok = ok && fflush(f) == 0;
-#if defined(__unix__) || defined(__APPLE__)
-    ok = ok && fsync(fileno(f)) == 0;
-#endif
-    int e = errno;
-    if (f && fclose(f) != 0 && ok) { ok = 0; e = errno; }
-#ifdef _WIN32
-    if (ok) remove(path);
-#endif
-    if (ok && rename(tmp, path) != 0) { ok = 0; e = errno; }
-    if (!ok) remove(tmp);
-    BERT_FREE(tmp);
-    return ok ? BERT_OK : bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "write error");
+        ok = fwrite(v->text + v->offset[id], 1, v->len[id], a.f) == v->len[id] && fputc('\n', a.f) != EOF;
+    return bert__atomic_close(&a, path, ok);
 }
 
 BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i) {
@@ -6258,22 +6314,19 @@ static int bert__cpd_write_one(const bert_pretrain_example *ex, void *user) {
 
 BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, const bert_pretrain_data_opts *o,
                                      bert_pretrain_data_stats *stats) {
-    size_t n = strlen(path);
-    char *tmp = (char *)bert__malloc(n + 5);
-    if (!tmp) return BERT_ERR_OOM;
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
+    bert__atomic a;
     bert__cpd_writer w;
     memset(&w, 0, sizeof w);
-    if (!(w.f = fopen(tmp, "wb"))) { int rc = bert__err(BERT_ERR_IO, "%s: %s", tmp, strerror(errno)); BERT_FREE(tmp); return rc; }
-    int rc = bert_pretrain_data_create(c, o, bert__cpd_write_one, &w);
-    if (rc == BERT_ERR_IO) bert__err(rc, "%s: write failed: %s", tmp, strerror(errno));
-    if (fclose(w.f) != 0 && !rc) rc = bert__err(BERT_ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0) rc = bert__err(BERT_ERR_IO, "%s: %s", path, strerror(errno));
-    if (rc) remove(tmp);
+    int rc = bert__atomic_open(&a, path);
+    if (rc) return rc;
+    w.f = a.f;
+    errno = 0;
+    rc = bert_pretrain_data_create(c, o, bert__cpd_write_one, &w);
+    int e = errno;
+    if (rc && rc != BERT_ERR_IO) bert__atomic_close(&a, path, 0);   // keeps the creator's message
+    else if ((rc = bert__atomic_close(&a, path, !rc)) && e) bert__err(rc, "%s: write failed: %s", path, strerror(e));
     if (stats) *stats = w.st;
     BERT_FREE(w.buf);
-    BERT_FREE(tmp);
     return rc;
 }
 

@@ -55,6 +55,16 @@
 #define RUN_UNUSED
 #endif
 
+#if !defined(O_NOFOLLOW) && defined(__O_NOFOLLOW)
+#define O_NOFOLLOW __O_NOFOLLOW   // glibc hides the POSIX-2008 name under strict -std=c11
+#endif
+#ifndef O_NOFOLLOW
+#error "run.h needs O_NOFOLLOW: #define _DEFAULT_SOURCE (or _POSIX_C_SOURCE 200809L) before any #include"
+#endif
+#ifndef __cplusplus
+FILE *(fdopen)(int, const char *);   // POSIX, hidden under strict -std=c11; a compatible redeclaration
+#endif
+
 #define RUN_SHUFFLE_SITE 0x5348554646ull   // "SHUFF": the data order's RNG site, apart from dropout's
 
 // ----------------------------------------------------------------------------
@@ -368,13 +378,20 @@ static void run__ckpt_dir(char *buf, size_t n, const run *r, uint64_t step) {
     if ((size_t)snprintf(buf, n, "%s/ckpt-%08llu", r->o->out, (unsigned long long)step) >= n) run_die("%s: path too long", r->o->out);
 }
 
+/* Opens a file of the output directory for writing ("w" truncates, "a" appends) without following
+   a symlink planted at its name (O_NOFOLLOW): a run writes only files of its own. */
+static FILE *run__open_out(const char *path, const char *mode) {
+    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (mode[0] == 'a' ? O_APPEND : O_TRUNC);
+    int fd = open(path, flags, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, mode) : NULL;
+    if (fd >= 0 && !f) close(fd);
+    return f;
+}
+
 // one run per output directory: an fcntl lock on OUT/.lock, released by the kernel when the process ends
 static void run__lock(run *r) {
     char path[4200];
     run__path(path, sizeof path, r, ".lock");
-#ifndef O_NOFOLLOW
-#define O_NOFOLLOW 0
-#endif
     r->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);   // never through a planted symlink
     if (r->lock_fd < 0) run_die("%s: %s", path, strerror(errno));
     struct flock fl;
@@ -455,7 +472,7 @@ static void run__save(run *r) {
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
     remove(path);   // an older state beside new weights would pair them wrongly
     snprintf(path, sizeof path, "%s/run_id", dir);
-    FILE *f = fopen(path, "w");
+    FILE *f = run__open_out(path, "w");
     if (!f) run_die("%s: %s", path, strerror(errno));
     int lost = fprintf(f, "%llu\n", (unsigned long long)r->run_id) < 0;
     if (fclose(f) != 0 || lost) run_die("%s: write failed", path);
@@ -566,7 +583,7 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
     r->first_step = r->opt.step;
     char path[4200];
     run__path(path, sizeof path, r, "log.jsonl");
-    if (!(r->log = fopen(path, r->opt.step ? "a" : "w"))) run_die("%s: %s", path, strerror(errno));
+    if (!(r->log = run__open_out(path, r->opt.step ? "a" : "w"))) run_die("%s: %s", path, strerror(errno));
     signal(SIGINT, run__on_signal);    // ISO C signal(): a second Ctrl-C (the handler is then reset,
     signal(SIGTERM, run__on_signal);   // on SysV-semantics libcs) ends the process at once; saves are atomic
     r->t_loop = bert_time_s();
@@ -735,7 +752,7 @@ static RUN_UNUSED void run_eval_end(run *r, const char *what, const run_metric *
 static void run__svg(const run *r) {
     char path[4200];
     run__path(path, sizeof path, r, "curve.svg");
-    FILE *f = fopen(path, "w");
+    FILE *f = run__open_out(path, "w");
     if (!f) { run_warn("%s: %s", path, strerror(errno)); return; }
     const double W = 640, H = 360, x0 = 60, y0 = 20, w = 520, h = 290;
     double lmax = 0, emin = 0, emax = 1, xmax = r->total_steps > 1 ? r->total_steps : 1;

@@ -56,6 +56,31 @@ int main(void) {
     bert_model *r = bert_model_load(path, NULL);
     CHECK(r && !memcmp(r->params, b->params, b->num_params * sizeof(float)), "and loads as the second model");
     bert_model_free(r);
+    // a full disk mid-save (ENOSPC injected half-way): the error says so, the previous checkpoint
+    // stays and loads, no temp file is left
+    bert_test_fault_written = 0; bert_test_fault_bytes = size / 2; bert_test_fault_enospc = 1;
+    int rc = bert_model_save(a, path);
+    bert_test_fault_enospc = 0;
+    CHECK(rc == BERT_ERR_IO && strstr(bert_last_error(), "crash_save_test.safetensors: No space left"), "a full disk: BERT_ERR_IO naming the file (%s)", bert_last_error());
+    r = bert_model_load(path, NULL);
+    FILE *tf = fopen("build/crash_save_test.safetensors.tmp", "rb");
+    CHECK(r && !memcmp(r->params, b->params, b->num_params * sizeof(float)) && !tf, "after it the previous checkpoint loads bit for bit, no .tmp left");
+    if (tf) fclose(tf);
+    bert_model_free(r);
+    // a symlink planted at PATH.tmp is replaced, never written through: its target stays as it was
+    FILE *victim = fopen("build/crash_save_victim.txt", "wb");
+    if (victim) { fputs("precious", victim); fclose(victim); }
+    remove("build/crash_save_test.safetensors.tmp");
+    int linked = symlink("crash_save_victim.txt", "build/crash_save_test.safetensors.tmp") == 0;
+    rc = bert_model_save(a, path);
+    unsigned char *vd = NULL; size_t vn = 0;
+    int vok = bert__read_file("build/crash_save_victim.txt", &vd, &vn) == BERT_OK && vn == 8 && !memcmp(vd, "precious", 8);
+    free(vd);
+    r = bert_model_load(path, NULL);
+    CHECK(linked && rc == BERT_OK && vok && r && !memcmp(r->params, a->params, a->num_params * sizeof(float)),
+          "a symlink planted at PATH.tmp: the save succeeds, the link's target is unchanged byte for byte");
+    bert_model_free(r);
+    remove("build/crash_save_victim.txt");
     // NaN / Inf weights are refused, naming the tensor
     b->w.layer[0].ffn_o_w->data[3] = NAN;
     b->w.pool_b->data[0] = INFINITY;

@@ -34,6 +34,21 @@ cmp -s "$dir/whole/ckpt-00000010/model.safetensors" "$dir/killed/ckpt-00000010/m
 $BIN $common --out "$dir/bad" --train tests/data/classify_vocab.txt > "$dir/bad.out" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q 'classify_vocab.txt:1: expected "label<TAB>text"' "$dir/bad.out"; check $? "a malformed line: one error naming file:line, exit 1 ($rc)"
 
+# the run layer's output rules: files it writes are never written through a symlink planted at
+# their name; a second run on a directory in use is refused; SIGTERM saves and exits 143
+mkdir -p "$dir/planted" && printf precious > "$dir/victim.txt"
+for name in log.jsonl curve.svg .lock; do ln -s ../victim.txt "$dir/planted/$name"; done
+$BIN $common --steps 4 --out "$dir/planted" > "$dir/planted.out" 2>&1; rc=$?
+[ "$(cat "$dir/victim.txt")" = precious ]; check $? "symlinks planted at log.jsonl, curve.svg and .lock: their target unchanged (exit $rc)"
+$BIN $common --steps 1000000 --save_every 0 --out "$dir/busy" > "$dir/busy1.out" 2>&1 &
+pid=$!
+i=0; while [ $i -lt 100 ] && ! grep -q 'step      1/' "$dir/busy1.out" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+$BIN $common --out "$dir/busy" > "$dir/busy2.out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q 'another run is using this output directory' "$dir/busy2.out"; check $? "a second run on a directory in use is refused (exit $rc)"
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc = 143 ] && grep -q '"summary": "interrupted"' "$dir/busy/log.jsonl" && ls "$dir/busy"/ckpt-*/state.safetensors > /dev/null 2>&1
+check $? "the first run, sent SIGTERM, saved a checkpoint and exited 143 ($rc)"
+
 [ $fail = 0 ] && rm -rf "$dir"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -1,6 +1,7 @@
 /* test_safetensors.c - the JSON reader and the safetensors reader/writer in depth: every escape,
    every F16 value, hand-made bad headers, truncation at every length, random header mutations,
    write failures. (tests/test_io.c covers the model-level loading on top of them.) */
+#define _DEFAULT_SOURCE   /* lstat, symlink */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,12 +342,13 @@ static void test_save_errors(void) {
         if (stat("/dev/full", &fs) == 0) {
             float big[4096] = { 0 };
             e[0].data = big; e[0].shape[0] = 4096;
-            /* can't rename /dev/full.tmp; use a symlinked temp: write path.tmp -> /dev/full */
+            /* a symlink planted at path.tmp (here to /dev/full) is unlinked, never written through:
+               the save succeeds into a file of its own (the full disk itself: tests/test_crash_save.c) */
             remove(DIR "/full.safetensors.tmp");
             if (symlink("/dev/full", DIR "/full.safetensors.tmp") == 0) {
                 int rc = bert_st_save(DIR "/full.safetensors", e, 1, NULL, 0);
-                CHECK(rc == BERT_ERR_IO && strstr(g_err, "No space"));
-                remove(DIR "/full.safetensors.tmp");
+                CHECK(rc == BERT_OK && lstat(DIR "/full.safetensors.tmp", &fs) != 0 && stat(DIR "/full.safetensors", &fs) == 0 && S_ISREG(fs.st_mode));
+                remove(DIR "/full.safetensors");
             }
         }
     }
