@@ -117,13 +117,15 @@ $(BUILD)/test_squad: $(BUILD)/squad
 SCRIPT_TESTS += tests/test_tokenizer_data.sh
 # the programs use the public API only; the README's fine-tuning program (examples/finetune_own.c)
 SCRIPT_TESTS += tests/test_public_api.sh tests/test_finetune_own.sh
+# every program refuses a FIFO, a device or a directory as an input file, at once
+SCRIPT_TESTS += tests/test_special_files.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
 SCRIPT_TESTS += tests/test_convert.sh
 # ... and on randomly mutated inputs of every format (100 per input kind here; make fuzz runs more)
 SCRIPT_TESTS += tests/test_convert_mutate.sh
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/finetune_own cxx-check readme-check cuda-check
-	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward FINETUNE_OWN=$(BUILD)/finetune_own PYTHON=$(PYTHON) \
+test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/finetune_own $(EXAMPLE_BINS) cxx-check readme-check cuda-check
+	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward FINETUNE_OWN=$(BUILD)/finetune_own BUILD=$(BUILD) PYTHON=$(PYTHON) \
 	  sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
 
 # the header compiles clean as C++ too (and as C11 with clang when present)

@@ -661,6 +661,19 @@ BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags);  
 /* A whole file into memory, NUL-terminated (*size excludes the NUL); BERT_FREE it. Directories and
    unreadable files are BERT_ERR_IO "PATH: why". */
 BERTDEF int bert_read_file(const char *path, unsigned char **data, size_t *size);
+/* Opens an input file for reading (a FILE*, NULL + bert_last_error()). Regular files only: FIFOs,
+   sockets, devices and directories are refused ("PATH: not a regular file (a FIFO)") before any read
+   could block on a FIFO with no writer or run forever on /dev/zero. Every library reader uses it. */
+BERTDEF void *bert_open_input(const char *path);
+/* Atomic output, what every library writer uses and programs should too: bert_atomic_open creates
+   PATH.tmp exclusively (O_CREAT|O_EXCL|O_NOFOLLOW: a stale temp file or a symlink planted at that
+   name is unlinked, never written through) and a->file is a FILE* to write to; bert_atomic_close(a,
+   path, ok) with ok = every write succeeded flushes, fsyncs, closes and renames it over path (and
+   fsyncs the directory), or removes it (ok = 0, or any of that failing): path then keeps what it
+   held. Both return BERT_OK or BERT_ERR_IO "PATH: why" (e.g. "No space left on device"). */
+typedef struct { void *file; char *tmp; } bert_atomic_file;
+BERTDEF int bert_atomic_open(bert_atomic_file *a, const char *path);
+BERTDEF int bert_atomic_close(bert_atomic_file *a, const char *path, int ok);
 BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i);
 // 1 when U+03A3 at cps[i] (of n code points) lowers to U+03C2 by Python's str.lower() (Final_Sigma)
 // for progress lines and summaries
@@ -3446,6 +3459,7 @@ BERTDEF const char *bert_format_duration(char *buf, size_t n, double s) {
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #ifndef __cplusplus
 int (fileno)(FILE *); int (fsync)(int);   /* hidden under strict -std=c11; compatible redeclaration */
 FILE *(fdopen)(int, const char *);
@@ -3467,12 +3481,34 @@ FILE *(fdopen)(int, const char *);
 #define BERT__IO_MAX_TEXT BERT_MAX_TEXT_BYTES   /* JSON text / safetensors header cap: 100 MB */
 #define BERT__JSON_MAX_DEPTH 64
 
-/* Whole file into memory (+1 NUL so text formats can be parsed in place). The getc probe catches
-   directories, which fopen happily opens on POSIX and report an absurd size for. */
+BERTDEF void *bert_open_input(const char *path) {
+#if defined(__unix__) || defined(__APPLE__)
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   // O_NONBLOCK: opening a FIFO must not wait
+    struct stat st;
+    if (fd < 0) { bert__err(BERT_ERR_IO, "%s: %s", path, strerror(errno)); return NULL; }
+    if (fstat(fd, &st) != 0) { int e = errno; close(fd); bert__err(BERT_ERR_IO, "%s: %s", path, strerror(e)); return NULL; }
+    if (!S_ISREG(st.st_mode)) {
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+                           S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a socket or other special file";
+        close(fd);
+        bert__err(BERT_ERR_IO, "%s: not a regular file (%s)", path, what);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");   // (O_NONBLOCK means nothing for a regular file's reads)
+    if (!f) { int e = errno; close(fd); bert__err(BERT_ERR_IO, "%s: %s", path, strerror(e)); }
+    return f;
+#else
+    FILE *f = fopen(path, "rb");
+    if (!f) bert__err(BERT_ERR_IO, "%s: %s", path, strerror(errno));
+    return f;
+#endif
+}
+
+/* Whole file into memory (+1 NUL so text formats can be parsed in place); regular files only. */
 static int bert__read_file(const char *path, unsigned char **data, size_t *size) {
     FILE *f; long n; unsigned char *buf; int e;
     *data = NULL; *size = 0;
-    if (!(f = fopen(path, "rb"))) return bert__err(BERT_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!(f = (FILE *)bert_open_input(path))) return BERT_ERR_IO;
     errno = 0;
     if ((getc(f) == EOF && ferror(f)) || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
         fseek(f, 0, SEEK_SET) != 0) {
@@ -4072,28 +4108,26 @@ static size_t bert__fwrite(const void *p, size_t size, size_t n, FILE *f) {
    temp file of a crashed save, or a symlink someone planted to make the save overwrite another
    file -- is unlinked first (unlinking a symlink never touches its target), so a save never writes
    through a name it did not create. */
-typedef struct { FILE *f; char *tmp; } bert__atomic;
-
-static int bert__atomic_open(bert__atomic *a, const char *path) {
+BERTDEF int bert_atomic_open(bert_atomic_file *a, const char *path) {
     size_t n = strlen(path);
     int e = 0;
-    a->f = NULL;
+    a->file = NULL;
     if (!(a->tmp = (char *)bert__malloc(n + 5))) return BERT_ERR_OOM;
     memcpy(a->tmp, path, n);
     memcpy(a->tmp + n, ".tmp", 5);
 #if defined(__unix__) || defined(__APPLE__)
-    for (int tries = 0; tries < 3 && !a->f; tries++) {   // a name re-planted between unlink and open: again
+    for (int tries = 0; tries < 3 && !a->file; tries++) {   // a name re-planted between unlink and open: again
         int fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         e = errno;
         if (fd < 0 && e == EEXIST && remove(a->tmp) == 0) continue;
         if (fd < 0) break;
-        if (!(a->f = fdopen(fd, "wb"))) { e = errno; close(fd); remove(a->tmp); break; }
+        if (!(a->file = fdopen(fd, "wb"))) { e = errno; close(fd); remove(a->tmp); break; }
     }
 #else
-    a->f = fopen(a->tmp, "wb");
+    a->file = fopen(a->tmp, "wb");
     e = errno;
 #endif
-    if (a->f) return BERT_OK;
+    if (a->file) return BERT_OK;
     int rc = bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "cannot create its temp file");
     BERT_FREE(a->tmp);
     a->tmp = NULL;
@@ -4120,14 +4154,16 @@ static void bert__fsync_dir(const char *path) {
 /* Finishes an atomic write: with ok (every write of the caller succeeded) flush, fsync, close and
    rename over path; otherwise, or when any of that fails, the temp file is removed and path keeps
    what it held. BERT_OK or BERT_ERR_IO "PATH: why" (errno of the first failure, e.g. ENOSPC). */
-static int bert__atomic_close(bert__atomic *a, const char *path, int ok) {
+BERTDEF int bert_atomic_close(bert_atomic_file *a, const char *path, int ok) {
+    FILE *f = (FILE *)a->file;
     int e = ok ? 0 : errno;
-    if (ok && fflush(a->f) != 0) { ok = 0; e = errno; }
+    ok = ok && !ferror(f);
+    if (ok && fflush(f) != 0) { ok = 0; e = errno; }
 #if defined(__unix__) || defined(__APPLE__)
-    if (ok && fsync(fileno(a->f)) != 0) { ok = 0; e = errno; }
+    if (ok && fsync(fileno(f)) != 0) { ok = 0; e = errno; }
 #endif
-    if (fclose(a->f) != 0 && ok) { ok = 0; e = errno; }
-    a->f = NULL;
+    if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
+    a->file = NULL;
 #ifdef _WIN32
     if (ok) remove(path);
 #endif
@@ -4163,7 +4199,7 @@ BERTDEF int bert_st_save(const char *path, const bert_st_entry *entries, int cou
     char num[64];
     unsigned char len8[8];
     size_t off = 0, numel, i;
-    bert__atomic a;
+    bert_atomic_file a;
     int n, k, rc = BERT_OK, ok;
     memset(&h, 0, sizeof h);
     if (!path || count < 0 || (count && !entries) || meta_pairs < 0 || (meta_pairs && !meta_kv))
@@ -4217,15 +4253,15 @@ BERTDEF int bert_st_save(const char *path, const bert_st_entry *entries, int cou
     }
     if (rc) goto done;
     for (i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    if ((rc = bert__atomic_open(&a, path))) goto done;
+    if ((rc = bert_atomic_open(&a, path))) goto done;
     errno = 0;
-    ok = bert__fwrite(len8, 1, 8, a.f) == 8 && bert__fwrite(h.p, 1, h.len, a.f) == h.len;
+    ok = bert__fwrite(len8, 1, 8, (FILE *)a.file) == 8 && bert__fwrite(h.p, 1, h.len, (FILE *)a.file) == h.len;
     for (n = 0; n < count && ok; n++) {
         const bert_st_entry *en = &entries[n];
         for (numel = 1, k = 0; k < en->ndim; k++) numel *= (size_t)en->shape[k];
-        ok = bert__io_fwrite_le(a.f, en->data, numel, bert__dt_sizes[en->dtype]);
+        ok = bert__io_fwrite_le((FILE *)a.file, en->data, numel, bert__dt_sizes[en->dtype]);
     }
-    rc = bert__atomic_close(&a, path, ok);
+    rc = bert_atomic_close(&a, path, ok);
 done:
     if (o) BERT_FREE((void *)o);
     if (h.p) BERT_FREE(h.p);
@@ -5683,13 +5719,13 @@ BERTDEF bert_vocab *bert_vocab_build(const char *text, size_t len, int do_lower_
 
 BERTDEF int bert_vocab_save(const bert_vocab *v, const char *path) {
     if (!v || !path) return bert__err(BERT_ERR_ARG, "bert_vocab_save: NULL vocab or path");
-    bert__atomic a;
-    int rc = bert__atomic_open(&a, path), ok = 1;
+    bert_atomic_file a;
+    int rc = bert_atomic_open(&a, path), ok = 1;
     if (rc) return rc;
     errno = 0;
     for (int id = 0; ok && id < v->size; id++)
-        ok = fwrite(v->text + v->offset[id], 1, v->len[id], a.f) == v->len[id] && fputc('\n', a.f) != EOF;
-    return bert__atomic_close(&a, path, ok);
+        ok = fwrite(v->text + v->offset[id], 1, v->len[id], (FILE *)a.file) == v->len[id] && fputc('\n', (FILE *)a.file) != EOF;
+    return bert_atomic_close(&a, path, ok);
 }
 
 BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i) {
@@ -5761,8 +5797,9 @@ static void bert__put_le(unsigned char *b, uint64_t v, int bytes) {
 
 BERTDEF int bert_tfrecord_open(bert_tfrecord *r, const char *path) {
     memset(r, 0, sizeof *r);
-    FILE *f = fopen(path, "rb");
+    FILE *f = (FILE *)bert_open_input(path);
     long n = -1;
+    if (!f) return BERT_ERR_IO;
     if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
     if (!f || n < 0 || fseek(f, 0, SEEK_SET) != 0) {
         int e = errno;
@@ -6314,17 +6351,17 @@ static int bert__cpd_write_one(const bert_pretrain_example *ex, void *user) {
 
 BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, const bert_pretrain_data_opts *o,
                                      bert_pretrain_data_stats *stats) {
-    bert__atomic a;
+    bert_atomic_file a;
     bert__cpd_writer w;
     memset(&w, 0, sizeof w);
-    int rc = bert__atomic_open(&a, path);
+    int rc = bert_atomic_open(&a, path);
     if (rc) return rc;
-    w.f = a.f;
+    w.f = (FILE *)a.file;
     errno = 0;
     rc = bert_pretrain_data_create(c, o, bert__cpd_write_one, &w);
     int e = errno;
-    if (rc && rc != BERT_ERR_IO) bert__atomic_close(&a, path, 0);   // keeps the creator's message
-    else if ((rc = bert__atomic_close(&a, path, !rc)) && e) bert__err(rc, "%s: write failed: %s", path, strerror(e));
+    if (rc && rc != BERT_ERR_IO) bert_atomic_close(&a, path, 0);   // keeps the creator's message
+    else if ((rc = bert_atomic_close(&a, path, !rc)) && e) bert__err(rc, "%s: write failed: %s", path, strerror(e));
     if (stats) *stats = w.st;
     BERT_FREE(w.buf);
     return rc;

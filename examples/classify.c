@@ -156,8 +156,8 @@ static void save_model(const bert_model *m, const char *path) {
 static void save_hf_config(const bert_model *m, const char *path) {
     char config[1024];
     bert_config_to_json(&m->config, config, sizeof config);
-    FILE *f = fopen(path, "w");
-    if (!f) run_die("%s: %s", path, strerror(errno));
+    bert_atomic_file out;
+    FILE *f = run_create(&out, path);
     config[strlen(config) - 1] = 0;   // drop the closing brace, then add the head's keys
     int K = bert_classifier_num_labels(m);
     fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"BertForSequenceClassification\"], \"problem_type\": \"%s\"",
@@ -167,8 +167,7 @@ static void save_hf_config(const bert_model *m, const char *path) {
     fprintf(f, "}, \"label2id\": {");
     for (int i = 0; i < K; i++) { if (i) fprintf(f, ", "); jstr(f, K == 1 ? "LABEL_0" : labels.name[i]); fprintf(f, ": %d", i); }
     fprintf(f, "}}\n");
-    run_check_stream(f, path);
-    fclose(f);
+    run_commit(&out, path);
 }
 
 // ----------------------------------------------------------------------------
@@ -221,8 +220,8 @@ static metrics evaluate(bert_ctx *ctx, bert_model *m, const dataset *d, int pad_
 
 static void write_predictions(bert_ctx *ctx, bert_model *m, const dataset *d, int pad_id, const char *path, int json) {
     outputs o = forward_all(ctx, m, d, 0, pad_id);
-    FILE *f = fopen(path, "w");
-    if (!f) run_die("%s: %s", path, strerror(errno));
+    bert_atomic_file out;
+    FILE *f = run_create(&out, path);
     if (!json) fprintf(f, "index\tprediction\n");   // GLUE's submission layout
     for (int i = 0; i < d->n; i++) {
         const char *id = d->id[i], *name = opt.num_labels == 1 ? NULL : labels.name[o.pred[i]], *desc = name ? labels.desc[o.pred[i]] : NULL;
@@ -237,8 +236,7 @@ static void write_predictions(bert_ctx *ctx, bert_model *m, const dataset *d, in
         if (desc) { fprintf(f, ", \"label_desc\": "); jstr(f, desc); }
         fprintf(f, "}\n");
     }
-    run_check_stream(f, path);
-    fclose(f);
+    run_commit(&out, path);
     printf("predictions: %d examples of %s -> %s\n", d->n, d->path, path);
     free(o.pred); free(o.value);
 }
@@ -332,11 +330,10 @@ static void setup(task_state *t) {
 static void best_record(const task_state *t, const run *r) {
     char path[4200];
     snprintf(path, sizeof path, "%s/best.txt", ro.out);
-    FILE *f = fopen(path, "w");
-    if (!f) run_die("%s: %s", path, strerror(errno));
+    bert_atomic_file out;
+    FILE *f = run_create(&out, path);
     fprintf(f, "%llu %d %.17g %s\n", (unsigned long long)r->run_id, t->best_step, t->best_value, metric_name());
-    run_check_stream(f, path);
-    fclose(f);
+    run_commit(&out, path);
 }
 
 // after --resume: the best model this run kept so far, if it was kept at or before the step resumed
@@ -457,14 +454,13 @@ static void outputs_write(task_state *t) {
         snprintf(path, sizeof path, "eval %s%s", t->dev.path, t->have_best ? " (best checkpoint)" : "");
         metrics_print(&t->best, path);
         snprintf(path, sizeof path, "%s/eval_results.json", ro.out);
-        FILE *f = fopen(path, "w");
-        if (!f) run_die("%s: %s", path, strerror(errno));
+        bert_atomic_file out;
+        FILE *f = run_create(&out, path);
         fprintf(f, "{\"dev_file\": "); jstr(f, t->dev.path);
         fprintf(f, ", \"step\": %d, \"metric\": \"%s\", \"metrics\": ", t->best_step, opt.metric);
         metrics_json(f, &t->best);
         fprintf(f, "}\n");
-        run_check_stream(f, path);
-        fclose(f);
+        run_commit(&out, path);
         free(t->best.confusion);
     }
     if (opt.do_predict) {

@@ -111,10 +111,10 @@ static int encode_line(const bert_vocab *v, const char *line, size_t len, int T,
 // ----------------------------------------------------------------------------
 // output: stdout, a device or FIFO as it is, or a regular file through OUT.tmp and a rename
 
-typedef struct { FILE *f; const char *name; char *tmp; int npy; long rows; int C; } sink;
+typedef struct { FILE *f; const char *name; bert_atomic_file out; int atomic, npy; long rows; int C; } sink;
 
 static char *tmp_left;   // the temp file to remove if the run dies before the rename
-static void remove_tmp(void) { if (tmp_left) remove(tmp_left); }
+static void remove_tmp(void) { if (tmp_left) remove(tmp_left); }   // (the next save would replace it anyway)
 
 // .npy version 1.0 with a fixed 128-byte header, rewritten with the row count at the end
 static void npy_header(sink *s, long rows) {
@@ -136,13 +136,12 @@ static void sink_open(sink *s, int C, int both) {
     if (s->npy && both) run_die("--pooling both needs JSON output, not %s", opt.output);
     if (s->npy && opt.ids) run_die("--ids writes text, not %s", opt.output);
     struct stat st;
-    if (stat(opt.output, &st) != 0 || S_ISREG(st.st_mode)) {
-        s->tmp = (char *)run_malloc(strlen(opt.output) + 5);
-        sprintf(s->tmp, "%s.tmp", opt.output);
-        tmp_left = s->tmp;
+    if (stat(opt.output, &st) != 0 || S_ISREG(st.st_mode)) {   // a file: atomically (a device, e.g. /dev/full: directly)
+        s->f = run_create(&s->out, opt.output);
+        s->atomic = 1;
+        tmp_left = s->out.tmp;
         atexit(remove_tmp);
-    }
-    if (!(s->f = fopen(s->tmp ? s->tmp : opt.output, "wb"))) run_die("%s: %s", s->tmp ? s->tmp : opt.output, strerror(errno));
+    } else if (!(s->f = fopen(opt.output, "wb"))) run_die("%s: %s", opt.output, strerror(errno));
     if (s->npy) npy_header(s, 0);
 }
 
@@ -155,10 +154,9 @@ static void sink_close(sink *s) {
     }
     run_check_stream(s->f, s->name);
     if (s->f == stdout) return;
-    if (fclose(s->f) != 0) run_die("%s: write failed: %s", s->name, strerror(errno));
-    if (s->tmp && rename(s->tmp, opt.output) != 0) run_die("%s: %s", opt.output, strerror(errno));
     tmp_left = NULL;
-    free(s->tmp);
+    if (s->atomic) run_commit(&s->out, opt.output);
+    else if (fclose(s->f) != 0) run_die("%s: write failed: %s", s->name, strerror(errno));
 }
 
 static void emit_json_vec(FILE *f, const char *key, const float *x, int C) {

@@ -211,10 +211,8 @@ static summary evaluate(bert_ctx *ctx, bert_model *m, const dataset *d, const wi
 static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, const dataset *d, const windows *ws) {
     int32_t *rtags = (int32_t *)run_calloc((size_t)ws->char_at[d->n] + 1, sizeof(int32_t));
     predict_tags(ctx, m, d, ws, rtags);
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) run_die("%s: %s", tmp, strerror(errno));
+    bert_atomic_file out;
+    FILE *f = run_create(&out, path);
     long mentions = 0;
     for (int r = 0; r < d->n; r++) {
         span *sp = (span *)run_calloc((size_t)d->r[r].n + 1, sizeof(span));
@@ -225,7 +223,7 @@ static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, co
         fprintf(f, "}\n");
         free(sp);
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) run_die("%s: %s", path, strerror(errno));
+    run_commit(&out, path);
     printf("predict: %d records, %ld mentions -> %s\n", d->n, mentions, path);
     free(rtags);
 }
@@ -277,8 +275,8 @@ static bert_model *make_model(const char *model_path) {
 static void write_hf_config(const bert_model *m, const char *path) {
     char base[1024];
     if (bert_config_to_json(&m->config, base, sizeof base) < 0) run_die("config too long");
-    FILE *f = fopen(path, "w");
-    if (!f) run_die("%s: %s", path, strerror(errno));
+    bert_atomic_file out;
+    FILE *f = run_create(&out, path);
     base[strlen(base) - 1] = 0;   // drop the closing brace
     fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"BertForTokenClassification\"], \"num_labels\": %d, "
                "\"ner_tagging\": \"%s\", \"ner_crf\": %s, \"id2label\": {", base, ntags, opt.tagging, opt.use_crf ? "true" : "false");
@@ -287,7 +285,7 @@ static void write_hf_config(const bert_model *m, const char *path) {
     fprintf(f, "}, \"label2id\": {");
     for (int k = 0; k < ntags; k++) { tag_name(k, name, sizeof name); fprintf(f, k ? ", \"%s\": %d" : "\"%s\": %d", name, k); }
     fprintf(f, "}}\n");
-    if (fclose(f) != 0) run_die("%s: %s", path, strerror(errno));
+    run_commit(&out, path);
 }
 
 // ----------------------------------------------------------------------------

@@ -136,14 +136,13 @@ static summary summarize(const counts *c, FILE *f) {
 static void write_dev_results(const summary *s) {
     char path[4200];
     snprintf(path, sizeof path, "%s/dev_results.json", ro.out);
-    FILE *f = fopen(path, "w");
-    if (!f) run_die("%s: %s", path, strerror(errno));
+    bert_atomic_file out;
+    FILE *f = run_create(&out, path);
     fprintf(f, "{\"f1\": %.6f, \"precision\": %.6f, \"recall\": %.6f, \"macro_f1\": %.6f, \"gold\": %ld, \"pred\": %ld, \"correct\": %ld, \"per_type_f1\": {",
             s->f1, s->p, s->r, s->macro_f1, s->gold, s->pred, s->correct);
     for (int t = 0; t < ntypes; t++) fprintf(f, t ? ", \"%s\": %.6f" : "\"%s\": %.6f", type_names[t], s->type_f1[t]);
     fprintf(f, "}}\n");
-    run_check_stream(f, path);
-    fclose(f);
+    run_commit(&out, path);
 }
 
 #endif

@@ -306,8 +306,8 @@ static void run_evaluation(run *r, corpus_split *s, batch *b) {
 // the model: --init weights or a random init from --config, checked against the task
 
 static void check_vocab_file(int vocab_size) {
-    FILE *f = fopen(po.vocab, "rb");
-    if (!f) run_die("%s: %s", po.vocab, strerror(errno));
+    FILE *f = (FILE *)bert_open_input(po.vocab);
+    if (!f) run_die("%s", bert_last_error());
     long long lines = 0;   // (a huge file must not wrap an int into a false match)
     int c, last = '\n';
     while ((c = getc(f)) != EOF) { if (c == '\n') lines++; last = c; }

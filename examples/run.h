@@ -135,10 +135,10 @@ static RUN_UNUSED char *run_read_file(const char *path, size_t *len) {
 }
 
 // run_read_file for at most max bytes: past that, "PATH: larger than N MB (why)" without reading
-// on (a pipe or /dev/zero would otherwise grow the buffer until memory runs out)
+// on; a regular file only (bert_open_input: a FIFO or a device is refused before a read could block)
 static RUN_UNUSED char *run_read_file_max(const char *path, size_t *len, size_t max, const char *why) {
-    FILE *f = fopen(path, "rb");
-    if (!f) run_die("%s: %s", path, strerror(errno));
+    FILE *f = (FILE *)bert_open_input(path);
+    if (!f) run_die("%s", bert_last_error());
     size_t cap = max < ((size_t)1 << 20) ? max + 1 : (size_t)1 << 20, n = 0;
     char *s = (char *)run_malloc(cap + 1);
     for (size_t got; (got = fread(s + n, 1, cap - n, f)) > 0;) {
@@ -151,6 +151,18 @@ static RUN_UNUSED char *run_read_file_max(const char *path, size_t *len, size_t 
     s[n] = 0;
     if (len) *len = n;
     return s;
+}
+
+/* An output file of the program, written atomically (bert_atomic_open/close): PATH.tmp created
+   exclusively (never through a planted symlink), renamed over PATH by run_commit once every write
+   succeeded; a failure (a full disk, /dev/full) is one line and exit 1, PATH keeping what it held. */
+static RUN_UNUSED FILE *run_create(bert_atomic_file *a, const char *path) {
+    if (bert_atomic_open(a, path)) run_die("%s", bert_last_error());
+    return (FILE *)a->file;
+}
+
+static RUN_UNUSED void run_commit(bert_atomic_file *a, const char *path) {
+    if (bert_atomic_close(a, path, 1)) run_die("%s", bert_last_error());
 }
 
 // a JSON string of n bytes of UTF-8 (quotes and control characters escaped)
@@ -472,10 +484,9 @@ static void run__save(run *r) {
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
     remove(path);   // an older state beside new weights would pair them wrongly
     snprintf(path, sizeof path, "%s/run_id", dir);
-    FILE *f = run__open_out(path, "w");
-    if (!f) run_die("%s: %s", path, strerror(errno));
-    int lost = fprintf(f, "%llu\n", (unsigned long long)r->run_id) < 0;
-    if (fclose(f) != 0 || lost) run_die("%s: write failed", path);
+    bert_atomic_file out;
+    fprintf(run_create(&out, path), "%llu\n", (unsigned long long)r->run_id);
+    run_commit(&out, path);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (bert_model_save(r->m, path)) run_die("saving %s", bert_last_error());
     char micro[32], epoch[32], cur[32], bad[32];
@@ -752,8 +763,9 @@ static RUN_UNUSED void run_eval_end(run *r, const char *what, const run_metric *
 static void run__svg(const run *r) {
     char path[4200];
     run__path(path, sizeof path, r, "curve.svg");
-    FILE *f = run__open_out(path, "w");
-    if (!f) { run_warn("%s: %s", path, strerror(errno)); return; }
+    bert_atomic_file out;
+    if (bert_atomic_open(&out, path)) { run_warn("%s", bert_last_error()); return; }
+    FILE *f = (FILE *)out.file;
     const double W = 640, H = 360, x0 = 60, y0 = 20, w = 520, h = 290;
     double lmax = 0, emin = 0, emax = 1, xmax = r->total_steps > 1 ? r->total_steps : 1;
     for (int i = 0; i < r->train.n; i++) if (r->train.y[i] > lmax) lmax = r->train.y[i];
@@ -783,7 +795,7 @@ static void run__svg(const run *r) {
     for (int i = 0; i < r->eval.n; i++)
         fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3' fill='#ff7f0e'/>\n", x0 + w * r->eval.x[i] / xmax, y0 + h - h * (r->eval.y[i] - emin) / (emax - emin));
     fprintf(f, "</svg>\n");
-    if (fclose(f) != 0) run_warn("%s: write failed", path);
+    if (bert_atomic_close(&out, path, 1)) run_warn("%s", bert_last_error());
 }
 
 // ---- the end

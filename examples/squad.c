@@ -105,8 +105,8 @@ static void check_options(void) {
         run_die("give --init model.safetensors (pretrained or fine-tuned) or --config bert_config.json (random weights)");
     const char *inputs[2] = { opt.do_train ? opt.train_file : NULL, opt.do_predict || opt.dump_features ? opt.predict_file : NULL };
     for (int i = 0; i < 2; i++) {   // before a model loads for minutes
-        FILE *f = inputs[i] ? fopen(inputs[i], "rb") : NULL;
-        if (inputs[i] && !f) run_die("%s: %s", inputs[i], strerror(errno));
+        FILE *f = inputs[i] ? (FILE *)bert_open_input(inputs[i]) : NULL;
+        if (inputs[i] && !f) run_die("%s", bert_last_error());
         if (f) fclose(f);
     }
 }
@@ -242,18 +242,18 @@ static void write_question(FILE *fp, FILE *fn, const example *e, const nbest_ent
     fputs(last ? "    ]\n}\n" : "    ],\n", fn);
 }
 
-static FILE *open_out(const char *dir, const char *name) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) run_die("%s: %s", path, strerror(errno));
-    return f;
+// DIR/NAME, written atomically (run_create); out->tmp names it until run_commit
+static FILE *open_out(bert_atomic_file *out, char *path, size_t cap, const char *dir, const char *name) {
+    snprintf(path, cap, "%s/%s", dir, name);
+    return run_create(out, path);
 }
 
 /* write_predictions: predictions.json and nbest_predictions.json in dir (as run_squad writes them);
    returns each question's answer (the first of its n-best). */
 static strv *write_predictions(const char *dir, const squad_data *d, const feature_set *fs, const logit_set *lg, const bert_vocab *v) {
-    FILE *fp = open_out(dir, "predictions.json"), *fn = open_out(dir, "nbest_predictions.json");
+    bert_atomic_file op, on;
+    char pp[4200], pn[4200];
+    FILE *fp = open_out(&op, pp, sizeof pp, dir, "predictions.json"), *fn = open_out(&on, pn, sizeof pn, dir, "nbest_predictions.json");
     strv *answers = (strv *)run_malloc((size_t)(d->nex ? d->nex : 1) * sizeof(strv));
     post_scratch ps;
     memset(&ps, 0, sizeof ps);
@@ -270,7 +270,8 @@ static strv *write_predictions(const char *dir, const squad_data *d, const featu
         answers[q].len = ps.best[0].len;
         for (int i = 1; i < nbest; i++) free(ps.best[i].text);
     }
-    if (fclose(fp) != 0 || fclose(fn) != 0) run_die("%s: write failed", dir);
+    run_commit(&op, pp);
+    run_commit(&on, pn);
     free(ps.si); free(ps.ei); free(ps.pre); free(ps.best);
     free(ps.fx.pred.c); free(ps.fx.orig.c); free(ps.fx.tok.c); free(ps.fx.basic); free(ps.fx.map_a); free(ps.fx.map_b);
     return answers;
@@ -286,10 +287,10 @@ static squad_score score_examples(const squad_data *d, const strv *const *preds)
         scored_question x = { d->ex[i].qid, d->ex[i].ngolds, d->ex[i].golds, preds[i] };
         q[i] = x;
     }
-    FILE *details = NULL;
-    if (opt.eval_details && !(details = fopen(opt.eval_details, "w"))) run_die("%s: %s", opt.eval_details, strerror(errno));
+    bert_atomic_file out;
+    FILE *details = opt.eval_details ? run_create(&out, opt.eval_details) : NULL;
     squad_score r = score_all(q, d->nex, details);
-    if (details && fclose(details) != 0) run_die("%s: write failed", opt.eval_details);
+    if (details) run_commit(&out, opt.eval_details);
     printf("{\"exact_match\": ");
     json_double(stdout, r.exact_match);
     printf(", \"f1\": ");

@@ -59,28 +59,6 @@ typedef struct {
     char version[32];                // the file's "version" ("1.1"), "?" if absent
 } squad_data;
 
-// the whole file; more than the JSON reader takes (BERT_MAX_TEXT_BYTES) is an error, found without
-// reading on (run_read_file would read a pipe or /dev/zero until memory runs out, or as empty)
-static char *read_json_text(const char *path, size_t *len) {
-    const size_t limit = BERT_MAX_TEXT_BYTES;
-    FILE *f = fopen(path, "rb");
-    if (!f) run_die("%s: %s", path, strerror(errno));
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;   // a pipe has none: the buffer grows
-    if (size >= 0) rewind(f);
-    if (size > 0 && (size_t)size > limit) run_die("%s: larger than %zu MB (the JSON reader's limit)", path, limit >> 20);
-    size_t cap = size >= 0 ? (size_t)size + 1 : (size_t)1 << 16, n = 0;   // +1: EOF is seen without a regrow
-    char *buf = (char *)run_malloc(cap);
-    for (size_t got; (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n > limit) run_die("%s: larger than %zu MB (the JSON reader's limit)", path, limit >> 20);
-        if (n == cap) buf = (char *)run_realloc(buf, cap = cap < limit / 2 ? 2 * cap : limit + 1);
-    }
-    if (ferror(f)) run_die("%s: read error", path);
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 // bert_json_parse's "json: what at byte N" as "PATH:LINE:COL: what"
 static void die_json(const char *path, const char *text, size_t len, const char *msg) {
     const char *at = strstr(msg, " at byte ");
@@ -93,7 +71,7 @@ static void die_json(const char *path, const char *text, size_t len, const char 
 
 static bert_json *parse_json_file(const char *path) {
     size_t len;
-    char *text = read_json_text(path, &len);
+    char *text = run_read_file_max(path, &len, BERT_MAX_TEXT_BYTES, "the JSON reader's limit");
     bert_json *root;
     if (bert_json_parse(&root, text, len)) die_json(path, text, len, bert_last_error());
     free(text);
@@ -508,8 +486,8 @@ static void free_features(feature_set *fs) { free(fs->f); free(fs->ids); free(fs
 
 // --dump_features: one line per window, the format of tests/ref/squad_features_ref.py's dump_line
 static void dump_features(const char *path, const squad_data *d, const feature_set *fs) {
-    FILE *f = fopen(path, "wb");
-    if (!f) run_die("%s: %s", path, strerror(errno));
+    bert_atomic_file out;
+    FILE *f = run_create(&out, path);
     for (int i = 0; i < fs->n; i++) {
         const feature *x = &fs->f[i];
         const example *e = &d->ex[x->example];
@@ -522,7 +500,7 @@ static void dump_features(const char *path, const squad_data *d, const feature_s
         for (int t = 0; t < x->span_len; t++) putc('0' + fs->maxctx[x->ctx_at + (size_t)t], f);
         fprintf(f, " | %d %d %d\n", x->start, x->end, e->train_ok);
     }
-    if (fclose(f) != 0) run_die("%s: write failed", path);
+    run_commit(&out, path);
 }
 
 // ----------------------------------------------------------------------------
