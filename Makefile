@@ -119,6 +119,8 @@ SCRIPT_TESTS += tests/test_tokenizer_data.sh
 SCRIPT_TESTS += tests/test_public_api.sh tests/test_finetune_own.sh
 # every program refuses a FIFO, a device or a directory as an input file, at once
 SCRIPT_TESTS += tests/test_special_files.sh
+# every common flag's boundary and garbage values, through every training program
+SCRIPT_TESTS += tests/test_flags.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
 SCRIPT_TESTS += tests/test_convert.sh
 # ... and on randomly mutated inputs of every format (100 per input kind here; make fuzz runs more)

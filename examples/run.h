@@ -315,20 +315,37 @@ static RUN_UNUSED void run_parse(const char *prog, const char *intro, const bert
 #endif
 }
 
+// a flag's value against its meaning: one line naming the flag and the range
+#define RUN__RANGE(ok, flag, range) do { if (!(ok)) run_die("--%s must be %s", flag, range); } while (0)
+
 static void run_check_opts(const run_opts *o, unsigned groups) {
-    if ((groups & RUN_FLAGS_COMMON) && (!o->out || !*o->out)) run_die("--out: an output directory is needed");
-    if ((groups & RUN_FLAGS_COMMON) && o->threads < 0) run_die("--threads must be >= 0");
+    if (groups & RUN_FLAGS_COMMON) {
+        RUN__RANGE(o->out && *o->out, "out", "an output directory");
+        RUN__RANGE(o->threads >= 0 && o->threads <= 4096, "threads", "in [0, 4096]");
+    }
     if (!(groups & RUN_FLAGS_TRAIN)) return;
     bert_optim_type type;
     if (bert_optim_parse(&type, o->optimizer)) run_die("--optimizer: %s", bert_last_error());
-    if (o->batch_size < 1 || o->accumulation_steps < 1) run_die("--batch_size and --accumulation_steps must be >= 1");
-    if (o->steps < 0 || o->epochs < 1) run_die("--steps must be >= 0 and --epochs >= 1");
-    if (!(o->lr >= 0) || !isfinite(o->lr)) run_die("--lr must be a number >= 0 (0 keeps the weights as loaded)");
-    if (!(o->warmup_proportion >= 0 && o->warmup_proportion <= 1)) run_die("--warmup_proportion must be in [0,1]");
-    if (o->keep < 1 || o->print_every < 1 || o->max_bad_steps < 1) run_die("--keep, --print_every and --max_bad_steps must be >= 1");
-    if (o->save_every < 0 || o->eval_every < 0) run_die("--save_every and --eval_every must be >= 0");
-    if (!(o->clip_norm >= 0) || !(o->weight_decay >= 0)) run_die("--clip_norm and --weight_decay must be >= 0");
-    if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) || !(o->eps > 0)) run_die("--beta1 and --beta2 must be in [0,1), --eps > 0");
+    RUN__RANGE(o->batch_size >= 1 && o->batch_size <= (1 << 20), "batch_size", "in [1, 1048576]");
+    RUN__RANGE(o->accumulation_steps >= 1 && o->accumulation_steps <= (1 << 20), "accumulation_steps", "in [1, 1048576]");
+    RUN__RANGE(o->steps >= 0, "steps", ">= 0");
+    RUN__RANGE(o->epochs >= 1, "epochs", ">= 1");
+    RUN__RANGE(o->lr >= 0 && isfinite(o->lr), "lr", "a number >= 0 (0 keeps the weights as loaded)");
+    RUN__RANGE(o->end_lr >= 0 && o->end_lr <= o->lr, "end_lr", "in [0, --lr]");
+    RUN__RANGE(o->poly_power >= 0 && o->poly_power <= 100, "poly_power", "in [0, 100]");
+    RUN__RANGE(o->warmup_steps >= -1, "warmup_steps", ">= 0 (or -1: --warmup_proportion)");
+    RUN__RANGE(o->warmup_proportion >= 0 && o->warmup_proportion <= 1, "warmup_proportion", "in [0,1]");
+    RUN__RANGE(o->weight_decay >= 0 && o->weight_decay <= 1, "weight_decay", "in [0,1]");
+    RUN__RANGE(o->clip_norm >= 0 && isfinite(o->clip_norm), "clip_norm", "a number >= 0 (0: no clipping)");
+    RUN__RANGE(o->beta1 >= 0 && o->beta1 < 1, "beta1", "in [0,1)");
+    RUN__RANGE(o->beta2 >= 0 && o->beta2 < 1, "beta2", "in [0,1)");
+    RUN__RANGE(o->eps > 0 && o->eps <= 1, "eps", "in (0,1]");
+    RUN__RANGE(o->momentum >= 0 && o->momentum < 1, "momentum", "in [0,1)");
+    RUN__RANGE(o->keep >= 1, "keep", ">= 1");
+    RUN__RANGE(o->print_every >= 1, "print_every", ">= 1");
+    RUN__RANGE(o->max_bad_steps >= 1, "max_bad_steps", ">= 1");
+    RUN__RANGE(o->save_every >= 0, "save_every", ">= 0 (0: only at the end)");
+    RUN__RANGE(o->eval_every >= 0, "eval_every", ">= 0");
 }
 
 // ----------------------------------------------------------------------------
@@ -615,7 +632,8 @@ static RUN_UNUSED int run_total_steps(const run_opts *o, size_t n) {
     if (o->steps) return o->steps;
     size_t B = (size_t)o->batch_size, micro = o->drop_last ? n / B : (n + B - 1) / B;
     double total = (double)micro * o->epochs / o->accumulation_steps;
-    return total > 2e9 ? 2000000000 : (int)total;
+    if (total > 2147483647.0) run_die("--epochs %d over %zu examples makes %.0f steps, more than 2^31-1", o->epochs, n, total);
+    return (int)total;
 }
 
 // ---- the step

@@ -93,7 +93,8 @@ static void check_options(void) {
     if (w->max_seq_length < 8 || w->max_query_length < 1 || w->max_seq_length <= w->max_query_length + 3)
         run_die("--max_seq_length must exceed --max_query_length + 3 (got %d and %d)", w->max_seq_length, w->max_query_length);
     if (w->doc_stride < 1 || opt.n_best_size < 1 || opt.max_answer_length < 1) run_die("--doc_stride, --n_best_size and --max_answer_length must be >= 1");
-    if (opt.predict_batch_size < 1 || !(opt.epochs > 0)) run_die("--predict_batch_size must be >= 1 and --num_train_epochs > 0");
+    if (opt.predict_batch_size < 1) run_die("--predict_batch_size must be >= 1");
+    if (!(opt.epochs > 0 && opt.epochs <= 1e6)) run_die("--num_train_epochs (--epochs) must be in (0, 1e6]");
     if (opt.debug_logits && strcmp(opt.debug_logits, "oracle") && strcmp(opt.debug_logits, "random"))
         run_die("--debug_logits: '%s' is not oracle or random", opt.debug_logits);
     if (!opt.do_train && !opt.do_predict && !opt.dump_features) run_die("nothing to do: give --do_train and/or --do_predict (or --eval DATA PRED); --help lists the flags");
@@ -571,7 +572,8 @@ static int train(bert_model *m, const bert_vocab *v) {
     int B = ro.batch_size, A = ro.accumulation_steps, per_epoch = fs.n / B;
     if (per_epoch < 1) run_die("%d training windows, fewer than one batch of %d", fs.n, B);
     double steps = ro.steps ? ro.steps : (double)per_epoch * opt.epochs / A;
-    int total = steps > 2e9 ? 2000000000 : (int)steps;
+    if (steps > 2147483647.0) run_die("--num_train_epochs %g over %d windows makes %.0f steps, more than 2^31-1", (double)opt.epochs, fs.n, steps);
+    int total = (int)steps;
     if (total < 1) run_die("%d training windows make no full step of %d x %d; lower --train_batch_size or give --steps", fs.n, B, A);
     char fingerprint[160], what[160];
     snprintf(fingerprint, sizeof fingerprint, "%d windows, T %d, batch %d x %d, seed %d", fs.n, opt.win.max_seq_length, B, A, ro.seed);

@@ -1,0 +1,63 @@
+#!/bin/sh
+# test_flags.sh - boundary and garbage values for every common flag of the run layer, through every
+# training program: exit 1, one line naming the flag, no sanitizer report (under SAN=1), within 10 s.
+# Also integer garbage and overflow in the flag parser. BUILD: where the binaries are (default build).
+# Ends with "N passed, N failed".
+B=${BUILD:-build}
+pass=0; fail=0
+check() { if [ "$1" = 0 ]; then pass=$((pass + 1)); echo "  ok   $2"; else fail=$((fail + 1)); echo "  FAIL $2"; fi; }
+dir=$(mktemp -d build/flags_test_XXXXXX) || exit 1
+printf '{"vocab_size": 1269, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64, "type_vocab_size": 2}\n' > "$dir/tiny.json"
+awk -F'\t' '{print $2 "\t" $4}' tests/data/classify_cola_train.tsv > "$dir/train.tsv"
+V=tests/data/classify_vocab.txt
+progs="finetune_own|--train $dir/train.tsv --vocab $V --config $dir/tiny.json --out $dir/o1
+classify|--task cola --do_train --train_file tests/data/classify_cola_train.tsv --vocab $V --config $dir/tiny.json --out $dir/o2
+pretrain|--text tests/data/encode_lines.txt --vocab $V --config $dir/tiny.json --out $dir/o3
+ner|--do_train --train_file tests/data/ner_sample.json --vocab tests/data/ner_vocab.txt --config $dir/tiny.json --out $dir/o4
+squad|--do_train --train_file tests/data/squad_eval_cases.json --vocab $V --config $dir/tiny.json --output_dir $dir/o5"
+# flag value (the flag's name must appear in the one-line error)
+bad="lr -1
+lr nan
+lr inf
+end_lr -0.5
+poly_power -1
+beta1 2
+beta2 -0.1
+eps 0
+momentum 1
+weight_decay -0.01
+clip_norm -1
+warmup_proportion 1.5
+warmup_steps -2
+batch_size 0
+batch_size 99999999
+accumulation_steps 0
+steps -5
+epochs 0
+keep 0
+print_every 0
+max_bad_steps 0
+save_every -1
+eval_every -3
+threads -1
+optimizer adam
+epochs 99999999999999999999
+batch_size 12abc
+lr 1e99"
+echo "$progs" | while IFS='|' read -r prog args; do
+    echo "$bad" | while read -r flag value; do
+        timeout 10 "$B/$prog" $args --$flag "$value" > "$dir/out" 2>&1; rc=$?
+        lines=$(wc -l < "$dir/out")
+        if [ $rc = 1 ] && [ "$lines" -le 2 ] && grep -q -- "--$flag" "$dir/out" && ! grep -q 'runtime error\|Sanitizer' "$dir/out"; then echo ok
+        else echo "FAIL $prog --$flag $value: exit $rc: $(head -2 "$dir/out" | tr '\n' ' ')"; fi
+    done
+done > "$dir/results"
+n=$(grep -c '^ok' "$dir/results"); bad_lines=$(grep '^FAIL' "$dir/results")
+[ -z "$bad_lines" ]; check $? "$(echo "$bad" | wc -l) bad values x $(echo "$progs" | wc -l) training programs: exit 1, one line naming the flag ($n ok)"
+[ -n "$bad_lines" ] && echo "$bad_lines" | head -20 | sed 's/^/         /'
+# an epoch count whose step count overflows an int is refused, not wrapped
+timeout 10 "$B/finetune_own" --train "$dir/train.tsv" --vocab $V --config "$dir/tiny.json" --out "$dir/o6" --epochs 2000000000 --batch_size 1 > "$dir/out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q 'more than 2^31-1' "$dir/out"; check $? "--epochs 2e9 over 43 examples: refused, not wrapped (exit $rc: $(head -1 "$dir/out"))"
+[ $fail = 0 ] && rm -rf "$dir"
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
