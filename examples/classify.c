@@ -192,7 +192,7 @@ static outputs forward_all(bert_ctx *ctx, bert_model *m, const dataset *d, int w
         bert_classify_out r = bert_classify_forward(ctx, m, b.ids, b.types, b.mask, nb, b.T,
                                                     with_labels && K > 1 ? b.labels : NULL, with_labels && K == 1 ? b.targets : NULL);
         if (r.loss) o.loss += (double)bert_tensor_item(ctx, r.loss) * nb;
-        bert_tensor_read(ctx, r.logits, logits);
+        run_read_finite(ctx, r.logits, logits, d->path);
         for (int e = 0; e < nb; e++) { o.pred[i + e] = run_argmax(logits + (size_t)e * K, K); o.value[i + e] = logits[(size_t)e * K]; }
     }
     o.loss /= d->n;

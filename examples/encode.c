@@ -232,8 +232,8 @@ static void embed_batch(batch *b, sink *out) {
     bert_ctx_reset(b->ctx, 0);
     bert_tensor *seq = bert_encode(b->ctx, b->m, b->bi, b->bt, b->mask, nb, Tb);
     if (!seq) run_die("%s", bert_last_error());
-    if (b->want_cls) bert_tensor_read(b->ctx, bert_pool(b->ctx, b->m, seq), b->pooled);
-    if (b->want_mean) bert_tensor_read(b->ctx, seq, b->seq);
+    if (b->want_cls) run_read_finite(b->ctx, bert_pool(b->ctx, b->m, seq), b->pooled, opt.model);
+    if (b->want_mean) run_read_finite(b->ctx, seq, b->seq, opt.model);
     for (int i = 0; i < nb; i++) {
         for (int c = 0; b->want_mean && c < C; c++) {
             double sum = 0;

@@ -167,6 +167,7 @@ static void predict_windows(bert_ctx *ctx, bert_model *m, const dataset *d, cons
         batch_fill(&b, d, ws, idx, B);
         bert_ctx_reset(ctx, 0);
         bert_token_classify_out o = forward(ctx, m, &b, 0);
+        run_read_finite(ctx, o.logits, NULL, d->path);
         if (bert_token_classify_decode(ctx, m, &o, b.lengths, tags)) run_die("%s", bert_last_error());
         for (int e = 0; e < B; e++)
             memcpy(wtags + ws->tag_at[idx[e]], tags + (size_t)e * b.T + 1, (size_t)b.lengths[e] * sizeof(int32_t));

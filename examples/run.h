@@ -191,6 +191,18 @@ static RUN_UNUSED void run_check_stream(FILE *f, const char *what) {
     if (fflush(f) != 0 || ferror(f)) run_die("%s: write failed: %s", what, strerror(errno ? errno : EIO));
 }
 
+/* bert_tensor_read (dst: t->numel floats; NULL: only checked), then the output checked: finite
+   weights can still overflow in the forward pass (a checkpoint scaled up by mistake), and a NaN must
+   become one clear line and exit 1, never a "-nan" in a JSON file or a prediction from garbage. */
+static RUN_UNUSED void run_read_finite(bert_ctx *ctx, const bert_tensor *t, float *dst, const char *what) {
+    float *x = dst ? dst : (float *)run_malloc(t->numel * sizeof(float));
+    bert_tensor_read(ctx, t, x);
+    size_t bad = 0;
+    for (size_t i = 0; i < t->numel; i++) bad += !isfinite(x[i]);
+    if (!dst) free(x);
+    if (bad) run_die("%s: the model's output has %zu NaN/Inf values of %zu (are its weights too large?)", what, bad, t->numel);
+}
+
 // the index of the largest of x[0..n) (the first on ties)
 static RUN_UNUSED int run_argmax(const float *x, int n) {
     int best = 0;

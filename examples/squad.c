@@ -470,7 +470,7 @@ static void forward_all(bert_model *m, const feature_set *fs, logit_set *lg, pre
         double tf = bert_time_s();
         bert_ctx_reset(ctx, 0);
         bert_span_out o = bert_span_forward(ctx, m, b.ids, b.types, b.mask, n, T, NULL, NULL);
-        bert_tensor_read(ctx, o.logits, host);   // (n,2,T): rows 2k (start) and 2k+1 (end)
+        run_read_finite(ctx, o.logits, host, opt.predict_file);   // (n,2,T): rows 2k (start) and 2k+1 (end)
         for (int k = 0; k < 2 * n; k++) memcpy(lg->v + ((size_t)2 * i + (size_t)k) * lg->stride, host + (size_t)k * T, (size_t)T * sizeof(float));
         for (int k = 0; k < n; k++) lg->n[i + k] = T;
         r->forward_seconds += bert_time_s() - tf;

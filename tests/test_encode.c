@@ -96,6 +96,15 @@ int main(int argc, char **argv) {
               "write a model with %s", k ? "type_vocab_size 1" : "max_position_embeddings 1");
         bert_model_free(sm);
     }
+    {   // finite weights that overflow in the forward pass (every one scaled by 1e30): NaN/Inf outputs
+        bert_config c = bert_config_default();
+        c.vocab_size = 7; c.hidden_size = 4; c.num_hidden_layers = 1; c.num_attention_heads = 1; c.intermediate_size = 4;
+        c.max_position_embeddings = 16;
+        bert_model *sm = bert_model_create(&c, 1);
+        for (size_t i = 0; sm && i < sm->num_params; i++) sm->params[i] = sm->params[i] * 1e30f + 1e30f;
+        CHECK(sm && bert_model_save(sm, "build/encode_test_huge.safetensors") == BERT_OK, "write a model with huge but finite weights");
+        bert_model_free(sm);
+    }
 
     // bad input: one clear line, exit 1
     struct { const char *args, *want; } bad[] = {
@@ -109,6 +118,8 @@ int main(int argc, char **argv) {
         { "--model nothere.safetensors --vocab " VOCAB, "nothere.safetensors" },
         { "--ids --vocab " VOCAB " --input missing_lines.txt", "missing_lines.txt" },
         { "--vocab " VOCAB, "--model is required" },
+        { "--model build/encode_test_huge.safetensors --vocab build/encode_test.vocab --input build/encode_test.pair",
+          "build/encode_test_huge.safetensors: the model's output has" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rc = run(bad[i].args, "build/encode_test.bad");
@@ -143,6 +154,6 @@ int main(int argc, char **argv) {
             free(e);
         }
     } else printf("  skipped: no /dev/full: the full-disk checks not run\n");
-    if (system("rm -f build/encode_test.*")) {}
+    if (system("rm -f build/encode_test.* build/encode_test_*.safetensors")) {}
     return check_summary();
 }
