@@ -709,7 +709,7 @@ BERTDEF int bert_optim_load(bert_optim *o, const bert_model *m, const char *path
    Strict RFC 8259. Text limit 100 MB, nesting limit 64, numbers limited to 255 characters and
    to the range of a double. Strings are unescaped to UTF-8 (\uXXXX incl. surrogate pairs);
    raw UTF-8 is validated, lone surrogates are rejected. Duplicate object keys are kept
-   (bert_json_get returns the first). The whole tree is one allocation: free only the root. */
+   (bert_json_get returns the last, as Python's json module and transformers read them). The whole tree is one allocation: free only the root. */
 
 typedef enum { BERT_JSON_NULL, BERT_JSON_FALSE, BERT_JSON_TRUE, BERT_JSON_NUMBER,
                BERT_JSON_STRING, BERT_JSON_ARRAY, BERT_JSON_OBJECT } bert_json_type;
@@ -3773,7 +3773,7 @@ BERTDEF void bert_json_free(bert_json *root) { if (root) BERT_FREE(root); }
 BERTDEF const bert_json *bert_json_get(const bert_json *obj, const char *key) {
     int i;
     if (!obj || obj->type != BERT_JSON_OBJECT || !key) return NULL;
-    for (i = 0; i < obj->count; i++) if (!strcmp(obj->child[i].key, key)) return &obj->child[i];
+    for (i = obj->count - 1; i >= 0; i--) if (!strcmp(obj->child[i].key, key)) return &obj->child[i];   // the last wins
     return NULL;
 }
 

@@ -248,6 +248,7 @@ static void split_data(corpus_split *s, char *text_path, size_t cap) {
     if (po.eval_input.count) {
         dataset_add(&s->held, &po.eval_input);
         s->n_eval = s->held.n;
+        if (!s->n_eval) run_die("--eval_input %s%s: no records to evaluate on", po.eval_input.items[0], po.eval_input.count > 1 ? " ..." : "");
     } else {
         s->n_eval = po.eval_records >= 0 ? (size_t)po.eval_records : (size_t)(po.eval_fraction * (double)s->train.n);
         if (s->n_eval >= s->train.n) run_die("--eval_records %zu leaves no training records (of %zu)", s->n_eval, s->train.n);

@@ -387,6 +387,7 @@ typedef struct {
     const char *eval_name;      // the eval metric drawn on the curve (run_eval_end's first metric)
     FILE *log;
     int lock_fd;
+    int saves;                  // checkpoints this process wrote
     int tokens_per_example;     // for the tok/s of the progress line (0: not shown)
     // the step being taken
     double step_loss; int step_finite, step_samples;
@@ -528,6 +529,7 @@ static void run__save(run *r) {
     if (bert_optim_save(&r->opt, r->m, path, kv, 5)) run_die("saving %s", bert_last_error());
     run__prune(r);
     r->t_ckpt += bert_time_s() - t0;
+    r->saves++;
 }
 
 /* Loads dir's weights, moments and cursor. 0 when the checkpoint is incomplete (no state file: a
@@ -861,8 +863,8 @@ static RUN_UNUSED int run_finish(run *r) {
     fprintf(r->log, "}\n");
     if (fclose(r->log) != 0) run_warn("%s/log.jsonl: write failed", r->o->out);
     r->log = NULL;
-    if (failed) fprintf(stderr, "%s: stopped: %d steps in a row had NaN/Inf loss or gradients; the last good checkpoint is kept\n",
-                        run_prog, r->o->max_bad_steps);
+    if (failed) fprintf(stderr, "%s: stopped: %d steps in a row had NaN/Inf loss or gradients; %s\n", run_prog, r->o->max_bad_steps,
+                        r->saves || r->first_step ? "the last good checkpoint is kept" : "no checkpoint had been saved yet");
     bert_ctx_free(r->ctx); r->ctx = NULL;
     bert_optim_free(&r->opt);
     free(r->perm); free(r->batch);

@@ -922,7 +922,7 @@ static void test_json(void) {
         CHECK(a && a->type == BERT_JSON_ARRAY && a->count == 5 && a->child[1].count == 2 && a->child[1].child[1].type == BERT_JSON_OBJECT &&
               a->child[1].child[1].count == 0 && a->child[2].type == BERT_JSON_NULL && a->child[3].type == BERT_JSON_TRUE &&
               a->child[4].type == BERT_JSON_FALSE, "nested array: counts and literal types");
-        CHECK(dup && dup->number == 1.0, "bert_json_get returns the first of duplicate keys");
+        CHECK(dup && dup->number == 2.0, "bert_json_get returns the last of duplicate keys (as Python's json.loads)");
         CHECK(z && z->string_len == 3 && !memcmp(z->string, "a\0b", 4), "\\u0000 is kept, with string_len 3");
         CHECK(bert_json_get(j, "missing") == NULL && bert_json_get(a, "s") == NULL && bert_json_get(NULL, "s") == NULL &&
               bert_json_get(j, NULL) == NULL, "bert_json_get: NULL for a missing key, an array, a NULL object or key");

@@ -266,7 +266,8 @@ static void test_nan(void) {
     snprintf(args, sizeof args, "--input " DATA " --config %s/tiny.json --batch_size 4 --steps 20 --eval_records 4 --out %s/nan2 "
              "--debug_nan_at_step 3 --debug_nan_count 100 --max_bad_steps 4", dir, dir);
     rc = run("nan2", args);
-    CHECK(rc == 1 && output_has("nan2", "4 steps in a row had NaN/Inf"), "NaN every step: stops after 4 in a row, exit 1 (%d)", rc);
+    CHECK(rc == 1 && output_has("nan2", "4 steps in a row had NaN/Inf") && output_has("nan2", "no checkpoint had been saved yet"),
+          "NaN every step: stops after 4 in a row, exit 1, says no checkpoint exists (%d)", rc);
 }
 
 // ---------------------------------------------------------------------------- raw text in
@@ -294,6 +295,7 @@ static void test_errors(void) {
         { "badopt", "--input " DATA " --config %s/tiny.json --optimizer adam", "--optimizer: 'adam' is not one of" },
         { "badlen", "--input " DATA " --config %s/tiny.json --max_seq_length 64", "feature segment_ids: more than 64 values (expected 64)" },
         { "corrupt", "--input %s/corrupt.tfrecord --config %s/tiny.json --eval_records 0 --batch_size 2", "data CRC mismatch" },
+        { "emptyeval", "--input " DATA " --config %s/tiny.json --eval_input %s/empty.tfrecord", "empty.tfrecord: no records to evaluate on" },
     };
     char t1[256];   // the tiny config with one token type
     snprintf(t1, sizeof t1, "%s/types1.json", dir);
@@ -312,6 +314,9 @@ static void test_errors(void) {
         if (f) { fwrite(d, 1, n, f); fclose(f); }
         free(d);
     }
+    snprintf(path, sizeof path, "%s/empty.tfrecord", dir);
+    FILE *ef = fopen(path, "wb");   // a TFRecord file with no record
+    if (ef) fclose(ef);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, cases[i].args, dir, dir);
         int rc = run(cases[i].name, args);
