@@ -89,18 +89,14 @@ static const char intro[] =
 // model: encoder (random, or --init), classifier head; checkpoints with the label list inside
 
 static bert_model *make_model(int K, int *from_file) {
-    bert_config cfg, given;
-    if (opt.config && bert_config_load(&given, opt.config)) run_die("%s", bert_last_error());
+    bert_config cfg;
     *from_file = 0;
+    run_model_config(&cfg, opt.init, opt.config);
     if (opt.init) {
         bert_st st;
-        if (bert_checkpoint_config(&cfg, opt.init, opt.config ? &given : NULL) || bert_st_open(&st, opt.init)) run_die("%s", bert_last_error());
+        if (bert_st_open(&st, opt.init)) run_die("%s", bert_last_error());
         *from_file = bert_st_find(&st, "classifier.weight") != NULL;
         bert_st_close(&st);
-    } else if (opt.config) {
-        cfg = given;
-    } else {
-        run_die("give --init (pretrained or fine-tuned weights) or --config (random init)");
     }
     bert_model *m = bert_model_create(&cfg, (uint64_t)ro.seed);
     if (!m || bert_classifier_add(m, K, (uint64_t)ro.seed)) run_die("%s", bert_last_error());

@@ -14,7 +14,7 @@ static const bert_flag flags[] = {
     { "train", BERT_FLAG_STR, &my.train, "training TSV: label<TAB>text per line" },
     { "dev", BERT_FLAG_STR, &my.dev, "evaluation TSV, same layout (optional)" },
     { "vocab", BERT_FLAG_STR, &my.vocab, "vocab.txt of the model" },
-    { "config", BERT_FLAG_STR, &my.config, "bert_config.json for a random init" },
+    { "config", BERT_FLAG_STR, &my.config, "bert_config.json for a random init (or when --init carries no config)" },
     { "init", BERT_FLAG_STR, &my.init, "pretrained weights (safetensors)" },
     { "max_seq_length", BERT_FLAG_INT, &my.max_seq_length, "tokens per example, [CLS] and [SEP] included" },
 };
@@ -99,8 +99,7 @@ int main(int argc, char **argv) {
     examples train = read_tsv(my.train, v), dev = my.dev ? read_tsv(my.dev, v) : train;
     bert_config cfg;
     bert_model *m = NULL;
-    if (my.config && bert_config_load(&cfg, my.config)) run_die("%s", bert_last_error());
-    if (my.init && bert_checkpoint_config(&cfg, my.init, my.config ? &cfg : NULL)) run_die("%s", bert_last_error());
+    run_model_config(&cfg, my.init, my.config);   // the file's own config wins over --config
     if (!(m = bert_model_create(&cfg, (uint64_t)ro.seed))) run_die("%s", bert_last_error());
     if (my.init && bert_model_load_encoder(m, my.init, NULL)) run_die("%s", bert_last_error());
     if (bert_classifier_add(m, train.K < 2 ? 2 : train.K, (uint64_t)ro.seed)) run_die("%s", bert_last_error());

@@ -232,14 +232,10 @@ static void write_predictions(const char *path, bert_ctx *ctx, bert_model *m, co
 // ----------------------------------------------------------------------------
 // model setup
 
-// what a safetensors file says: its config (into cfg when it has one and *have_cfg is 0), whether it
-// has crf.transitions
-static int read_model_file(const char *path, bert_config *cfg, int *have_cfg) {
+// whether a safetensors file has crf.transitions (a model fine-tuned with the CRF)
+static int has_crf(const char *path) {
     bert_st st;
     if (bert_st_open(&st, path)) run_die("%s", bert_last_error());
-    const char *text = bert_st_meta(&st, "config");
-    if (text && !*have_cfg && bert_config_parse(cfg, text, strlen(text), path)) run_die("%s", bert_last_error());
-    *have_cfg |= text != NULL;
     int crf = bert_st_find(&st, "crf.transitions") != NULL;
     bert_st_close(&st);
     return crf;
@@ -247,11 +243,9 @@ static int read_model_file(const char *path, bert_config *cfg, int *have_cfg) {
 
 static bert_model *make_model(const char *model_path) {
     bert_config cfg;
-    int have_cfg = opt.config != NULL;
-    if (opt.config && bert_config_load(&cfg, opt.config)) run_die("%s", bert_last_error());
     const char *from = opt.do_train ? opt.init : model_path;
-    int crf = from ? read_model_file(from, &cfg, &have_cfg) : opt.use_crf;
-    if (!have_cfg) run_die("%s: no config in its metadata: give --config bert_config.json", from ? from : "a random init");
+    run_model_config(&cfg, from, opt.config);
+    int crf = from ? has_crf(from) : opt.use_crf;
     if (!opt.do_train && crf != opt.use_crf) {
         opt.use_crf = crf;   // a fine-tuned model says whether it was trained with the CRF
         printf("note: %s %s crf.transitions: decoding with %s\n", from, crf ? "has" : "has no", crf ? "the CRF" : "softmax");

@@ -54,7 +54,7 @@ static const bert_flag flags[] = {
     { "eval_input", BERT_FLAG_LIST, &po.eval_input, "held-out TFRecord file or glob; default: the tail of --input" },
     { "eval_records", BERT_FLAG_INT, &po.eval_records, "hold out the last N input records (-1: --eval_fraction)" },
     { "eval_fraction", BERT_FLAG_FLOAT, &po.eval_fraction, "fraction of input records held out when --eval_records is -1" },
-    { "config", BERT_FLAG_STR, &po.config, "bert_config.json (optional with --init: its metadata has one)" },
+    { "config", BERT_FLAG_STR, &po.config, "bert_config.json for a random init (or when --init carries no config)" },
     { "init", BERT_FLAG_STR, &po.init, "initial weights, safetensors (e.g. converted from TF); default random" },
     { "vocab", BERT_FLAG_STR, &po.vocab, "vocab.txt: its size is checked against the config" },
     { "max_seq_length", BERT_FLAG_INT, &po.max_seq_length, "sequence length of the records" },

@@ -361,6 +361,26 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
 }
 
 // ----------------------------------------------------------------------------
+// the model's config: one precedence rule for every program
+
+/* The config of the model to build: with a weights file, the file's own config (its __metadata__)
+   wins, then --config (config_path), then a bert_config.json / config.json beside the file; without
+   one, --config alone. A --config that differs from the file's own is named in a note, never applied
+   over it (the weights were trained with the file's). Every program's --help says so. */
+static RUN_UNUSED void run_model_config(bert_config *cfg, const char *weights, const char *config_path) {
+    bert_config given;
+    if (config_path && bert_config_load(&given, config_path)) run_die("%s", bert_last_error());
+    if (!weights) {
+        if (!config_path) run_die("no config: give --config bert_config.json (a random init) or the weights of a model");
+        *cfg = given;
+        return;
+    }
+    if (bert_checkpoint_config(cfg, weights, config_path ? &given : NULL)) run_die("%s", bert_last_error());
+    if (config_path && memcmp(cfg, &given, sizeof given) != 0)
+        printf("note: %s carries its own config, which differs from %s: using the file's\n", weights, config_path);
+}
+
+// ----------------------------------------------------------------------------
 // metrics of a step or an evaluation: name/value pairs for the log, the progress line and the curve
 
 typedef struct { const char *name; double value; } run_metric;

@@ -49,6 +49,12 @@ kill -TERM $pid; wait $pid; rc=$?
 [ $rc = 143 ] && grep -q '"summary": "interrupted"' "$dir/busy/log.jsonl" && ls "$dir/busy"/ckpt-*/state.safetensors > /dev/null 2>&1
 check $? "the first run, sent SIGTERM, saved a checkpoint and exited 143 ($rc)"
 
+# one config rule: the weights file's own config wins over a different --config (noted, not applied)
+printf '{"vocab_size": 1269, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 32, "max_position_embeddings": 64, "type_vocab_size": 2}\n' > "$dir/other.json"
+$BIN $common --steps 2 --init "$dir/whole/ckpt-00000010/model.safetensors" --config "$dir/other.json" --out "$dir/cfg" > "$dir/cfg.out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q "carries its own config, which differs from $dir/other.json: using the file's" "$dir/cfg.out" && grep -q 'L=2 H=32' "$dir/cfg.out"
+check $? "--init with a config in the file and a different --config: the file's is used, with a note (exit $rc)"
+
 [ $fail = 0 ] && rm -rf "$dir"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -339,7 +339,7 @@ static void test_bad_input(void) {
         { "--do_eval --oracle --dev_file missing.json --vocab " VOCAB, "missing.json: No such file" },
         { "--do_train --train_file " SAMPLE " --vocab " VOCAB " --init tests/ref/tiny.safetensors --out build/test_ner_oracle",
           "has 184 tokens, but the model's vocab_size is 112" },
-        { "--do_train --train_file " SAMPLE " --vocab " VOCAB " --out build/test_ner_oracle", "no config in its metadata: give --config" },
+        { "--do_train --train_file " SAMPLE " --vocab " VOCAB " --out build/test_ner_oracle", "no config: give --config bert_config.json" },
         { "--do_predict --test_file tests/data/ner_test_sample.json --vocab " VOCAB " --model " INIT " --types name,book --out build/test_ner_oracle",
           "tensor 'classifier.weight' has shape [21,16], expected [5,16]" },
         // a stream stops at the cap instead of growing until memory runs out
