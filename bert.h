@@ -6410,19 +6410,26 @@ done:
 
 BERTDEF int bert_corpus_from_files(bert_corpus *c, const bert_vocab *v, int do_lower_case, const char *const *paths, int n) {
     unsigned char *all = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 0;
     memset(c, 0, sizeof *c);
     for (int i = 0; i < n; i++) {   // joined by blank lines: a file never continues the previous one's document
         unsigned char *d; size_t m;
         int rc = bert__read_file(paths[i], &d, &m);
-        unsigned char *grown = rc ? NULL : (unsigned char *)bert__malloc(len + m + 2);
-        if (!grown) { BERT_FREE(d); BERT_FREE(all); return rc ? rc : BERT_ERR_OOM; }
-        if (len) memcpy(grown, all, len);
-        memcpy(grown + len, d, m);
-        grown[len + m] = '\n'; grown[len + m + 1] = '\n';
+        if (rc) { BERT_FREE(all); return rc; }
+        if (m > (size_t)-1 / 2 - len - 2) { BERT_FREE(d); BERT_FREE(all); return bert__err(BERT_ERR_OOM, "%s: the text files are too large together", paths[i]); }
+        if (len + m + 2 > cap) {   // geometric growth: many files cost linear time, not quadratic
+            size_t ncap = cap ? 2 * cap : 1 << 16;
+            while (ncap < len + m + 2) ncap *= 2;
+            unsigned char *grown = (unsigned char *)bert__malloc(ncap);
+            if (!grown) { BERT_FREE(d); BERT_FREE(all); return bert__err(BERT_ERR_OOM, "%s: out of memory joining the text files", paths[i]); }
+            if (len) memcpy(grown, all, len);
+            BERT_FREE(all);
+            all = grown; cap = ncap;
+        }
+        memcpy(all + len, d, m);
+        all[len + m] = '\n'; all[len + m + 1] = '\n';
         len += m + 2;
-        BERT_FREE(all); BERT_FREE(d);
-        all = grown;
+        BERT_FREE(d);
     }
     int rc = bert_corpus_from_text(c, v, do_lower_case, (const char *)all, len);
     BERT_FREE(all);
