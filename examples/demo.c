@@ -62,6 +62,7 @@ static const char usage_text[] =
 
 static void parse_options(int argc, char **argv) {
     ro = run_defaults();
+    ro.overwrite = 1;   // build/demo_out is the demo's own: a second `make demo` starts over there
     ro.out = "build/demo_out"; ro.optimizer = "lamb"; ro.lr = 5e-3f; ro.steps = 1200; ro.batch_size = 16;
     ro.seed = 42; ro.print_every = 100; ro.keep = 1; ro.drop_last = 1;
     // One thread by default: a model this small runs hundreds of tiny parallel loops per step, and

@@ -239,7 +239,7 @@ typedef struct {
 static void split_data(corpus_split *s, char *text_path, size_t cap) {
     if (po.text.count) {
         snprintf(text_path, cap, "%s/text_data.tfrecord", ro.out);
-        if (mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
+        run_claim(&ro);   // the output directory is this run's before anything is written there
         text_to_tfrecord(text_path);
         if (po.input.count == 64) run_die("--input: given over 63 times with --text");
         po.input.items[po.input.count++] = text_path;

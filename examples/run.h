@@ -228,7 +228,7 @@ static RUN_UNUSED void run_permutation(size_t *perm, size_t n, uint64_t seed, ui
 typedef struct {
     const char *out, *optimizer, *resume_from;
     int steps, epochs, batch_size, accumulation_steps, warmup_steps, seed, threads, no_shuffle;
-    int resume, keep, save_every, eval_every, print_every, max_bad_steps;
+    int resume, overwrite, keep, save_every, eval_every, print_every, max_bad_steps;
     float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm, momentum;
     int drop_last;   // not a flag: 1 = an epoch's remainder is dropped (every batch full); 0 = a last, smaller batch
     int debug_kill_at_step, debug_nan_at_step, debug_nan_count;   // testing hooks
@@ -280,6 +280,7 @@ static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
         RUN__F("keep", BERT_FLAG_INT, keep, "checkpoints of this run kept (oldest deleted)")
         RUN__F("resume", BERT_FLAG_BOOL, resume, "continue from the newest complete checkpoint in --out")
         RUN__F("resume_from", BERT_FLAG_STR, resume_from, "continue from this checkpoint directory")
+        RUN__F("overwrite", BERT_FLAG_BOOL, overwrite, "start over in an --out that holds an earlier run (its checkpoints are kept)")
         RUN__F("print_every", BERT_FLAG_INT, print_every, "progress line every N steps")
         RUN__F("max_bad_steps", BERT_FLAG_INT, max_bad_steps, "stop after this many NaN/Inf steps in a row")
         RUN__F("debug_kill_at_step", BERT_FLAG_INT, debug_kill_at_step, "testing: SIGKILL itself right after this step")
@@ -406,7 +407,6 @@ typedef struct {
     char fingerprint[512];      // what the data is; a checkpoint made on other data is refused
     const char *eval_name;      // the eval metric drawn on the curve (run_eval_end's first metric)
     FILE *log;
-    int lock_fd;
     int saves;                  // checkpoints this process wrote
     int tokens_per_example;     // for the tok/s of the progress line (0: not shown)
     // the step being taken
@@ -450,18 +450,6 @@ static FILE *run__open_out(const char *path, const char *mode) {
     return f;
 }
 
-// one run per output directory: an fcntl lock on OUT/.lock, released by the kernel when the process ends
-static void run__lock(run *r) {
-    char path[4200];
-    run__path(path, sizeof path, r, ".lock");
-    r->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);   // never through a planted symlink
-    if (r->lock_fd < 0) run_die("%s: %s", path, strerror(errno));
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET;
-    if (fcntl(r->lock_fd, F_SETLK, &fl) != 0)
-        run_die("%s: another run is using this output directory (its lock %s is held); give another --out", r->o->out, path);
-}
 
 // ---- checkpoints
 
@@ -605,7 +593,56 @@ static void run__resume(run *r) {
     printf("no checkpoint in %s: starting from scratch\n", r->o->out);
 }
 
-// ---- begin
+// ---- claiming the output directory, then beginning
+
+static int run__lock_fd = -1;       // the lock of the output directory this process holds
+static char run__claimed[4096];     // ... and its name
+
+static int run__holds_run(const char *out) {   // an earlier run's log or checkpoints
+    char path[4200];
+    snprintf(path, sizeof path, "%s/log.jsonl", out);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW);   // (a symlink at that name counts too: ELOOP)
+    if (fd >= 0 || errno == ELOOP) { if (fd >= 0) close(fd); return 1; }
+    DIR *dir = opendir(out);
+    int found = 0;
+    unsigned long long step;
+    for (struct dirent *e; dir && !found && (e = readdir(dir)) != NULL;) found = run__is_ckpt_name(e->d_name, &step);
+    if (dir) closedir(dir);
+    return found;
+}
+
+/* Claims --out for this run before anything is written there: creates it, takes an fcntl lock on
+   OUT/.lock (released by the kernel when the process ends, so a crash leaves no stale lock; a
+   second run on the directory is refused at once), and refuses a directory that holds an earlier
+   run (its log.jsonl or checkpoints) unless --resume/--resume_from continues it or --overwrite starts
+   over there (the earlier run's checkpoints are still never pruned). run_begin calls it; a program
+   that writes into --out before run_begin (pretrain's --text data) calls it first. */
+static RUN_UNUSED void run_claim(const run_opts *o) {
+    if (run__lock_fd >= 0 && !strcmp(run__claimed, o->out)) return;
+    if (strlen(o->out) + 8 >= sizeof run__claimed) run_die("%s: path too long", o->out);
+    if (mkdir(o->out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", o->out, strerror(errno));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", o->out);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);   // never through a planted symlink
+    if (fd < 0) run_die("%s: %s", path, strerror(errno));
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) != 0)
+        run_die("%s: another run is using this output directory (its lock %s is held); give another --out", o->out, path);
+    if (!o->resume && !o->resume_from && !o->overwrite && run__holds_run(o->out))
+        run_die("%s holds an earlier run (log.jsonl or checkpoints): --resume continues it, --overwrite starts over there, "
+                "or give another --out", o->out);
+    if (run__lock_fd >= 0) close(run__lock_fd);
+    run__lock_fd = fd;
+    snprintf(run__claimed, sizeof run__claimed, "%s", o->out);
+}
+
+static void run__release(void) {
+    if (run__lock_fd >= 0) close(run__lock_fd);
+    run__lock_fd = -1;
+    run__claimed[0] = 0;
+}
 
 static uint64_t run__new_id(void) {   // distinct for runs in one directory: time, pid and a counter
     static uint64_t count;
@@ -625,8 +662,7 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
     snprintf(r->fingerprint, sizeof r->fingerprint, "%s", fingerprint);
     if (total_steps < 1) run_die("no optimizer step to take (check --steps, --epochs, --batch_size and the data)");
     if (n_train < 1) run_die("no training examples");
-    if (mkdir(o->out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", o->out, strerror(errno));
-    run__lock(r);
+    run_claim(o);
     bert_optim_type type;
     if (bert_optim_parse(&type, o->optimizer)) run_die("--optimizer: %s", bert_last_error());
     r->opt = bert_optim_defaults(type);
@@ -889,7 +925,7 @@ static RUN_UNUSED int run_finish(run *r) {
     bert_optim_free(&r->opt);
     free(r->perm); free(r->batch);
     free(r->train.x); free(r->train.y); free(r->eval.x); free(r->eval.y);
-    close(r->lock_fd);
+    run__release();
     return failed ? 1 : run__signal == SIGTERM ? 143 : run__signal ? 130 : 0;
 }
 

@@ -49,6 +49,18 @@ kill -TERM $pid; wait $pid; rc=$?
 [ $rc = 143 ] && grep -q '"summary": "interrupted"' "$dir/busy/log.jsonl" && ls "$dir/busy"/ckpt-*/state.safetensors > /dev/null 2>&1
 check $? "the first run, sent SIGTERM, saved a checkpoint and exited 143 ($rc)"
 
+# a directory holding an earlier run: refused without --resume/--overwrite, every file unchanged; with
+# --overwrite the new run's checkpoints are made and pruned, the earlier run's higher-numbered one kept
+mkdir -p "$dir/old" && cp -r "$dir/whole/ckpt-00000010" "$dir/old/ckpt-00000100" && cp "$dir/whole/log.jsonl" "$dir/old/" && printf notes > "$dir/old/notes.txt"
+(cd "$dir/old" && find . -type f ! -name .lock | sort | xargs cat | cksum) > "$dir/old.sum"
+$BIN $common --out "$dir/old" > "$dir/old1.out" 2>&1; rc=$?
+(cd "$dir/old" && find . -type f ! -name .lock | sort | xargs cat | cksum) > "$dir/old.sum2"
+[ $rc = 1 ] && grep -q 'holds an earlier run' "$dir/old1.out" && cmp -s "$dir/old.sum" "$dir/old.sum2"
+check $? "a fresh run into a directory holding an earlier run: refused, every file unchanged (exit $rc)"
+$BIN $common --out "$dir/old" --overwrite --keep 1 > "$dir/old2.out" 2>&1; rc=$?
+[ $rc = 0 ] && cmp -s "$dir/old/ckpt-00000100/model.safetensors" "$dir/whole/ckpt-00000010/model.safetensors" && [ -f "$dir/old/ckpt-00000010/state.safetensors" ] && [ ! -d "$dir/old/ckpt-00000008" ] && [ "$(cat "$dir/old/notes.txt")" = notes ]
+check $? "--overwrite --keep 1: the new run's last checkpoint kept and its older ones pruned; the earlier run's ckpt-00000100 untouched (exit $rc)"
+
 # one config rule: the weights file's own config wins over a different --config (noted, not applied)
 printf '{"vocab_size": 1269, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 32, "max_position_embeddings": 64, "type_vocab_size": 2}\n' > "$dir/other.json"
 $BIN $common --steps 2 --init "$dir/whole/ckpt-00000010/model.safetensors" --config "$dir/other.json" --out "$dir/cfg" > "$dir/cfg.out" 2>&1; rc=$?

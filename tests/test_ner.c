@@ -127,11 +127,12 @@ static void test_reference(void) {
         { "softmax", "--max_seq_length 64 --batch_size 8" },
         { "crf", "--use_crf --max_seq_length 16 --batch_size 12" },
     };
+    if (system("rm -rf build/test_ner_grads_softmax build/test_ner_grads_crf")) {}
     for (int c = 0; c < 2; c++) {
         char args[1024], dump[128], key[256];
         snprintf(dump, sizeof dump, "build/test_ner_%s.safetensors", cases[c].name);
         snprintf(args, sizeof args, "--do_train --train_file " SAMPLE " --vocab " VOCAB " --init " INIT " --no_shuffle --seed 7 "
-                 "%s --out build/test_ner_grads --debug_dump_grads %s", cases[c].flags, dump);
+                 "%s --out build/test_ner_grads_%s --debug_dump_grads %s", cases[c].flags, cases[c].name, dump);
         int rc = run(args, "build/test_ner_grads.out");
         bert_st got;
         if (rc != 0 || bert_st_open(&got, dump)) { CHECK(0, "ner %s (exit %d)", args, rc); continue; }

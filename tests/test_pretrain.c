@@ -319,6 +319,7 @@ static void test_errors(void) {
     if (ef) fclose(ef);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, cases[i].args, dir, dir);
+        snprintf(args + strlen(args), sizeof args - strlen(args), " --out %s/err_%s", dir, cases[i].name);   // never ./pretrain_out
         int rc = run(cases[i].name, args);
         CHECK(rc == 1 && output_has(cases[i].name, cases[i].want), "%s: exit 1 with \"%s\" (exit %d)", cases[i].name, cases[i].want, rc);
     }
