@@ -519,6 +519,9 @@ static void run__save(run *r) {
     char dir[4096], path[4200];
     run__ckpt_dir(dir, sizeof dir, r, r->opt.step);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) run_die("%s: %s", dir, strerror(errno));
+    int fd = open(dir, O_RDONLY | O_NOFOLLOW);   // a symlink planted at the name would lead the save elsewhere
+    if (fd < 0) run_die("%s: %s (a checkpoint directory must be a real directory)", dir, strerror(errno));
+    close(fd);
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
     remove(path);   // an older state beside new weights would pair them wrongly
     snprintf(path, sizeof path, "%s/run_id", dir);

@@ -40,6 +40,10 @@ mkdir -p "$dir/planted" && printf precious > "$dir/victim.txt"
 for name in log.jsonl curve.svg .lock; do ln -s ../victim.txt "$dir/planted/$name"; done
 $BIN $common --steps 4 --out "$dir/planted" > "$dir/planted.out" 2>&1; rc=$?
 [ "$(cat "$dir/victim.txt")" = precious ]; check $? "symlinks planted at log.jsonl, curve.svg and .lock: their target unchanged (exit $rc)"
+mkdir -p "$dir/planted2" "$dir/elsewhere" && ln -s ../elsewhere "$dir/planted2/ckpt-00000004"
+$BIN $common --steps 4 --overwrite --out "$dir/planted2" > "$dir/planted2.out" 2>&1; rc=$?
+[ $rc = 1 ] && [ -z "$(ls "$dir/elsewhere")" ] && grep -q 'must be a real directory' "$dir/planted2.out"
+check $? "a symlink planted at a checkpoint directory's name: refused, nothing written through it (exit $rc)"
 $BIN $common --steps 1000000 --save_every 0 --out "$dir/busy" > "$dir/busy1.out" 2>&1 &
 pid=$!
 i=0; while [ $i -lt 100 ] && ! grep -q 'step      1/' "$dir/busy1.out" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
