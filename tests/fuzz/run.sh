@@ -8,7 +8,7 @@
 set -u
 if [ "${1:-}" = --one ]; then one=$2; shift 2; else one=; fi   # internal: xargs runs one target per call
 secs=${1:-60}; shift
-targets=${*:-"json config safetensors vocab tokenizer tfrecord classify ner squad"}
+targets=${*:-"json config safetensors vocab tokenizer tfrecord classify ner squad flags"}
 runs=${FUZZ_RUNS:-}
 jobs=${FUZZ_JOBS:-1}
 CLANG=${CLANG:-clang}
@@ -31,7 +31,7 @@ fuzz() {   # target -> build/fuzz/run_TARGET.log, exit status in run_TARGET.rc
     case $t in tokenizer) opts=-max_len=256 ;; vocab) opts=-max_len=1024 ;; tfrecord) opts=-max_len=2048 ;; *) opts= ;; esac
     # the example readers exit on bad input by design (their harness jumps out, leaking that parse)
     # and print a line per file read: stdout and stderr closed (libFuzzer keeps its own output)
-    case $t in classify|ner|squad) opts="$opts -detect_leaks=0 -close_fd_mask=3" ;; esac
+    case $t in classify|ner|squad|flags) opts="$opts -detect_leaks=0 -close_fd_mask=3" ;; esac
     [ -n "$runs" ] && opts="$opts -runs=$runs"
     start=$(date +%s)
     "$out/fuzz_$t" "$out/corpus/$t" "$seeds" $opts -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
