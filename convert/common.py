@@ -100,6 +100,17 @@ class File:
         self.close()
 
 
+def check_dims(path, what, shape, itemsize, available, where="file"):
+    """Refuses a shape that cannot be backed by `available` bytes, before anything is allocated for
+    it: the dims (0 counted as 1, so an empty tensor with huge other dims is caught too, which
+    numpy refuses to even describe) times the item size. Python ints: no int64 wrap."""
+    span = itemsize
+    for d in shape:
+        span *= max(d, 1)
+    if span > available:
+        raise ConvertError(path, f"{what}: shape {list(shape)} is larger than the whole {available}-byte {where}")
+
+
 def read_all(path, limit=1 << 30):
     with File(path) as f:
         if f.size > limit:

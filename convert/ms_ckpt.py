@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 import wire
-from common import ConvertError, cli, read_all
+from common import ConvertError, check_dims, cli, read_all
 
 TYPES = {"Float32": "<f4", "Float16": "<f2", "Float64": "<f8", "Int8": "i1", "Int16": "<i2", "Int32": "<i4",
          "Int64": "<i8", "UInt8": "u1", "UInt16": "<u2", "UInt32": "<u4", "UInt64": "<u8", "Bool": "?",
@@ -108,6 +108,7 @@ def _array(p, buf, path):
     if got != numel * dt.itemsize:
         raise ConvertError(path, f"'{p.tag}': dims {p.dims} of {p.ttype} need {numel * dt.itemsize} bytes, "
                                  f"the file holds {got}{f' in {len(p.pieces)} slices' if len(p.pieces) > 1 else ''}")
+    check_dims(path, f"'{p.tag}'", p.shape, dt.itemsize, len(buf))   # an empty tensor's other dims too
     raw = b"".join(bytes(buf[a:b]) for a, b in p.pieces)
     a = np.frombuffer(raw, dtype=dt).reshape(p.shape)
     if p.ttype == "BFloat16":

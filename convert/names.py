@@ -220,14 +220,15 @@ def hf_canonical(name):
 
 
 def known_hf(name, num_layers):
-    """True for bert.h tensors and the carried fine-tuning heads."""
-    return name in _known(num_layers)
+    """True for bert.h tensors and the carried fine-tuning heads. Decided from the name itself:
+    no table of 16 x num_layers names is built or kept between files."""
+    m = _HF_LAYER.fullmatch(name)
+    if m:
+        return int(m.group(1)) < num_layers and m.group(2) in _HF_LAYER_NAMES
+    return name in _HF_STATIC
 
 
-_known_cache = {}
-
-
-def _known(num_layers):
-    if num_layers not in _known_cache:
-        _known_cache[num_layers] = {r.hf for r in rows(num_layers)} | {r[0] for r in FINETUNE}
-    return _known_cache[num_layers]
+# the spelling rows() gives: decimal index without leading zeros, ASCII digits only, no trailing newline
+_HF_LAYER = re.compile(r"bert\.encoder\.layer\.(0|[1-9][0-9]{0,8})\.(.+)", re.ASCII | re.DOTALL)
+_HF_LAYER_NAMES = frozenset(h for h, _, _, _ in LAYER)
+_HF_STATIC = frozenset(["bert." + h for h, _, _, _ in EMBEDDINGS] + [r[0] for r in POOLER + HEADS + FINETUNE])

@@ -8,7 +8,7 @@ import reprlib
 
 import numpy as np
 
-from common import ConvertError, File, json_loads, write_atomic
+from common import ConvertError, File, check_dims, json_loads, write_atomic
 
 DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I32": "<i4", "I64": "<i8", "I16": "<i2", "U8": "u1",
           "I8": "i1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?", "BF16": "<u2"}
@@ -30,20 +30,26 @@ def read(path):
         meta = header.pop("__metadata__", None) or {}
         if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
             raise ConvertError(path, "__metadata__ must map strings to strings")
-        base, data_len, spans, out = 8 + n, f.size - 8 - n, [], {}
+        # every entry and the overlaps are checked before the first tensor is read: entries that
+        # share bytes would each be read (and held) again
+        base, data_len, spans = 8 + n, f.size - 8 - n, []
         for name, info in header.items():
             dt, shape, offs = _entry(path, name, info)
+            itemsize = np.dtype(DTYPES[dt]).itemsize
             numel = math.prod(shape)   # Python ints: np.prod in int64 wraps [2^32, 2^32] to 0
-            if offs[1] > data_len or offs[1] - offs[0] != numel * np.dtype(DTYPES[dt]).itemsize:
+            if offs[1] > data_len or offs[1] - offs[0] != numel * itemsize:
                 raise ConvertError(path, f"tensor '{name}': data_offsets {offs} do not fit {dt}{shape} in a "
                                          f"{data_len}-byte buffer")
-            spans.append((offs[0], offs[1], name))
-            a = np.frombuffer(f.read(base + offs[0], offs[1] - offs[0], f"tensor '{name}'"), DTYPES[dt]).reshape(shape)
-            out[name] = (a.astype(np.uint32) << 16).view(np.float32) if dt == "BF16" else a
-        spans.sort()
-        for (b0, e0, n0), (b1, _, n1) in zip(spans, spans[1:]):
+            check_dims(path, f"tensor '{name}'", shape, itemsize, f.size)
+            spans.append((offs[0], offs[1], name, dt, shape))
+        by_offset = sorted(spans, key=lambda x: (x[0], x[1]))
+        for (b0, e0, n0, _, _), (b1, _, n1, _, _) in zip(by_offset, by_offset[1:]):
             if b1 < e0:
                 raise ConvertError(path, f"tensors '{n0}' and '{n1}' overlap")
+        out = {}
+        for b, e, name, dt, shape in spans:
+            a = np.frombuffer(f.read(base + b, e - b, f"tensor '{name}'"), DTYPES[dt]).reshape(shape)
+            out[name] = (a.astype(np.uint32) << 16).view(np.float32) if dt == "BF16" else a
         return out, meta
 
 

@@ -194,6 +194,7 @@ def main(argv):
         dest[e.name] = ("slot", key, tr)
     shards, tensors, moments, step = {}, {}, {}, None
     try:
+        tf_bundle.open_shards(bundle, shards)   # every entry inside its shard, none overlapping, before any read
         for e in bundle.entries:   # key order = shard order: one sequential pass, every CRC checked
             arr = tf_bundle.read_tensor(bundle, e, shards)
             if e is p.step:

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 import wire
-from common import ConvertError, File, cli, read_all, write_atomic
+from common import ConvertError, File, check_dims, cli, read_all, write_atomic
 from crc32c import crc32c, mask
 
 MAGIC = 0xDB4775248B80FB57
@@ -235,14 +235,41 @@ def read_index(prefix):
     return Bundle(prefix, num_shards, entries, version)
 
 
-def read_tensor(bundle, entry, shards, verify=True):
-    """The tensor's array (TF layout), its masked crc32c verified. `shards` caches open files."""
-    sp = bundle.shard_path(entry.shard_id)
+def _shard(bundle, shard_id, shards):
+    sp = bundle.shard_path(shard_id)
     if sp not in shards:
         try:
             shards[sp] = File(sp)
         except FileNotFoundError:
             raise ConvertError(sp, "data shard absent (only the .index is here)")
+    return sp, shards[sp]
+
+
+def open_shards(bundle, shards):
+    """Opens the data shards (into `shards`) and checks the layout before any tensor is read:
+    every entry's bytes lie inside its shard, and no two entries share bytes. TF's writer appends
+    each tensor once; entries pointing at the same bytes would each be read (checked, held) again,
+    so a small shard could stand for any amount of data."""
+    spans = []
+    for e in bundle.entries:
+        sp, f = _shard(bundle, e.shard_id, shards)
+        if e.offset > f.size or e.size > f.size - e.offset:
+            raise ConvertError(sp, f"tensor '{e.name}': bytes [{e.offset}, {e.offset + e.size}) lie past the end of "
+                                   f"the {f.size}-byte file (truncated or corrupt)")
+        if e.size:
+            spans.append((e.shard_id, e.offset, e.offset + e.size, e.name))
+    spans.sort()
+    for (s0, _, e0, n0), (s1, b1, _, n1) in zip(spans, spans[1:]):
+        if s0 == s1 and b1 < e0:
+            raise ConvertError(bundle.shard_path(s0), f"tensors '{n0}' and '{n1}' share bytes (corrupt index)")
+
+
+def read_tensor(bundle, entry, shards, verify=True):
+    """The tensor's array (TF layout), its masked crc32c verified. `shards` caches open files
+    (open_shards first checks that the entries do not overlap)."""
+    sp, _ = _shard(bundle, entry.shard_id, shards)
+    itemsize = np.dtype(DTYPES[entry.dtype][1]).itemsize
+    check_dims(sp, f"tensor '{entry.name}'", entry.shape, itemsize, shards[sp].size, "data shard")
     raw = shards[sp].read(entry.offset, entry.size, f"tensor '{entry.name}'")
     if verify and mask(crc32c(raw)) != entry.crc:
         raise ConvertError(sp, f"tensor '{entry.name}': crc32c mismatch (stored {entry.crc:#010x}, "
@@ -258,6 +285,7 @@ def read_bundle(prefix, verify=True):
     b = read_index(prefix)
     shards = {}
     try:
+        open_shards(b, shards)
         return b, {e.name: read_tensor(b, e, shards, verify) for e in b.entries}
     finally:
         for f in shards.values():

@@ -23,6 +23,11 @@ What it proves:
     are accepted; a pickle that names any other global is refused without running it.
   * Corrupt inputs of every format (truncated, flipped bytes, bad CRC, bad varint, huge declared
     sizes) give exit status 1 and one line "convert: FILE: problem", never a traceback or a hang.
+  * Inflating inputs: per format, small files declaring huge sizes (a 1 MB zip whose data.pkl
+    inflates to 1 GiB, a 2^31-float storage over 4 bytes, thousands of tensors or entries on the
+    same bytes, huge dims products) are refused in one line by the command line run under a
+    300 MiB address-space cap; a refused file (also pickles that set attributes on the rebuild
+    functions) followed by a valid one in the same process: the valid one converts.
 Parts that need ../shared/data print "skipped: ..." when it is absent."""
 import contextlib
 import io
@@ -1029,23 +1034,16 @@ def test_corrupt_found():
     expect_error("MindSpore 1-D word-embedding table", ms2st, [tmp("r_flat.ckpt"), out, "--heads", "4"], "r_flat.ckpt",
                  ("not 2-D",), **bound)
 
-    # pickle BUILD on the FloatStorage stand-in, which every load in this process shares
-    saved = {k: dict(vars(v)) for k, v in torch_pickle.ALLOWED.items() if isinstance(v, torch_pickle.StorageType)}
-    try:
-        evil = b"\x80\x02" + _p_global("torch", "FloatStorage") + b"}" + _p_str("dtype") + _p_str("<f8") + b"sb0"
-        expect_error("pickle BUILD setting FloatStorage's dtype", hf2st,
-                     [write("build.bin", _rezip(open(clean, "rb").read(), lambda pk: evil + pk[2:])), out], "build.bin",
-                     ("sets the state",), **bound)
-        rc, err = convert(hf2st, clean, out, **bound)
-        t, _ = safetensors_np.read(out) if rc == 0 else ({}, {})
-        check(rc == 0 and all(np.array_equal(t.get(n), w[n]) for n in w) and
-              all(vars(torch_pickle.ALLOWED[k]) == v for k, v in saved.items()),
-              "  then a clean .bin in the same process still converts bit-exactly (the stand-ins are unchanged)"
-              + ("" if rc == 0 else ": " + err.strip()[:80]))
-    finally:   # so that a regression here does not poison the later cases too
-        for k, v in saved.items():
-            vars(torch_pickle.ALLOWED[k]).clear()
-            vars(torch_pickle.ALLOWED[k]).update(v)
+    # pickle BUILD on the FloatStorage stand-in (once shared by every load in this process)
+    evil = b"\x80\x02" + _p_global("torch", "FloatStorage") + b"}" + _p_str("dtype") + _p_str("<f8") + b"sb0"
+    expect_error("pickle BUILD setting FloatStorage's dtype", hf2st,
+                 [write("build.bin", _rezip(open(clean, "rb").read(), lambda pk: evil + pk[2:])), out], "build.bin",
+                 ("sets the state",), **bound)
+    rc, err = convert(hf2st, clean, out, **bound)
+    t, _ = safetensors_np.read(out) if rc == 0 else ({}, {})
+    check(rc == 0 and all(np.array_equal(t.get(n), w[n]) for n in w),
+          "  then a clean .bin in the same process still converts bit-exactly (the stand-ins are unchanged)"
+          + ("" if rc == 0 else ": " + err.strip()[:80]))
 
     # tensor records whose shape no 16-element storage can back: zero strides, a 2^70 dim beside a 0
     def one_tensor(size, stride):
@@ -1078,6 +1076,294 @@ def test_corrupt_found():
                  "nested.bin", ("protocol list",), **bound)
 
 
+# ---------------------------------------------------------------------------------------------
+# 6. inflating inputs: a small file declaring huge sizes
+
+# Runs a converter's command line in a child whose address space is capped at what it has after
+# importing numpy plus MEM bytes: a converter that allocates from a declared size before checking it
+# against the file dies there (MemoryError, "out of memory") instead of passing.
+_CAPPED = """
+import os, resource, runpy, sys
+import numpy
+script, mem = sys.argv[1], int(sys.argv[2])
+try:
+    with open("/proc/self/statm") as f:
+        cap = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") + mem
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or cap <= hard:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+except (OSError, ValueError):
+    pass
+sys.argv = [script] + sys.argv[3:]
+sys.path.insert(0, os.path.dirname(script))
+runpy.run_path(script, run_name="__main__")
+"""
+CAP = 300 << 20
+
+
+def capped(script, *argv, mem=CAP, timeout=60):
+    """-> (exit status, stderr) of `python3 convert/SCRIPT argv` under the cap; a hang is -1."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    try:
+        r = subprocess.run([PY, "-c", _CAPPED, os.path.join(ROOT, "convert", script), str(mem)] + [str(a) for a in argv],
+                           capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return -1, "HANG\n"
+    return r.returncode, r.stderr
+
+
+def _p_long(i):
+    return _p_int(i) if -(1 << 31) <= i < 1 << 31 else b"\x8a\x08" + int(i).to_bytes(8, "little", signed=True)
+
+
+def _p_tensor(name, key, numel, size, stride, legacy=False):
+    """One state-dict item: name, then _rebuild_tensor_v2 (zip) or _rebuild_tensor (legacy) on a
+    FloatStorage reference declaring `numel` elements."""
+    pid = _p_tuple([_p_str("storage"), _p_global("torch", "FloatStorage"), _p_str(key), _p_str("cpu"), _p_long(numel)] +
+                   ([b"N"] if legacy else []))
+    args = [pid + b"Q", _p_int(0), _p_tuple([_p_long(d) for d in size]), _p_tuple([_p_long(x) for x in stride])]
+    if legacy:
+        return _p_str(name) + _p_global("torch._utils", "_rebuild_tensor") + _p_tuple(args) + b"R"
+    return _p_str(name) + _p_global("torch._utils", "_rebuild_tensor_v2") + _p_tuple(
+        args + [b"\x89", _p_global("collections", "OrderedDict") + b")R"]) + b"R"
+
+
+def _p_state_dict(items):
+    return b"\x80\x02" + _p_global("collections", "OrderedDict") + b")R(" + b"".join(items) + b"u."
+
+
+def _legacy_bin(state_dict, storages):
+    """A legacy torch.save stream: magic, protocol 1001, sys info, the state dict, the storage keys,
+    then per storage (key, numel, bytes) its int64 element count and bytes."""
+    import torch_pickle
+    out = b"\x80\x02\x8a\x0a" + torch_pickle.LEGACY_MAGIC.to_bytes(10, "little") + b"."
+    out += b"\x80\x02M\xe9\x03." + b"\x80\x02}(" + _p_str("little_endian") + b"\x88u." + state_dict
+    out += b"\x80\x02](" + b"".join(_p_str(k) for k, _, _ in storages) + b"e."
+    for _, numel, raw in storages:
+        out += int(numel).to_bytes(8, "little", signed=True) + raw
+    return out
+
+
+def _zip_raw(members):
+    """A zip archive written by hand, so that a member can be a ready-made deflate stream:
+    members = [(name, bytes)] stored, or [(name, (deflate stream, crc32, size))] deflated."""
+    import struct
+    import zlib
+    out, central = b"", b""
+    for name, m in members:
+        n = name.encode()
+        if isinstance(m, tuple):
+            data, crc, size, method = m[0], m[1], m[2], 8
+        else:
+            data, crc, size, method = m, zlib.crc32(m), len(m), 0
+        head = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(data), size, len(n), 0)
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, len(data), size, len(n),
+                               0, 0, 0, 0, 0, len(out)) + n
+        out += head + n + data
+    return out + central + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central),
+                                       len(out), 0)
+
+
+def _zeros_deflated(n_chunks, chunk=1 << 24):
+    """(deflate stream, crc32, size) of n_chunks x 16 MiB of zeros, made in a fraction of a second:
+    a full flush resets the compressor, so every chunk compresses to the same bytes."""
+    import zlib
+    z = b"\0" * chunk
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(z) + c.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(n_chunks):
+        crc = zlib.crc32(z, crc)
+    return block * n_chunks + c.flush(), crc, n_chunks * chunk
+
+
+def inflating_inputs():
+    """[(label, script, argv, file name part, words)]: per format, small files declaring huge sizes.
+    Each once made a converter allocate far more than the file holds (or numpy fail)."""
+    import json
+    w, meta = tiny_weights()
+    d = tmp("inflate")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "config.json"), "w").write(meta["config"])
+    out = os.path.join(d, "out.safetensors")
+
+    def put(name, data):
+        path = os.path.join(d, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    cases = []
+    # pytorch zip: the pickle declares 2^31 floats (8 GiB), the data file holds 4 bytes
+    sd = _p_state_dict([_p_tensor("bert.embeddings.word_embeddings.weight", "0", 1 << 31, [1 << 31], [1])])
+    cases.append(("pytorch zip: storage of 2^31 floats, its data file 4 bytes", "hf2st.py",
+                  [put("pt_numel.bin", _zip_raw([("archive/data.pkl", sd), ("archive/data/0", b"\0" * 4)])), out],
+                  "pt_numel.bin", ("declares 8589934592 bytes",)))
+    # pytorch zip: a 1 MB file whose data.pkl inflates to 1 GiB (made the converter allocate 2.1 GB)
+    cases.append(("pytorch zip: 1 MB file, data.pkl deflated from 1 GiB", "hf2st.py",
+                  [put("pt_bomb.bin", _zip_raw([("archive/data.pkl", _zeros_deflated(64))])), out],
+                  "pt_bomb.bin", ("expands to 1073741824 bytes", "zip bomb")))
+    # pytorch zip and legacy: 4000 tensor records viewing one 256 KiB storage (1 GiB of copies)
+    n = 1 << 16
+    views = [_p_tensor(f"t{i}", "0", n, [n], [1]) for i in range(4000)]
+    cases.append(("pytorch zip: 4000 tensors viewing one 256 KiB storage", "hf2st.py",
+                  [put("pt_views.bin", _zip_raw([("archive/data.pkl", _p_state_dict(views)),
+                                                 ("archive/data/0", b"\0" * 4 * n)])), out],
+                  "pt_views.bin", ("viewing the same data",)))
+    sd = _p_state_dict([_p_tensor("x", "0", 1 << 31, [4], [1], legacy=True)])
+    cases.append(("legacy pickle: storage of 2^31 floats, 4 bytes after it", "hf2st.py",
+                  [put("leg_numel.bin", _legacy_bin(sd, [("0", 1 << 31, b"\0" * 4)])), out],
+                  "leg_numel.bin", ("declares 8589934592 bytes",)))
+    views = [_p_tensor(f"t{i}", "0", n, [n], [1], legacy=True) for i in range(4000)]
+    cases.append(("legacy pickle: 4000 tensors viewing one 256 KiB storage", "hf2st.py",
+                  [put("leg_views.bin", _legacy_bin(_p_state_dict(views), [("0", n, b"\0" * 4 * n)])), out],
+                  "leg_views.bin", ("viewing the same data",)))
+
+    # TF: an index entry of shape [2^20, 2^20] (4 TiB) over a 4-byte shard; 2000 entries sharing one 512 KiB range
+    def bundle(name, entries, data):
+        p = os.path.join(d, name, "bert_model.ckpt")
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        open(os.path.join(d, name, "bert_config.json"), "w").write(meta["config"])
+        items = [(b"", tf_bundle.encode_header(1))] + [(e.name.encode(), tf_bundle.encode_entry(e)) for e in entries]
+        put(os.path.join(name, "bert_model.ckpt.index"), tf_bundle.build_table(items))
+        put(os.path.join(name, "bert_model.ckpt.data-00000-of-00001"), data)
+        return p
+
+    cases.append(("TF index: an entry of shape [2^20, 2^20], 4-byte shard", "tf2st.py",
+                  [bundle("tf_shape", [tf_bundle.Entry("zz/huge", 1, (1 << 20, 1 << 20), 0, 0, 4 << 40, 0)], b"\0" * 4),
+                   out, "--skip-unknown"], "tf_shape", ("past the end", "zz/huge")))
+    zc = crc32c.mask(crc32c.crc32c(b"\0" * 4 * (1 << 17)))
+    cases.append(("TF index: 2000 entries sharing one 512 KiB range", "tf2st.py",
+                  [bundle("tf_alias", [tf_bundle.Entry(f"t{i:04d}", 1, (1 << 17,), 0, 0, 4 << 17, zc) for i in range(2000)],
+                          b"\0" * (4 << 17)), out, "--skip-unknown"], "tf_alias", ("share bytes",)))
+
+    # MindSpore: dims [2^20, 2^20] over 8 bytes; an empty tensor of dims [0, 2^40, 2^40]
+    def ms_value(tag, dims, content):
+        t = b"".join(wire.f_varint(1, x) for x in dims) + wire.f_bytes(2, b"Float32") + wire.f_bytes(3, content)
+        return wire.f_bytes(1, wire.f_bytes(1, tag.encode()) + wire.f_bytes(2, t))
+
+    cases.append(("MindSpore: dims [2^20, 2^20] product over 8 bytes", "ms2st.py",
+                  [put("ms_dims.ckpt", ms_value("big", [1 << 20, 1 << 20], b"\0" * 8)), out, "--heads", "4"],
+                  "ms_dims.ckpt", ("need 4398046511104 bytes",)))
+    cases.append(("MindSpore: empty tensor of dims [0, 2^40, 2^40]", "ms2st.py",
+                  [put("ms_empty.ckpt", ms_value("big", [0, 1 << 40, 1 << 40], b"")), out, "--heads", "4"],
+                  "ms_empty.ckpt", ("larger than the whole",)))
+
+    # safetensors: shape [2^20, 2^20]; 4000 entries on one 256 KiB range; shape [0, 2^52, 2^52]
+    def st(name, header, data=b""):
+        h = json.dumps(header).encode()
+        return put(name, len(h).to_bytes(8, "little") + h + data)
+
+    tf_out = os.path.join(d, "st_out", "bert_model.ckpt")
+    cases.append(("safetensors: shape [2^20, 2^20]", "st2tf.py",
+                  [st("st_shape.safetensors", {"a": {"dtype": "F32", "shape": [1 << 20, 1 << 20],
+                                                     "data_offsets": [0, 4 << 40]}}), tf_out],
+                  "st_shape.safetensors", ("do not fit",)))
+    cases.append(("safetensors: 4000 entries on one 256 KiB range", "st2tf.py",
+                  [st("st_alias.safetensors", {f"t{i}": {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]}
+                                               for i in range(4000)}, b"\0" * 4 * n), tf_out],
+                  "st_alias.safetensors", ("overlap",)))
+    cases.append(("safetensors: empty tensor of shape [0, 2^52, 2^52]", "st2tf.py",
+                  [st("st_empty.safetensors", {"a": {"dtype": "F32", "shape": [0, 1 << 52, 1 << 52],
+                                                     "data_offsets": [0, 0]}}), tf_out],
+                  "st_empty.safetensors", ("larger than the whole",)))
+    return cases
+
+
+def test_inflating():
+    section(f"inflating inputs: small files declaring huge sizes, each under a {CAP >> 20} MiB address-space cap")
+    for label, script, argv, part, words in inflating_inputs():
+        size = os.path.getsize(argv[0] if os.path.isfile(argv[0]) else argv[0] + ".index")
+        rc, err = capped(script, *argv)
+        ok = one_line_error(rc, err, part) and "out of memory" not in err and all(x in err for x in words)
+        line = err.strip().splitlines()[-1] if err.strip() else f"exit {rc}, no message"
+        check(ok, f"{label} ({size} bytes): exit {rc}, {line[line.find(part):][:100] if ok else line[-160:]}")
+
+    # what stays accepted: a torch.save archive re-zipped with deflate (its members expand a little)
+    w, meta = tiny_weights()
+    d = tmp("inflate")
+    clean = os.path.join(d, "clean.bin")
+    torch_zip(clean, hf_state_dict(w))
+    zin = zipfile.ZipFile(clean)
+    with zipfile.ZipFile(os.path.join(d, "deflated.bin"), "w", zipfile.ZIP_DEFLATED) as z:
+        for name in zin.namelist():
+            z.writestr(name, zin.read(name))
+    zin.close()
+    rc, err = convert(hf2st, os.path.join(d, "deflated.bin"), tmp("deflated.safetensors"), mem=1 << 30)
+    t, _ = safetensors_np.read(tmp("deflated.safetensors")) if rc == 0 else ({}, {})
+    check(rc == 0 and all(np.array_equal(t.get(n), w[n]) for n in w),
+          "a pytorch .bin re-zipped with deflate still converts bit-exactly" + ("" if rc == 0 else ": " + err.strip()[:100]))
+
+
+def test_rejected_then_valid():
+    """A refused file leaves nothing behind: the next, valid file in the same process converts."""
+    section("a rejected file, then a valid one, in the same process (the converter modules imported once)")
+    import json
+    w, meta = tiny_weights()
+    d = tmp("state")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "config.json"), "w").write(meta["config"])
+    clean = os.path.join(d, "clean.bin")
+    torch_zip(clean, hf_state_dict(w))
+    out = os.path.join(d, "out.safetensors")
+    bound = {"timeout": 30, "mem": 1 << 30}
+
+    def then_clean():
+        if os.path.exists(out):
+            os.remove(out)
+        rc, err = convert(hf2st, clean, out, **bound)
+        t, _ = safetensors_np.read(out) if rc == 0 else ({}, {})
+        check(rc == 0 and all(np.array_equal(t.get(n), w[n]) for n in w),
+              f"  then the clean .bin converts bit-exactly{'' if rc == 0 else ': ' + err.strip()[-100:]}")
+
+    # BUILD on the stand-ins: (obj, None) then {attr: value} as slot state is setattr(obj, attr, value).
+    # __defaults__ = None on _rebuild_tensor_v2 made every later tensor record a TypeError.
+    def build(mod, name, attr, value=b"N"):
+        return b"\x80\x02" + _p_global(mod, name) + b"N}" + _p_str(attr) + value + b"s\x86b0"
+
+    evils = [("_rebuild_tensor_v2.__defaults__ = None", build("torch._utils", "_rebuild_tensor_v2", "__defaults__")),
+             ("_rebuild_tensor.__defaults__ = ()", build("torch._utils", "_rebuild_tensor", "__defaults__", b")")),
+             ("torch.Tensor class attribute", build("torch", "Tensor", "x")),
+             ("FloatStorage.dtype = '<f8'", b"\x80\x02" + _p_global("torch", "FloatStorage") + b"}" + _p_str("dtype") +
+              _p_str("<f8") + b"sb0")]
+    for label, evil in evils:
+        p = os.path.join(d, "evil.bin")
+        with open(p, "wb") as f:
+            f.write(_rezip(open(clean, "rb").read(), lambda pk, e=evil: e + pk[2:]))
+        rc, err = convert(hf2st, p, out, **bound)
+        check(one_line_error(rc, err, "evil.bin") and "sets the state" in err,
+              f"pytorch .bin setting {label}: refused ({err.strip()[err.find('the pickle'):][:60]})")
+        then_clean()
+    if os.path.exists(PT_LEGACY):
+        src = os.path.join(PT_LEGACY, "fastnlp_small_bert", "small_pytorch_model.bin")
+        rc, err = convert(hf2st, src, tmp("state_legacy.safetensors"), **bound)
+        check(rc == 0, "  and a legacy .bin from ../shared/data after them" + ("" if rc == 0 else ": " + err.strip()[-100:]))
+
+    # every format: each inflating input (in this process, under a 1 GiB cap), then a valid file of that format
+    os.makedirs(tmp("state_tf"), exist_ok=True)
+    tf_prefix = tmp("state_tf/bert_model.ckpt")
+    rc_tf, _ = convert(st2tf, os.path.join(REF, "tiny.safetensors"), tf_prefix)
+    ck = tmp("state_bert.ckpt")
+    ms_ckpt.write(ck, ms_bert_params(w, np.random.default_rng(5)), slice_bytes=4096)
+    valid = {"hf2st.py": (hf2st, [clean, out]), "st2tf.py": (st2tf, [os.path.join(REF, "tiny.safetensors"),
+                                                                     tmp("state_st/bert_model.ckpt")]),
+             "tf2st.py": (tf2st, [tf_prefix, out]), "ms2st.py": (ms2st, [ck, out, "--heads", "4"])}
+    mods = {"hf2st.py": hf2st, "st2tf.py": st2tf, "tf2st.py": tf2st, "ms2st.py": ms2st}
+    bad = []
+    for label, script, argv, part, words in inflating_inputs():
+        rc, err = convert(mods[script], *argv, **bound)
+        mod, vargv = valid[script]
+        rc2, err2 = convert(mod, *vargv, **bound)
+        if not (one_line_error(rc, err, part) and rc2 == 0):
+            bad.append(f"{label}: {err.strip()[-60:]} / {err2.strip()[-60:]}")
+    ok = not bad and rc_tf == 0
+    if ok:   # and the last valid outputs are right
+        t, m = safetensors_np.read(out)
+        ok = json.loads(m["config"])["num_attention_heads"] == 4 and len(t) == len(w)
+    check(ok, "each inflating input refused in this process, then a valid file of its format converts"
+              + (f" (e.g. {bad[0]})" if bad else ""))
+
+
 def _fuzz_prefix(p, idx, dat, which):
     """A prefix whose .index or data shard is the fuzzed copy p (the other one intact)."""
     d = tmp("c_fuzz")
@@ -1104,7 +1390,7 @@ def _rezip(data, fn):
 
 def main():
     tests = [test_building_blocks, test_tf_keras, test_tf_index_only, test_hf_reference, test_ms_lenet, test_ms_bert,
-             test_pytorch, test_corrupt, test_corrupt_found]
+             test_pytorch, test_corrupt, test_corrupt_found, test_inflating, test_rejected_then_valid]
     try:
         for t in tests:
             try:

@@ -17,6 +17,7 @@ kinds whose inputs are absent are skipped. Ends with "N passed, N failed" (a kin
 finding); exit status 1 on any finding. Without numpy, or without ../shared/data at all, it prints
 "skipped: ..." and "0 passed, 0 failed" and exits 0."""
 import argparse
+import io
 import os
 import random
 import resource
@@ -279,8 +280,8 @@ def build_kinds(skipped):
     kinds.append(Kind("safetensors", st2tf, [read(os.path.join(tc.REF, "tiny.safetensors"))], [case_dir("st", {})],
                       "in.safetensors", ST_ARGV, donors, JSON_TOKENS))
 
-    # pytorch_model.bin: the hand-built zip (test_pytorch's), mutated raw (mostly stops at the zip
-    # layer and its CRCs), and with only data.pkl mutated and re-zipped with valid CRCs (reaches the
+    # pytorch_model.bin: the hand-built zip (test_pytorch's) and a deflated copy, mutated raw (mostly stops
+    # at the zip layer and its CRCs), and with only data.pkl mutated and re-zipped with valid CRCs (reaches the
     # restricted unpickler); the legacy torch.save files from ../shared/data
     cfg = meta["config"].encode()
     tc.torch_zip(tc.tmp("pt_src.bin"), tc.hf_state_dict(w))
@@ -291,8 +292,14 @@ def build_kinds(skipped):
     leg_bytes = [read(os.path.join(d, f)) for d, f in legacy]
     pickle_kind = Kind("pt_pickle", hf2st, [pkl], [case_dir("pt_pickle", {"config.json": cfg})], "in.bin", PT_ARGV,
                        leg_bytes, PICKLE_TOKENS, make=lambda r, i: tc._rezip(zbytes, lambda _: mutate(pkl, r, pickle_kind)))
-    kinds += [Kind("pt_zip", hf2st, [zbytes], [case_dir("pt_zip", {"config.json": cfg})], "in.bin", PT_ARGV,
-                   leg_bytes, ZIP_TOKENS + PICKLE_TOKENS[:20]), pickle_kind]
+    # the same archive re-zipped with deflate: its members are inflated piece by piece, within a budget
+    deflated = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(zbytes)) as zin, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as zout:
+        for n in zin.namelist():
+            zout.writestr(n, zin.read(n))
+    zseeds = [zbytes, deflated.getvalue()]
+    kinds += [Kind("pt_zip", hf2st, zseeds, [case_dir(f"pt_zip_{i}", {"config.json": cfg}) for i in range(len(zseeds))],
+                   "in.bin", PT_ARGV, leg_bytes, ZIP_TOKENS + PICKLE_TOKENS[:20]), pickle_kind]
     if legacy:
         kinds.append(Kind("pt_legacy", hf2st, leg_bytes, [case_dir(f"pt_legacy_{i}", {"config.json": read(os.path.join(
             d, "config.json"))}) for i, (d, _) in enumerate(legacy)], "in.bin", PT_ARGV, [pkl], PICKLE_TOKENS))
