@@ -1687,8 +1687,11 @@ static void bert__gelu_backward(float *dinp, const float *dout, const float *inp
             BERT__SIMD
             for (int i = 0; i < len; i++) {
                 float t = bert__tanhf(BERT__SQRT_2_OVER_PI * (x[i] + 0.044715f * x[i] * x[i] * x[i]));
-                float du = BERT__SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x[i] * x[i]);
-                dx[i] += (0.5f * (1.0f + t) + 0.5f * x[i] * (1.0f - t * t) * du) * d[i];
+                // past |x| = 10, 1 - t*t is exactly 0 in float and du could overflow (|x| > ~5e19:
+                // inf * 0 = NaN): the sech^2 term takes x clamped there, the same value everywhere else
+                float xc = fminf(fmaxf(x[i], -10.0f), 10.0f);
+                float du = BERT__SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * xc * xc);
+                dx[i] += (0.5f * (1.0f + t) + 0.5f * xc * (1.0f - t * t) * du) * d[i];
             }
         } else {
             BERT__SIMD

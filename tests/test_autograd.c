@@ -1,6 +1,7 @@
 // test_autograd.c - the tape and the training loop around it: tape order and names, no-grad mode,
 // gradient accumulation (backward and optimizer), arena reset and block merging, init, the
-// parameter table, and bit-identical resume from a checkpoint + optimizer state.
+// parameter table, bit-identical resume from a checkpoint + optimizer state, and global-norm
+// clipping at thresholds far from 1 (every optimizer's moments after one step).
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "check.h"
@@ -287,6 +288,63 @@ static void test_task_head(const bert_batch *b) {
     bert_model_free(m); bert_model_free(plain); bert_model_free(r);
 }
 
+// Global-norm clipping at thresholds far from 1 (every other test runs at the default 1.0, where
+// comparing ||g|| or ||g||^2 with the threshold gives the same answer). Gradients of a known norm
+// are set by hand; after one step from zero moments, for every element, in double from the
+// definition (s = min(1, clip/||g||)):
+//   adamw, adamw_gb, lamb: m = (1-beta1) g s,  v = (1-beta2) (g s)^2;  momentum: velocity = g s
+// and last_grad_norm = ||g||. The four (clip, ||g||) pairs put ||g|| and ||g||^2 on opposite sides
+// of the threshold, so each of these bugs fails: clipping when ||g||^2 > clip (or not clipping
+// when it is below: 0.05 vs 0.2^2 = 0.04, 20 vs 10^2 = 100), scaling by clip/||g||^2 or
+// sqrt(clip/||g||), never clipping, clipping below the threshold, last_grad_norm = ||g||^2, and
+// (clip 0, ||g|| 30) a clip_norm <= 0 that clips instead of disabling clipping.
+static void test_clipping(void) {
+    static const struct { float clip, norm; } cases[] = { { 0.05f, 0.2f }, { 0.05f, 0.03f }, { 20.0f, 10.0f }, { 20.0f, 30.0f }, { 0.0f, 30.0f } };
+    static const bert_optim_type types[] = { BERT_OPTIM_ADAMW, BERT_OPTIM_ADAMW_GB, BERT_OPTIM_LAMB, BERT_OPTIM_MOMENTUM };
+    bert_config c = tiny_config();
+    bert_model *m = bert_model_create(&c, 9);
+    size_t n = m->num_params;
+    double *g = (double *)malloc(n * sizeof(double));
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            bert_optim o = bert_optim_defaults(types[t]);
+            o.clip_norm = cases[k].clip;
+            o.lr = 1e-3f;
+            bert_optim_init(&o, m);
+            double ss = 0.0;
+            for (size_t i = 0; i < n; i++) {   // a fixed pattern, scaled to the wanted norm
+                m->grads[i] = (float)(sin(0.37 * (double)i + 0.1 * (double)k) * (1.0 + (double)(i % 7)));
+                ss += (double)m->grads[i] * m->grads[i];
+            }
+            double scale = cases[k].norm / sqrt(ss);
+            ss = 0.0;
+            for (size_t i = 0; i < n; i++) {
+                m->grads[i] = (float)(m->grads[i] * scale);
+                g[i] = m->grads[i];
+                ss += g[i] * g[i];
+            }
+            double norm = sqrt(ss), s = cases[k].clip > 0.0f ? fmin(1.0, cases[k].clip / norm) : 1.0;   // clip <= 0: off
+            int rc = bert_optim_step(&o, m);
+            double worst_m = 0.0, worst_v = 0.0;
+            for (size_t i = 0; i < n; i++) {
+                double gs = g[i] * s, want_m = types[t] == BERT_OPTIM_MOMENTUM ? gs : (1.0 - o.beta1) * gs;
+                // float rounding: a few ulps of the value, relative
+                worst_m = fmax(worst_m, fabs(o.m[i] - want_m) / (fabs(want_m) + 1e-30));
+                if (o.v) {
+                    double want_v = (1.0 - o.beta2) * gs * gs;
+                    worst_v = fmax(worst_v, fabs(o.v[i] - want_v) / (want_v + 1e-38));
+                }
+            }
+            CHECK(rc == BERT_OK && worst_m < 1e-6 && worst_v < 1e-6 && fabs(o.last_grad_norm - norm) <= 1e-6 * norm,
+                  "%-8s clip %-4g ||g|| %-4g: %s, moments = the clipped grad's (max rel err m %.1e, v %.1e), last_grad_norm %.6g",
+                  bert_optim_name(types[t]), (double)cases[k].clip, norm, s < 1.0 ? "scaled by clip/||g||" : "not clipped",
+                  worst_m, worst_v, (double)o.last_grad_norm);
+            bert_optim_free(&o);
+        }
+    free(g);
+    bert_model_free(m);
+}
+
 int main(void) {
     batch_buf bb;
     make_batch(&bb, 11);
@@ -303,5 +361,6 @@ int main(void) {
     test_resume(&bb.b, BERT_OPTIM_MOMENTUM);
     test_training_learns(&bb.b);
     test_task_head(&bb.b);
+    test_clipping();
     return check_summary();
 }

@@ -3,7 +3,8 @@
 //   every backward kernel against central finite differences of its forward (loss = sum(out * w)),
 //   the loss kernels (softmax-xent, MSE) against their loss computed by hand,
 //   the linear-chain CRF against brute force over all paths (log Z, grads, Viterbi),
-//   the dropout RNG's statistics and the LR schedule.
+//   the dropout RNG's statistics and the LR schedule,
+//   exp/erf/tanh and both GELUs against double precision over dense grids.
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "check.h"
@@ -463,6 +464,68 @@ static void test_math_bounds(void) {
           "expf: 0 far below (the -10000 mask), NaN stays NaN, exp(0) = 1, clamps instead of overflowing");
 }
 
+// The tanh-form GELU (Google's TF "gelu", BERT_GELU_TANH) against its definition in double,
+// forward and backward, over [-10, 10] in steps of 1e-4 plus large and tiny values, each point
+// held to a bound derived from the tanhf bound above and float rounding (eps = 2^-24):
+//   forward y = 0.5x(1 + t), t = tanhf(u), u = c(x + a x^3), c = sqrt(2/pi), a = 0.044715:
+//     tanhf's own error <= 4e-7 absolute                              -> 0.5|x| * 4e-7
+//     u from 2 rounded constants + 5 roundings: rel. error <= 7 eps; t moves by
+//       sech^2(u)|u| * 7eps <= 0.449 * 7eps (the max of u sech^2 u)   -> 0.5|x| * 0.449 * 7eps
+//     1 + t rounds (<= eps absolute below 2), the product once (<= eps |y| <= eps|x|; 0.5x is exact)
+//   so |err| <= |x| (2e-7 + 0.5*0.449*7eps + 0.5eps + eps) = 4.3e-7 |x|, checked as
+//   err / max(1, |x|) < 4.5e-7.
+//   backward g = 0.5(1 + t) + 0.5x(1 - t^2) du, du = c(1 + 3a x^2), t within et = 4e-7 + 0.449*7eps:
+//     0.5 et + 0.5|x| du (2 et + 2eps) [1 - t*t: t's error, the square and the difference]
+//     + (|term1| + |term2|) * 8eps [the remaining roundings: du (5), the products (3)], pointwise.
+//   bias: rounding errors average out over the curved part, a wrong constant does not. The mean of
+//     (y - ref)/|x| over 0.3 <= |x| <= 3 measures 3e-9 on each side; a sqrt(2/pi) off by r relative
+//     shifts it by about 0.06r (0.797885 for 0.79788456, r = 5.5e-7, gives 6.7e-8), so |mean| < 2.5e-8
+//     catches sqrt(2/pi) wrong in the 7th digit, which the pointwise bound cannot (it allows ~1e-6).
+// Catches: a wrong cubic coefficient (0.0447 for 0.044715, in forward or in backward's t or du),
+// a mistyped sqrt(2/pi) (0.7978, 0.79788, 0.797885, a transposed digit), a dropped factor 3 in du.
+static double gelu_tanh_ref(double x) {
+    double c = sqrt(2.0 / 3.14159265358979323846);
+    return 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)));
+}
+
+static void test_gelu_tanh_bounds(void) {
+    static const float big[] = { 10.5f, 12.0f, 20.0f, 50.0f, 100.0f, 1e3f, 1e6f, 1e13f /* x^3 overflows float */, 1e19f,
+                                 1e20f, 3e38f /* the backward's du overflows here: it once gave inf * 0 = NaN */,
+                                 1e-30f, 3e-3f, 0.25f, 0.7f, 1.5f, 2.5f };
+    const int ngrid = 200001, nbig = (int)(sizeof big / sizeof big[0]), n = ngrid + 2 * nbig;
+    float *x = vec((size_t)n, 0), *y = vec((size_t)n, 0), *dx = vec((size_t)n, 0), *ones = vec((size_t)n, 0);
+    for (int i = 0; i < ngrid; i++) x[i] = (float)(-10.0 + 1e-4 * i);
+    for (int i = 0; i < nbig; i++) { x[ngrid + 2 * i] = big[i]; x[ngrid + 2 * i + 1] = -big[i]; }
+    for (int i = 0; i < n; i++) ones[i] = 1.0f;
+    K->gelu_forward(y, x, (size_t)n, BERT_GELU_TANH);   // the whole array at once: the vectorised path
+    K->gelu_backward(dx, ones, x, (size_t)n, BERT_GELU_TANH);
+    const double eps = 1.0 / 16777216.0, c = sqrt(2.0 / 3.14159265358979323846), a = 0.044715;
+    const double et = 4e-7 + 0.449 * 7 * eps;
+    double e_fwd = 0.0, r_bwd = 0.0, x_fwd = 0.0, x_bwd = 0.0, bias[2] = { 0.0, 0.0 };
+    int finite = 1, nbias[2] = { 0, 0 };
+    for (int i = 0; i < n; i++) {
+        double xi = x[i], e = fabs(y[i] - gelu_tanh_ref(xi)) / fmax(1.0, fabs(xi));
+        if (!(e <= e_fwd)) { e_fwd = e; x_fwd = xi; }   // NaN sticks
+        if (i < ngrid && fabs(xi) >= 0.3 && fabs(xi) <= 3.0) {
+            bias[xi > 0] += (y[i] - gelu_tanh_ref(xi)) / fabs(xi);
+            nbias[xi > 0]++;
+        }
+        double u = c * (xi + a * xi * xi * xi), t = tanh(u), sech = 1.0 / cosh(u), du = c * (1.0 + 3.0 * a * xi * xi);
+        double term1 = 0.5 * (1.0 + t), term2 = 0.5 * xi * sech * sech * du;
+        double bound = 0.5 * et + 0.5 * fabs(xi) * du * (2.0 * et + 2.0 * eps) + (fabs(term1) + fabs(term2)) * 8.0 * eps;
+        double r = fabs(dx[i] - (term1 + term2)) / bound;
+        if (!(r <= r_bwd)) { r_bwd = r; x_bwd = xi; }
+        finite &= isfinite(y[i]) && isfinite(dx[i]);
+    }
+    CHECK(e_fwd < 4.5e-7, "gelu (tanh) error / max(1,|x|) on [-10, 10] step 1e-4 + large: %.2e at x=%g (bound 4.5e-7)", e_fwd, x_fwd);
+    bias[0] /= nbias[0]; bias[1] /= nbias[1];
+    CHECK(fabs(bias[0]) < 2.5e-8 && fabs(bias[1]) < 2.5e-8, "gelu (tanh) mean error / |x| over 0.3 <= |x| <= 3: %.2e (x < 0), %.2e (x > 0) (bound 2.5e-8)",
+          bias[0], bias[1]);
+    CHECK(r_bwd <= 1.0 && finite, "gelu (tanh) backward vs the analytic derivative: worst error %.2f of the pointwise bound at x=%g",
+          r_bwd, x_bwd);
+    free(x); free(y); free(dx); free(ones);
+}
+
 static void test_optimizer_defaults(void) {
     bert_optim gb = bert_optim_defaults(BERT_OPTIM_ADAMW_GB), std = bert_optim_defaults(BERT_OPTIM_ADAMW);
     bert_optim lamb = bert_optim_defaults(BERT_OPTIM_LAMB), mom = bert_optim_defaults(BERT_OPTIM_MOMENTUM);
@@ -493,5 +556,6 @@ int main(void) {
     test_schedule();
     test_optimizer_defaults();
     test_math_bounds();
+    test_gelu_tanh_bounds();
     return check_summary();
 }

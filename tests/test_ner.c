@@ -9,7 +9,12 @@
 //     bit-identical to a straight one, HF names and config.json, evaluating the saved model alone
 //     (CRF found in the file) gives the same scores, the submission file for a test excerpt;
 //   malformed records: one error line naming FILE:LINE each, or skipped and counted; a record with
-//   10000 overlapping mentions (the most allowed) tagged, scored and written back, one with 50000 refused.
+//   10000 overlapping mentions (the most allowed) tagged, scored and written back, one with 50000 refused;
+//   one-character mentions (none in dev.json) at the start, middle and end of texts and next to
+//   others, written here: their gold tags -> spans -> scores give F1 100.00 with the right counts and
+//   the submission file gives them back, BIO and BIOES, whole texts and windows (no data needed);
+//   CRF decoding: ner's Viterbi tags, as spans of the submission file, for a tiny CRF model saved here
+//   equal the best of all K^n paths of the same model's emissions, scored here (no data needed).
 // Data (from ../shared/data/cluener2020, see PROVENANCE.md there): tests/data/ner_sample.json is
 // train.json lines 1-7 and 1507; ner_test_sample.json is test.json lines 1-5; ner_bad.json is
 // dev.json lines 1-9 with lines 2 and 4-8 broken on purpose (span out of range, span text
@@ -115,6 +120,236 @@ static void test_oracle(void) {
     CHECK(pred && !strncmp(pred, "{\"id\": 0, \"label\": {\"address\": {\"台湾\": [[15, 16]]}, \"name\": {\"彭小军\": [[0, 2]]}}}\n", 80),
           "submission format: {\"id\", \"label\": {type: {entity: [[s, e]]}}} per line, types in --types order");
     free(pred); free(dev);
+}
+
+// ---------------------------------------------------------------------------- one-character entities (data-free)
+
+// CLUENER's dev set has no one-character mention, so the oracle above never decodes one. These
+// records (written here, no ../shared/data needed) put one-character mentions at the start, in the
+// middle and at the end of a text, as a whole text, next to each other (the same type and another
+// type) and next to longer ones; their gold tags (BIO: a lone B- followed by B-, O or the end;
+// BIOES: S-) go through windows, merging, tags -> spans and scoring, and must come back exactly.
+// Catches (each seen failing in a scratch copy of ner_entities.h): a span closed only when it has
+// 2+ characters (every one-character mention lost), BIOES's S- not closing a span of its own, BIO's
+// B- continuing an open mention of its type (adjacent lone B-s merged into one), the mention open at
+// the end of the text not closed.
+static const char *const single_records[] = {
+    "{\"text\": \"张说他来了\", \"label\": {\"name\": {\"张\": [[0, 0]]}}}",                        // at the start
+    "{\"text\": \"他在京工作\", \"label\": {\"address\": {\"京\": [[2, 2]]}}}",                      // in the middle
+    "{\"text\": \"我们去沪\", \"label\": {\"address\": {\"沪\": [[3, 3]]}}}",                        // at the end
+    "{\"text\": \"李\", \"label\": {\"name\": {\"李\": [[0, 0]]}}}",                                 // the whole text
+    "{\"text\": \"张李来了\", \"label\": {\"name\": {\"张\": [[0, 0]], \"李\": [[1, 1]]}}}",            // two of one type, adjacent
+    "{\"text\": \"张王小明来\", \"label\": {\"name\": {\"张\": [[0, 0]], \"王小明\": [[1, 3]]}}}",      // then a longer one of its type
+    "{\"text\": \"他是王小明张\", \"label\": {\"name\": {\"王小明\": [[2, 4]], \"张\": [[5, 5]]}}}",    // after one of its type, at the end
+    "{\"text\": \"京张\", \"label\": {\"address\": {\"京\": [[0, 0]]}, \"name\": {\"张\": [[1, 1]]}}}",   // two types, the whole text
+    "{\"text\": \"京北京大学沪\", \"label\": {\"address\": {\"京\": [[0, 0]], \"沪\": [[5, 5]]}, \"organization\": {\"北京大学\": [[1, 4]]}}}",
+    "{\"text\": \"张见张\", \"label\": {\"name\": {\"张\": [[0, 0], [2, 2]]}}}",                     // one entity twice
+    "{\"text\": \"去京张李\", \"label\": {\"address\": {\"京\": [[1, 1]]}, \"name\": {\"张\": [[2, 2]], \"李\": [[3, 3]]}}}",
+};
+#define SINGLE_MENTIONS 20
+#define SINGLE "build/test_ner_single.json"
+
+static void test_single_char(void) {
+    FILE *f = fopen(SINGLE, "w");
+    if (!f) { CHECK(0, "cannot write %s", SINGLE); return; }
+    for (size_t i = 0; i < sizeof single_records / sizeof *single_records; i++) fprintf(f, "%s\n", single_records[i]);
+    fclose(f);
+    const int nrec = (int)(sizeof single_records / sizeof *single_records);
+    const char *tagging[] = { "bio", "bioes" };
+    const int lengths[] = { 128, 5, 3 };   // one window per text; windows of 3 characters, stride 1; of 1 character
+    for (int g = 0; g < 2; g++) {
+        for (int l = 0; l < 3; l++) {
+            char args[1024];
+            snprintf(args, sizeof args, "--do_eval --oracle --dev_file " SINGLE " --vocab " VOCAB " --tagging %s --max_seq_length %d "
+                     "--out build/test_ner_oracle", tagging[g], lengths[l]);
+            int rc = run(args, "build/test_ner_single.out");
+            char *out = slurp("build/test_ner_single.out", NULL);
+            long gold = 0, pred = 0, correct = 0;
+            double f1 = 0;
+            int ok = rc == 0 && overall(out, &gold, &pred, &correct, &f1);
+            CHECK(ok && gold == SINGLE_MENTIONS && pred == SINGLE_MENTIONS && correct == SINGLE_MENTIONS && f1 == 100.0,
+                  "one-character mentions, oracle %-5s max_seq_length %3d: gold tags -> spans %ld/%ld/%ld (want %d each), F1 %.2f",
+                  tagging[g], lengths[l], gold, pred, correct, SINGLE_MENTIONS, f1);
+            free(out);
+        }
+        // the submission file written from the gold tags holds the records' labels exactly
+        char args[1024];
+        snprintf(args, sizeof args, "--do_predict --oracle --test_file " SINGLE " --vocab " VOCAB " --tagging %s --max_seq_length 5 "
+                 "--predict_file build/test_ner_single_pred.json --out build/test_ner_oracle", tagging[g]);
+        int rc = run(args, "build/test_ner_single.out");
+        char *pred = slurp("build/test_ner_single_pred.json", NULL), *gold = slurp(SINGLE, NULL);
+        int lines = 0, same = rc == 0 && pred && gold && same_labels(pred, gold, &lines);
+        CHECK(same && lines == nrec, "one-character mentions, --do_predict --oracle %-5s: the submission file's labels equal the records' on %d/%d lines",
+              tagging[g], lines, nrec);
+        free(pred); free(gold);
+    }
+}
+
+// ---------------------------------------------------------------------------- CRF decoding vs brute force (data-free)
+
+// A tiny CRF model made here (random encoder, classifier and transitions scaled up so that the
+// emissions and the transitions, START and STOP included, both sway the best path), saved, and
+// ner --do_predict --model on short texts written here: each text's submission spans must be those
+// of its highest-scoring tag path, found by scoring all K^n paths of the emissions that
+// bert_token_classify_forward gives the same in-memory model (the file ner loads is not used to
+// compute the expectation), decoded by this file's own reading of the lenient BIOES rules.
+// Catches (each seen failing in a scratch copy of bert.h or ner.c): Viterbi without the STOP
+// transitions, without the START transitions, backtracking one step off, each token's argmax in
+// place of the path; the predicted tags copied one token off (from [CLS]) into the windows; the
+// loaded model's transitions zeroed. (The first two and the argmax fail no other test here.)
+#define CRF_K 9                 // --types name,address --tagging bioes: O, then B I E S per type
+#define CRF_RECORDS 21          // lengths 1..7, three of each: up to 9^7 paths a text
+#define CRF_MODEL "build/test_ner_crf.safetensors"
+#define CRF_TEXTS "build/test_ner_crf.json"
+static const char *const crf_types[] = { "name", "address" };
+
+typedef struct { double best, second; int path[8], cur[8]; } crf_search;
+
+// every path from token t on, given the tags before it and their score
+static void crf_enumerate(crf_search *s, const float *em, const float *tr, int n, int t, double score) {
+    const int K2 = CRF_K + 2;
+    if (t == n) {
+        score += tr[s->cur[n - 1] * K2 + CRF_K + 1];   // -> STOP
+        if (score > s->best) { s->second = s->best; s->best = score; memcpy(s->path, s->cur, sizeof s->path); }
+        else if (score > s->second) s->second = score;
+        return;
+    }
+    for (int y = 0; y < CRF_K; y++) {
+        s->cur[t] = y;
+        double add = (double)em[t * CRF_K + y] + (t ? (double)tr[s->cur[t - 1] * K2 + y] : (double)tr[CRF_K * K2 + y]);   // START -> y0
+        crf_enumerate(s, em, tr, n, t + 1, score + add);
+    }
+}
+
+// the spans of a BIOES path as "type|entity|start|end\n" lines sorted (canonical()'s form): B opens,
+// I continues an open mention of its type (else opens one), E closes one of its type (else stands
+// alone), S stands alone, O closes; text is n characters of 3 bytes each
+static char *crf_spans(const int *y, int n, const char *text) {
+    char *items[16], buf[128];
+    int count = 0, open = -1, start = 0;
+    size_t total = 1;
+    for (int i = 0; i <= n; i++) {
+        int tag = i < n ? y[i] : 0, type = tag ? (tag - 1) / 4 : -1;
+        char pre = tag ? "BIES"[(tag - 1) % 4] : 'O';
+        if (pre == 'I' && open == type) continue;
+        // the open mention (if any) ends at close_at; lone: token i is a mention of its own
+        int close_at = pre == 'E' && open == type ? i : i - 1, lone = pre == 'S' || (pre == 'E' && open != type);
+        for (int pass = 0; pass < 2; pass++) {
+            int ty = pass ? type : open, s0 = pass ? i : start, s1 = pass ? i : close_at;
+            if (pass ? !lone : open < 0) continue;
+            snprintf(buf, sizeof buf, "%s|%.*s|%d|%d\n", crf_types[ty], 3 * (s1 - s0 + 1), text + 3 * s0, s0, s1);
+            items[count++] = strdup(buf);
+            total += strlen(buf);
+        }
+        open = -1;
+        if (pre == 'B' || pre == 'I') { open = type; start = i; }
+    }
+    for (int i = 1; i < count; i++)
+        for (int j = i; j > 0 && strcmp(items[j - 1], items[j]) > 0; j--) { char *x = items[j]; items[j] = items[j - 1]; items[j - 1] = x; }
+    char *out = (char *)calloc(total, 1);
+    for (int i = 0; i < count; i++) { strcat(out, items[i]); free(items[i]); }
+    return out;
+}
+
+static void test_crf_brute_force(void) {
+    static const char pool[] = "投招换据数文斯日是普暂有期李核桂桑死比水永洲浙海潮热狂球生界";   // characters of ner_vocab.txt
+    const int npool = (int)(sizeof pool - 1) / 3;
+    bert_vocab *v = bert_vocab_load(VOCAB);
+    if (!v) { CHECK(0, "%s", bert_last_error()); return; }
+    bert_config cfg = { v->size, 16, 1, 2, 32, 32, 2, BERT_GELU_ERF, 0.1f, 0.1f, 0.02f, 1e-12f };
+    bert_model *m = bert_model_create(&cfg, 11);
+    if (!m || bert_token_classifier_add(m, CRF_K, 1, 11)) { CHECK(0, "tiny CRF model: %s", bert_last_error()); bert_vocab_free(v); bert_model_free(m); return; }
+    int wi = bert_model_find(m, "classifier.weight"), ti = bert_model_find(m, "crf.transitions");
+    for (size_t i = 0; i < m->tensors[wi].numel; i++) m->tensors[wi].data[i] *= 40.0f;   // logits of about +-3
+    for (size_t i = 0; i < m->tensors[ti].numel; i++) m->tensors[ti].data[i] *= 20.0f;   // transitions in +-2
+    const float *tr = m->tensors[ti].data;
+    int saved = !bert_model_save(m, CRF_MODEL);
+
+    // the texts and their ids as ner makes them: [CLS], each character's token, [SEP]
+    char texts[CRF_RECORDS][3 * 8 + 1];
+    int lens[CRF_RECORDS];
+    uint32_t lcg = 12345;
+    FILE *f = fopen(CRF_TEXTS, "w");
+    for (int r = 0; r < CRF_RECORDS; r++) {
+        lens[r] = 1 + r % 7;
+        for (int c = 0; c < lens[r]; c++) {
+            lcg = lcg * 1664525u + 1013904223u;
+            memcpy(texts[r] + 3 * c, pool + 3 * ((lcg >> 16) % (uint32_t)npool), 3);
+        }
+        texts[r][3 * lens[r]] = 0;
+        if (f) fprintf(f, "{\"id\": %d, \"text\": \"%s\"}\n", r, texts[r]);
+    }
+    if (f) fclose(f);
+
+    // the best path of each text by enumeration
+    char *want[CRF_RECORDS];
+    double min_margin = 1e30;
+    int differ_from_argmax = 0, with_spans = 0, used[CRF_K] = { 0 }, ok_ids = 1;
+    bert_ctx *ctx = bert_ctx_create((size_t)16 << 20);
+    ctx->training = 0; ctx->grad_enabled = 0;
+    for (int r = 0; r < CRF_RECORDS; r++) {
+        int n = lens[r], T = n + 2;
+        int32_t ids[10], mask[10], len1[1] = { n };
+        ids[0] = v->cls_id; ids[n + 1] = v->sep_id;
+        for (int c = 0; c < n; c++) ok_ids &= bert_tokenize(v, 1, texts[r] + 3 * c, 3, &ids[1 + c], 1) == 1 && ids[1 + c] != v->unk_id;
+        for (int t = 0; t < T; t++) mask[t] = 1;
+        bert_ctx_reset(ctx, 0);
+        bert_token_classify_out o = bert_token_classify_forward(ctx, m, ids, NULL, mask, 1, T, -1.0f, NULL, len1);
+        float em[8 * CRF_K];
+        bert_tensor_read(ctx, o.emissions, em);
+        crf_search s;
+        memset(&s, 0, sizeof s);
+        s.best = s.second = -INFINITY;
+        crf_enumerate(&s, em, tr, n, 0, 0.0);
+        if (n > 1 && s.best - s.second < min_margin) min_margin = s.best - s.second;
+        for (int t = 0; t < n; t++) {
+            int am = 0;
+            for (int k = 1; k < CRF_K; k++) if (em[t * CRF_K + k] > em[t * CRF_K + am]) am = k;
+            differ_from_argmax += am != s.path[t];
+            used[s.path[t]] = 1;
+        }
+        want[r] = crf_spans(s.path, n, texts[r]);
+        with_spans += want[r][0] != 0;
+    }
+    int distinct = 0;
+    for (int k = 0; k < CRF_K; k++) distinct += used[k];
+    CHECK(saved && ok_ids && min_margin > 1e-3 && differ_from_argmax > 0 && with_spans >= CRF_RECORDS / 3 && distinct >= 5,
+          "brute force over all 9^n tag paths of %d texts (1-7 characters): best paths clear by >= %.3g, %d tags used, "
+          "%d tokens where the path is not the emissions' argmax, %d texts with mentions", CRF_RECORDS, min_margin, distinct,
+          differ_from_argmax, with_spans);
+
+    // ner's Viterbi: one window per batch (the emissions computed exactly as above), then all in one padded batch
+    const char *batches[] = { "--eval_batch_size 1", "" };
+    for (int b = 0; b < 2; b++) {
+        char args[1024];
+        snprintf(args, sizeof args, "--do_predict --model " CRF_MODEL " --vocab " VOCAB " --types name,address --tagging bioes "
+                 "--max_seq_length 16 %s --test_file " CRF_TEXTS " --predict_file build/test_ner_crf_pred.json --out build/test_ner_oracle",
+                 batches[b]);
+        int rc = run(args, "build/test_ner_crf.out");
+        char *out = slurp("build/test_ner_crf.out", NULL), *pred = slurp("build/test_ner_crf_pred.json", NULL);
+        int same = 0, lines = 0;
+        for (const char *p = pred; p && *p && lines < CRF_RECORDS; lines++) {
+            const char *e = strchr(p, '\n');
+            bert_json *j = NULL;
+            if (!e || bert_json_parse(&j, p, (size_t)(e - p))) break;
+            const bert_json *id = bert_json_get(j, "id");
+            char *got = canonical(bert_json_get(j, "label"));
+            int eq = id && id->number == lines && !strcmp(got, want[lines]);
+            if (!eq) printf("         text %d %s: ner %s vs brute force %s\n", lines, texts[lines], got, want[lines]);
+            same += eq;
+            free(got);
+            bert_json_free(j);
+            p = e + 1;
+        }
+        CHECK(rc == 0 && out && strstr(out, "has crf.transitions: decoding with the CRF") && lines == CRF_RECORDS && same == CRF_RECORDS,
+              "ner --do_predict with the CRF model%s: %d/%d texts' spans are those of the brute-force best path (exit %d)",
+              b ? " (all texts in one padded batch)" : " (one text per batch)", same, CRF_RECORDS, rc);
+        free(out); free(pred);
+    }
+    for (int r = 0; r < CRF_RECORDS; r++) free(want[r]);
+    bert_ctx_free(ctx);
+    bert_model_free(m);
+    bert_vocab_free(v);
 }
 
 // ---------------------------------------------------------------------------- vs PyTorch
@@ -436,7 +671,9 @@ int main(int argc, char **argv) {
     test_bad_input();
     test_many_mentions();
     test_oracle();
+    test_single_char();
+    test_crf_brute_force();
     if (system("rm -rf build/test_ner_a build/test_ner_b build/test_ner_c build/test_ner_grads build/test_ner_oracle build/test_ner_*.out* "
-               "build/test_ner_*.safetensors build/test_ner_bad.json build/test_ner_oracle_pred.json build/test_ner_spans*")) {}
+               "build/test_ner_*.safetensors build/test_ner_bad.json build/test_ner_oracle_pred.json build/test_ner_spans* build/test_ner_single* build/test_ner_crf*")) {}
     return check_summary();
 }

@@ -4,6 +4,9 @@
 //   - accumulation: 2 micro-batches of 4 give the same update as one batch of 8 (dropout off)
 //   - SIGINT saves a checkpoint and exits 130; NaN steps are skipped, repeated ones stop the run
 //   - bad flags and files give one clear error line and exit 1
+// The TFRecord is ../shared/data's; without it those are skipped, but the resume and accumulation
+// checks also run on the repository's own data (always, a few seconds): --text
+// examples/data/sample_text.txt with tests/data/classify_vocab.txt and a tiny config written here.
 // It runs the pretrain binary built next to this one (build/pretrain or build/san/pretrain).
 #define _DEFAULT_SOURCE   // mkdtemp, kill, fork
 #define BERT_IMPLEMENTATION
@@ -77,16 +80,29 @@ static bert_model *load(const char *out, int step) {
     return m;
 }
 
-static void write_config(const char *name, float dropout) {
+static void write_config(const char *name, float dropout, int vocab_size, int max_positions) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     if (!f) return;
-    fprintf(f, "{\"vocab_size\": 30522, \"hidden_size\": 32, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
+    fprintf(f, "{\"vocab_size\": %d, \"hidden_size\": 32, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
                "\"intermediate_size\": 64, \"hidden_act\": \"gelu\", \"hidden_dropout_prob\": %g, "
-               "\"attention_probs_dropout_prob\": %g, \"max_position_embeddings\": 128, \"type_vocab_size\": 2, "
-               "\"initializer_range\": 0.02}\n", (double)dropout, (double)dropout);
+               "\"attention_probs_dropout_prob\": %g, \"max_position_embeddings\": %d, \"type_vocab_size\": 2, "
+               "\"initializer_range\": 0.02}\n", vocab_size, (double)dropout, (double)dropout, max_positions);
     fclose(f);
+}
+
+// the data of the data-free runs: the repository's sample text through create_pretraining_data
+// in-process, instances of at most 64 tokens (dupe_factor 2: 39 of them with --seed 3, 32 with --seed 5)
+#define TEXT_VOCAB "tests/data/classify_vocab.txt"
+#define TEXT_DATA "--text examples/data/sample_text.txt --vocab " TEXT_VOCAB " --dupe_factor 2 --max_seq_length 64"
+
+static int count_lines(const char *path) {
+    char *s = slurp(path);
+    int n = 0;
+    for (const char *p = s; p && *p; p++) n += *p == '\n';
+    free(s);
+    return n;
 }
 
 // ---------------------------------------------------------------------------- against PyTorch
@@ -135,28 +151,51 @@ static void test_reference(void) {
 }
 
 // ---------------------------------------------------------------------------- kill and resume
-static void test_kill_resume(void) {
-    char base[1024], args[1200];
-    snprintf(base, sizeof base, "--input " DATA " --config %s/tiny.json --batch_size 4 --accumulation_steps 2 --steps 8 "
-             "--save_every 4 --eval_records 4 --lr 1e-3 --seed 3", dir);
-    snprintf(args, sizeof args, "%s --out %s/whole", base, dir);
-    int rc1 = run("whole", args);
-    snprintf(args, sizeof args, "%s --out %s/killed --debug_kill_at_step 4", base, dir);
-    int rc2 = run("killed", args);
-    snprintf(args, sizeof args, "%s --out %s/killed --resume", base, dir);
-    int rc3 = run("resumed", args);
-    CHECK(rc1 == 0 && rc2 == 128 + SIGKILL && rc3 == 0, "uninterrupted run, run SIGKILLed after step 4, resumed run (exit %d, %d, %d)", rc1, rc2, rc3);
-    CHECK(output_has("resumed", "resumed from") && output_has("resumed", "ckpt-00000004"), "the resumed run starts from the step-4 checkpoint");
+// data: the data and config flags; p: the prefix of the run names; a run of 2s steps, batch 4 x 2,
+// dropout on, SIGKILLed after step s (checkpoints every s), resumed, against an uninterrupted one.
+// The --text run (no ../shared/data needed) crosses epochs at steps 5 and 9; it catches (each seen
+// failing in a scratch copy of run.h or pretrain.c) a resume that does not restore the dropout
+// micro-batch counter, the data cursor or the epoch (the permutation), and --text data drawn with
+// another seed when resuming (also test_text_resume_data).
+static void test_kill_resume(const char *what, const char *data, const char *p, int s) {
+    char base[1024], args[1200], whole[64], killed[64], resumed[64];
+    snprintf(whole, sizeof whole, "%swhole", p);
+    snprintf(killed, sizeof killed, "%skilled", p);
+    snprintf(resumed, sizeof resumed, "%sresumed", p);
+    snprintf(base, sizeof base, "%s --batch_size 4 --accumulation_steps 2 --steps %d --save_every %d --eval_records 4 --lr 1e-3 --seed 3",
+             data, 2 * s, s);
+    snprintf(args, sizeof args, "%s --out %s/%s", base, dir, whole);
+    int rc1 = run(whole, args);
+    snprintf(args, sizeof args, "%s --out %s/%s --debug_kill_at_step %d", base, dir, killed, s);
+    int rc2 = run(killed, args);
+    snprintf(args, sizeof args, "%s --out %s/%s --resume", base, dir, killed);
+    int rc3 = run(resumed, args);
+    CHECK(rc1 == 0 && rc2 == 128 + SIGKILL && rc3 == 0, "%s: uninterrupted run, run SIGKILLed after step %d, resumed run (exit %d, %d, %d)",
+          what, s, rc1, rc2, rc3);
+    char ck[32];
+    snprintf(ck, sizeof ck, "ckpt-%08d", s);
+    CHECK(output_has(resumed, "resumed from") && output_has(resumed, ck), "%s: the resumed run starts from the step-%d checkpoint", what, s);
     char a[256], b[256];
-    snprintf(a, sizeof a, "%s/whole/ckpt-00000008/model.safetensors", dir);
-    snprintf(b, sizeof b, "%s/killed/ckpt-00000008/model.safetensors", dir);
-    CHECK(files_equal(a, b), "weights at step 8: bit-identical");
-    snprintf(a, sizeof a, "%s/whole/ckpt-00000008/state.safetensors", dir);
-    snprintf(b, sizeof b, "%s/killed/ckpt-00000008/state.safetensors", dir);
-    CHECK(files_equal(a, b), "optimizer moments, step and data cursor at step 8: bit-identical");
+    snprintf(a, sizeof a, "%s/%s/ckpt-%08d/model.safetensors", dir, whole, 2 * s);
+    snprintf(b, sizeof b, "%s/%s/ckpt-%08d/model.safetensors", dir, killed, 2 * s);
+    CHECK(files_equal(a, b), "%s: weights at step %d: bit-identical", what, 2 * s);
+    snprintf(a, sizeof a, "%s/%s/ckpt-%08d/state.safetensors", dir, whole, 2 * s);
+    snprintf(b, sizeof b, "%s/%s/ckpt-%08d/state.safetensors", dir, killed, 2 * s);
+    CHECK(files_equal(a, b), "%s: optimizer moments, step and data cursor at step %d: bit-identical", what, 2 * s);
     int same = 1;
-    for (int s = 5; s <= 8; s++) same &= log_value("whole", s, "loss") == log_value("killed", s, "loss") && log_value("whole", s, "loss") > 0;
-    CHECK(same, "losses of steps 5-8 identical (step 8: %.9g vs %.9g)", log_value("whole", 8, "loss"), log_value("killed", 8, "loss"));
+    for (int t = s + 1; t <= 2 * s; t++) same &= log_value(whole, t, "loss") == log_value(killed, t, "loss") && log_value(whole, t, "loss") > 0;
+    CHECK(same, "%s: losses of steps %d-%d identical (step %d: %.9g vs %.9g)", what, s + 1, 2 * s, 2 * s,
+          log_value(whole, 2 * s, "loss"), log_value(killed, 2 * s, "loss"));
+}
+
+// --text makes OUT/text_data.tfrecord again when a run is resumed: the same records as the
+// uninterrupted run's (the data of the resumed steps must not change with the resume)
+static void test_text_resume_data(void) {
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s/text_whole/text_data.tfrecord", dir);
+    snprintf(b, sizeof b, "%s/text_killed/text_data.tfrecord", dir);
+    CHECK(files_equal(a, b) && output_has("text_whole", "text: 3 documents, 31 sentences -> 39 instances"),
+          "--text: the resumed run made the same 39 training instances from sample_text.txt as the uninterrupted one");
 }
 
 // a resume state whose data cursor was damaged (past the data, or negative) is refused with one line,
@@ -197,27 +236,39 @@ static void test_bad_cursor(void) {
 }
 
 // ---------------------------------------------------------------------------- accumulation
-static void test_accumulation(void) {
-    char args[1200];
-    const char *common = "--input " DATA " --batch_size %d --accumulation_steps %d --steps 3 --eval_records 4 --lr 1e-3 "
-                         "--warmup_steps 0 --optimizer adamw --seed 5 --config %s/tiny_d0.json --out %s/%s";
-    snprintf(args, sizeof args, common, 8, 1, dir, dir, "b8");
-    int rc1 = run("b8", args);
-    snprintf(args, sizeof args, common, 4, 2, dir, dir, "b4x2");
-    int rc2 = run("b4x2", args);
-    snprintf(args, sizeof args, common, 2, 4, dir, dir, "b2x4");
-    int rc3 = run("b2x4", args);
-    CHECK(rc1 == 0 && rc2 == 0 && rc3 == 0, "3 AdamW steps as 1x8, 2x4 and 4x2 (exit %d %d %d)", rc1, rc2, rc3);
-    bert_model *m1 = load("b8", 3), *m2 = load("b4x2", 3), *m3 = load("b2x4", 3);
-    if (m1 && m2 && m3) {
-        float l1[3], l2[3], l3[3];
-        for (int s = 0; s < 3; s++) { l1[s] = (float)log_value("b8", s + 1, "loss"); l2[s] = (float)log_value("b4x2", s + 1, "loss"); l3[s] = (float)log_value("b2x4", s + 1, "loss"); }
-        check_close("step losses, 2 micro-batches of 4 vs one batch of 8", l2, l1, 3, 1e-5, 1e-5);
-        check_close("step losses, 4 micro-batches of 2 vs one batch of 8", l3, l1, 3, 1e-5, 1e-5);
-        check_close("weights after 3 steps, 2x4 vs 1x8", m2->params, m1->params, m1->num_params, 1e-5, 0);
-        check_close("weights after 3 steps, 4x2 vs 1x8", m3->params, m1->params, m1->num_params, 1e-5, 0);
-    } else CHECK(0, "checkpoints of the accumulation runs load");
-    bert_model_free(m1); bert_model_free(m2); bert_model_free(m3);
+// data: the data, held-out and config (dropout off) flags; p: the prefix of the run names; S AdamW
+// steps (S <= 8) as one batch of 8, 2 micro-batches of 4 and 4 of 2: the same losses and weights
+// (an epoch's end is the same step for all three when the training records are a multiple of 8).
+// The --text runs (no ../shared/data needed) catch micro-batches weighted 1/A instead of by their
+// share of the step's masked-LM predictions (seen failing in a scratch copy of pretrain.c).
+static void test_accumulation(const char *what, const char *data, const char *p, int S) {
+    char args[1200], label[128], name[3][64];
+    const char *common = "%s --batch_size %d --accumulation_steps %d --steps %d --lr 1e-3 "
+                         "--warmup_steps 0 --optimizer adamw --seed 5 --out %s/%s";
+    const int bs[3] = { 8, 4, 2 };
+    int rc[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name[i], sizeof name[i], i ? "%sb%dx%d" : "%sb%d", p, bs[i], 8 / bs[i]);
+        snprintf(args, sizeof args, common, data, bs[i], 8 / bs[i], S, dir, name[i]);
+        rc[i] = run(name[i], args);
+    }
+    CHECK(rc[0] == 0 && rc[1] == 0 && rc[2] == 0, "%s: %d AdamW steps as 1x8, 2x4 and 4x2 (exit %d %d %d)", what, S, rc[0], rc[1], rc[2]);
+    bert_model *m[3];
+    for (int i = 0; i < 3; i++) m[i] = load(name[i], S);
+    if (m[0] && m[1] && m[2]) {
+        float l[3][8];
+        for (int i = 0; i < 3; i++)
+            for (int s = 0; s < S; s++) l[i][s] = (float)log_value(name[i], s + 1, "loss");
+        for (int i = 1; i < 3; i++) {
+            snprintf(label, sizeof label, "%s: step losses, %d micro-batches of %d vs one batch of 8", what, 8 / bs[i], bs[i]);
+            check_close(label, l[i], l[0], (size_t)S, 1e-5, 1e-5);
+        }
+        for (int i = 1; i < 3; i++) {
+            snprintf(label, sizeof label, "%s: weights after %d steps, %dx%d vs 1x8", what, S, 8 / bs[i], bs[i]);
+            check_close(label, m[i]->params, m[0]->params, m[0]->num_params, 1e-5, 0);
+        }
+    } else CHECK(0, "%s: checkpoints of the accumulation runs load", what);
+    for (int i = 0; i < 3; i++) bert_model_free(m[i]);
 }
 
 // ---------------------------------------------------------------------------- SIGINT, NaN
@@ -330,19 +381,35 @@ int main(int argc, char **argv) {
     const char *slash = strrchr(argv[0], '/');
     snprintf(bin, sizeof bin, "%.*spretrain", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
     if (!file_exists(bin)) { CHECK(0, "%s not built (make %s)", bin, bin); return check_summary(); }
-    if (!file_exists(DATA)) { printf("  skipped: ../shared/data absent (%s): pretrain tests not run\n", DATA); return check_summary(); }
     snprintf(dir, sizeof dir, "build/pretrain_test_XXXXXX");
     if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return check_summary(); }
-    write_config("tiny.json", 0.1f);
-    write_config("tiny_d0.json", 0.0f);
-    test_reference();
-    test_kill_resume();
-    test_bad_cursor();
-    test_accumulation();
-    test_nan();
-    test_sigint();
-    test_text();
-    test_errors();
+    write_config("tiny.json", 0.1f, 30522, 128);
+    write_config("tiny_d0.json", 0.0f, 30522, 128);
+    // data-free: the repository's text and vocab (its size read from the file)
+    write_config("text.json", 0.1f, count_lines(TEXT_VOCAB), 64);
+    write_config("text_d0.json", 0.0f, count_lines(TEXT_VOCAB), 64);
+    char data[512];
+    snprintf(data, sizeof data, TEXT_DATA " --config %s/text.json", dir);
+    test_kill_resume("--text", data, "text_", 5);
+    test_text_resume_data();
+    // seed 5 makes 32 instances: 24 to train on, 3 steps an epoch, the 5 steps cross into the second
+    snprintf(data, sizeof data, TEXT_DATA " --eval_records 8 --config %s/text_d0.json", dir);
+    test_accumulation("--text", data, "text_", 5);
+    CHECK(output_has("text_b8", "| 24 train + 8 held-out records |"), "--text, seed 5: 24 training records (3 steps of 8 an epoch)");
+    if (file_exists(DATA)) {
+        snprintf(data, sizeof data, "--input " DATA " --config %s/tiny.json", dir);
+        test_reference();
+        test_kill_resume("tfrecord", data, "", 4);
+        test_bad_cursor();
+        snprintf(data, sizeof data, "--input " DATA " --eval_records 4 --config %s/tiny_d0.json", dir);
+        test_accumulation("tfrecord", data, "", 3);
+        test_nan();
+        test_sigint();
+        test_text();
+        test_errors();
+    } else {
+        printf("  skipped: ../shared/data absent (%s): the pretrain tests on it not run\n", DATA);
+    }
     if (!check_failed) { char cmd[128]; snprintf(cmd, sizeof cmd, "rm -rf %s", dir); if (system(cmd)) {} }
     else printf("  outputs kept in %s\n", dir);
     return check_summary();

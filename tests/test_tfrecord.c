@@ -1,7 +1,8 @@
 // test_tfrecord.c - the TFRecord reader/writer and the tf.train.Example codec: CRC32C vectors,
 // the real 60-record file Google's create_pretraining_data.py made from sample_text.txt (all CRCs,
 // the documented features and statistics), an encode/decode/write/read round trip, and corrupted
-// copies (bit flips, truncation, huge lengths, schema errors), each rejected naming the record.
+// copies (bit flips, truncation, huge lengths, schema errors), each rejected naming the record;
+// the bit flips also on a file written here, so they run without ../shared/data.
 #define _DEFAULT_SOURCE   // mkdtemp
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
@@ -143,6 +144,113 @@ static void test_schema_errors(void) {
           "empty example: %s", bert_last_error());
 }
 
+// TF's masked CRC, from its definition (tensorflow/core/lib/hash/crc32c.h): rotate right 15, add
+static uint32_t tf_masked_crc(const void *d, size_t n) {
+    uint32_t c = bert_crc32c(0, d, n);
+    return ((c >> 15) | (c << 17)) + 0xA282EAD8u;
+}
+
+static uint64_t le(const unsigned char *b, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--) v = v << 8 | b[i];
+    return v;
+}
+
+// reads records with bert_tfrecord_next until the first failure; returns its status, *count the
+// records read before it
+static int next_all(const char *path, int *count) {
+    bert_tfrecord r;
+    int rc = bert_tfrecord_open(&r, path);
+    *count = 0;
+    while (!rc && !(rc = bert_tfrecord_next(&r)) && !r.eof) (*count)++;
+    bert_tfrecord_close(&r);
+    return rc;
+}
+
+// Corruption without ../shared/data (test_real_file skips without it): a 5-record file written by
+// bert_example_encode + bert_tfrecord_write, checked against TF's layout, then every byte of
+// record 3 (header, data, footer) gets one bit flipped in turn. Each copy must stop at record 3
+// with BERT_ERR_FORMAT naming the file, the record and its byte offset, and the right CRC: a flip
+// in the 8 length bytes or their 4 CRC bytes is a "length CRC mismatch", one in the data or its 4
+// CRC bytes a "data CRC mismatch". Catches: a data or length CRC not checked, a CRC over fewer
+// bytes than the record (say len - 1), the length bound tested before the length CRC (a flipped
+// high length bit then reads "past the end"), a wrong record number or path in the message, and
+// (the layout check) a writer whose CRC mask or field order differs from TF's.
+static void test_synthetic_corruption(const char *dir) {
+    char path[512], bad[512];
+    snprintf(path, sizeof path, "%s/synth.tfrecord", dir);
+    snprintf(bad, sizeof bad, "%s/synth_flip.tfrecord", dir);
+    example_buf a;
+    bert_pretrain_example *ea = example_init(&a, 16, 4);
+    unsigned char buf[4096];
+    FILE *f = fopen(path, "wb");
+    size_t lens[5];
+    int wrote = f != NULL;
+    for (int i = 0; f && i < 5; i++) {
+        example_fill(ea, i & 1);
+        ea->input_ids[2] = 2000 + 17 * i;
+        lens[i] = bert_example_encode(buf, sizeof buf, ea);
+        wrote &= lens[i] < sizeof buf && bert_tfrecord_write(f, buf, lens[i]) == BERT_OK;
+    }
+    if (f) fclose(f);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (!CHECK(wrote && !bert__read_file(path, &data, &len), "synthetic 5-record TFRecord written (%s)", path)) return;
+
+    // TF's layout, record by record: [u64 len][masked crc32c(len)][data][masked crc32c(data)]
+    size_t off = 0, off3 = 48 + lens[0] + lens[1] + lens[2];
+    int layout = 1;
+    for (int i = 0; i < 5; i++) {
+        layout &= off + 16 <= len && le(data + off, 8) == lens[i] && le(data + off + 8, 4) == tf_masked_crc(data + off, 8);
+        if (!layout) break;
+        layout &= off + 16 + lens[i] <= len && le(data + off + 12 + lens[i], 4) == tf_masked_crc(data + off + 12, lens[i]);
+        off += 16 + lens[i];
+    }
+    CHECK(layout && off == len, "written in TF's layout: length, masked crc32c (rot15 + 0xA282EAD8), data, masked crc32c; %zu bytes", len);
+    int count, rc = next_all(path, &count);
+    CHECK(rc == BERT_OK && count == 5, "the clean file reads back: %d records (%s)", count, rc ? bert_last_error() : "ok");
+
+    char where[64];
+    snprintf(where, sizeof where, "record 3 (byte %zu)", off3);
+    size_t rec_bytes = 16 + lens[3];
+    int all_ok = 1, shown = 0;
+    for (size_t b = 0; b < rec_bytes; b++) {
+        int bit = (int)(b % 8);
+        const char *want = b < 12 ? "length CRC mismatch" : "data CRC mismatch";
+        data[off3 + b] ^= (unsigned char)(1u << bit);
+        write_bytes(bad, data, len);
+        data[off3 + b] ^= (unsigned char)(1u << bit);
+        rc = next_all(bad, &count);
+        const char *msg = bert_last_error();
+        int ok = rc == BERT_ERR_FORMAT && count == 3 && strstr(msg, bad) && strstr(msg, where) && strstr(msg, want);
+        if (!ok && shown++ < 3) printf("         byte %zu bit %d of record 3: rc %d after %d records: %s\n", b, bit, rc, count, rc ? msg : "");
+        all_ok &= ok;
+    }
+    CHECK(all_ok, "one bit flipped in each of record 3's %zu bytes: each stops at %s with the right CRC error", rec_bytes, where);
+
+    // the two cases spelled out, with the messages shown
+    data[off3 + 12 + lens[3] / 2] ^= 0x10; write_bytes(bad, data, len); data[off3 + 12 + lens[3] / 2] ^= 0x10;
+    rc = next_all(bad, &count);
+    CHECK(rc == BERT_ERR_FORMAT && count == 3 && strstr(bert_last_error(), bad) && strstr(bert_last_error(), "record 3") &&
+          strstr(bert_last_error(), "data CRC mismatch"), "bit flip in record 3's data: %s", bert_last_error());
+    data[off3] ^= 0x01; write_bytes(bad, data, len); data[off3] ^= 0x01;   // length + 1: still inside the file
+    rc = next_all(bad, &count);
+    CHECK(rc == BERT_ERR_FORMAT && count == 3 && strstr(bert_last_error(), bad) && strstr(bert_last_error(), "record 3") &&
+          strstr(bert_last_error(), "length CRC mismatch"), "bit flip in record 3's length: %s", bert_last_error());
+    data[off3 + 7] ^= 0x40; write_bytes(bad, data, len); data[off3 + 7] ^= 0x40;   // length + 2^62
+    rc = next_all(bad, &count);
+    CHECK(rc == BERT_ERR_FORMAT && count == 3 && strstr(bert_last_error(), "length CRC mismatch"),
+          "a flipped high length bit is a length CRC error, not a huge read: %s", bert_last_error());
+    // bert_tfrecord_index checks the length CRCs too (it skips the data)
+    uint64_t *offs;
+    size_t nrec;
+    data[off3 + 2] ^= 0x04; write_bytes(bad, data, len); data[off3 + 2] ^= 0x04;
+    CHECK(bert_tfrecord_index(bad, &offs, &nrec) == BERT_ERR_FORMAT && strstr(bert_last_error(), "record 3") &&
+          strstr(bert_last_error(), "length CRC mismatch"), "bert_tfrecord_index on a flipped length: %s", bert_last_error());
+    remove(bad);
+    BERT_FREE(data);
+}
+
 static void test_real_file(const char *dir) {
     FILE *f = fopen(REAL, "rb");
     if (!f) { printf("  skipped: ../shared/data absent (%s): real-file tests not run\n", REAL); return; }
@@ -249,6 +357,7 @@ int main(void) {
     test_crc();
     test_round_trip(dir);
     test_schema_errors();
+    test_synthetic_corruption(dir);
     test_real_file(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

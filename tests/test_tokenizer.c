@@ -1,6 +1,7 @@
 // test_tokenizer.c - bert.h's WordPiece tokenizer on hand-written edge cases: accents, Final_Sigma,
 // CJK mixed with Latin, emoji, control characters, invalid UTF-8, words over 100 characters, empty
-// texts, Hangul, truncation, byte spans, and every vocab error. The expected ids were produced by
+// texts, Hangul, combining marks beyond U+036F (Mn stripped, Mc/Me kept), truncation, byte spans,
+// and every vocab error. The expected ids were produced by
 // tests/ref/tokenizer_ref.py (google-research/bert's tokenization.py written again) on the small
 // vocab below and, when ../shared/data is present, on Google's uncased and Chinese vocabs.
 // tests/test_tokenizer_data.sh compares the two tokenizers on whole corpora.
@@ -68,6 +69,83 @@ static void test_cases(const bert_vocab *v) {
     for (int i = 1; ok && i < 100; i++) ok = ids[i] == 30;
     CHECK(ok, "a word of exactly 100 characters -> a ##a x 99 (%d ids)", n);
     CHECK(bert_tokenize(v, 1, NULL, 0, ids, 0) == 0, "NULL text of length 0 -> 0 ids");
+}
+
+// Combining marks beyond U+036F, uncased (lower, NFD, category Mn removed) and cased (kept): Mn of
+// nonzero class in Cyrillic, Hebrew, the extended/supplement/symbol/half-mark blocks, Mn of class 0
+// (Thai U+0E31, variation selectors U+FE0F and U+E0100), a mark beyond the BMP (U+1D167), a nukta
+// from a decomposition (U+0929 -> U+0928 U+093C), and the marks that are not Mn and must stay:
+// spacing Mc (U+0903, U+093E) and enclosing Me (U+20DD). Catches tables that strip only the
+// U+0300-U+036F block, or only the BMP, keep the class-0 Mn, or strip every M* category.
+// Expected words and ids: printed by the Python reference, with MARKS_VOCAB written to vocab.txt
+// and the texts one per line in texts.txt:
+//     /usr/bin/python3 tests/ref/tokenizer_ref.py vocab.txt [--cased] [--basic] texts.txt
+// (MARKS_VOCAB: the specials, the uncased words whole, then every character alone and as ##.)
+static const char *MARKS_VOCAB =
+    "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n.\na\nab\na\xe2\x83\x9d\nb\ncd\ne\nef\ngh\nij\nxy\nz\n"
+    "\xd0\xb0\xd0\xb1\n\xd0\xb1\n\xd7\x90\xd7\x91\n\xe0\xa4\x95\n\xe0\xa4\x95\xe0\xa4\x83\n"
+    "\xe0\xa4\x95\xe0\xa4\xbe\n\xe0\xa4\xa8\n\xe0\xb8\x81\xe0\xb8\x99\n\xe2\x9d\xa4\n##.\n##a\n##b\n"
+    "c\n##c\nd\n##d\n##e\nf\n##f\ng\n##g\nh\n##h\ni\n##i\nj\n##j\nx\n##x\ny\n##y\n##z\n\xc3\x89\n"
+    "##\xc3\x89\n\xd0\x91\n##\xd0\x91\n\xd0\xb0\n##\xd0\xb0\n##\xd0\xb1\n\xd2\x83\n##\xd2\x83\n"
+    "\xd6\x91\n##\xd6\x91\n\xd7\x90\n##\xd7\x90\n\xd7\x91\n##\xd7\x91\n\xe0\xa4\x83\n##\xe0\xa4\x83\n"
+    "##\xe0\xa4\x95\n##\xe0\xa4\xa8\n\xe0\xa4\xa9\n##\xe0\xa4\xa9\n\xe0\xa4\xbc\n##\xe0\xa4\xbc\n"
+    "\xe0\xa4\xbe\n##\xe0\xa4\xbe\n\xe0\xb8\x81\n##\xe0\xb8\x81\n\xe0\xb8\x99\n##\xe0\xb8\x99\n"
+    "\xe0\xb8\xb1\n##\xe0\xb8\xb1\n\xe1\xaa\xb0\n##\xe1\xaa\xb0\n\xe1\xb7\x80\n##\xe1\xb7\x80\n"
+    "\xe2\x83\x90\n##\xe2\x83\x90\n\xe2\x83\x9d\n##\xe2\x83\x9d\n##\xe2\x9d\xa4\n\xef\xb8\x8f\n"
+    "##\xef\xb8\x8f\n\xef\xb8\xa0\n##\xef\xb8\xa0\n\xf0\x9d\x85\xa7\n##\xf0\x9d\x85\xa7\n"
+    "\xf3\xa0\x84\x80\n##\xf3\xa0\x84\x80\n";
+
+static void test_marks(void) {
+    static const struct { const char *name, *text, *uncased; int nu; int ids_u[12]; const char *cased; int nc; int ids_c[12]; } cases[] = {
+        { "U+0483 Cyrillic titlo", "\xd0\xb0\xd2\x83\xd0\xb1 a\xd2\x83" "b",
+          "\xd0\xb0\xd0\xb1 ab", 2, { 17, 7 },
+          "\xd0\xb0\xd2\x83\xd0\xb1 a\xd2\x83" "b", 6, { 53, 57, 55, 6, 57, 28 } },
+        { "U+0591 Hebrew etnahta", "\xd7\x90\xd6\x91\xd7\x91",
+          "\xd7\x90\xd7\x91", 1, { 19 },
+          "\xd7\x90\xd6\x91\xd7\x91", 3, { 60, 59, 63 } },
+        { "U+1AB0 U+1DC0 U+20D0 U+FE20", "c\xe1\xaa\xb0" "d e\xe1\xb7\x80" "f g\xe2\x83\x90h i\xef\xb8\xa0j",
+          "cd ef gh ij", 4, { 10, 12, 13, 14 },
+          "c\xe1\xaa\xb0" "d e\xe1\xb7\x80" "f g\xe2\x83\x90h i\xef\xb8\xa0j", 12, { 29, 81, 32, 11, 83, 35, 36, 85, 39, 40, 92, 43 } },
+        { "U+0E31 Thai (Mn, class 0)", "\xe0\xb8\x81\xe0\xb8\xb1\xe0\xb8\x99",
+          "\xe0\xb8\x81\xe0\xb8\x99", 1, { 24 },
+          "\xe0\xb8\x81\xe0\xb8\xb1\xe0\xb8\x99", 3, { 74, 79, 77 } },
+        { "U+0903 U+093E spacing marks (Mc) kept", "\xe0\xa4\x95\xe0\xa4\x83 \xe0\xa4\x95\xe0\xa4\xbe",
+          "\xe0\xa4\x95\xe0\xa4\x83 \xe0\xa4\x95\xe0\xa4\xbe", 2, { 21, 22 },
+          "\xe0\xa4\x95\xe0\xa4\x83 \xe0\xa4\x95\xe0\xa4\xbe", 2, { 21, 22 } },
+        { "U+093C nukta dropped, U+0929 -> U+0928", "\xe0\xa4\x95\xe0\xa4\xbc \xe0\xa4\xa9",
+          "\xe0\xa4\x95 \xe0\xa4\xa8", 2, { 20, 23 },
+          "\xe0\xa4\x95\xe0\xa4\xbc \xe0\xa4\xa9", 3, { 20, 71, 68 } },
+        { "U+20DD enclosing mark (Me) kept", "a\xe2\x83\x9d",
+          "a\xe2\x83\x9d", 1, { 8 },
+          "a\xe2\x83\x9d", 1, { 8 } },
+        { "U+FE0F U+E0100 U+1D167 (class 0 and beyond the BMP)", "\xe2\x9d\xa4\xef\xb8\x8f z\xf3\xa0\x84\x80 x\xf0\x9d\x85\xa7y",
+          "\xe2\x9d\xa4 z xy", 3, { 25, 16, 15 },
+          "\xe2\x9d\xa4\xef\xb8\x8f z\xf3\xa0\x84\x80 x\xf0\x9d\x85\xa7y", 7, { 25, 90, 16, 96, 44, 94, 47 } },
+        { "mark after punctuation, mark first", "a.\xd6\x91" "b \xd2\x83" "ab",
+          "a . b ab", 4, { 6, 5, 9, 7 },
+          "a . \xd6\x91" "b \xd2\x83" "ab", 7, { 6, 5, 58, 28, 56, 27, 28 } },
+        { "upper case + marks", "\xd0\x91\xd2\x83 \xc3\x89\xe2\x83\x90",
+          "\xd0\xb1 e", 2, { 18, 11 },
+          "\xd0\x91\xd2\x83 \xc3\x89\xe2\x83\x90", 4, { 51, 57, 49, 85 } },
+    };
+    bert_vocab *v = bert_vocab_parse(MARKS_VOCAB, strlen(MARKS_VOCAB), "marks vocab");
+    if (!CHECK(v && v->size == 97, "parse the marks vocab (%s)", v ? "ok" : bert_last_error())) { bert_vocab_free(v); return; }
+    for (int c = 0; c < N_OF(cases); c++) {
+        for (int lower = 1; lower >= 0; lower--) {
+            const char *want = lower ? cases[c].uncased : cases[c].cased;
+            const int *want_ids = lower ? cases[c].ids_u : cases[c].ids_c;
+            int want_n = lower ? cases[c].nu : cases[c].nc;
+            char words[128];
+            int32_t ids[32];
+            size_t len = strlen(cases[c].text);
+            int k = bert_basic_tokenize(lower, cases[c].text, len, words, sizeof words);
+            int n = bert_tokenize(v, lower, cases[c].text, len, ids, 32), same = n == want_n;
+            for (int i = 0; same && i < n; i++) same = ids[i] == want_ids[i];
+            CHECK(k == (int)strlen(want) && !strcmp(words, want) && same, "%s %-52s '%s' (%d ids)", lower ? "uncased" : "cased  ",
+                  cases[c].name, words, n);
+        }
+    }
+    bert_vocab_free(v);
 }
 
 static void test_spans(const bert_vocab *v) {
@@ -339,6 +417,7 @@ int main(void) {
     test_vocab(v);
     test_hash_flooding();
     test_cases(v);
+    test_marks();
     test_spans(v);
     test_truncation_and_args(v);
     test_basic();
