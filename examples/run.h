@@ -319,6 +319,7 @@ static RUN_UNUSED void run_parse(const char *prog, const char *intro, const bert
     if (rc == 1) {
         printf("%s\nflags:\n", intro);
         bert_flags_usage(stdout, all, n);
+        run_check_stream(stdout, "stdout");
         exit(0);
     }
     if (rc) run_die("%s", bert_last_error());
@@ -929,7 +930,12 @@ static RUN_UNUSED int run_finish(run *r) {
     free(r->perm); free(r->batch);
     free(r->train.x); free(r->train.y); free(r->eval.x); free(r->eval.y);
     run__release();
-    return failed ? 1 : run__signal == SIGTERM ? 143 : run__signal ? 130 : 0;
+    int rc = failed ? 1 : run__signal == SIGTERM ? 143 : run__signal ? 130 : 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {   // the progress lines were lost: the checkpoints are saved, but say so
+        fprintf(stderr, "%s: stdout: write failed: the progress and summary lines were lost\n", run_prog);
+        rc = rc ? rc : 1;
+    }
+    return rc;
 }
 
 #endif // BERT_RUN_H

@@ -65,6 +65,16 @@ $BIN $common --out "$dir/old" --overwrite --keep 1 > "$dir/old2.out" 2>&1; rc=$?
 [ $rc = 0 ] && cmp -s "$dir/old/ckpt-00000100/model.safetensors" "$dir/whole/ckpt-00000010/model.safetensors" && [ -f "$dir/old/ckpt-00000010/state.safetensors" ] && [ ! -d "$dir/old/ckpt-00000008" ] && [ "$(cat "$dir/old/notes.txt")" = notes ]
 check $? "--overwrite --keep 1: the new run's last checkpoint kept and its older ones pruned; the earlier run's ckpt-00000100 untouched (exit $rc)"
 
+# standard output is checked like any file: lost progress lines (a full disk, /dev/full) fail the run
+# after its checkpoint is saved, and lost --help text fails --help
+if [ -w /dev/full ]; then
+    $BIN $common --steps 3 --out "$dir/full" > /dev/full 2> "$dir/full.err"; rc=$?
+    [ $rc = 1 ] && grep -q 'stdout: write failed' "$dir/full.err" && [ -f "$dir/full/ckpt-00000003/state.safetensors" ]
+    check $? "stdout to /dev/full during training: exit 1 naming stdout, the checkpoint saved ($rc)"
+    $BIN --help > /dev/full 2> "$dir/help.err"; rc=$?
+    [ $rc = 1 ] && grep -q 'stdout: write failed' "$dir/help.err"; check $? "--help into /dev/full: exit 1 ($rc)"
+fi
+
 # one config rule: the weights file's own config wins over a different --config (noted, not applied)
 printf '{"vocab_size": 1269, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 32, "max_position_embeddings": 64, "type_vocab_size": 2}\n' > "$dir/other.json"
 $BIN $common --steps 2 --init "$dir/whole/ckpt-00000010/model.safetensors" --config "$dir/other.json" --out "$dir/cfg" > "$dir/cfg.out" 2>&1; rc=$?
