@@ -121,6 +121,8 @@ SCRIPT_TESTS += tests/test_public_api.sh tests/test_finetune_own.sh
 SCRIPT_TESTS += tests/test_special_files.sh
 # every common flag's boundary and garbage values, through every training program
 SCRIPT_TESTS += tests/test_flags.sh
+# a symlink planted at every name the programs write is never written through
+SCRIPT_TESTS += tests/test_symlinks.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
 SCRIPT_TESTS += tests/test_convert.sh
 # ... and on randomly mutated inputs of every format (100 per input kind here; make fuzz runs more)
