@@ -1,29 +1,38 @@
-/* run.h - the run layer every program in examples/ stands on, and yours can: include it after bert.h.
+/* run.h - the run layer every program in examples/ stands on, and yours can: include it after bert.h
+   (POSIX: it uses fcntl locks, O_NOFOLLOW, directories and signals).
 
    One training run lives in an output directory (--out):
        OUT/log.jsonl             one JSON object per line: {"step": ...}, {"eval_step": ...}, {"summary": ...}
        OUT/curve.svg             training loss and the eval metric, redrawn at each evaluation and at the end
        OUT/ckpt-00000100/        model.safetensors, then state.safetensors (optimizer moments, data cursor,
-                                 RNG position, this run's id) written last: a directory whose state loads
-                                 is complete, and a crash at any instant leaves the previous one intact
+                                 dropout step counter) written last, and run_id (the run's lineage): a
+                                 directory whose state loads is complete, and a crash at any instant
+                                 leaves the previous one intact
        OUT/.lock                 held (fcntl) while a run uses the directory: a second run there is refused
    What it gives a program, in the order a run uses it:
      run_opts + run_parse      the common flags (optimizer and schedule, batch and accumulation, steps or
-                               epochs, seed, threads, output, checkpoints, resume, logging) beside the
-                               program's own table; a task flag of the same name takes precedence
-     run_begin                 output directory, lock, optimizer, activation arena, SIGINT/SIGTERM,
+                               epochs, seed, threads, output, checkpoints, resume, logging), each checked
+                               against its range, beside the program's own table; a task flag of the same
+                               name takes precedence (how legacy names such as --output_dir stay)
+     run_model_config          the one precedence rule for a model's config: the weights file's own wins
+                               over --config (noted when they differ)
+     run_claim / run_begin     --out claimed (created, locked, refused if it holds an earlier run unless
+                               --resume or --overwrite), optimizer, activation arena, SIGINT/SIGTERM,
                                --resume (bit-identical continuation; a checkpoint that exists but does
                                not fit this model or data is refused, never skipped)
      run_next_step/run_batch/run_micro/run_backward/run_end_step
                                the step: data cursor over a per-epoch Fisher-Yates permutation,
                                dropout step numbering, the accumulation weights (bert_backward_scaled's
                                rule), NaN/Inf steps skipped and counted, log line, progress line with ETA,
-                               periodic checkpoints keeping the last --keep of this run's own
+                               periodic checkpoints keeping the last --keep of this run's own lineage
      run_eval_due/run_eval_end the eval cadence, the eval line, the curve
      run_finish                last checkpoint, summary (e2e, p_whole, p_train, p_core, peak memory),
-                               the exit status (0, 1 after too many bad steps, 130/143 interrupted)
-   and the small things every command-line program needs: run_die (one line, exit 1), checked
-   allocation, whole-file reads, JSON string/number writers, checked output streams.
+                               the exit status (0; 1 after too many bad steps or lost stdout; 130/143
+                               interrupted, a checkpoint saved)
+   and the small things every command-line program needs: run_die/run_warn (one line), checked
+   allocation, file reads bounded and refusing FIFOs/devices (run_read_file, run_read_file_max),
+   outputs written atomically and never through a symlink (run_create + run_commit), model outputs
+   checked for NaN/Inf (run_read_finite), JSON writers, checked streams (run_check_stream).
 
    The library itself never exits; this layer does (run_die) because it is the program's edge. */
 #ifndef BERT_RUN_H
