@@ -347,6 +347,10 @@ typedef struct bert_kernels {
 } bert_kernels;
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void);
+BERTDEF const bert_kernels *bert_measure_kernels(void);
+/* Counts instead of computing: memory that is never allocated, kernels that do nothing (results
+   read as zeros). Build a step on bert_ctx_create_on(bert_measure_kernels(), 0) with a real model
+   and bert_ctx_high_water says what its activations need, before any is allocated. */
 BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
                               const float *A, int lda, const float *B, int ldb, float beta,
                               float *Cm, int ldc);   // the oracle: C = alpha op(A) op(B) + beta C
@@ -2078,6 +2082,41 @@ static const bert_kernels bert__cpu_kernels = {
 #undef bert__sgemm
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void) { return &bert__cpu_kernels; }
+
+/* The measuring table: its memory is only counted (every block gets the same fake device address,
+   never dereferenced) and its kernels do nothing, so a step built on a ctx from
+   bert_ctx_create_on(bert_measure_kernels(), 0) tells, through bert_ctx_high_water, the bytes that
+   step's activations need, without allocating them or computing anything. Downloads read zeros. */
+static void *bert__measure_alloc(size_t bytes) { (void)bytes; return (void *)(uintptr_t)64; }
+static void bert__measure_release(void *p) { (void)p; }
+static void bert__measure_zero(void *p, size_t bytes) { (void)p; (void)bytes; }
+static void bert__measure_copy(void *dst, const void *src, size_t bytes) { (void)dst; (void)src; (void)bytes; }
+static void bert__measure_download(void *host_dst, const void *src, size_t bytes) { (void)src; memset(host_dst, 0, bytes); }
+static const bert_memory bert__measure_memory = {
+    1, bert__measure_alloc, bert__measure_release, bert__measure_zero, bert__measure_copy, bert__measure_download,
+    bert__measure_copy,
+};
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"   // the generated kernels ignore every argument
+#endif
+#define BERT__MEASURE_RET_void
+#define BERT__MEASURE_RET_float return 0.0f;
+#define BERT__MEASURE_RET_double return 0.0;
+#define BERT__MEASURE_KERNEL(ret, name, args) static ret bert__measure_##name args { BERT__MEASURE_RET_##ret }
+BERT_KERNELS(BERT__MEASURE_KERNEL)
+#undef BERT__MEASURE_KERNEL
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+static const bert_kernels bert__measure_kernels = {
+    "measure", &bert__measure_memory,
+#define BERT__MEASURE_ENTRY(ret, name, args) bert__measure_##name,
+    BERT_KERNELS(BERT__MEASURE_ENTRY)
+#undef BERT__MEASURE_ENTRY
+};
+
+BERTDEF const bert_kernels *bert_measure_kernels(void) { return &bert__measure_kernels; }
 
 // ----------------------------------------------------------------------------
 // arena and tensors: a bump allocator reset once per step

@@ -377,6 +377,22 @@ static void log_header(FILE *log, const task_state *t) {
     free(names);
 }
 
+// the step's loss on a zero batch of full length, for run_begin's --max_memory_mb check
+static bert_tensor *measure_loss(bert_ctx *ctx, bert_model *m, int B, void *arg) {
+    (void)arg;
+    batch b;
+    batch_alloc(&b, B);
+    size_t bt = (size_t)B * opt.max_seq_length;
+    memset(b.ids, 0, 3 * bt * sizeof(int32_t));
+    memset(b.labels, 0, (size_t)B * sizeof(int32_t));
+    memset(b.targets, 0, (size_t)B * sizeof(float));
+    int K = opt.num_labels;
+    bert_tensor *loss = bert_classify_forward(ctx, m, b.ids, b.types, b.mask, B, opt.max_seq_length, K > 1 ? b.labels : NULL,
+                                              K == 1 ? b.targets : NULL).loss;
+    batch_free(&b);
+    return loss;
+}
+
 static void train_step(run *r, task_state *t, batch *b, float *logits) {
     int K = opt.num_labels, A = ro.accumulation_steps;
     long hits = 0, seen = 0;
@@ -409,6 +425,7 @@ static int train(task_state *t) {
     snprintf(fp, sizeof fp, "classify %s: %d examples, %zu tokens, T %d, %d labels, batch %d x %d, seed %d, shuffle %d",
              opt.task, d->n, d->ntok, opt.max_seq_length, K, B, A, ro.seed, !ro.no_shuffle);
     run r;
+    ro.measure = measure_loss;
     run_begin(&r, &ro, t->m, (size_t)d->n, run_total_steps(&ro, (size_t)d->n), fp);
     if (K == 1) snprintf(head, sizeof head, "regression (MSE)"); else snprintf(head, sizeof head, "%d labels", K);
     snprintf(what, sizeof what, "classify: %s | %d train examples (%d steps per epoch) | %s | T %d | metric %s", opt.task, d->n,

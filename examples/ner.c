@@ -381,6 +381,18 @@ static void dump_grads(const char *path, const bert_model *m, float loss, const 
     free(names); free(e); free(grads); free(tags);
 }
 
+// the step's loss on a zero batch of full length, for run_begin's --max_memory_mb check
+static bert_tensor *measure_loss(bert_ctx *ctx, bert_model *m, int B, void *arg) {
+    (void)arg;
+    batch b;
+    batch_alloc(&b, B, opt.max_seq_length);
+    b.B = B; b.T = opt.max_seq_length;
+    for (int e = 0; e < B; e++) b.lengths[e] = opt.max_seq_length - 2;
+    bert_tensor *loss = forward(ctx, m, &b, 1).loss;
+    free(b.ids);
+    return loss;
+}
+
 // one optimizer step of --accumulation_steps micro-batches, each weighted 1/A
 static void train_step(run *r, batch *b) {
     int A = ro.accumulation_steps;
@@ -409,6 +421,7 @@ static int train(bert_model *m) {
              tr.path, tw.n, tr.n, opt.max_seq_length, opt.doc_stride, opt.tagging, opt.use_crf ? " crf" : "",
              ro.batch_size, ro.accumulation_steps, ro.seed);
     run r;
+    ro.measure = measure_loss;
     run_begin(&r, &ro, m, (size_t)tw.n, run_total_steps(&ro, (size_t)tw.n), fingerprint);
     r.tokens_per_example = (int)(tw.tag_at[tw.n] / tw.n) + 2;
     snprintf(what, sizeof what, "train: %s | %d records, %d windows, %ld mentions (%ld overlapping ones untagged) | %s%s, %d tags",

@@ -365,6 +365,17 @@ static void train_step(run *r, corpus_split *s, batch *mb) {
     run_end_step(r, mt, 4, data_s);
 }
 
+// the step's loss on a zero batch, for run_begin's --max_memory_mb check
+static bert_tensor *measure_loss(bert_ctx *ctx, bert_model *m, int B, void *arg) {
+    (void)arg;
+    batch b;
+    batch_alloc(&b, B, po.max_seq_length, po.max_predictions_per_seq);
+    bert_batch v = batch_view(&b);
+    bert_pretrain_out out = bert_pretrain_forward(ctx, m, &v);
+    free(b.ids);
+    return bert_add(ctx, out.mlm_loss, out.nsp_loss);
+}
+
 int main(int argc, char **argv) {
     parse_options(argc, argv);
     corpus_split s;
@@ -377,6 +388,7 @@ int main(int argc, char **argv) {
     snprintf(fingerprint, sizeof fingerprint, "%zu records in %d files, %zu held out, T %d, P %d, batch %d x %d, seed %d",
              s.train.n, s.train.nfiles, s.n_eval, po.max_seq_length, po.max_predictions_per_seq, ro.batch_size, A, ro.seed);
     bert_model *m = make_model();
+    ro.measure = measure_loss;
     run r;
     run_begin(&r, &ro, m, s.n_train, total, fingerprint);
     r.tokens_per_example = po.max_seq_length;

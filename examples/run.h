@@ -234,11 +234,17 @@ static RUN_UNUSED void run_permutation(size_t *perm, size_t n, uint64_t seed, ui
 // ----------------------------------------------------------------------------
 // options: the common flags
 
+/* A program's loss on a micro-batch of `batch` all-zero examples (token 0, label 0, full length),
+   built on ctx with m: run_begin runs it on bert_measure_kernels to check --max_memory_mb. */
+typedef bert_tensor *(*run_loss_fn)(bert_ctx *ctx, bert_model *m, int batch, void *arg);
+
 typedef struct {
     const char *out, *optimizer, *resume_from;
     int steps, epochs, batch_size, accumulation_steps, warmup_steps, seed, threads, no_shuffle;
     int resume, overwrite, keep, save_every, eval_every, print_every, max_bad_steps;
     float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm, momentum;
+    int max_memory_mb;   // 0: no cap
+    run_loss_fn measure; void *measure_arg;   // not flags: the program's step, for --max_memory_mb
     int drop_last;   // not a flag: 1 = an epoch's remainder is dropped (every batch full); 0 = a last, smaller batch
     int debug_kill_at_step, debug_nan_at_step, debug_nan_count;   // testing hooks
 } run_opts;
@@ -291,6 +297,7 @@ static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
         RUN__F("resume_from", BERT_FLAG_STR, resume_from, "continue from this checkpoint directory")
         RUN__F("overwrite", BERT_FLAG_BOOL, overwrite, "start over in an --out that holds an earlier run (its checkpoints are kept)")
         RUN__F("print_every", BERT_FLAG_INT, print_every, "progress line every N steps")
+        RUN__F("max_memory_mb", BERT_FLAG_INT, max_memory_mb, "refuse to start if params, grads, optimizer state and activations need more (0: no cap)")
         RUN__F("max_bad_steps", BERT_FLAG_INT, max_bad_steps, "stop after this many NaN/Inf steps in a row")
         RUN__F("debug_kill_at_step", BERT_FLAG_INT, debug_kill_at_step, "testing: SIGKILL itself right after this step")
         RUN__F("debug_nan_at_step", BERT_FLAG_INT, debug_nan_at_step, "testing: poison a gradient with NaN at this step")
@@ -367,6 +374,7 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
     RUN__RANGE(o->keep >= 1, "keep", ">= 1");
     RUN__RANGE(o->print_every >= 1, "print_every", ">= 1");
     RUN__RANGE(o->max_bad_steps >= 1, "max_bad_steps", ">= 1");
+    RUN__RANGE(o->max_memory_mb >= 0, "max_memory_mb", ">= 0 (0: no cap)");
     RUN__RANGE(o->save_every >= 0, "save_every", ">= 0 (0: only at the end)");
     RUN__RANGE(o->eval_every >= 0, "eval_every", ">= 0");
 }
@@ -667,6 +675,28 @@ static uint64_t run__new_id(void) {   // distinct for runs in one directory: tim
    directory and its lock, the optimizer from the options with total_steps, the activation arena,
    signal handlers, --resume, the log. fingerprint names the data and settings a checkpoint must
    match to be resumed (the program's choice, e.g. "1000 examples, T 128, batch 32 x 1, seed 7"). */
+/* --max_memory_mb, before the optimizer state and the activations are allocated: params and grads
+   (already there), the optimizer's moments (by type), and the activation arena of one micro-batch as
+   the program's own loss builds it on the measuring kernel table (exact: the same ops allocate the
+   same bytes; nothing is computed). Refuses the run with the figures when they exceed the cap. */
+static void run__check_memory(const run_opts *o, bert_model *m, bert_optim_type type) {
+    if (!o->max_memory_mb) return;
+    if (!o->measure) run_die("--max_memory_mb: this program does not measure its step");
+    bert_ctx *ctx = bert_ctx_create_on(bert_measure_kernels(), 0);
+    if (!ctx) run_die("out of memory");
+    bert_backward(ctx, o->measure(ctx, m, o->batch_size, o->measure_arg));
+    double mb = 1.0 / (1 << 20), weights = 2.0 * (double)m->num_params * sizeof(float) * mb;
+    double moments = (type == BERT_OPTIM_MOMENTUM ? 1.0 : 2.0) * (double)m->num_params * sizeof(float) * mb;
+    double acts = (double)bert_ctx_high_water(ctx) * mb, total = weights + moments + acts;
+    bert_ctx_free(ctx);
+    if (total > o->max_memory_mb)
+        run_die("--max_memory_mb %d: this run needs %.1f MB (params + grads %.1f, optimizer %.1f, activations %.1f "
+                "for a batch of %d); lower --batch_size (and raise --accumulation_steps) or the sequence length",
+                o->max_memory_mb, total, weights, moments, acts, o->batch_size);
+    printf("%s: memory %.1f MB of --max_memory_mb %d (params + grads %.1f, optimizer %.1f, activations %.1f)\n", run_prog,
+           total, o->max_memory_mb, weights, moments, acts);
+}
+
 static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_train, int total_steps, const char *fingerprint) {
     memset(r, 0, sizeof *r);
     r->t_start = bert_time_s();
@@ -675,9 +705,10 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
     snprintf(r->fingerprint, sizeof r->fingerprint, "%s", fingerprint);
     if (total_steps < 1) run_die("no optimizer step to take (check --steps, --epochs, --batch_size and the data)");
     if (n_train < 1) run_die("no training examples");
-    run_claim(o);
     bert_optim_type type;
     if (bert_optim_parse(&type, o->optimizer)) run_die("--optimizer: %s", bert_last_error());
+    run__check_memory(o, m, type);   // (before --out is claimed)
+    run_claim(o);
     r->opt = bert_optim_defaults(type);
     r->opt.lr = o->lr; r->opt.end_lr = o->end_lr; r->opt.poly_power = o->poly_power; r->opt.total_steps = total_steps;
     r->opt.warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : (int)(o->warmup_proportion * (float)total_steps);

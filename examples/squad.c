@@ -535,6 +535,17 @@ static void evaluate(run *r, bert_model *m, const bert_vocab *v) {
     run_eval_end(r, p.scored ? NULL : "predictions written, no answers to score", mt, p.scored ? 2 : 0);
 }
 
+// the step's loss on a zero batch of full length, for run_begin's --max_memory_mb check
+static bert_tensor *measure_loss(bert_ctx *ctx, bert_model *m, int B, void *arg) {
+    (void)arg;
+    batch b;
+    batch_alloc(&b, B);
+    memset(b.ids, 0, (3 * (size_t)B * opt.win.max_seq_length + 2 * (size_t)B) * sizeof(int32_t));
+    bert_tensor *loss = bert_span_forward(ctx, m, b.ids, b.types, b.mask, B, opt.win.max_seq_length, b.start, b.end).loss;
+    free(b.ids);
+    return loss;
+}
+
 static void train_steps(run *r, bert_model *m, const bert_vocab *v, const feature_set *fs) {
     int A = ro.accumulation_steps;
     batch b;
@@ -578,6 +589,7 @@ static int train(bert_model *m, const bert_vocab *v) {
     char fingerprint[160], what[160];
     snprintf(fingerprint, sizeof fingerprint, "%d windows, T %d, batch %d x %d, seed %d", fs.n, opt.win.max_seq_length, B, A, ro.seed);
     run r;
+    ro.measure = measure_loss;
     run_begin(&r, &ro, m, (size_t)fs.n, total, fingerprint);
     snprintf(what, sizeof what, "train: %d windows, %.2f epochs%s", fs.n, (double)total * A / per_epoch,
              opt.dynamic_padding ? ", dynamic padding" : "");

@@ -180,6 +180,26 @@ int main(void) {
     CHECK(dc->data.high_water > 0 && dc->arena.high_water < dc->data.high_water / 4,
           "device ctx: %zu bytes of device floats, %zu of host headers/ints", dc->data.high_water, dc->arena.high_water);
 
+    // the measuring table: the same step built on it needs exactly the device ctx's bytes, host and
+    // device, and neither computes nor touches the model
+    {
+        bert_ctx *mc = bert_ctx_create_on(bert_measure_kernels(), 0);
+        size_t bytes = cm->num_params * sizeof(float);
+        float *p0 = (float *)malloc(bytes), *g0 = (float *)malloc(bytes);
+        memcpy(p0, cm->params, bytes); memcpy(g0, cm->grads, bytes);
+        bert_ctx_reset(mc, 0);
+        bert_pretrain_out out = bert_pretrain_forward(mc, cm, &bt.b);
+        float loss = bert_tensor_item(mc, out.loss);
+        bert_backward(mc, out.loss);
+        CHECK(mc->data.high_water == dc->data.high_water && mc->arena.high_water == dc->arena.high_water,
+              "measured step: %zu + %zu bytes, the device step's %zu + %zu", mc->data.high_water, mc->arena.high_water,
+              dc->data.high_water, dc->arena.high_water);
+        CHECK(loss == 0.0f && memcmp(p0, cm->params, bytes) == 0 && memcmp(g0, cm->grads, bytes) == 0,
+              "measuring computes nothing (loss reads %g) and leaves params and grads as they were", (double)loss);
+        free(p0); free(g0);
+        bert_ctx_free(mc);
+    }
+
     // no-grad inference: the encoder rewinds both arenas after each layer; a fresh ctx with a tiny
     // block runs the chained-blocks path first, the merged single block after a reset
     bert_ctx *ic = bert_ctx_create_on(&sim, 1 << 12);

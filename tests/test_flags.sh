@@ -39,6 +39,7 @@ print_every 0
 max_bad_steps 0
 save_every -1
 eval_every -3
+max_memory_mb -1
 threads -1
 optimizer adam
 epochs 99999999999999999999
@@ -58,6 +59,30 @@ n=$(grep -c '^ok' "$dir/results"); bad_lines=$(grep '^FAIL' "$dir/results")
 # an epoch count whose step count overflows an int is refused, not wrapped
 timeout 10 "$B/finetune_own" --train "$dir/train.tsv" --vocab $V --config "$dir/tiny.json" --out "$dir/o6" --epochs 2000000000 --batch_size 1 > "$dir/out" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q 'more than 2^31-1' "$dir/out"; check $? "--epochs 2e9 over 43 examples: refused, not wrapped (exit $rc: $(head -1 "$dir/out"))"
+# --max_memory_mb: a cap below the run's needs is refused before the run writes anything (no log, no
+# checkpoint), with the figures; a cap above them starts the run and prints its share
+sed 's/"vocab_size": 1269/"vocab_size": 184/' "$dir/tiny.json" > "$dir/tiny_ner.json"
+printf '{"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "the cat sat on the mat in the house", "qas": [{"id": "q1", "question": "where did the cat sit", "answers": [{"text": "the mat", "answer_start": 15}]}, {"id": "q2", "question": "what sat", "answers": [{"text": "cat", "answer_start": 4}]}]}]}]}\n' > "$dir/squad.json"
+memprogs="classify|--task cola --do_train --train_file tests/data/classify_cola_train.tsv --vocab $V --config $dir/tiny.json --max_seq_length 64 --out $dir/o2
+pretrain|--text tests/data/encode_lines.txt --vocab $V --config $dir/tiny.json --batch_size 4 --max_seq_length 64 --out $dir/o3
+ner|--do_train --train_file tests/data/ner_sample.json --vocab tests/data/ner_vocab.txt --config $dir/tiny_ner.json --max_seq_length 64 --out $dir/o4
+squad|--do_train --train_file $dir/squad.json --vocab $V --config $dir/tiny.json --max_seq_length 64 --doc_stride 32 --max_query_length 16 --train_batch_size 2 --output_dir $dir/o5"
+echo "$memprogs" | while IFS='|' read -r prog args; do
+    rm -rf "$dir/o2" "$dir/o3" "$dir/o4" "$dir/o5"
+    timeout 20 "$B/$prog" $args --max_memory_mb 1 > "$dir/out" 2>&1; rc=$?
+    if [ $rc = 1 ] && grep -q 'max_memory_mb 1: this run needs [0-9.]* MB (params + grads' "$dir/out" && \
+       [ -z "$(find "$dir" -name log.jsonl -o -name 'ckpt-*')" ]; then echo ok
+    else echo "FAIL $prog --max_memory_mb 1: exit $rc: $(head -2 "$dir/out" | tr '\n' ' ')"; fi
+    rm -rf "$dir/o2" "$dir/o3" "$dir/o4" "$dir/o5"
+    timeout 60 "$B/$prog" $args --max_memory_mb 4096 --steps 1 > "$dir/out" 2>&1; rc=$?
+    if [ $rc = 0 ] && grep -q 'memory [0-9.]* MB of --max_memory_mb 4096' "$dir/out"; then echo ok
+    else echo "FAIL $prog --max_memory_mb 4096: exit $rc: $(head -2 "$dir/out" | tr '\n' ' ')"; fi
+done > "$dir/results"
+bad_lines=$(grep '^FAIL' "$dir/results")
+[ -z "$bad_lines" ] && [ "$(grep -c '^ok' "$dir/results")" = 8 ]; check $? "--max_memory_mb: 4 training programs refuse a cap of 1 MB before any log or checkpoint, run under 4096 MB"
+[ -n "$bad_lines" ] && echo "$bad_lines" | sed 's/^/         /'
+timeout 10 "$B/finetune_own" --train "$dir/train.tsv" --vocab $V --config "$dir/tiny.json" --out "$dir/o7" --max_memory_mb 100 > "$dir/out" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q 'does not measure its step' "$dir/out"; check $? "--max_memory_mb in a program that gives no measure: refused, not ignored (exit $rc)"
 [ $fail = 0 ] && rm -rf "$dir"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

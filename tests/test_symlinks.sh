@@ -37,6 +37,15 @@ outcome $? "ner: symlinks at model.safetensors, config.json, dev_results.json, t
 plant "$dir/pt" text_data.tfrecord
 $B/pretrain --text examples/data/sample_text.txt --vocab $V --config "$dir/tiny.json" --batch_size 4 --steps 2 --max_seq_length 64 --overwrite --out "$dir/pt" > "$dir/pt.out" 2>&1
 outcome $? "pretrain --text: a symlink at text_data.tfrecord and its .tmp" "$dir/pt/text_data.tfrecord"
+# squad: model, predictions.json, nbest_predictions.json; squad --eval --eval_details
+printf '{"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "the cat sat on the mat in the house", "qas": [{"id": "q1", "question": "where did the cat sit", "answers": [{"text": "the mat", "answer_start": 15}]}, {"id": "q2", "question": "what sat", "answers": [{"text": "cat", "answer_start": 4}]}]}]}]}\n' > "$dir/squad.json"
+plant "$dir/sq" model.safetensors predictions.json nbest_predictions.json details.jsonl
+$B/squad --do_train --do_predict --train_file "$dir/squad.json" --predict_file "$dir/squad.json" --vocab $V --config "$dir/tiny.json" --max_seq_length 64 \
+    --doc_stride 32 --max_query_length 16 --train_batch_size 2 --steps 2 --overwrite --output_dir "$dir/sq" > "$dir/sq.out" 2>&1
+outcome $? "squad: symlinks at model.safetensors, predictions.json, nbest_predictions.json and their .tmp" \
+    "$dir/sq/model.safetensors" "$dir/sq/predictions.json" "$dir/sq/nbest_predictions.json"
+$B/squad --eval "$dir/squad.json" "$dir/sq/predictions.json" --eval_details "$dir/sq/details.jsonl" > "$dir/sqe.out" 2>&1
+outcome $? "squad --eval --eval_details: a symlink at the details file and its .tmp" "$dir/sq/details.jsonl"
 # encode --output, create_pretraining_data --output_file, the demo's vocab.txt writer (bert_vocab_save)
 plant "$dir/misc" e.jsonl d.tfrecord
 $B/encode --ids --vocab $V --input tests/data/encode_lines.txt --output "$dir/misc/e.jsonl" > "$dir/enc.out" 2>&1
