@@ -13,7 +13,10 @@ any other global is refused with an error naming it, so a malicious file cannot 
 Sizes: every size the pickle or the archive declares is checked against the bytes the file holds
 before anything of that size is allocated: a storage's bytes against the file, each zip member's
 declared size against what it stores (members may expand to at most twice the archive in all), and
-the tensors' bytes against their storages' (a state dict repeats at most a tied copy).
+the tensors' bytes against their storages' (a state dict repeats at most a tied copy). A pickle's
+opcodes are counted too: each builds at most one small object (an empty set, 216 bytes, is the
+largest) from as little as one byte, so MAX_OPS of them bound what a crafted pickle of any size can
+make the unpickler hold (a BERT-large state dict takes about 12,000).
 
 State: nothing a load reads or builds is shared with the next load. The storage types are made
 per unpickler, and the pickle's BUILD opcode (which sets attributes, also on functions and classes)
@@ -33,6 +36,7 @@ STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
             "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
             "ByteStorage": "u1", "BoolStorage": "?"}
 MAX_NUMEL = 1 << 40
+MAX_OPS = 1 << 20
 
 
 class StorageType:
@@ -132,16 +136,29 @@ def _load_build(self):
     pickle._Unpickler.load_build(self)
 
 
+def _counted(op):
+    """An opcode's handler that first counts it against MAX_OPS."""
+    def handler(self):
+        self.ops += 1
+        if self.ops > MAX_OPS:
+            raise ConvertError(self.path, f"the pickle runs more than {MAX_OPS} opcodes (a state dict needs a few per "
+                                          f"tensor: corrupt or crafted)")
+        op(self)
+    return handler
+
+
 class _Unpickler(pickle._Unpickler):
     """The pure-Python unpickler: slower, but a corrupt length in the pickle makes it read what is
     there and fail, where the C one first tries to allocate the declared size. A storage may
-    declare at most `expansion` x the file's size in bytes (what the file can hold)."""
+    declare at most `expansion` x the file's size in bytes (what the file can hold); at most MAX_OPS
+    opcodes run."""
     dispatch = dict(pickle._Unpickler.dispatch)
     dispatch[pickle.BUILD[0]] = _load_build
+    dispatch = {code: _counted(op) for code, op in dispatch.items()}
 
     def __init__(self, f, path, file_size, expansion=1):
         super().__init__(f)
-        self.path, self.storages, self.allowed = path, {}, _allowed()
+        self.path, self.storages, self.allowed, self.ops = path, {}, _allowed(), 0
         self.file_size, self.max_storage = file_size, expansion * file_size
 
     def find_class(self, module, name):

@@ -1203,6 +1203,12 @@ def inflating_inputs():
     cases.append(("pytorch zip: 1 MB file, data.pkl deflated from 1 GiB", "hf2st.py",
                   [put("pt_bomb.bin", _zip_raw([("archive/data.pkl", _zeros_deflated(64))])), out],
                   "pt_bomb.bin", ("expands to 1073741824 bytes", "zip bomb")))
+    # pytorch zip: a stored 6 MB data.pkl of empty sets in one list (1 byte each, 216 bytes in memory:
+    # 1.3 GB of objects; made the converter hold 100x the pickle's size)
+    sets = b"\x80\x04(" + b"\x8f" * (6 << 20) + b"l."
+    cases.append(("pytorch zip: 6 MB data.pkl of 6M empty sets", "hf2st.py",
+                  [put("pt_sets.bin", _zip_raw([("archive/data.pkl", sets)])), out],
+                  "pt_sets.bin", ("more than 1048576 opcodes",)))
     # pytorch zip and legacy: 4000 tensor records viewing one 256 KiB storage (1 GiB of copies)
     n = 1 << 16
     views = [_p_tensor(f"t{i}", "0", n, [n], [1]) for i in range(4000)]
