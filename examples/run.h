@@ -16,7 +16,9 @@
                                name takes precedence (how legacy names such as --output_dir stay)
      run_model_config          the one precedence rule for a model's config: the weights file's own wins
                                over --config (noted when they differ)
-     run_claim / run_begin     --out claimed (created, locked, refused if it holds an earlier run unless
+     run_claim / run_begin     --max_memory_mb checked first (the program's step, opts.measure, built on
+                               bert_measure_kernels: exact, nothing allocated), --out claimed (created,
+                               locked, refused if it holds an earlier run unless
                                --resume or --overwrite), optimizer, activation arena, SIGINT/SIGTERM,
                                --resume (bit-identical continuation; a checkpoint that exists but does
                                not fit this model or data is refused, never skipped)

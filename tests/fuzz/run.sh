@@ -8,7 +8,7 @@
 set -u
 if [ "${1:-}" = --one ]; then one=$2; shift 2; else one=; fi   # internal: xargs runs one target per call
 secs=${1:-60}; shift
-targets=${*:-"json config safetensors vocab tokenizer tfrecord classify ner squad flags"}
+targets=${*:-"json config safetensors vocab tokenizer tfrecord classify ner squad flags resume"}
 runs=${FUZZ_RUNS:-}
 jobs=${FUZZ_JOBS:-1}
 CLANG=${CLANG:-clang}
@@ -26,12 +26,15 @@ build() {   # target -> build/fuzz/fuzz_TARGET
 
 fuzz() {   # target -> build/fuzz/run_TARGET.log, exit status in run_TARGET.rc
     t=$1
+    if [ "$t" = resume ]; then   # its seed is a valid state file, written by the target itself
+        mkdir -p "$out/seeds/resume" && FUZZ_WRITE_SEED="$out/seeds/resume/state.safetensors" "$out/fuzz_resume"
+    fi
     seeds=$out/seeds/$t; [ -d "$seeds" ] || seeds=$out/seeds/json
     mkdir -p "$out/corpus/$t"
     case $t in tokenizer) opts=-max_len=256 ;; vocab) opts=-max_len=1024 ;; tfrecord) opts=-max_len=2048 ;; *) opts= ;; esac
     # the example readers exit on bad input by design (their harness jumps out, leaking that parse)
     # and print a line per file read: stdout and stderr closed (libFuzzer keeps its own output)
-    case $t in classify|ner|squad|flags) opts="$opts -detect_leaks=0 -close_fd_mask=3" ;; esac
+    case $t in classify|ner|squad|flags|resume) opts="$opts -detect_leaks=0 -close_fd_mask=3" ;; esac
     [ -n "$runs" ] && opts="$opts -runs=$runs"
     start=$(date +%s)
     "$out/fuzz_$t" "$out/corpus/$t" "$seeds" $opts -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
