@@ -28,6 +28,14 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
+# MPI=1: the programs data parallel over MPI (bert_mpi.h), built with mpicc into build/mpi; run them
+# with mpirun -np N (make test-mpi tests them)
+ifeq ($(MPI),1)
+  CC = mpicc
+  CFLAGS += -DBERT_MPI
+  BUILD = build/mpi
+endif
+
 TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode test_classify test_crash_save test_ner test_device test_squad
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
@@ -81,6 +89,10 @@ cuda-check test-cuda bench-cuda:
 	@echo "✗ nvcc not found: $@ skipped (set NVCC=/path/to/nvcc to build bert_cuda.h)"
 endif
 
+.PHONY: test-mpi
+test-mpi: $(BUILD)/st_compare
+	BUILD=$(BUILD) sh tests/test_mpi.sh
+
 .PHONY: all test ref ref-check cxx-check readme-check clean demo examples
 all: $(TEST_BINS)
 
@@ -123,12 +135,14 @@ SCRIPT_TESTS += tests/test_special_files.sh
 SCRIPT_TESTS += tests/test_flags.sh
 # a symlink planted at every name the programs write is never written through
 SCRIPT_TESTS += tests/test_symlinks.sh
+# data parallel over MPI: 2 ranks against 1 (make MPI=1 builds; a skip line without mpicc/mpirun)
+SCRIPT_TESTS += tests/test_mpi.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output
 SCRIPT_TESTS += tests/test_convert.sh
 # ... and on randomly mutated inputs of every format (100 per input kind here; make fuzz runs more)
 SCRIPT_TESTS += tests/test_convert_mutate.sh
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/finetune_own $(EXAMPLE_BINS) cxx-check readme-check cuda-check
+test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/finetune_own $(BUILD)/st_compare $(EXAMPLE_BINS) cxx-check readme-check cuda-check
 	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward FINETUNE_OWN=$(BUILD)/finetune_own BUILD=$(BUILD) PYTHON=$(PYTHON) \
 	  sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
 

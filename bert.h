@@ -629,6 +629,8 @@ typedef struct {
     float *m, *v;              // (n) moments, same layout as params
     float last_lr, last_grad_norm;
     const struct bert_kernels *k;  // the model's at bert_optim_init: moments live in its memory
+    const struct bert_comm *comm;  // data parallel: grads summed over its ranks first (NULL: one process)
+    double last_comm_s;            // seconds the last step spent in that sum
 } bert_optim;
 
 BERTDEF bert_optim bert_optim_defaults(bert_optim_type type);
@@ -643,6 +645,32 @@ BERTDEF int bert_optim_step(bert_optim *o, bert_model *m);
 // A NaN/Inf gradient norm skips the update (step not counted) and returns BERT_ERR_NONFINITE.
 BERTDEF const char *bert_optim_name(bert_optim_type type);
 BERTDEF int bert_optim_parse(bert_optim_type *type, const char *name);   // the inverse; BERT_ERR_ARG
+
+// ----------------------------------------------------------------------------
+// communication: the seam data-parallel training stands on, filled like the kernel table. Every
+// rank holds the whole model and takes its share of each batch; bert_optim_step with o->comm set
+// first sums the grads over the ranks (each rank's backward weighted by its share of the global
+// batch, see bert_backward_scaled), so clipping and the update then run identically everywhere.
+// bert.h stays single-process: bert_comm_single() is that (every call a no-op). bert_mpi.h fills
+// the table with MPI (between processes and machines), bert_cuda.h with NCCL (device buffers).
+
+typedef struct bert_comm {
+    const char *name;
+    int rank, size;            // this process's rank in [0, size)
+    int device;                // 1: the float buffers are in the device memory of bert_cuda.h's table
+    // in-place sums over the ranks; BERT_OK or BERT_ERR_IO (the job cannot go on)
+    int (*allreduce_sum)(const struct bert_comm *c, float *buf, size_t n);
+    int (*allreduce_sum_f64)(const struct bert_comm *c, double *buf, size_t n);   // host: metrics, flags
+    int (*broadcast)(const struct bert_comm *c, void *host_buf, size_t bytes, int root);
+    int (*barrier)(const struct bert_comm *c);
+    void (*abort)(const struct bert_comm *c, int code);   // ends every rank (no return), or returns on one
+    void *impl;
+} bert_comm;
+
+BERTDEF const bert_comm *bert_comm_single(void);
+BERTDEF int bert_comm_allreduce_model(const bert_comm *c, const struct bert_kernels *k, float *buf, size_t n);
+// the sum of a buffer in k's memory (params, grads, moments), staged through the host when k's
+// memory is a device's and c's is not
 
 // ----------------------------------------------------------------------------
 // utils for command-line programs: a flag table parser (the examples share it)
@@ -3329,6 +3357,34 @@ BERTDEF int bert_optim_init(bert_optim *o, const bert_model *m) {
     return BERT_OK;
 }
 
+// ---- communication: the single-process table, and sums of model buffers in any memory
+
+static int bert__single_sum(const bert_comm *c, float *buf, size_t n) { (void)c; (void)buf; (void)n; return BERT_OK; }
+static int bert__single_sum_f64(const bert_comm *c, double *buf, size_t n) { (void)c; (void)buf; (void)n; return BERT_OK; }
+static int bert__single_broadcast(const bert_comm *c, void *buf, size_t bytes, int root) {
+    (void)c; (void)buf; (void)bytes; (void)root;
+    return BERT_OK;
+}
+static int bert__single_barrier(const bert_comm *c) { (void)c; return BERT_OK; }
+static void bert__single_abort(const bert_comm *c, int code) { (void)c; (void)code; }
+static const bert_comm bert__single_comm = {
+    "single", 0, 1, 0, bert__single_sum, bert__single_sum_f64, bert__single_broadcast, bert__single_barrier,
+    bert__single_abort, NULL,
+};
+BERTDEF const bert_comm *bert_comm_single(void) { return &bert__single_comm; }
+
+BERTDEF int bert_comm_allreduce_model(const bert_comm *c, const struct bert_kernels *k, float *buf, size_t n) {
+    if (!c || c->size <= 1) return BERT_OK;
+    if (!bert__mem_of(k)->device || c->device) return c->allreduce_sum(c, buf, n);
+    float *host = (float *)bert__malloc(n * sizeof(float));
+    if (!host) return bert__err(BERT_ERR_OOM, "allreduce: no host buffer for %zu floats", n);
+    bert_copy_to_host(k, host, buf, n * sizeof(float));
+    int rc = c->allreduce_sum(c, host, n);
+    if (!rc) bert_copy_from_host(k, buf, host, n * sizeof(float));
+    BERT_FREE(host);
+    return rc;
+}
+
 BERTDEF void bert_optim_free(bert_optim *o) {
     if (o->m) bert__mem_of(o->k)->release(o->m);
     if (o->v) bert__mem_of(o->k)->release(o->v);
@@ -3348,6 +3404,12 @@ BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step) {
 BERTDEF int bert_optim_step(bert_optim *o, bert_model *m) {
     const bert_kernels *k = m->k ? m->k : bert_cpu_kernels();   // the kernels of the params' memory
     BERT_ASSERT_MSG(o->m && o->n == m->num_params && o->k == m->k, "bert_optim_step: call bert_optim_init with this model");
+    if (o->comm && o->comm->size > 1) {   // every rank's share of the batch: the global batch's grads, everywhere
+        double t0 = bert_time_s();
+        int rc = bert_comm_allreduce_model(o->comm, m->k, m->grads, m->num_params);
+        o->last_comm_s = bert_time_s() - t0;
+        if (rc) return rc;
+    }
     double norm = sqrt(k->sumsq(m->grads, m->num_params));
     o->last_grad_norm = (float)norm;
     if (!isfinite(norm)) return bert__err(BERT_ERR_NONFINITE, "gradient norm is %g: update skipped", norm);

@@ -47,6 +47,36 @@
      (inputs rounded to 10 mantissa bits) or BF16 (inputs rounded to bf16's 8 bits), accumulating in
      fp32 either way. Everything outside the GEMMs stays fp32. Not done: bf16 activations in memory,
      fp16 with dynamic loss scaling.
+
+   DATA PARALLEL (NCCL)
+     Optional, behind BERT_NCCL: bert.h's communication seam (bert_comm) on NCCL, so data-parallel
+     training sums the grads in device memory, GPU to GPU (NVLink, PCIe, InfiniBand), never through
+     the host. Define BERT_NCCL for the implementation and for the files that call the functions below
+     (their declarations are behind it too), and link with -lnccl; without it nothing here needs NCCL:
+         nvcc -x cu -O2 -arch=sm_90 -DBERT_CUDA_IMPLEMENTATION -DBERT_NCCL -c bert_cuda.h -o bert_cuda.o
+         mpicc -O2 -DBERT_MPI -DBERT_NCCL app.c bert_cuda.o -L/usr/local/cuda/lib64 -lnccl -lcublas -lcudart -lstdc++ -lm
+     One process per GPU: every rank runs the same program, holds the whole model on its own GPU and
+     takes its share of each batch (bert.h's seam comment). NCCL needs one id that rank 0 makes and
+     sends to the other ranks by any means before they all call bert_nccl_init (which waits for every
+     rank); e.g. over bert_mpi.h's seam:
+         const bert_comm *mpi = bert_mpi_init();
+         char id[128];                                           // NCCL_UNIQUE_ID_BYTES
+         if (mpi->rank == 0 && bert_nccl_unique_id(id, sizeof id) < 0) die(bert_cuda_last_error());
+         mpi->broadcast(mpi, id, sizeof id, 0);
+         if (bert_cuda_init(local_rank) != BERT_OK) die(...);    // this rank's GPU (it calls cudaSetDevice)
+         opt.comm = bert_nccl_init(id, mpi->rank, mpi->size);    // NULL + bert_cuda_last_error() on failure
+         ... the single-GPU loop: bert_optim_step sums the grads over the ranks, on the GPUs ...
+         bert_nccl_free();                                       // before bert_cuda_shutdown
+     (local_rank: the GPU of this process on its machine, e.g. OMPI_COMM_WORLD_LOCAL_RANK.) The
+     table has device = 1: allreduce_sum sums device floats in place (bert_comm_allreduce_model hands
+     it the grads as they are); allreduce_sum_f64 and broadcast take host buffers, as the seam says,
+     staged through one device buffer in pieces of at most 16 MiB. Everything runs on this header's
+     stream, and every call returns once its collective is done, polling NCCL's asynchronous error
+     meanwhile: a failure NCCL detects (a lost connection) comes back as BERT_ERR_DEVICE with
+     bert_cuda_last_error() instead of a wait forever. abort aborts the communicator, records the error
+     and returns; the caller exits, and the other ranks' next collective fails (or their launcher ends
+     them). Compile- and link-checked here (make cuda-check builds tests/test_nccl.c against it) but
+     never run: the session that wrote it had no GPU. make test-nccl runs its 1-rank test on one GPU.
 */
 #ifndef BERT_CUDA_H
 #define BERT_CUDA_H
@@ -70,6 +100,12 @@ int bert_cuda_sync(void);                      // waits for queued work: BERT_OK
 typedef enum { BERT_CUDA_MATH_FP32, BERT_CUDA_MATH_TF32, BERT_CUDA_MATH_BF16 } bert_cuda_math;
 void bert_cuda_set_math(bert_cuda_math math);  // the GEMMs' arithmetic (default FP32); see PRECISION
 
+#ifdef BERT_NCCL   // see DATA PARALLEL (NCCL); link with -lnccl
+int bert_nccl_unique_id(void *id_out, size_t cap);   // rank 0: the id's size in bytes (128), or -BERT_ERR_ARG/DEVICE
+const bert_comm *bert_nccl_init(const void *id, int rank, int size);   // after bert_cuda_init; NULL on failure
+void bert_nccl_free(void);                     // destroys the communicator and its staging buffer
+#endif
+
 #ifdef __cplusplus
 }
 #endif
@@ -84,6 +120,10 @@ void bert_cuda_set_math(bert_cuda_math math);  // the GEMMs' arithmetic (default
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef BERT_NCCL
+#include <nccl.h>
+#include <sched.h>
+#endif
 
 // Every entry of the table has a CUDA version below: entry `foo` of bert.h's BERT_KERNELS is bc_foo,
 // and bc_fill_table sets each field from that list by name. When the table grows, the build
@@ -102,6 +142,7 @@ static struct {
     char error[512];
     int failed;
     int sms;
+    int device;                   // the GPU bert_cuda_init chose
     bert_cuda_math math;
     bc_buf ints[2];               // integer inputs of the current call
     bc_buf attn;                  // attention: dropped probabilities and dS, (2, B*NH, T, T)
@@ -1172,6 +1213,7 @@ int bert_cuda_init(int device) {
         return BERT_ERR_DEVICE;
     }
     bc.sms = prop.multiProcessorCount;
+    bc.device = device;
     snprintf(bc.name, sizeof bc.name, "%.200s (sm_%d%d, %d SMs, %.0f GiB)", prop.name, prop.major, prop.minor,
              prop.multiProcessorCount, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
     bc.mem.device = 1;
@@ -1198,6 +1240,194 @@ int bert_cuda_sync(void) {
 }
 
 }  // extern "C"
+
+#ifdef BERT_NCCL
+// ----------------------------------------------------------------------------
+// data parallel: bert.h's communication seam on NCCL (DATA PARALLEL at the top). One communicator
+// per process, every collective on bc.stream; the seam's functions return BERT_ERR_DEVICE with the
+// error recorded as every other failure here, and never exit.
+
+#define BC_NCCL_PIECE ((size_t)16 << 20)   // bytes of a host buffer staged per collective
+
+static struct {
+    ncclComm_t comm;   // NULL before bert_nccl_init, after bert_nccl_free, and once aborted
+    bc_buf stage;      // the device copy of a host buffer (allreduce_sum_f64, broadcast, barrier)
+    bert_comm table;
+} bcn;
+
+static bool bc_nccl(ncclResult_t r, const char *call, const char *file, int line) {
+    if (r == ncclSuccess) return true;
+    const char *more = ncclGetLastError(bcn.comm);   // NCCL's own account, when it has one
+    char why[400];
+    if (more && *more) snprintf(why, sizeof why, "%s (%.300s)", ncclGetErrorString(r), more);
+    else snprintf(why, sizeof why, "%s", ncclGetErrorString(r));
+    bc_fail(file, line, call, why);
+    return false;
+}
+
+#define BC_NCCL(call) bc_nccl((call), #call, __FILE__, __LINE__)
+
+static bool bc_nccl_usable(const char *call) {
+    if (bcn.comm && bc.ready) return true;
+    bc_fail(__FILE__, __LINE__, call, bc.ready ? "no NCCL communicator (bert_nccl_init failed, or freed or aborted)"
+                                               : "bert_cuda.h is shut down");
+    return false;
+}
+
+// Waits for bc.stream (the collective last on it), polling the communicator's asynchronous error so
+// that a failure NCCL detects (a peer's connection lost) ends the wait instead of blocking it for
+// ever; the communicator is then aborted (NCCL's rule: it cannot be used after an async error).
+static bool bc_nccl_wait(void) {
+    for (;;) {
+        cudaError_t e = cudaStreamQuery(bc.stream);
+        if (e == cudaSuccess) return true;
+        if (e != cudaErrorNotReady) return bc_cuda(e, "cudaStreamQuery(bc.stream)", __FILE__, __LINE__);
+        cudaGetLastError();   // "not ready" is no error worth keeping
+        ncclResult_t async = ncclSuccess;
+        if (!BC_NCCL(ncclCommGetAsyncError(bcn.comm, &async))) return false;
+        if (async != ncclSuccess && async != ncclInProgress) {
+            bc_nccl(async, "ncclCommGetAsyncError (a collective failed)", __FILE__, __LINE__);
+            ncclCommAbort(bcn.comm);
+            bcn.comm = NULL;
+            return false;
+        }
+        sched_yield();
+    }
+}
+
+// a collective on a host buffer: to the device in pieces, sum (root < 0) or broadcast from root,
+// back to the host
+static int bc_nccl_host(void *host, size_t bytes, ncclDataType_t type, size_t elem, int root) {
+    if (!bc_nccl_usable(root < 0 ? "bert_comm allreduce (nccl)" : "bert_comm broadcast (nccl)")) return BERT_ERR_DEVICE;
+    size_t piece = BC_NCCL_PIECE / elem * elem;
+    for (size_t off = 0; off < bytes; off += piece) {
+        size_t k = bytes - off < piece ? bytes - off : piece;
+        char *h = (char *)host + off, *d = (char *)bc_scratch(&bcn.stage, k);   // grows to one piece at most
+        if (!d || !BC_CUDA(cudaMemcpyAsync(d, h, k, cudaMemcpyHostToDevice, bc.stream))) return BERT_ERR_DEVICE;
+        if (root < 0 ? !BC_NCCL(ncclAllReduce(d, d, k / elem, type, ncclSum, bcn.comm, bc.stream))
+                     : !BC_NCCL(ncclBroadcast(d, d, k / elem, type, root, bcn.comm, bc.stream)))
+            return BERT_ERR_DEVICE;
+        if (!bc_nccl_wait() || !BC_CUDA(cudaMemcpyAsync(h, d, k, cudaMemcpyDeviceToHost, bc.stream)) ||
+            !BC_CUDA(cudaStreamSynchronize(bc.stream)))
+            return BERT_ERR_DEVICE;
+    }
+    return BERT_OK;
+}
+
+// Device floats summed in place. Synchronous: it returns once the sum is done, so a failure is this
+// call's return value and bert_optim's last_comm_s times the sum itself. Nothing is lost by waiting:
+// bert_optim_step reads the grad norm next (sumsq), which waits for the stream anyway, and every
+// kernel that reads the grads runs after it on the same stream.
+static int bc_nccl_sum(const bert_comm *c, float *buf, size_t n) {
+    (void)c;
+    if (!bc_nccl_usable("bert_comm allreduce_sum (nccl)")) return BERT_ERR_DEVICE;
+    if (n && (!BC_NCCL(ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, bcn.comm, bc.stream)) || !bc_nccl_wait()))
+        return BERT_ERR_DEVICE;
+    return BERT_OK;
+}
+
+static int bc_nccl_sum_f64(const bert_comm *c, double *buf, size_t n) {
+    (void)c;
+    return bc_nccl_host(buf, n * sizeof(double), ncclDouble, sizeof(double), -1);
+}
+
+static int bc_nccl_broadcast(const bert_comm *c, void *buf, size_t bytes, int root) {
+    (void)c;
+    if (!bc_nccl_usable("bert_comm broadcast (nccl)")) return BERT_ERR_DEVICE;
+    if (root < 0 || root >= bcn.table.size) {
+        char why[64];
+        snprintf(why, sizeof why, "root %d of %d ranks", root, bcn.table.size);
+        bc_fail(__FILE__, __LINE__, "bert_comm broadcast (nccl)", why);
+        return BERT_ERR_DEVICE;
+    }
+    return bc_nccl_host(buf, bytes, ncclChar, 1, root);
+}
+
+// every rank adds 1: the sum arrives once all have come, and is the number of ranks
+static int bc_nccl_barrier(const bert_comm *c) {
+    (void)c;
+    int32_t one = 1;
+    int rc = bc_nccl_host(&one, sizeof one, ncclInt32, sizeof one, -1);
+    if (rc == BERT_OK && one != bcn.table.size) {
+        char why[64];
+        snprintf(why, sizeof why, "%d ranks came, of %d", (int)one, bcn.table.size);
+        bc_fail(__FILE__, __LINE__, "bert_comm barrier (nccl)", why);
+        return BERT_ERR_DEVICE;
+    }
+    return rc;
+}
+
+// Aborts the communicator (the other ranks' next collective fails) and records why; it cannot end
+// the process: the caller exits.
+static void bc_nccl_abort(const bert_comm *c, int code) {
+    (void)c;
+    char why[64];
+    snprintf(why, sizeof why, "rank %d aborted the job (code %d)", bcn.table.rank, code);
+    bc_fail(__FILE__, __LINE__, "bert_comm abort (nccl)", why);
+    if (bcn.comm) BC_NCCL(ncclCommAbort(bcn.comm));
+    bcn.comm = NULL;
+}
+
+extern "C" {
+
+int bert_nccl_unique_id(void *id_out, size_t cap) {
+    ncclUniqueId id;
+    if (!id_out || cap < sizeof id) {
+        char why[80];
+        snprintf(why, sizeof why, "needs %zu bytes, given %zu", sizeof id, id_out ? cap : (size_t)0);
+        bc_fail(__FILE__, __LINE__, "bert_nccl_unique_id", why);
+        return -BERT_ERR_ARG;
+    }
+    if (!BC_NCCL(ncclGetUniqueId(&id))) return -BERT_ERR_DEVICE;
+    memcpy(id_out, &id, sizeof id);
+    return (int)sizeof id;
+}
+
+void bert_nccl_free(void) {
+    if (bcn.comm) {
+        if (bc.ready) BC_CUDA(cudaStreamSynchronize(bc.stream));   // nothing of ours still queued on it
+        BC_NCCL(ncclCommDestroy(bcn.comm));
+        bcn.comm = NULL;
+    }
+    bc_free_buf(&bcn.stage);
+}
+
+// The communicator of rank `rank` of `size`, on bert_cuda_init's GPU; every rank calls it with rank
+// 0's id, and it returns once all have. A second call replaces the first communicator.
+const bert_comm *bert_nccl_init(const void *id, int rank, int size) {
+    bert_nccl_free();
+    if (!bc.ready) {
+        bc_fail(__FILE__, __LINE__, "bert_nccl_init", "call bert_cuda_init first (its GPU and stream are NCCL's)");
+        return NULL;
+    }
+    if (!id || size < 1 || rank < 0 || rank >= size) {
+        char why[80];
+        snprintf(why, sizeof why, "rank %d of %d%s", rank, size, id ? "" : ", no id");
+        bc_fail(__FILE__, __LINE__, "bert_nccl_init", why);
+        return NULL;
+    }
+    ncclUniqueId uid;
+    memcpy(&uid, id, sizeof uid);
+    ncclComm_t comm = NULL;
+    if (!BC_CUDA(cudaSetDevice(bc.device)) || !BC_NCCL(ncclCommInitRank(&comm, size, uid, rank))) return NULL;
+    bcn.comm = comm;
+    bert_comm *t = &bcn.table;
+    memset(t, 0, sizeof *t);
+    t->name = "nccl";
+    t->rank = rank;
+    t->size = size;
+    t->device = 1;   // allreduce_sum takes device floats: bert_comm_allreduce_model passes the grads as they are
+    t->allreduce_sum = bc_nccl_sum;
+    t->allreduce_sum_f64 = bc_nccl_sum_f64;
+    t->broadcast = bc_nccl_broadcast;
+    t->barrier = bc_nccl_barrier;
+    t->abort = bc_nccl_abort;
+    t->impl = comm;   // the ncclComm_t, for a caller's own collectives on bert_cuda.h's stream
+    return t;
+}
+
+}  // extern "C"
+#endif  // BERT_NCCL
 
 #endif  // BERT_CUDA_IMPLEMENTED
 #endif  // BERT_CUDA_IMPLEMENTATION

@@ -130,6 +130,7 @@ static char *labels_string(int descs) {
 // the model as HF BertForSequenceClassification names (bert.*, classifier.*, and the pretraining heads
 // bert.h keeps), config and label list in the metadata; written to PATH.tmp and renamed
 static void save_model(const bert_model *m, const char *path) {
+    if (run_rank()) return;   // data parallel: rank 0 writes for all
     char config[1024], k[16];
     if (bert_config_to_json(&m->config, config, sizeof config) < 0) run_die("config too long");
     bert_st_entry *e = (bert_st_entry *)run_calloc((size_t)m->num_tensors, sizeof *e);
@@ -315,7 +316,7 @@ static void setup(task_state *t) {
     if (paired && t->m->config.type_vocab_size < 2)
         run_die("%s: sentence pairs need type_vocab_size 2 or more; the model has %d", paired->path, t->m->config.type_vocab_size);
     if (!opt.do_train && !from_file) run_die("%s has no classifier.weight: fine-tune it first (--do_train)", opt.init ? opt.init : "the model");
-    if (mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
+    if (!run_rank() && mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
     snprintf(t->model_path, sizeof t->model_path, "%s/model.safetensors", ro.out);
 }
 
@@ -401,6 +402,7 @@ static void train_step(run *r, task_state *t, batch *b, float *logits) {
         double t0 = bert_time_s();
         int n;
         const size_t *idx = run_batch(r, &n);
+        if (!n) continue;   // data parallel: a last batch smaller than the ranks
         batch_load(b, &t->train, idx, n, t->pad_id);
         data_s += bert_time_s() - t0;
         bert_ctx *ctx = run_micro(r);
@@ -419,8 +421,7 @@ static void train_step(run *r, task_state *t, batch *b, float *logits) {
 static int train(task_state *t) {
     const dataset *d = &t->train;
     int B = ro.batch_size, A = ro.accumulation_steps, K = opt.num_labels;
-    int per_epoch = (int)((((size_t)d->n + (size_t)B - 1) / (size_t)B) / (size_t)A);   // optimizer steps
-    if (per_epoch < 1) per_epoch = 1;
+    int per_epoch = run_steps_per_epoch(&ro, (size_t)d->n);   // optimizer steps
     char fp[512], what[512], head[32];
     snprintf(fp, sizeof fp, "classify %s: %d examples, %zu tokens, T %d, %d labels, batch %d x %d, seed %d, shuffle %d",
              opt.task, d->n, d->ntok, opt.max_seq_length, K, B, A, ro.seed, !ro.no_shuffle);

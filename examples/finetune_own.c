@@ -112,18 +112,19 @@ int main(int argc, char **argv) {
     size_t BT = (size_t)ro.batch_size * my.max_seq_length;
     int32_t *ids = (int32_t *)run_calloc(BT, 4), *mask = (int32_t *)run_calloc(BT, 4);
     int32_t *labels = (int32_t *)run_calloc((size_t)ro.batch_size, 4), *pred = (int32_t *)run_calloc((size_t)ro.batch_size, 4);
-    int steps_per_epoch = (train.n + ro.batch_size - 1) / ro.batch_size / ro.accumulation_steps;
+    int steps_per_epoch = run_steps_per_epoch(&ro, (size_t)train.n);
     while (run_next_step(&r)) {
         for (int k = 0; k < ro.accumulation_steps; k++) {
             int B;
             const size_t *idx = run_batch(&r, &B);
+            if (!B) continue;   // data parallel: a last batch smaller than the ranks gives some none
             gather(&train, idx, B, ids, mask, labels);
             bert_ctx *ctx = run_micro(&r);
             bert_classify_out o = bert_classify_forward(ctx, m, ids, NULL, mask, B, my.max_seq_length, labels, NULL);
             run_backward(&r, o.loss, 1.0f / (float)ro.accumulation_steps);
         }
         run_end_step(&r, NULL, 0, 0.0);
-        if (run_eval_due(&r, steps_per_epoch > 0 ? steps_per_epoch : 1) || (run_completed(&r) && (int)r.opt.step == r.total_steps)) {
+        if (run_eval_due(&r, steps_per_epoch) || (run_completed(&r) && (int)r.opt.step == r.total_steps)) {
             run_eval_begin(&r);
             run_metric acc = { "accuracy", accuracy(&r, &dev, ids, mask, labels, pred) };
             run_eval_end(&r, my.dev ? "dev" : "train", &acc, 1);

@@ -344,7 +344,7 @@ static void final_tasks(run *r, bert_ctx *ctx, bert_model *m) {
 static void save_model(const bert_model *m) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", ro.out);
-    if (bert_model_save(m, path)) run_die("saving %s", bert_last_error());
+    run_model_save(m, path);
     snprintf(path, sizeof path, "%s/config.json", ro.out);
     write_hf_config(m, path);
     printf("model: %s/model.safetensors, %s/config.json\n", ro.out, ro.out);
@@ -401,6 +401,7 @@ static void train_step(run *r, batch *b) {
         double t0 = bert_time_s();
         int B;
         const size_t *idx = run_batch(r, &B);
+        if (!B) continue;   // data parallel: a last batch smaller than the ranks
         batch_fill(b, &tr, &tw, idx, B);
         data_s += bert_time_s() - t0;
         bert_token_classify_out o = forward(run_micro(r), r->m, b, 1);
@@ -445,7 +446,7 @@ int main(int argc, char **argv) {
     parse_options(argc, argv);
     bert_vocab *v = load_vocab();
     load_data();
-    if (mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
+    if (!run_rank() && mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
     char model_path[4200];   // none for --oracle: the gold tags stand in for the predictions
     if (opt.model) snprintf(model_path, sizeof model_path, "%s", opt.model);
     else snprintf(model_path, sizeof model_path, "%s/model.safetensors", ro.out);

@@ -240,7 +240,8 @@ static void split_data(corpus_split *s, char *text_path, size_t cap) {
     if (po.text.count) {
         snprintf(text_path, cap, "%s/text_data.tfrecord", ro.out);
         run_claim(&ro);   // the output directory is this run's before anything is written there
-        text_to_tfrecord(text_path);
+        if (!run_rank()) text_to_tfrecord(text_path);
+        run_barrier();    // data parallel: the other ranks read rank 0's file (a shared --out)
         if (po.input.count == 64) run_die("--input: given over 63 times with --text");
         po.input.items[po.input.count++] = text_path;
     }
@@ -348,11 +349,15 @@ static void train_step(run *r, corpus_split *s, batch *mb) {
         predictions += mb[k].predictions;
     }
     double data_s = bert_time_s() - t0;
+    // the masked-LM loss is the mean over the predictions of every rank: this rank's micro-batch k
+    // weighs its share of them, divided by the rank's share of the batch (run_backward multiplies by it)
+    double global = run_sum(predictions);
     for (int k = 0; k < A && r->step_finite; k++) {
         bert_ctx *ctx = run_micro(r);
         bert_batch v = batch_view(&mb[k]);
         bert_pretrain_out out = bert_pretrain_forward(ctx, r->m, &v);
-        float wm = predictions ? (float)mb[k].predictions / (float)predictions : 0.0f;
+        float wm = global > 0 ? (float)mb[k].predictions / (float)global : 0.0f;
+        if (run_world() > 1) wm = (float)((double)wm / run_share(r));
         bert_tensor *loss = bert_add(ctx, bert_scale(ctx, out.mlm_loss, wm), bert_scale(ctx, out.nsp_loss, 1.0f / (float)A));
         run_backward(r, loss, 1.0f);
         mlm += (double)bert_tensor_item(ctx, out.mlm_loss) * wm;
@@ -360,7 +365,7 @@ static void train_step(run *r, corpus_split *s, batch *mb) {
         mlm_hits += count_correct(ctx, out.mlm_logits, mb[k].labels);
         nsp_hits += count_correct(ctx, out.nsp_logits, mb[k].nsp);
     }
-    run_metric mt[] = { { "mlm_loss", mlm }, { "nsp_loss", nsp }, { "mlm_acc", predictions ? (double)mlm_hits / predictions : 0.0 },
+    run_metric mt[] = { { "mlm_loss", mlm }, { "nsp_loss", nsp }, { "mlm_acc", global > 0 ? (double)mlm_hits * run_world() / global : 0.0 },
                         { "nsp_acc", (double)nsp_hits / (A * B) } };
     run_end_step(r, mt, 4, data_s);
 }

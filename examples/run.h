@@ -57,6 +57,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef BERT_MPI
+#include "../bert_mpi.h"   // data parallel over MPI: build with mpicc -DBERT_MPI (make MPI=1)
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RUN_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -82,13 +85,24 @@ FILE *(fdopen)(int, const char *);   // POSIX, hidden under strict -std=c11; a c
 // errors, memory, files, JSON output
 
 static const char *run_prog = "bert";   // the program's name in messages (run_parse sets it)
+static const bert_comm *run_comm;       // the ranks of a data-parallel run (run_parse sets it; NULL: one)
 
-// one line on stderr: "prog: [kind]message"
+static int run_rank(void) { return run_comm ? run_comm->rank : 0; }
+static int run_world(void) { return run_comm ? run_comm->size : 1; }
+
+// one line on stderr: "prog: [kind]message", or "prog (rank R): ..." from a rank other than 0
 static void run__report(const char *kind, const char *fmt, va_list ap) {
     fflush(stdout);
-    fprintf(stderr, "%s: %s", run_prog, kind);
+    if (run_rank()) fprintf(stderr, "%s (rank %d): %s", run_prog, run_rank(), kind);
+    else fprintf(stderr, "%s: %s", run_prog, kind);
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
+}
+
+// the end of a failed run: with several ranks, every rank ends (MPI_Abort), none waits on this one
+static void run__exit_failed(void) {
+    if (run_world() > 1) { fflush(NULL); run_comm->abort(run_comm, 1); }
+    exit(1);
 }
 
 static void run_die(const char *fmt, ...) RUN_PRINTF(1, 2);
@@ -97,11 +111,12 @@ static void run_die(const char *fmt, ...) {
     va_start(ap, fmt);
     run__report("", fmt, ap);
     va_end(ap);
-    exit(1);
+    run__exit_failed();
 }
 
 static void run_warn(const char *fmt, ...) RUN_PRINTF(1, 2);
 static void run_warn(const char *fmt, ...) {
+    if (run_rank()) return;   // the ranks read the same data: rank 0 says it once
     va_list ap;
     va_start(ap, fmt);
     run__report("warning: ", fmt, ap);
@@ -168,12 +183,34 @@ static RUN_UNUSED char *run_read_file_max(const char *path, size_t *len, size_t 
    exclusively (never through a planted symlink), renamed over PATH by run_commit once every write
    succeeded; a failure (a full disk, /dev/full) is one line and exit 1, PATH keeping what it held. */
 static RUN_UNUSED FILE *run_create(bert_atomic_file *a, const char *path) {
+    if (run_rank()) {   // the other ranks of a data-parallel run compute the same outputs: rank 0 writes
+        a->tmp = NULL;
+        if (!(a->file = fopen("/dev/null", "w"))) run_die("/dev/null: %s", strerror(errno));
+        return (FILE *)a->file;
+    }
     if (bert_atomic_open(a, path)) run_die("%s", bert_last_error());
     return (FILE *)a->file;
 }
 
 static RUN_UNUSED void run_commit(bert_atomic_file *a, const char *path) {
+    if (run_rank()) { fclose((FILE *)a->file); a->file = NULL; return; }
     if (bert_atomic_close(a, path, 1)) run_die("%s", bert_last_error());
+}
+
+// bert_model_save on rank 0 (the only writer of a data-parallel run), one line and exit 1 on failure
+static RUN_UNUSED void run_model_save(const bert_model *m, const char *path) {
+    if (!run_rank() && bert_model_save(m, path)) run_die("saving %s", bert_last_error());
+}
+
+// the sum over the ranks of x (x itself in one process); every rank must call it at the same point
+static RUN_UNUSED double run_sum(double x) {
+    if (run_world() > 1 && run_comm->allreduce_sum_f64(run_comm, &x, 1)) run_die("allreduce failed");
+    return x;
+}
+
+// every rank waits here (rank 0 writing a file the others then read)
+static RUN_UNUSED void run_barrier(void) {
+    if (run_world() > 1 && run_comm->barrier(run_comm)) run_die("barrier failed");
 }
 
 // a JSON string of n bytes of UTF-8 (quotes and control characters escaped)
@@ -248,7 +285,7 @@ typedef struct {
     int max_memory_mb;   // 0: no cap
     run_loss_fn measure; void *measure_arg;   // not flags: the program's step, for --max_memory_mb
     int drop_last;   // not a flag: 1 = an epoch's remainder is dropped (every batch full); 0 = a last, smaller batch
-    int debug_kill_at_step, debug_nan_at_step, debug_nan_count;   // testing hooks
+    int debug_kill_at_step, debug_kill_rank, debug_nan_at_step, debug_nan_count, debug_trace_records;   // testing hooks
 } run_opts;
 
 // defaults as google-research/bert's fine-tuning scripts; a program changes what its task needs
@@ -257,7 +294,7 @@ static RUN_UNUSED run_opts run_defaults(void) {
     memset(&o, 0, sizeof o);
     o.out = "run_out"; o.optimizer = "adamw_gb";
     o.epochs = 3; o.batch_size = 32; o.accumulation_steps = 1; o.warmup_steps = -1; o.seed = 12345;
-    o.keep = 3; o.print_every = 10; o.max_bad_steps = 10; o.debug_nan_count = 1;
+    o.keep = 3; o.print_every = 10; o.max_bad_steps = 10; o.debug_nan_count = 1; o.debug_kill_rank = -1;
     o.lr = 5e-5f; o.warmup_proportion = 0.1f; o.poly_power = 1.0f; o.weight_decay = 0.01f;
     o.beta1 = 0.9f; o.beta2 = 0.999f; o.eps = 1e-6f; o.clip_norm = 1.0f; o.momentum = 0.9f;
     return o;
@@ -302,6 +339,8 @@ static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
         RUN__F("max_memory_mb", BERT_FLAG_INT, max_memory_mb, "refuse to start if params, grads, optimizer state and activations need more (0: no cap)")
         RUN__F("max_bad_steps", BERT_FLAG_INT, max_bad_steps, "stop after this many NaN/Inf steps in a row")
         RUN__F("debug_kill_at_step", BERT_FLAG_INT, debug_kill_at_step, "testing: SIGKILL itself right after this step")
+        RUN__F("debug_kill_rank", BERT_FLAG_INT, debug_kill_rank, "testing: ... only this rank (-1: every rank)")
+        RUN__F("debug_trace_records", BERT_FLAG_BOOL, debug_trace_records, "testing: each micro-batch's record indices on stderr")
         RUN__F("debug_nan_at_step", BERT_FLAG_INT, debug_nan_at_step, "testing: poison a gradient with NaN at this step")
         RUN__F("debug_nan_count", BERT_FLAG_INT, debug_nan_count, "testing: ... and on this many attempts from there")
     }
@@ -328,10 +367,30 @@ static void run_check_opts(const run_opts *o, unsigned groups);
 /* Parses argv against the program's flags and the common groups. --help prints `intro` (the usage
    text: what the program does and an example) and every flag, then exits 0; a bad flag is one line
    and exit 1. Sets OpenMP's thread count from --threads. */
+/* The ranks of a data-parallel run: MPI when built with BERT_MPI (every rank but 0 then prints
+   nothing on stdout), and every rank's command line the same as rank 0's (checked: a launcher
+   started with different options per rank is refused at once). */
+static void run__start_ranks(int argc, char **argv) {
+#ifdef BERT_MPI
+    if (!(run_comm = bert_mpi_init())) { fprintf(stderr, "%s: MPI could not start\n", run_prog); exit(1); }
+#else
+    run_comm = bert_comm_single();
+#endif
+    if (run_world() == 1) return;
+    if (run_rank() && !freopen("/dev/null", "w", stdout)) run_die("/dev/null: %s", strerror(errno));
+    uint64_t h = 1469598103934665603ull, h0;   // FNV-1a over the arguments and their ends
+    for (int i = 1; i < argc; i++)
+        for (const unsigned char *c = (const unsigned char *)argv[i];; c++) { h = (h ^ *c) * 1099511628211ull; if (!*c) break; }
+    h0 = h;
+    if (run_comm->broadcast(run_comm, &h0, sizeof h0, 0)) run_die("broadcast failed");
+    if (h0 != h) run_die("this rank's command line differs from rank 0's: every rank must run the same options");
+}
+
 static RUN_UNUSED void run_parse(const char *prog, const char *intro, const bert_flag *task, int ntask,
                                  run_opts *o, unsigned groups, int argc, char **argv) {
     bert_flag all[RUN_MAX_FLAGS];
     run_prog = prog;
+    run__start_ranks(argc, argv);
     int n = run__table(all, task, ntask, o, groups);
     int rc = bert_flags_parse(all, n, argc, argv);
     if (rc == 1) {
@@ -377,6 +436,7 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
     RUN__RANGE(o->print_every >= 1, "print_every", ">= 1");
     RUN__RANGE(o->max_bad_steps >= 1, "max_bad_steps", ">= 1");
     RUN__RANGE(o->max_memory_mb >= 0, "max_memory_mb", ">= 0 (0: no cap)");
+    RUN__RANGE(o->debug_kill_rank >= -1, "debug_kill_rank", ">= -1");
     RUN__RANGE(o->save_every >= 0, "save_every", ">= 0 (0: only at the end)");
     RUN__RANGE(o->eval_every >= 0, "eval_every", ">= 0");
 }
@@ -431,17 +491,23 @@ typedef struct {
     int tokens_per_example;     // for the tok/s of the progress line (0: not shown)
     // the step being taken
     double step_loss; int step_finite, step_samples;
+    double share;               // this rank's part of the current global micro-batch (1 in one process)
+    int interrupted;            // the signal every rank agreed to stop on (run__stopped)
     int bad_in_row, poisoned;
     // curves and timers
     run__series train, eval;
-    double t_start, t_loop, t_data, t_compute, t_eval, t_ckpt, t_mark;
-    uint64_t samples;
+    double t_start, t_loop, t_data, t_compute, t_eval, t_ckpt, t_mark, t_comm;
+    uint64_t samples;           // examples trained on, over all ranks
     const char *stop_reason;
     double last_eval;
 } run;
 
 static volatile sig_atomic_t run__signal = 0;
 static void run__on_signal(int sig) { run__signal = sig; }
+
+// the signal the run stops on: at once in one process; with several ranks the one they agreed on at
+// the end of a step (each rank may see it at another instant, and all must stop at the same step)
+static int run__stopped(const run *r) { return run_world() > 1 ? r->interrupted : (int)run__signal; }
 
 static void run__series_add(run__series *s, double x, double y) {
     if (s->n == s->cap) {
@@ -534,7 +600,11 @@ static void run__prune(const run *r) {
     }
 }
 
+static void run__check_replicas(run *r);
+
 static void run__save(run *r) {
+    run__check_replicas(r);   // (every rank, at the same step)
+    if (run_rank()) return;   // rank 0 writes for all: the ranks hold the same weights and state
     double t0 = bert_time_s();
     char dir[4096], path[4200];
     run__ckpt_dir(dir, sizeof dir, r, r->opt.step);
@@ -550,14 +620,15 @@ static void run__save(run *r) {
     run_commit(&out, path);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (bert_model_save(r->m, path)) run_die("saving %s", bert_last_error());
-    char micro[32], epoch[32], cur[32], bad[32];
+    char micro[32], epoch[32], cur[32], bad[32], ranks[32];
+    snprintf(ranks, sizeof ranks, "%d", run_world());
     snprintf(micro, sizeof micro, "%llu", (unsigned long long)r->micro);
     snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)r->epoch);
     snprintf(cur, sizeof cur, "%llu", (unsigned long long)r->cursor);
     snprintf(bad, sizeof bad, "%llu", (unsigned long long)r->bad_steps);
-    const char *kv[] = { "micro", micro, "epoch", epoch, "cursor", cur, "bad_steps", bad, "data", r->fingerprint };
+    const char *kv[] = { "micro", micro, "epoch", epoch, "cursor", cur, "bad_steps", bad, "data", r->fingerprint, "ranks", ranks };
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    if (bert_optim_save(&r->opt, r->m, path, kv, 5)) run_die("saving %s", bert_last_error());
+    if (bert_optim_save(&r->opt, r->m, path, kv, 6)) run_die("saving %s", bert_last_error());
     run__prune(r);
     r->t_ckpt += bert_time_s() - t0;
     r->saves++;
@@ -583,6 +654,10 @@ static int run__load(run *r, const char *dir) {
         bert_st_close(&st);
         exit(1);
     }
+    uint64_t ranks = 1;
+    if (run__meta_u64(&st, "ranks", &ranks) && ranks != (uint64_t)run_world())
+        printf("%s: saved by a %llu-rank run, continued on %d ranks: the data cursor is global, so the record order goes on "
+               "unchanged in global batches of %d x %d\n", dir, (unsigned long long)ranks, run_world(), r->o->batch_size, run_world());
     bert_st_close(&st);
     if (cursor > r->n_train)   // same data, so a damaged or edited state file
         run_die("%s/state.safetensors: data cursor %llu is past the %zu training records", dir, (unsigned long long)cursor, r->n_train);
@@ -641,6 +716,7 @@ static int run__holds_run(const char *out) {   // an earlier run's log or checkp
    over there (the earlier run's checkpoints are still never pruned). run_begin calls it; a program
    that writes into --out before run_begin (pretrain's --text data) calls it first. */
 static RUN_UNUSED void run_claim(const run_opts *o) {
+    if (run_rank()) return;   // rank 0 owns the output directory of a data-parallel run
     if (run__lock_fd >= 0 && !strcmp(run__claimed, o->out)) return;
     if (strlen(o->out) + 8 >= sizeof run__claimed) run_die("%s: path too long", o->out);
     if (mkdir(o->out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", o->out, strerror(errno));
@@ -671,6 +747,70 @@ static uint64_t run__new_id(void) {   // distinct for runs in one directory: tim
     static uint64_t count;
     uint64_t s = bert_rng_bits(bert_rng_stream((uint64_t)(bert_time_s() * 1e6), (uint64_t)getpid(), 0x52554eull), ++count);
     return s ? s >> 1 : 1;
+}
+
+// ---- the ranks of a data-parallel run: one start, the same weights, the same state
+
+// FNV-1a over 64-bit words (a tail byte-wise): one pass over the weights, to compare replicas
+static uint64_t run__hash(const void *p, size_t bytes) {
+    const unsigned char *b = (const unsigned char *)p;
+    uint64_t h = 1469598103934665603ull, w;
+    size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) { memcpy(&w, b + i, 8); h = (h ^ w) * 1099511628211ull; }
+    for (; i < bytes; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+// rank 0's value of a 64-bit word on every rank; 1 if it differs from this rank's
+static int run__differs_from_rank0(uint64_t mine) {
+    uint64_t theirs = mine;
+    if (run_comm->broadcast(run_comm, &theirs, sizeof theirs, 0)) run_die("broadcast failed");
+    return theirs != mine;
+}
+
+// a buffer in the model's memory from rank 0 to every rank (through the host: the seam's broadcast)
+static void run__broadcast_model(const run *r, float *buf, size_t n) {
+    const bert_kernels *k = r->m->k;
+    float *host = buf;
+    if (k && k->mem && k->mem->device) { host = (float *)run_malloc(n * sizeof(float)); bert_copy_to_host(k, host, buf, n * sizeof(float)); }
+    if (run_comm->broadcast(run_comm, host, n * sizeof(float), 0)) run_die("broadcast failed");
+    if (host != buf) { bert_copy_from_host(k, buf, host, n * sizeof(float)); free(host); }
+}
+
+// every rank trains the same model on the same data and settings: checked before the first step
+static void run__agree(run *r) {
+    if (run_world() == 1) return;
+    uint64_t h = run__hash(r->fingerprint, strlen(r->fingerprint)) ^ run__hash(&r->m->config, sizeof r->m->config);
+    h = h * 31 + r->m->num_params;
+    if (run__differs_from_rank0(h))
+        run_die("this rank's data, model or settings differ from rank 0's (here: %s; %zu params): every rank must "
+                "read the same files", r->fingerprint, r->m->num_params);
+}
+
+// rank 0's weights, moments and counters (fresh or resumed) on every rank
+static void run__share_state(run *r) {
+    if (run_world() == 1) return;
+    uint64_t c[6] = { r->opt.step, r->micro, r->epoch, r->cursor, r->bad_steps, r->run_id };
+    if (run_comm->broadcast(run_comm, c, sizeof c, 0)) run_die("broadcast failed");
+    r->opt.step = c[0]; r->micro = c[1]; r->epoch = c[2]; r->cursor = c[3]; r->bad_steps = c[4]; r->run_id = c[5];
+    run__broadcast_model(r, r->m->params, r->m->num_params);
+    run__broadcast_model(r, r->opt.m, r->opt.n);
+    if (r->opt.v) run__broadcast_model(r, r->opt.v, r->opt.n);
+}
+
+/* The replicas must stay bit-identical (same summed grads, same update): a hash of every rank's
+   weights against rank 0's, at each progress line and checkpoint. A difference ends the job. */
+static void run__check_replicas(run *r) {
+    if (run_world() == 1) return;
+    const bert_kernels *k = r->m->k;
+    size_t bytes = r->m->num_params * sizeof(float);
+    float *host = r->m->params;
+    if (k && k->mem && k->mem->device) { host = (float *)run_malloc(bytes); bert_copy_to_host(k, host, r->m->params, bytes); }
+    uint64_t h = run__hash(host, bytes);
+    if (host != r->m->params) free(host);
+    if (run__differs_from_rank0(h))
+        run_die("step %llu: this rank's weights differ from rank 0's (the replicas diverged: a faulty rank, or "
+                "a kernel that is not deterministic)", (unsigned long long)r->opt.step);
 }
 
 /* Starts a training run of m (created or loaded, task heads added) over n_train examples: the output
@@ -716,18 +856,22 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
     r->opt.warmup_steps = o->warmup_steps >= 0 ? o->warmup_steps : (int)(o->warmup_proportion * (float)total_steps);
     r->opt.weight_decay = o->weight_decay; r->opt.beta1 = o->beta1; r->opt.beta2 = o->beta2; r->opt.eps = o->eps;
     r->opt.momentum = o->momentum; r->opt.clip_norm = o->clip_norm;
+    r->opt.comm = run_comm;   // bert_optim_step sums the ranks' grads
     if (bert_optim_init(&r->opt, m)) run_die("%s", bert_last_error());
     if (!(r->ctx = bert_ctx_create((size_t)64 << 20))) run_die("out of memory for the activation arena");
-    r->ctx->seed = (uint64_t)o->seed;
+    r->ctx->seed = (uint64_t)o->seed + (uint64_t)run_rank() * 0x9E3779B97F4A7C15ull;   // each rank its own dropout masks
     r->perm = (size_t *)run_calloc(n_train, sizeof(size_t));
     r->batch = (size_t *)run_calloc((size_t)o->batch_size, sizeof(size_t));
     r->run_id = run__new_id();
-    run__resume(r);
+    run__agree(r);
+    if (!run_rank()) run__resume(r);
+    run__share_state(r);
     run_permutation(r->perm, n_train, (uint64_t)o->seed, r->epoch, !o->no_shuffle);
     r->first_step = r->opt.step;
     char path[4200];
     run__path(path, sizeof path, r, "log.jsonl");
-    if (!(r->log = run__open_out(path, r->opt.step ? "a" : "w"))) run_die("%s: %s", path, strerror(errno));
+    r->log = run_rank() ? fopen("/dev/null", "w") : run__open_out(path, r->opt.step ? "a" : "w");
+    if (!r->log) run_die("%s: %s", path, strerror(errno));
     signal(SIGINT, run__on_signal);    // ISO C signal(): a second Ctrl-C (the handler is then reset,
     signal(SIGTERM, run__on_signal);   // on SysV-semantics libcs) ends the process at once; saves are atomic
     r->t_loop = bert_time_s();
@@ -736,17 +880,32 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
 // the optimizer's warmup, for the program's opening line
 static RUN_UNUSED void run_print_setup(const run *r, const char *what) {
     const bert_config *c = &r->m->config;
-    printf("%s | L=%d H=%d A=%d (%zu params) | %s lr %g warmup %d | batch %d x %d accumulation | %d steps | sgemm %s\n",
+    char ranks[64] = "";
+    if (run_world() > 1) snprintf(ranks, sizeof ranks, " x %d ranks", run_world());
+    printf("%s | L=%d H=%d A=%d (%zu params) | %s lr %g warmup %d | batch %d%s x %d accumulation | %d steps | sgemm %s\n",
            what, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, r->m->num_params, r->o->optimizer,
-           (double)r->opt.lr, r->opt.warmup_steps, r->o->batch_size, r->o->accumulation_steps, r->total_steps,
+           (double)r->opt.lr, r->opt.warmup_steps, r->o->batch_size, ranks, r->o->accumulation_steps, r->total_steps,
            bert_sgemm_kernel_name());
     fflush(stdout);
 }
 
+// micro-batches in an epoch of n examples: global ones, of --batch_size on each rank
+static size_t run__micro_per_epoch(const run_opts *o, size_t n) {
+    size_t G = (size_t)o->batch_size * (size_t)run_world();
+    return o->drop_last ? n / G : (n + G - 1) / G;
+}
+
+// optimizer steps in an epoch of n examples (at least 1)
+static RUN_UNUSED int run_steps_per_epoch(const run_opts *o, size_t n) {
+    size_t s = run__micro_per_epoch(o, n) / (size_t)o->accumulation_steps;
+    return s < 1 ? 1 : s > 2147483647u ? 2147483647 : (int)s;
+}
+
 // the optimizer steps of --steps, or of --epochs over n examples in micro-batches of --batch_size
+// (global ones: --batch_size on each rank)
 static RUN_UNUSED int run_total_steps(const run_opts *o, size_t n) {
     if (o->steps) return o->steps;
-    size_t B = (size_t)o->batch_size, micro = o->drop_last ? n / B : (n + B - 1) / B;
+    size_t micro = run__micro_per_epoch(o, n);
     double total = (double)micro * o->epochs / o->accumulation_steps;
     if (total > 2147483647.0) run_die("--epochs %d over %zu examples makes %.0f steps, more than 2^31-1", o->epochs, n, total);
     return (int)total;
@@ -756,30 +915,45 @@ static RUN_UNUSED int run_total_steps(const run_opts *o, size_t n) {
 
 // 1 while there is a step to take (not done, not interrupted, not failed); zeroes the grads
 static RUN_UNUSED int run_next_step(run *r) {
-    if ((int)r->opt.step >= r->total_steps || run__signal || r->stop_reason[0] != 'd') return 0;
+    if ((int)r->opt.step >= r->total_steps || run__stopped(r) || r->stop_reason[0] != 'd') return 0;
     bert_model_zero_grad(r->m);
-    r->step_loss = 0; r->step_finite = 1; r->step_samples = 0;
+    r->step_loss = 0; r->step_finite = 1; r->step_samples = 0; r->share = 1.0;
     r->t_mark = bert_time_s();
     return 1;
 }
 
 /* The next micro-batch's example indices (*count of them, written to r->batch); a new epoch (a new
-   permutation) starts when the current one has no full batch left (drop_last) or none at all. */
+   permutation) starts when the current one has no full batch left (drop_last) or none at all.
+   With R ranks the micro-batch is global: the next R x --batch_size records of the permutation (the
+   same records whatever R), rank k taking the k-th slice, so every record is seen once per epoch. A
+   last, smaller global batch is split as evenly as it goes: a rank may get none (*count 0: it runs
+   no forward pass; run_backward is not called). r->share is the rank's part, run_backward's factor. */
 static RUN_UNUSED const size_t *run_batch(run *r, int *count) {
-    size_t B = (size_t)r->o->batch_size, left = r->n_train - r->cursor;
-    if (left == 0 || (r->o->drop_last && B > left)) {
+    size_t R = (size_t)run_world(), k = (size_t)run_rank(), G = (size_t)r->o->batch_size * R, left = r->n_train - r->cursor;
+    if (left == 0 || (r->o->drop_last && G > left)) {
         r->epoch++;
         r->cursor = 0;
         run_permutation(r->perm, r->n_train, (uint64_t)r->o->seed, r->epoch, !r->o->no_shuffle);
         left = r->n_train;
     }
-    size_t n = B < left ? B : left;
-    for (size_t e = 0; e < n; e++) r->batch[e] = r->perm[r->cursor + e];
+    size_t n = G < left ? G : left, lo = n * k / R, hi = n * (k + 1) / R;
+    for (size_t e = lo; e < hi; e++) r->batch[e - lo] = r->perm[r->cursor + e];
+    if (r->o->debug_trace_records) {   // one write per line: the ranks' lines never interleave
+        char line[4096];
+        int len = snprintf(line, sizeof line, "records rank %d epoch %llu:", run_rank(), (unsigned long long)r->epoch);
+        for (size_t e = lo; e < hi && len < (int)sizeof line - 24; e++) len += snprintf(line + len, sizeof line - (size_t)len, " %zu", r->batch[e - lo]);
+        fprintf(stderr, "%s\n", line);
+    }
     r->cursor += n;
-    r->step_samples += (int)n;
-    *count = (int)n;
+    if (hi == lo) r->micro++;   // the run_micro this rank skips: the ranks' dropout numbering stays aligned
+    r->step_samples += (int)(hi - lo);
+    r->share = (double)(hi - lo) / (double)n;
+    *count = (int)(hi - lo);
     return r->batch;
 }
+
+// this rank's part of the current global micro-batch (1 in one process)
+static RUN_UNUSED double run_share(const run *r) { return r->share; }
 
 // before a micro-batch's forward pass: frees the last one's activations, numbers its dropout masks
 static RUN_UNUSED bert_ctx *run_micro(run *r) {
@@ -788,13 +962,15 @@ static RUN_UNUSED bert_ctx *run_micro(run *r) {
 }
 
 /* A micro-batch's backward with its accumulation weight (1/accumulation_steps for equal shares; see
-   bert_backward_scaled). Returns the loss value; a NaN/Inf loss marks the step to be skipped and
-   runs no backward. */
+   bert_backward_scaled), as in one process: with several ranks it is scaled by this rank's share of
+   the global micro-batch, so the summed grads are those of the whole batch. Returns the loss value;
+   a NaN/Inf loss marks the step to be skipped (on every rank) and runs no backward. */
 static RUN_UNUSED double run_backward(run *r, bert_tensor *loss, float weight) {
     double v = bert_tensor_item(r->ctx, loss);
     if (!isfinite(v)) { r->step_finite = 0; return v; }
-    if (r->step_finite) bert_backward_scaled(r->ctx, loss, weight);
-    r->step_loss += v * weight;
+    float w = (float)((double)weight * r->share);
+    if (r->step_finite) bert_backward_scaled(r->ctx, loss, w);
+    r->step_loss += v * w;
     return v;
 }
 
@@ -834,26 +1010,59 @@ static void run__skip(run *r) {
    program's metrics, the progress line every --print_every steps, a checkpoint every --save_every.
    data_s: seconds of the step spent reading data (for the summary's split). Returns 1 if the update
    was made. */
+#define RUN_MAX_METRICS 16
+
+/* With several ranks, what the step's end decides is decided together, in one small sum: whether
+   every rank's loss was finite, whether any rank was signalled, and the global loss, examples and
+   metrics (each rank's weighted by its examples: the means over the whole global batch). */
+static run_metric *run__global_step(run *r, const run_metric *mt, int n, run_metric *global, uint64_t *samples) {
+    *samples = (uint64_t)r->step_samples;
+    if (run_world() == 1) { r->interrupted = run__signal; return (run_metric *)mt; }
+    double v[4 + RUN_MAX_METRICS];
+    v[0] = !r->step_finite; v[1] = run__signal != 0; v[2] = r->step_loss; v[3] = r->step_samples;
+    for (int i = 0; i < n; i++) v[4 + i] = mt[i].value * r->step_samples;
+    if (run_comm->allreduce_sum_f64(run_comm, v, (size_t)(4 + n))) run_die("allreduce failed");
+    r->step_finite = v[0] == 0;
+    if (v[1] > 0 && !r->interrupted) r->interrupted = run__signal ? (int)run__signal : SIGINT;
+    r->step_loss = v[2];
+    *samples = (uint64_t)v[3];
+    for (int i = 0; i < n; i++) { global[i].name = mt[i].name; global[i].value = v[3] > 0 ? v[4 + i] / v[3] : 0.0; }
+    return global;
+}
+
 static RUN_UNUSED int run_end_step(run *r, const run_metric *mt, int n, double data_s) {
     const run_opts *o = r->o;
+    if (n > RUN_MAX_METRICS) run_die("run_end_step: more than %d metrics", RUN_MAX_METRICS);
     if (o->debug_nan_at_step && (int)r->opt.step + 1 == o->debug_nan_at_step && r->poisoned < o->debug_nan_count) {
         float nan = NAN;   // poison one gradient in whatever memory the grads live
         bert_copy_from_host(r->m->k, r->m->grads, &nan, sizeof nan);
         r->poisoned++;
     }
-    int ok = r->step_finite && bert_optim_step(&r->opt, r->m) != BERT_ERR_NONFINITE;
+    run_metric global[RUN_MAX_METRICS];
+    uint64_t samples;
+    mt = run__global_step(r, mt, n, global, &samples);
+    int rc = r->step_finite ? bert_optim_step(&r->opt, r->m) : BERT_ERR_NONFINITE;
+    if (rc && rc != BERT_ERR_NONFINITE) run_die("%s", bert_last_error());   // the ranks' sum failed
+    int ok = rc == BERT_OK;
     double now = bert_time_s();
     r->t_compute += now - r->t_mark - data_s;
     r->t_data += data_s;
-    r->samples += (uint64_t)r->step_samples;
+    r->t_comm += r->step_finite ? r->opt.last_comm_s : 0.0;
+    r->samples += samples;
     if (!ok) { run__skip(r); return 0; }
     r->bad_in_row = 0;
     uint64_t s = r->opt.step;
     run__series_add(&r->train, (double)s, r->step_loss);
     run__log_step(r, mt, n);
-    if (s % (uint64_t)o->print_every == 0 || (int)s == r->total_steps || s == r->first_step + 1) run__progress(r, mt, n);
+    if (s % (uint64_t)o->print_every == 0 || (int)s == r->total_steps || s == r->first_step + 1) {
+        run__progress(r, mt, n);
+        run__check_replicas(r);
+    }
     if (o->save_every && s % (uint64_t)o->save_every == 0 && (int)s != r->total_steps) run__save(r);
-    if (o->debug_kill_at_step && (int)s == o->debug_kill_at_step) { fflush(NULL); raise(SIGKILL); }
+    if (o->debug_kill_at_step && (int)s == o->debug_kill_at_step && (o->debug_kill_rank < 0 || o->debug_kill_rank == run_rank())) {
+        fflush(NULL);
+        raise(SIGKILL);
+    }
     return 1;
 }
 
@@ -864,7 +1073,7 @@ static RUN_UNUSED int run_end_step(run *r, const run_metric *mt, int n, double d
 static RUN_UNUSED int run_eval_due(const run *r, int every) {
     int e = r->o->eval_every ? r->o->eval_every : every;
     return e > 0 && r->opt.step > r->first_step && r->opt.step % (uint64_t)e == 0 && (int)r->opt.step != r->total_steps &&
-           r->step_finite && !run__signal;
+           r->step_finite && !run__stopped(r);
 }
 
 static RUN_UNUSED void run_eval_begin(run *r) { r->t_mark = bert_time_s(); }
@@ -895,6 +1104,7 @@ static RUN_UNUSED void run_eval_end(run *r, const char *what, const run_metric *
 
 // training loss (left axis, blue) and the eval metric (right axis, orange) against the step
 static void run__svg(const run *r) {
+    if (run_rank()) return;
     char path[4200];
     run__path(path, sizeof path, r, "curve.svg");
     bert_atomic_file out;
@@ -935,13 +1145,29 @@ static void run__svg(const run *r) {
 // ---- the end
 
 // 1 when the run ended well enough for a final evaluation (not failed, not interrupted)
-static RUN_UNUSED int run_completed(const run *r) { return r->stop_reason[0] == 'd' && !run__signal; }
+static RUN_UNUSED int run_completed(const run *r) { return r->stop_reason[0] == 'd' && !run__stopped(r); }
 
 /* The last checkpoint (unless the run failed or took no step), the curve, the summary line and log
    record, and everything freed but the model. Returns the exit status: 0 done, 1 failed, 130/143
    after SIGINT/SIGTERM (a checkpoint was saved: --resume continues it). */
+// data parallel: the global batch, the allreduce's share of the step time, each rank's peak memory
+static void run__rank_summary(const run *r) {
+    int R = run_world();
+    double *v = (double *)run_calloc(2 * (size_t)R, sizeof(double));
+    v[run_rank()] = bert_peak_rss_mib();
+    v[R + run_rank()] = r->t_compute > 0 ? r->t_comm / r->t_compute : 0.0;
+    if (run_comm->allreduce_sum_f64(run_comm, v, 2 * (size_t)R)) run_die("allreduce failed");
+    printf("ranks: %d (%s) | global batch %d = %d per rank x %d ranks x %d accumulation | allreduce %.1f%% of the step time "
+           "(rank 0) | peak RSS per rank:", R, run_comm->name, r->o->batch_size * R * r->o->accumulation_steps, r->o->batch_size,
+           R, r->o->accumulation_steps, 100.0 * v[R]);
+    for (int k = 0; k < R; k++) printf(" %.0f", v[k]);
+    printf(" MiB\n");
+    free(v);
+}
+
 static RUN_UNUSED int run_finish(run *r) {
-    if (run__signal) r->stop_reason = "interrupted";
+    int sig = run__stopped(r);
+    if (sig) r->stop_reason = "interrupted";
     int failed = r->stop_reason[0] == 'f';
     if (!failed && r->opt.step > r->first_step) run__save(r);
     run__svg(r);
@@ -952,6 +1178,7 @@ static RUN_UNUSED int run_finish(run *r) {
            "p_train %.2f | p_core %.2f | data %.1f s eval %.1f s checkpoints %.1f s | peak RSS %.0f MiB\n",
            r->stop_reason, (unsigned long long)r->opt.step, (unsigned long long)(r->opt.step - r->first_step),
            (unsigned long long)r->bad_steps, e2e, p_whole, p_train, p_core, r->t_data, r->t_eval, r->t_ckpt, bert_peak_rss_mib());
+    if (run_world() > 1) run__rank_summary(r);
     if (!failed && r->opt.step > r->first_step) {
         char ckpt[4096];
         run__ckpt_dir(ckpt, sizeof ckpt, r, r->opt.step);
@@ -972,7 +1199,7 @@ static RUN_UNUSED int run_finish(run *r) {
     free(r->perm); free(r->batch);
     free(r->train.x); free(r->train.y); free(r->eval.x); free(r->eval.y);
     run__release();
-    int rc = failed ? 1 : run__signal == SIGTERM ? 143 : run__signal ? 130 : 0;
+    int rc = failed ? 1 : sig == SIGTERM ? 143 : sig ? 130 : 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {   // the progress lines were lost: the checkpoints are saved, but say so
         fprintf(stderr, "%s: stdout: write failed: the progress and summary lines were lost\n", run_prog);
         rc = rc ? rc : 1;

@@ -580,7 +580,7 @@ static int train(bert_model *m, const bert_vocab *v) {
            "%d empty contexts) | %d windows, %d with the answer outside (at [CLS]) | %.1f s\n",
            opt.train_file, opt.train_articles ? opt.train_articles : "all", d.nex, used, d.not_found, d.bad_start,
            d.no_answers, d.empty_context, fs.n, fs.at_cls, bert_time_s() - t0);
-    int B = ro.batch_size, A = ro.accumulation_steps, per_epoch = fs.n / B;
+    int B = ro.batch_size * run_world(), A = ro.accumulation_steps, per_epoch = fs.n / B;   // global micro-batches
     if (per_epoch < 1) run_die("%d training windows, fewer than one batch of %d", fs.n, B);
     double steps = ro.steps ? ro.steps : (double)per_epoch * opt.epochs / A;
     if (steps > 2147483647.0) run_die("--num_train_epochs %g over %d windows makes %.0f steps, more than 2^31-1", (double)opt.epochs, fs.n, steps);
@@ -600,7 +600,7 @@ static int train(bert_model *m, const bert_vocab *v) {
     if (run_completed(&r)) {
         char path[4200];
         snprintf(path, sizeof path, "%s/model.safetensors", ro.out);
-        if (bert_model_save(m, path)) run_die("saving %s", bert_last_error());
+        run_model_save(m, path);
         printf("saved %s (HF BertForQuestionAnswering names: bert.*, qa_outputs.*)\n", path);
         if (opt.do_predict) evaluate(&r, m, v);
     }
@@ -643,7 +643,7 @@ int main(int argc, char **argv) {
     if (opt.do_train) {
         rc = train(m, v);
     } else if (opt.do_predict) {
-        if (mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
+        if (!run_rank() && mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));
         if (m && !head) run_warn("%s: the span head is untrained (no qa_outputs.* in the weights)", opt.init ? opt.init : "random weights");
         predict_result p = predict(m, v);
         printf("summary: e2e %.1f s | predict %d windows", bert_time_s() - t_start, p.windows);
