@@ -67,7 +67,13 @@ CUDA_ARCH ?= 90
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVCCFLAGS ?= -O3 -std=c++17 -arch=sm_$(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra,-Wshadow,-Werror
 CUDA_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ $(LDLIBS)
-.PHONY: cuda-check test-cuda bench-cuda
+.PHONY: cuda-check test-cuda bench-cuda test-nccl
+# NCCL (bert_cuda.h's data-parallel communicator, -DBERT_NCCL): cuda-check compiles it and links
+# tests/test_nccl.c with -lnccl (no GPU needed); test-nccl runs that test on one GPU. `make test` does
+# not run it. NCCL_LIBDIR: where libnccl.so is (found beside CUDA's libraries; empty: the linker's path)
+NCCL_LIBDIR ?= $(patsubst %/,%,$(dir $(firstword $(wildcard $(CUDA_HOME)/lib64/libnccl.so $(CUDA_HOME)/lib/libnccl.so))))
+comma := ,
+NCCL_LDLIBS = $(if $(NCCL_LIBDIR),-L$(NCCL_LIBDIR) -Wl$(comma)-rpath$(comma)$(NCCL_LIBDIR)) -lnccl $(CUDA_LDLIBS)
 ifneq ($(NVCC),)
 $(BUILD)/bert_cuda.o: bert_cuda.h bert.h | $(BUILD)
 	$(NVCC) -x cu $(NVCCFLAGS) -DBERT_CUDA_IMPLEMENTATION -I. -c $< -o $@
@@ -75,8 +81,14 @@ $(BUILD)/test_cuda: tests/test_cuda.c $(BUILD)/bert_cuda.o bert.h bert_cuda.h te
 	$(CC) $(CFLAGS) $< $(BUILD)/bert_cuda.o -o $@ $(CUDA_LDLIBS)
 $(BUILD)/bench_cuda: bench/bench_cuda.c $(BUILD)/bert_cuda.o bert.h bert_cuda.h | $(BUILD)
 	$(CC) $(CFLAGS) $< $(BUILD)/bert_cuda.o -o $@ $(CUDA_LDLIBS)
-cuda-check: $(BUILD)/bert_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda
-	@echo "✓ bert_cuda.h compiles clean with nvcc (sm_$(CUDA_ARCH)); test_cuda and bench_cuda link"
+$(BUILD)/bert_cuda_nccl.o: bert_cuda.h bert.h | $(BUILD)
+	$(NVCC) -x cu $(NVCCFLAGS) -DBERT_CUDA_IMPLEMENTATION -DBERT_NCCL -I. -c $< -o $@
+$(BUILD)/test_nccl: tests/test_nccl.c $(BUILD)/bert_cuda_nccl.o bert.h bert_cuda.h tests/check.h | $(BUILD)
+	$(CC) $(CFLAGS) -Werror -DBERT_NCCL $< $(BUILD)/bert_cuda_nccl.o -o $@ $(NCCL_LDLIBS)
+cuda-check: $(BUILD)/bert_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda $(BUILD)/bert_cuda_nccl.o $(BUILD)/test_nccl
+	@echo "✓ bert_cuda.h compiles clean with nvcc (sm_$(CUDA_ARCH)), also with -DBERT_NCCL; test_cuda, bench_cuda and test_nccl (-lnccl) link"
+test-nccl: $(BUILD)/test_nccl
+	./$(BUILD)/test_nccl
 test-cuda: $(BUILD)/test_cuda
 	./$(BUILD)/test_cuda
 bench-cuda: $(BUILD)/bench_cuda
@@ -85,7 +97,7 @@ ifneq ($(SAN),1)
 TEST_BINS += $(BUILD)/test_cuda
 endif
 else
-cuda-check test-cuda bench-cuda:
+cuda-check test-cuda bench-cuda test-nccl:
 	@echo "✗ nvcc not found: $@ skipped (set NVCC=/path/to/nvcc to build bert_cuda.h)"
 endif
 

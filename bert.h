@@ -658,7 +658,8 @@ typedef struct bert_comm {
     const char *name;
     int rank, size;            // this process's rank in [0, size)
     int device;                // 1: the float buffers are in the device memory of bert_cuda.h's table
-    // in-place sums over the ranks; BERT_OK or BERT_ERR_IO (the job cannot go on)
+    // in-place sums over the ranks; BERT_OK, or an error (BERT_ERR_IO over MPI, BERT_ERR_DEVICE over
+    // NCCL): the job cannot go on
     int (*allreduce_sum)(const struct bert_comm *c, float *buf, size_t n);
     int (*allreduce_sum_f64)(const struct bert_comm *c, double *buf, size_t n);   // host: metrics, flags
     int (*broadcast)(const struct bert_comm *c, void *host_buf, size_t bytes, int root);

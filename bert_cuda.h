@@ -1287,7 +1287,7 @@ static bool bc_nccl_wait(void) {
         if (!BC_NCCL(ncclCommGetAsyncError(bcn.comm, &async))) return false;
         if (async != ncclSuccess && async != ncclInProgress) {
             bc_nccl(async, "ncclCommGetAsyncError (a collective failed)", __FILE__, __LINE__);
-            ncclCommAbort(bcn.comm);
+            BC_NCCL(ncclCommAbort(bcn.comm));
             bcn.comm = NULL;
             return false;
         }

@@ -25,23 +25,18 @@
 
 #define BERT__MPI_PIECE ((size_t)1 << 30)   // elements per MPI call (counts are int)
 
-static int bert__mpi_sum(const bert_comm *c, float *buf, size_t n) {
-    (void)c;
+// in-place sum of n elements of type t (size bytes each), in pieces of at most INT_MAX elements
+static int bert__mpi_allreduce(void *buf, size_t n, size_t size, MPI_Datatype t) {
     for (size_t i = 0; i < n; i += BERT__MPI_PIECE) {
         size_t k = n - i < BERT__MPI_PIECE ? n - i : BERT__MPI_PIECE;
-        if (MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) return BERT_ERR_IO;
+        if (MPI_Allreduce(MPI_IN_PLACE, (char *)buf + i * size, (int)k, t, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) return BERT_ERR_IO;
     }
     return BERT_OK;
 }
 
-static int bert__mpi_sum_f64(const bert_comm *c, double *buf, size_t n) {
-    (void)c;
-    for (size_t i = 0; i < n; i += BERT__MPI_PIECE) {
-        size_t k = n - i < BERT__MPI_PIECE ? n - i : BERT__MPI_PIECE;
-        if (MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) return BERT_ERR_IO;
-    }
-    return BERT_OK;
-}
+static int bert__mpi_sum(const bert_comm *c, float *buf, size_t n) { (void)c; return bert__mpi_allreduce(buf, n, sizeof *buf, MPI_FLOAT); }
+
+static int bert__mpi_sum_f64(const bert_comm *c, double *buf, size_t n) { (void)c; return bert__mpi_allreduce(buf, n, sizeof *buf, MPI_DOUBLE); }
 
 static int bert__mpi_broadcast(const bert_comm *c, void *buf, size_t bytes, int root) {
     (void)c;
