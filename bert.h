@@ -109,6 +109,7 @@ BERTDEF const char *bert_last_error(void);
 // config: field names are the bert_config.json keys
 
 typedef enum { BERT_GELU_ERF, BERT_GELU_TANH } bert_act;
+#define BERT_ACT_NONE (-1)   // linear_act_forward without an activation
 
 typedef struct {
     int vocab_size;                      // V
@@ -282,6 +283,11 @@ BERTDEF const char *bert_op_name(bert_op op);
                              int N, int IC, int OC))                                              \
     X(void, linear_backward, (float *dinp, float *dweight, float *dbias, const float *dout,       \
                               const float *inp, const float *weight, int N, int IC, int OC))      \
+    /* inference: out = act(inp . weight^T + bias + residual) in one pass over out (bias and      \
+       residual may be NULL, act BERT_ACT_NONE or a bert_act); the same floats as the chain */    \
+    X(void, linear_act_forward, (float *out, const float *inp, const float *weight,               \
+                                 const float *bias, const float *residual, int N, int IC, int OC, \
+                                 int act))                                                        \
     X(void, layernorm_forward, (float *out, float *mean, float *rstd, const float *inp,           \
                                 const float *weight, const float *bias, int N, int C, float eps)) \
     X(void, layernorm_backward, (float *dinp, float *dweight, float *dbias, const float *dout,    \
@@ -1155,6 +1161,13 @@ static inline float bert__erff(float x) {
 
 static inline float bert__tanhf(float x) { return 1.0f - 2.0f / (bert__expf(2.0f * x) + 1.0f); }
 
+#define BERT__SQRT_2_OVER_PI 0.7978845608028654f
+#define BERT__INV_SQRT_2 0.7071067811865476f
+#define BERT__INV_SQRT_2PI 0.3989422804014327f
+// the two GELUs, one place for each formula (the GELU kernel and the GEMM epilogue both use them)
+#define BERT__GELU_ERF(x) (0.5f * (x) * (1.0f + bert__erff((x) * BERT__INV_SQRT_2)))
+#define BERT__GELU_TANH(x) (0.5f * (x) * (1.0f + bert__tanhf(BERT__SQRT_2_OVER_PI * ((x) + 0.044715f * (x) * (x) * (x)))))
+
 // out = softmax(in) over n values (in place is fine); returns log(sum(exp(in))) for the loss
 static double bert__softmax_row(float *out, const float *in, int n) {
     float maxv = -INFINITY, sum = 0.0f;
@@ -1398,8 +1411,26 @@ static float *bert__gemm_workspace(size_t floats) {
 // op(B) (KC x NC, kept in L2) once, then for each MC row block pack op(A) (MC x KC) and sweep the
 // micro-tiles a row of them at a time: the A micro-panel (the broadcast operand) stays in L1
 // while the B micro-panels stream from L2 (BLIS's arrangement for these kernels).
+/* What a GEMM does to each tile of C after its last K slice, while the tile is still in cache:
+   + bias (per column), + residual (same layout as C, row stride ldr), then the activation: the same
+   floats, in the same order, as the separate passes of the chain it replaces. (row0, col0): where
+   the slab being computed sits in the whole C, so a thread's slab finds its bias and residual. */
+typedef struct { const float *bias, *res; size_t ldr; int act, row0, col0; } bert__epilogue;
+
+static void bert__epilogue_tile(const bert__epilogue *ep, float *c, size_t ldc, int row, int col, int mr, int nr) {
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        const float *b = ep->bias ? ep->bias + ep->col0 + col : NULL;
+        const float *r = ep->res ? ep->res + (size_t)(ep->row0 + row + i) * ep->ldr + ep->col0 + col : NULL;
+        if (b) { BERT__SIMD for (int j = 0; j < nr; j++) ci[j] += b[j]; }
+        if (r) { BERT__SIMD for (int j = 0; j < nr; j++) ci[j] += r[j]; }
+        if (ep->act == BERT_GELU_ERF) { BERT__SIMD for (int j = 0; j < nr; j++) ci[j] = BERT__GELU_ERF(ci[j]); }
+        if (ep->act == BERT_GELU_TANH) { BERT__SIMD for (int j = 0; j < nr; j++) ci[j] = BERT__GELU_TANH(ci[j]); }
+    }
+}
+
 static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, size_t lda,
-                               const float *B, size_t ldb, float beta, float *Cm, size_t ldc) {
+                               const float *B, size_t ldb, float beta, float *Cm, size_t ldc, const bert__epilogue *ep) {
     int kc_max = K < BERT__KC ? K : BERT__KC, nc_max = N < BERT__NC ? N : BERT__NC, mc_max = M < BERT__MC ? M : BERT__MC;
     size_t a_floats = ((size_t)(mc_max + BERT__MR) * kc_max + 15) & ~(size_t)15;
     float *apack = bert__gemm_workspace(a_floats + (size_t)(nc_max + BERT__NR) * kc_max), *bpack = apack + a_floats;
@@ -1427,14 +1458,15 @@ static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, fl
                         float *c = Cm + (size_t)(i0 + ir) * ldc + j0 + jr;
                         if (mr == BERT__MR && nr == BERT__NR) {
                             bert__sgemm_micro_strided(kc, a, ars, aps, b, c, ldc, alpha, b_eff);
-                            continue;
+                        } else {
+                            bert__sgemm_micro_strided(kc, a, ars, aps, b, edge, BERT__NR, 1.0f, 0.0f);   // edge tile via a temporary
+                            for (int i = 0; i < mr; i++)
+                                for (int j = 0; j < nr; j++) {
+                                    float *cij = c + (size_t)i * ldc + j;
+                                    *cij = alpha * edge[i * BERT__NR + j] + (b_eff != 0.0f ? b_eff * *cij : 0.0f);
+                                }
                         }
-                        bert__sgemm_micro_strided(kc, a, ars, aps, b, edge, BERT__NR, 1.0f, 0.0f);   // edge tile via a temporary
-                        for (int i = 0; i < mr; i++)
-                            for (int j = 0; j < nr; j++) {
-                                float *cij = c + (size_t)i * ldc + j;
-                                *cij = alpha * edge[i * BERT__NR + j] + (b_eff != 0.0f ? b_eff * *cij : 0.0f);
-                            }
+                        if (ep && p0 + kc == K) bert__epilogue_tile(ep, c, ldc, i0 + ir, j0 + jr, mr, nr);
                     }
                 }
             }
@@ -1446,9 +1478,8 @@ static void bert__sgemm_serial(int trans_a, int trans_b, int M, int N, int K, fl
 // loops on their slab with their own packing buffers: no barrier inside a GEMM, which matters
 // on a shared machine where a spinning thread waits for a descheduled one. The cost is that
 // each thread packs the operand both need (a few % of the flops at BERT's shapes).
-static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                                const float *A, int lda, const float *B, int ldb, float beta,
-                                float *Cm, int ldc) {
+static void bert__sgemm_ep(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *Cm, int ldc, const bert__epilogue *ep) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {   // C = beta C only
         for (int i = 0; i < M; i++)
@@ -1456,6 +1487,8 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
                 float *c = &Cm[(size_t)i * ldc + j];
                 *c = beta == 0.0f ? 0.0f : beta * *c;
             }
+        if (ep)
+            for (int i = 0; i < M; i++) bert__epilogue_tile(ep, Cm + (size_t)i * ldc, (size_t)ldc, i, 0, 1, N);
         return;
     }
     int nth = 1;
@@ -1463,7 +1496,7 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
     if (!omp_in_parallel() && (double)M * N * K >= 262144.0) nth = omp_get_max_threads();   // small or nested: one thread
 #endif
     if (nth <= 1) {
-        bert__sgemm_serial(trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc);
+        bert__sgemm_serial(trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, Cm, (size_t)ldc, ep);
         return;
     }
     int split_n = N / BERT__NR >= M / BERT__MR, unit = split_n ? BERT__NR : BERT__MR, len = split_n ? N : M;
@@ -1477,13 +1510,21 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
 #endif
         int u0 = (int)((long long)units * tid / team), u1 = (int)((long long)units * (tid + 1) / team);
         int lo = u0 * unit, hi = u1 * unit < len ? u1 * unit : len;
+        bert__epilogue slab;   // the thread's slab of C starts at row or column lo
+        if (ep) { slab = *ep; if (split_n) slab.col0 += lo; else slab.row0 += lo; }
         if (hi > lo && split_n)
             bert__sgemm_serial(trans_a, trans_b, M, hi - lo, K, alpha, A, (size_t)lda,
-                               trans_b ? B + (size_t)lo * ldb : B + lo, (size_t)ldb, beta, Cm + lo, (size_t)ldc);
+                               trans_b ? B + (size_t)lo * ldb : B + lo, (size_t)ldb, beta, Cm + lo, (size_t)ldc, ep ? &slab : NULL);
         else if (hi > lo)
             bert__sgemm_serial(trans_a, trans_b, hi - lo, N, K, alpha, trans_a ? A + lo : A + (size_t)lo * lda, (size_t)lda,
-                               B, (size_t)ldb, beta, Cm + (size_t)lo * ldc, (size_t)ldc);
+                               B, (size_t)ldb, beta, Cm + (size_t)lo * ldc, (size_t)ldc, ep ? &slab : NULL);
     }
+}
+
+static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                                const float *A, int lda, const float *B, int ldb, float beta,
+                                float *Cm, int ldc) {
+    bert__sgemm_ep(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc, NULL);
 }
 
 // embedding: out (B,T,C) = wte[ids] + wpe[t] + wtt[types]; ids/types (B,T); types may be NULL
@@ -1542,6 +1583,14 @@ static void bert__linear_forward(float *out, const float *inp, const float *weig
         BERT__SIMD
         for (int c = 0; c < OC; c++) o[c] += bias[c];
     }
+}
+
+// out (N,OC) = act(inp (N,IC) . weight^T + bias (OC) + residual (N,OC)): bias, residual and GELU
+// applied to each tile of out as the GEMM finishes it (bert__epilogue), not in passes of their own
+static void bert__linear_act_forward(float *out, const float *inp, const float *weight, const float *bias,
+                                     const float *residual, int N, int IC, int OC, int act) {
+    bert__epilogue ep = { bias, residual, (size_t)OC, act, 0, 0 };
+    bert__sgemm_ep(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC, &ep);
 }
 
 // dinp (N,IC) += dout (N,OC) . weight (OC,IC);  dweight (OC,IC) += dout^T . inp;  dbias += sum_n dout
@@ -1694,20 +1743,16 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
 }
 
 // GELU, act = BERT_GELU_ERF: 0.5x(1+erf(x/sqrt2)); BERT_GELU_TANH: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3)))
-#define BERT__SQRT_2_OVER_PI 0.7978845608028654f
-#define BERT__INV_SQRT_2 0.7071067811865476f
-#define BERT__INV_SQRT_2PI 0.3989422804014327f
 static void bert__gelu_forward(float *out, const float *inp, size_t n, int act) {
     BERT__FOR_BLOCKS(n, {
         const float *x = inp + i0;
         float *y = out + i0;
         if (act == BERT_GELU_TANH) {
             BERT__SIMD
-            for (int i = 0; i < len; i++)
-                y[i] = 0.5f * x[i] * (1.0f + bert__tanhf(BERT__SQRT_2_OVER_PI * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+            for (int i = 0; i < len; i++) y[i] = BERT__GELU_TANH(x[i]);
         } else {
             BERT__SIMD
-            for (int i = 0; i < len; i++) y[i] = 0.5f * x[i] * (1.0f + bert__erff(x[i] * BERT__INV_SQRT_2));
+            for (int i = 0; i < len; i++) y[i] = BERT__GELU_ERF(x[i]);
         }
     });
 }
@@ -2618,6 +2663,21 @@ BERTDEF bert_tensor *bert_linear(bert_ctx *ctx, bert_tensor *x, bert_tensor *w, 
     return out;
 }
 
+// inference only (no tape node): act(x . w^T + b + res) as one kernel, linear_act_forward; res (the
+// output's shape) may be NULL, act BERT_ACT_NONE or a bert_act
+static bert_tensor *bert__linear_act(bert_ctx *ctx, bert_tensor *x, bert_tensor *w, bert_tensor *b, bert_tensor *res, int act) {
+    int IC = bert__cols(x), OC = w->shape[0], N = bert__rows(x);
+    BERT_ASSERT_MSG(!ctx->grad_enabled && w->ndim == 2 && w->shape[1] == IC && (!b || b->numel == (size_t)OC),
+                    "bert__linear_act: inference only, weight (OC, IC), bias (OC)");
+    int shape[4];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = OC;
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, shape);
+    BERT_ASSERT_MSG(!res || res->numel == out->numel, "bert__linear_act: residual must have the output's shape");
+    ctx->k->linear_act_forward(out->data, x->data, w->data, b ? b->data : NULL, res ? res->data : NULL, N, IC, OC, act);
+    return out;
+}
+
 BERTDEF bert_tensor *bert_layernorm(bert_ctx *ctx, bert_tensor *x, bert_tensor *w, bert_tensor *b,
                                     float eps) {
     int N = bert__rows(x), C = bert__cols(x);
@@ -3071,17 +3131,26 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
     bert_tensor *x = bert_embed(ctx, m->w.word_emb, m->w.pos_emb, m->w.type_emb, ids, types, B, T);
     x = bert_dropout(ctx, bert_layernorm(ctx, x, m->w.emb_ln_w, m->w.emb_ln_b, eps), hp);
     bert_tensor_set_name(ctx, x, "emb", 0);
+    int infer = !ctx->grad_enabled && !ctx->training;   // no tape, no dropout: bias, residual, GELU fused
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
         bert__marks mark = bert__marks_now(ctx);
         bert_layer_weights *w = &m->w.layer[l];
-        bert_tensor *qkv = bert_linear(ctx, x, &w->qkv_w, &w->qkv_b);                   // (B,T,3C)
+        bert_tensor *qkv = infer ? bert__linear_act(ctx, x, &w->qkv_w, &w->qkv_b, NULL, BERT_ACT_NONE)
+                                 : bert_linear(ctx, x, &w->qkv_w, &w->qkv_b);             // (B,T,3C)
         bert_tensor *att = bert_attention(ctx, qkv, mask, cfg->num_attention_heads,
                                           cfg->attention_probs_dropout_prob);          // (B,T,C)
-        bert_tensor *a = bert_dropout(ctx, bert_linear(ctx, att, w->attn_o_w, w->attn_o_b), hp);
-        bert_tensor *x1 = bert_layernorm(ctx, bert_add(ctx, a, x), w->attn_ln_w, w->attn_ln_b, eps);
-        bert_tensor *f = bert_gelu(ctx, bert_linear(ctx, x1, w->ffn_i_w, w->ffn_i_b), cfg->hidden_act); // (B,T,F)
-        bert_tensor *f2 = bert_dropout(ctx, bert_linear(ctx, f, w->ffn_o_w, w->ffn_o_b), hp);
-        x = bert_layernorm(ctx, bert_add(ctx, f2, x1), w->ffn_ln_w, w->ffn_ln_b, eps);
+        bert_tensor *x1, *f;
+        if (infer) {   // the same floats as the chain below, in fewer passes over memory
+            x1 = bert_layernorm(ctx, bert__linear_act(ctx, att, w->attn_o_w, w->attn_o_b, x, BERT_ACT_NONE), w->attn_ln_w, w->attn_ln_b, eps);
+            f = bert__linear_act(ctx, x1, w->ffn_i_w, w->ffn_i_b, NULL, (int)cfg->hidden_act);   // (B,T,F)
+            x = bert_layernorm(ctx, bert__linear_act(ctx, f, w->ffn_o_w, w->ffn_o_b, x1, BERT_ACT_NONE), w->ffn_ln_w, w->ffn_ln_b, eps);
+        } else {
+            bert_tensor *a = bert_dropout(ctx, bert_linear(ctx, att, w->attn_o_w, w->attn_o_b), hp);
+            x1 = bert_layernorm(ctx, bert_add(ctx, a, x), w->attn_ln_w, w->attn_ln_b, eps);
+            f = bert_gelu(ctx, bert_linear(ctx, x1, w->ffn_i_w, w->ffn_i_b), cfg->hidden_act); // (B,T,F)
+            bert_tensor *f2 = bert_dropout(ctx, bert_linear(ctx, f, w->ffn_o_w, w->ffn_o_b), hp);
+            x = bert_layernorm(ctx, bert_add(ctx, f2, x1), w->ffn_ln_w, w->ffn_ln_b, eps);
+        }
         bert_tensor_set_name(ctx, qkv, "layer.%d.qkv", l);
         bert_tensor_set_name(ctx, att, "layer.%d.ctx", l);
         bert_tensor_set_name(ctx, x1, "layer.%d.attn_ln", l);

@@ -763,6 +763,16 @@ static void bc_tanh_backward(float *dinp, const float *dout, const float *out, s
     BC_POINTWISE(bc_tanh_bwd, dinp, n, dout, out, n);
 }
 static void bc_add_forward(float *out, const float *a, const float *b, size_t n) { BC_POINTWISE(bc_add_fwd, out, n, a, b, n); }
+
+// the fused inference linear as its chain (in place: each pointwise kernel reads what it writes); a
+// GEMM epilogue (cuBLASLt) would save the passes
+static void bc_linear_act_forward(float *out, const float *inp, const float *weight, const float *bias, const float *residual,
+                                  int N, int IC, int OC, int act) {
+    size_t n = (size_t)N * OC;
+    bc_linear_forward(out, inp, weight, bias, N, IC, OC);
+    if (residual) bc_add_forward(out, out, residual, n);
+    if (act != BERT_ACT_NONE) bc_gelu_forward(out, out, n, act);
+}
 static void bc_accumulate(float *dst, const float *src, size_t n) { BC_POINTWISE(bc_accumulate_k, dst, n, src, n); }
 static void bc_scale_forward(float *out, const float *inp, size_t n, float alpha) {
     BC_POINTWISE(bc_scale_fwd, out, n, inp, n, alpha);

@@ -498,8 +498,75 @@ static int run_sgemm(const options *o) {
     return bad;
 }
 
+// ---------------------------------------------------------------------------------------------
+// profile: the inference forward's ops timed one by one (the sequence of bert_encode, as it is, with
+// a clock read between ops); medians over the timed runs, summed over the layers
+
+enum { P_EMB, P_QKV, P_ATT, P_ATTO, P_ADD1, P_LN1, P_FFN1, P_GELU, P_FFN2, P_ADD2, P_LN2, P_REWIND, P_POOL, P_N };
+static const char *const prof_names[P_N] = { "embeddings + LayerNorm", "qkv linear (C -> 3C)", "attention (QK^T, softmax, PV)",
+    "attention out linear (C -> C)", "residual add 1", "LayerNorm 1", "ffn up linear (C -> F)", "GELU", "ffn down linear (F -> C)",
+    "residual add 2", "LayerNorm 2", "arena rewind", "pooler" };
+
+static int run_profile(const options *o) {
+    bert_config cfg = bert_config_default();
+    int B = o->batch, T = o->seq, iters = o->iters_set ? o->iters : 10, warmup = o->warmup_set ? o->warmup : 2;
+    bert_model *m = bert_model_create(&cfg, 42);
+    bert_ctx *ctx = bert_ctx_create((size_t)64 << 20);
+    if (!m || !ctx) { fprintf(stderr, "bench_bert: out of memory\n"); return 1; }
+    ctx->grad_enabled = 0; ctx->training = 0;
+    inputs in = make_inputs(B, T, 20, cfg.vocab_size);
+    double *t = (double *)calloc((size_t)iters * P_N, sizeof(double)), *tot = (double *)calloc((size_t)iters, sizeof(double));
+    float eps = cfg.layer_norm_eps;
+    for (int i = 0; i < warmup + iters; i++) {
+        double *row = i >= warmup ? t + (size_t)(i - warmup) * P_N : NULL, c0 = now_s(), c = c0, c1;
+#define LAP(k) do { c1 = now_s(); if (row) row[k] += c1 - c; c = c1; } while (0)
+        bert_ctx_reset(ctx, 0);
+        bert_tensor *x = bert_layernorm(ctx, bert_embed(ctx, m->w.word_emb, m->w.pos_emb, m->w.type_emb, in.ids, in.types, B, T),
+                                        m->w.emb_ln_w, m->w.emb_ln_b, eps);
+        LAP(P_EMB);
+        for (int l = 0; l < cfg.num_hidden_layers; l++) {
+            bert__marks mark = bert__marks_now(ctx);
+            bert_layer_weights *w = &m->w.layer[l];
+            bert_tensor *qkv = bert_linear(ctx, x, &w->qkv_w, &w->qkv_b); LAP(P_QKV);
+            bert_tensor *att = bert_attention(ctx, qkv, in.mask, cfg.num_attention_heads, 0.0f); LAP(P_ATT);
+            bert_tensor *a = bert_linear(ctx, att, w->attn_o_w, w->attn_o_b); LAP(P_ATTO);
+            bert_tensor *s1 = bert_add(ctx, a, x); LAP(P_ADD1);
+            bert_tensor *x1 = bert_layernorm(ctx, s1, w->attn_ln_w, w->attn_ln_b, eps); LAP(P_LN1);
+            bert_tensor *f0 = bert_linear(ctx, x1, w->ffn_i_w, w->ffn_i_b); LAP(P_FFN1);
+            bert_tensor *f = bert_gelu(ctx, f0, cfg.hidden_act); LAP(P_GELU);
+            bert_tensor *f2 = bert_linear(ctx, f, w->ffn_o_w, w->ffn_o_b); LAP(P_FFN2);
+            bert_tensor *s2 = bert_add(ctx, f2, x1); LAP(P_ADD2);
+            x = bert_layernorm(ctx, s2, w->ffn_ln_w, w->ffn_ln_b, eps); LAP(P_LN2);
+            x = bert__ctx_rewind_keep(ctx, mark, x); LAP(P_REWIND);
+        }
+        bert_pool(ctx, m, x); LAP(P_POOL);
+#undef LAP
+        if (row) tot[i - warmup] = c - c0;
+    }
+    stats all = stats_of(tot, iters);
+    printf("bert.h profile: BERT-base inference B=%d T=%d, %d threads, sgemm %s, %d warm-up + %d timed; total min %.1f / med %.1f / max %.1f ms\n",
+           B, T, threads_used(), bert_sgemm_kernel_name(), warmup, iters, all.min, all.med, all.max);
+    printf("| op (summed over %d layers) | median ms | share | GFLOP/s |\n|---|---|---|---|\n", cfg.num_hidden_layers);
+    double C = cfg.hidden_size, F = cfg.intermediate_size, N = (double)B * T, L = cfg.num_hidden_layers;
+    double flops[P_N] = { 0 };
+    flops[P_QKV] = 2 * N * C * 3 * C * L; flops[P_ATTO] = 2 * N * C * C * L; flops[P_FFN1] = flops[P_FFN2] = 2 * N * C * F * L;
+    flops[P_ATT] = 4.0 * B * (double)T * T * C * L;
+    double *col = (double *)malloc((size_t)iters * sizeof(double));
+    for (int k = 0; k < P_N; k++) {
+        for (int i = 0; i < iters; i++) col[i] = t[(size_t)i * P_N + k];
+        double med = stats_of(col, iters).med;
+        printf("| %s | %.2f | %.1f %% |", prof_names[k], med, 100.0 * med / all.med);
+        if (flops[k] > 0) printf(" %.1f |\n", flops[k] / (med * 1e-3) / 1e9); else printf(" |\n");
+    }
+    free(col); free(t); free(tot); free_inputs(&in);
+    bert_ctx_free(ctx);
+    bert_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
+    if (!strcmp(o.mode, "profile")) return run_profile(&o);
     if (!strcmp(o.mode, "train")) return run_bert(&o, 1);
     if (!strcmp(o.mode, "infer")) return run_bert(&o, 0);
     if (!strcmp(o.mode, "sgemm")) return run_sgemm(&o);

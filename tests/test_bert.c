@@ -144,6 +144,26 @@ static void test_optimizer(bert_model *m, const float *init, const opt_case *oc)
     bert_st_close(&st);
 }
 
+// inference (no tape, no dropout) takes the fused linears (bias, residual, GELU in the GEMM): its
+// encoder output must be the taped forward's bit for bit, for both GELUs
+static void test_fused_inference(bert_model *m) {
+    int B = 2, T = 9;
+    int32_t ids[18], types[18], mask[18];
+    for (int i = 0; i < B * T; i++) { ids[i] = (i * 37 + 5) % m->config.vocab_size; types[i] = i % T > 4; mask[i] = i % T < 7 + i / T; }
+    for (int act = BERT_GELU_ERF; act <= BERT_GELU_TANH; act++) {
+        m->config.hidden_act = (bert_act)act;
+        bert_ctx *taped = bert_ctx_create(1 << 20), *infer = bert_ctx_create(1 << 20);
+        taped->training = 0;                             // dropout off, tape on: the unfused chain
+        infer->training = 0; infer->grad_enabled = 0;    // the fused path
+        bert_tensor *a = bert_encode(taped, m, ids, types, mask, B, T), *b = bert_encode(infer, m, ids, types, mask, B, T);
+        CHECK(a->numel == b->numel && memcmp(a->data, b->data, a->numel * sizeof(float)) == 0,
+              "fused inference encoder = taped forward bit for bit (gelu %s, B=%d T=%d)", act == BERT_GELU_ERF ? "erf" : "tanh", B, T);
+        bert_ctx_free(taped);
+        bert_ctx_free(infer);
+    }
+    m->config.hidden_act = BERT_GELU_ERF;
+}
+
 int main(void) {
     bert_model *m = bert_model_load(check_path("tiny.safetensors"), NULL);
     if (!CHECK(m != NULL, "load tests/ref/tiny.safetensors: %s", m ? "" : bert_last_error())) return check_summary();
@@ -152,6 +172,7 @@ int main(void) {
           "config from the checkpoint metadata: C=64 L=2 V=112 eps=1e-12 gelu=erf");
     float *init = (float *)malloc(m->num_params * sizeof(float));
     memcpy(init, m->params, m->num_params * sizeof(float));
+    test_fused_inference(m);
     test_variant(m, init, "erf", 0);
     test_variant(m, init, "tanh", 0);
     test_variant(m, init, "erf", 1);

@@ -51,6 +51,8 @@ W(embedding_backward, (float *a, float *b, float *c, const float *d, const int32
 W(linear_forward, (float *o, const float *x, const float *w, const float *b, int N, int I, int O), (o, x, w, b, N, I, O))
 W(linear_backward, (float *dx, float *dw, float *db, const float *d, const float *x, const float *w, int N, int I, int O),
   (dx, dw, db, d, x, w, N, I, O))
+W(linear_act_forward, (float *o, const float *x, const float *w, const float *b, const float *r, int N, int I, int O, int a),
+  (o, x, w, b, r, N, I, O, a))
 W(layernorm_forward, (float *o, float *m, float *r, const float *x, const float *w, const float *b, int N, int C, float e),
   (o, m, r, x, w, b, N, C, e))
 W(layernorm_backward, (float *dx, float *dw, float *db, const float *d, const float *x, const float *w, const float *m, const float *r, int N, int C),
@@ -90,7 +92,7 @@ static void make_sim(void) {
     sim.name = "sim";
     sim.mem = &sim_mem;
 #define SET(name) sim.name = sim_##name;
-    SET(sgemm) SET(embedding_forward) SET(embedding_backward) SET(linear_forward) SET(linear_backward)
+    SET(sgemm) SET(embedding_forward) SET(embedding_backward) SET(linear_forward) SET(linear_backward) SET(linear_act_forward)
     SET(layernorm_forward) SET(layernorm_backward) SET(attention_forward) SET(attention_backward)
     SET(gelu_forward) SET(gelu_backward) SET(tanh_forward) SET(tanh_backward) SET(add_forward) SET(accumulate)
     SET(scale_forward) SET(scale_backward) SET(dropout_forward) SET(dropout_backward) SET(xent_forward)
