@@ -431,12 +431,23 @@ typedef struct bert_model {
     unsigned char *decay;        // (num_tensors) 1 if weight decay applies
     bert_weights w;              // named views
     const struct bert_kernels *k;  // whose memory params/grads are in: NULL = host (bert_model_to)
+    struct bert_qweight *quant;  // (L*4) int8 copies of each layer's qkv, attn out, ffn up, ffn down
+                                 // weights for inference (bert_model_quantize); NULL: fp32
 } bert_model;
 
 BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed);
 // Allocates and initialises as google-research/bert: truncated normal (2 std) with std
 // initializer_range for matrices and embeddings, LayerNorm gamma 1, biases 0. NULL on failure.
 BERTDEF void bert_model_free(bert_model *m);
+BERTDEF int bert_model_quantize(bert_model *m);
+/* INT8 inference: int8 copies of the encoder layers' four weight matrices (symmetric per output
+   channel), used by bert_encode on a ctx without tape or dropout; activations are quantised per token
+   as they go, the integer GEMM is AVX512-VNNI's vpdpbusd where compiled in (bert_int8_kernel_name;
+   plain C otherwise, slower than fp32), attention, LayerNorm, softmax, embeddings and heads stay fp32.
+   Call once the weights are final (training or loading new weights drops the copies: bert_optim_step,
+   bert_model_load_weights). Host models only. BERT_OK, BERT_ERR_ARG (on a device) or BERT_ERR_OOM. */
+BERTDEF void bert_model_dequantize(bert_model *m);   // drops the int8 copies (fp32 inference again)
+BERTDEF const char *bert_int8_kernel_name(void);     // "avx512-vnni 12x32" or "plain C 12x32"
 BERTDEF void bert_model_zero_grad(bert_model *m);
 BERTDEF int bert_model_find(const bert_model *m, const char *hf_name);  // tensor index or -1
 /* Appends a task head's tensor (e.g. "classifier.weight", (num_labels, C)) to the table, so the
@@ -1525,6 +1536,166 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
                                 const float *A, int lda, const float *B, int ldb, float beta,
                                 float *Cm, int ldc) {
     bert__sgemm_ep(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc, NULL);
+}
+
+// ----------------------------------------------------------------------------
+// int8 inference GEMM (bert_model_quantize): out (N,OC) = sx[i] sw[j] (Xq . Wq^T)[i,j], then the
+// epilogue (bias, residual, GELU) as the fp32 linear has it.
+//
+// Weights: symmetric per output channel, Wq = round(W / sw) in [-127,127], sw = max_k |W[j,k]| / 127,
+// packed once in panels of 32 columns: for each group of 4 consecutive k, 32 columns x 4 bytes (two
+// 64-byte vectors, the s8 operand of vpdpbusd). Activations: symmetric per token (row), Xq =
+// round(X / sx) in [-127,127], sx = max_k |X[i,k]| / 127, stored as u8 Xq + 128 (vpdpbusd multiplies
+// u8 by s8); comp[j] = 128 sum_k Wq[j,k] takes the +128 back out. The integer sums are exact (|acc| <=
+// K 255 127 < 2^31 while K < 66,000). Error of one output, from x = sx (Xq + ex), w = sw (Wq + ew) with
+// |ex|, |ew| <= 1/2 (test_kernels checks it):
+//     |sum_k x w - sx sw sum_k Xq Wq| <= sx sw sum_k (|Xq|/2 + |Wq|/2 + 1/4)
+// plus the float rounding of the dequantisation (a few ulp of the result).
+
+#define BERT__QMR 12   // rows per tile (the quantised activations are padded to a multiple)
+#define BERT__QNR 32   // columns per weight panel
+
+typedef struct bert_qweight {
+    int8_t *w;        // (ceil(OC/32), K4, 32, 4) panels, zero-padded
+    float *scale;     // (OC) sw
+    int32_t *comp;    // (OC) 128 sum_k Wq[j,k]
+    int OC, IC, K4;   // K4 = ceil(IC/4)
+} bert_qweight;
+
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512VNNI__)
+#define BERT__QGEMM_KERNEL "avx512-vnni 12x32"
+// acc (12,32) = sum over K4 groups of a (12 rows of u8, row stride lda) x b (one panel)
+static void bert__qgemm_micro(int K4, const uint8_t *a, size_t lda, const int8_t *b, int32_t *acc) {
+#define BERT__QROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define BERT__QDECL(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = _mm512_setzero_si512();
+    BERT__QROWS(BERT__QDECL)
+    for (int g = 0; g < K4; g++) {
+        __m512i b0 = _mm512_loadu_si512((const void *)(b + (size_t)g * 128)), b1 = _mm512_loadu_si512((const void *)(b + (size_t)g * 128 + 64));
+        int32_t v;
+#define BERT__QSTEP(i) memcpy(&v, a + (size_t)(i) * lda + 4 * (size_t)g, 4); { __m512i av = _mm512_set1_epi32(v); \
+        c##i##0 = _mm512_dpbusd_epi32(c##i##0, av, b0); c##i##1 = _mm512_dpbusd_epi32(c##i##1, av, b1); }
+        BERT__QROWS(BERT__QSTEP)
+    }
+#define BERT__QSTORE(i) _mm512_storeu_si512((void *)(acc + (i) * 32), c##i##0); _mm512_storeu_si512((void *)(acc + (i) * 32 + 16), c##i##1);
+    BERT__QROWS(BERT__QSTORE)
+#undef BERT__QROWS
+#undef BERT__QDECL
+#undef BERT__QSTEP
+#undef BERT__QSTORE
+}
+#else
+#define BERT__QGEMM_KERNEL "plain C 12x32"
+static void bert__qgemm_micro(int K4, const uint8_t *a, size_t lda, const int8_t *b, int32_t *acc) {
+    memset(acc, 0, BERT__QMR * BERT__QNR * sizeof(int32_t));
+    for (int g = 0; g < K4; g++)
+        for (int i = 0; i < BERT__QMR; i++) {
+            const uint8_t *ai = a + (size_t)i * lda + 4 * (size_t)g;
+            const int8_t *bg = b + (size_t)g * 128;
+            for (int j = 0; j < BERT__QNR; j++)
+                acc[i * BERT__QNR + j] += ai[0] * bg[4 * j] + ai[1] * bg[4 * j + 1] + ai[2] * bg[4 * j + 2] + ai[3] * bg[4 * j + 3];
+        }
+}
+#endif
+
+BERTDEF const char *bert_int8_kernel_name(void) { return BERT__QGEMM_KERNEL; }
+
+// W (OC,IC) -> q: scales, compensation and packed panels (BERT_OK or BERT_ERR_OOM)
+static int bert__qweight_make(bert_qweight *q, const float *W, int OC, int IC) {
+    int K4 = (IC + 3) / 4, panels = (OC + BERT__QNR - 1) / BERT__QNR;
+    q->OC = OC; q->IC = IC; q->K4 = K4;
+    q->w = (int8_t *)bert__calloc((size_t)panels * K4 * BERT__QNR * 4, 1);
+    q->scale = (float *)bert__malloc((size_t)OC * sizeof(float));
+    q->comp = (int32_t *)bert__malloc((size_t)OC * sizeof(int32_t));
+    if (!q->w || !q->scale || !q->comp) return BERT_ERR_OOM;
+    for (int j = 0; j < OC; j++) {
+        const float *wj = W + (size_t)j * IC;
+        float mx = 0.0f;
+        for (int k = 0; k < IC; k++) mx = fmaxf(mx, fabsf(wj[k]));
+        float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
+        int32_t sum = 0;
+        int8_t *panel = q->w + (size_t)(j / BERT__QNR) * K4 * BERT__QNR * 4;
+        for (int k = 0; k < IC; k++) {
+            int v = (int)nearbyintf(wj[k] * inv);
+            v = v > 127 ? 127 : v < -127 ? -127 : v;
+            panel[(size_t)(k / 4) * BERT__QNR * 4 + (j % BERT__QNR) * 4 + k % 4] = (int8_t)v;
+            sum += v;
+        }
+        q->scale[j] = mx > 0.0f ? mx / 127.0f : 0.0f;
+        q->comp[j] = 128 * sum;
+    }
+    return BERT_OK;
+}
+
+static void bert__qweight_free(bert_qweight *q) {
+    BERT_FREE(q->w); BERT_FREE(q->scale); BERT_FREE(q->comp);
+    memset(q, 0, sizeof *q);
+}
+
+// one row x (IC) -> u8 Xq + 128 in q (IC bytes); returns sx. Rounding half to even (the SIMD
+// conversion's default mode; in plain C by adding and taking back 1.5 * 2^23, exact for |v| <= 127)
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512VNNI__)
+static float bert__quantize_row(uint8_t *q, const float *x, int IC) {
+    __m512 mxv = _mm512_setzero_ps();
+    for (int k = 0; k < IC; k += 16) {
+        __mmask16 m = IC - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (IC - k)) - 1);
+        mxv = _mm512_max_ps(mxv, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + k)));
+    }
+    float mx = _mm512_reduce_max_ps(mxv), inv = mx > 0.0f ? 127.0f / mx : 0.0f;
+    __m512 iv = _mm512_set1_ps(inv);
+    __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
+    for (int k = 0; k < IC; k += 16) {
+        __mmask16 m = IC - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (IC - k)) - 1);
+        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + k), iv));
+        v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), off);
+        _mm512_mask_cvtepi32_storeu_epi8(q + k, m, v);
+    }
+    return mx > 0.0f ? mx / 127.0f : 0.0f;
+}
+#else
+static float bert__quantize_row(uint8_t *q, const float *x, int IC) {
+    float mx = 0.0f;
+    for (int k = 0; k < IC; k++) { float a = fabsf(x[k]); mx = a > mx ? a : mx; }
+    float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
+    for (int k = 0; k < IC; k++) {
+        float r = (x[k] * inv + 12582912.0f) - 12582912.0f;
+        r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+        q[k] = (uint8_t)((int)r + 128);
+    }
+    return mx > 0.0f ? mx / 127.0f : 0.0f;
+}
+#endif
+
+// X (N,IC) -> xq (Npad rows of K4*4 bytes: u8 Xq + 128, padded with 128) and sx (Npad, 0 past N)
+static void bert__quantize_rows(uint8_t *xq, float *sx, const float *X, int N, int Npad, int IC, int K4) {
+    size_t ld = (size_t)K4 * 4;
+    BERT__PARALLEL_FOR_IF((size_t)N * IC)
+    for (int i = 0; i < Npad; i++) {
+        uint8_t *qi = xq + (size_t)i * ld;
+        if (i >= N) { memset(qi, 128, ld); sx[i] = 0.0f; continue; }
+        sx[i] = bert__quantize_row(qi, X + (size_t)i * IC, IC);
+        memset(qi + IC, 128, ld - (size_t)IC);
+    }
+}
+
+// out (N,OC) = dequant(xq . Wq^T) + the epilogue; xq/sx from bert__quantize_rows with Npad rows
+static void bert__qgemm(float *out, const uint8_t *xq, const float *sx, int N, int Npad, const bert_qweight *q,
+                        const bert__epilogue *ep) {
+    int tiles = Npad / BERT__QMR, panels = (q->OC + BERT__QNR - 1) / BERT__QNR, OC = q->OC;
+    size_t lda = (size_t)q->K4 * 4;
+    BERT__PRAGMA(omp parallel for collapse(2) schedule(static) if((size_t)N * OC * q->IC >= 262144))
+    for (int t = 0; t < tiles; t++)
+        for (int p = 0; p < panels; p++) {
+            BERT__ALIGNED64 int32_t acc[BERT__QMR * BERT__QNR];
+            bert__qgemm_micro(q->K4, xq + (size_t)t * BERT__QMR * lda, lda, q->w + (size_t)p * q->K4 * BERT__QNR * 4, acc);
+            int i0 = t * BERT__QMR, j0 = p * BERT__QNR;
+            int mr = N - i0 < BERT__QMR ? N - i0 : BERT__QMR, nr = OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR;
+            for (int i = 0; i < mr; i++) {
+                float *o = out + (size_t)(i0 + i) * OC + j0;
+                for (int j = 0; j < nr; j++)
+                    o[j] = (float)(acc[i * BERT__QNR + j] - q->comp[j0 + j]) * (sx[i0 + i] * q->scale[j0 + j]);
+            }
+            if (mr > 0) bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
+        }
 }
 
 // embedding: out (B,T,C) = wte[ids] + wpe[t] + wtt[types]; ids/types (B,T); types may be NULL
@@ -2678,6 +2849,23 @@ static bert_tensor *bert__linear_act(bert_ctx *ctx, bert_tensor *x, bert_tensor 
     return out;
 }
 
+// inference with int8 weights (bert_model_quantize): as bert__linear_act, x quantised per token into
+// the arena first; host memory only
+static bert_tensor *bert__qlinear_act(bert_ctx *ctx, bert_tensor *x, const bert_qweight *q, bert_tensor *b, bert_tensor *res, int act) {
+    int IC = bert__cols(x), N = bert__rows(x), OC = q->OC, Npad = (N + BERT__QMR - 1) / BERT__QMR * BERT__QMR;
+    BERT_ASSERT_MSG(!ctx->grad_enabled && !bert__mem_of(ctx->k)->device && IC == q->IC, "bert__qlinear_act: host inference only");
+    int shape[4];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = OC;
+    bert_tensor *out = bert__tensor_of(ctx, x->ndim, shape);
+    uint8_t *xq = (uint8_t *)bert__arena_alloc(&ctx->arena, (size_t)Npad * q->K4 * 4);
+    float *sx = (float *)bert__arena_alloc(&ctx->arena, (size_t)Npad * sizeof(float));
+    bert__quantize_rows(xq, sx, x->data, N, Npad, IC, q->K4);
+    bert__epilogue ep = { b ? b->data : NULL, res ? res->data : NULL, (size_t)OC, act, 0, 0 };
+    bert__qgemm(out->data, xq, sx, N, Npad, q, &ep);
+    return out;
+}
+
 BERTDEF bert_tensor *bert_layernorm(bert_ctx *ctx, bert_tensor *x, bert_tensor *w, bert_tensor *b,
                                     float eps) {
     int N = bert__rows(x), C = bert__cols(x);
@@ -2956,8 +3144,40 @@ static int bert__config_check(const bert_config *c, const char *source) {
     return bad ? bert__err(BERT_ERR_ARG, "%s: bad config: %s", source ? source : "config", bad) : BERT_OK;
 }
 
+BERTDEF void bert_model_dequantize(bert_model *m) {
+    if (!m->quant) return;
+    for (int i = 0; i < 4 * m->config.num_hidden_layers; i++) bert__qweight_free(&m->quant[i]);
+    BERT_FREE(m->quant);
+    m->quant = NULL;
+}
+
+// the four int8 weights of layer l: 0 qkv, 1 attention out, 2 ffn up, 3 ffn down
+static const float *bert__layer_matrix(const bert_model *m, int l, int which) {
+    const bert_layer_weights *w = &m->w.layer[l];
+    return which == 0 ? w->qkv_w.data : which == 1 ? w->attn_o_w->data : which == 2 ? w->ffn_i_w->data : w->ffn_o_w->data;
+}
+
+BERTDEF int bert_model_quantize(bert_model *m) {
+    if (bert__mem_of(m->k)->device) return bert__err(BERT_ERR_ARG, "bert_model_quantize: int8 inference runs on the host only");
+    bert_model_dequantize(m);
+    int L = m->config.num_hidden_layers, C = m->config.hidden_size, F = m->config.intermediate_size;
+    m->quant = (bert_qweight *)bert__calloc((size_t)4 * L, sizeof(bert_qweight));
+    if (!m->quant) return bert__err(BERT_ERR_OOM, "bert_model_quantize: out of memory");
+    static const int oc_ic[4][2] = { { 3, 1 }, { 1, 1 }, { 0, 1 }, { 1, 0 } };   // in units of C, 0 = F
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < 4; k++) {
+            int OC = oc_ic[k][0] ? oc_ic[k][0] * C : F, IC = oc_ic[k][1] ? C : F;
+            if (bert__qweight_make(&m->quant[4 * l + k], bert__layer_matrix(m, l, k), OC, IC)) {
+                bert_model_dequantize(m);
+                return bert__err(BERT_ERR_OOM, "bert_model_quantize: out of memory");
+            }
+        }
+    return BERT_OK;
+}
+
 BERTDEF void bert_model_free(bert_model *m) {
     if (!m) return;
+    bert_model_dequantize(m);
     if (m->names)
         for (int i = 0; i < m->num_tensors; i++) BERT_FREE(m->names[i]);
     BERT_FREE(m->names);
@@ -3135,12 +3355,18 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
         bert__marks mark = bert__marks_now(ctx);
         bert_layer_weights *w = &m->w.layer[l];
-        bert_tensor *qkv = infer ? bert__linear_act(ctx, x, &w->qkv_w, &w->qkv_b, NULL, BERT_ACT_NONE)
+        const bert_qweight *q = infer && m->quant ? &m->quant[4 * l] : NULL;   // int8: bert_model_quantize
+        bert_tensor *qkv = q ? bert__qlinear_act(ctx, x, &q[0], &w->qkv_b, NULL, BERT_ACT_NONE)
+                         : infer ? bert__linear_act(ctx, x, &w->qkv_w, &w->qkv_b, NULL, BERT_ACT_NONE)
                                  : bert_linear(ctx, x, &w->qkv_w, &w->qkv_b);             // (B,T,3C)
         bert_tensor *att = bert_attention(ctx, qkv, mask, cfg->num_attention_heads,
                                           cfg->attention_probs_dropout_prob);          // (B,T,C)
         bert_tensor *x1, *f;
-        if (infer) {   // the same floats as the chain below, in fewer passes over memory
+        if (q) {
+            x1 = bert_layernorm(ctx, bert__qlinear_act(ctx, att, &q[1], w->attn_o_b, x, BERT_ACT_NONE), w->attn_ln_w, w->attn_ln_b, eps);
+            f = bert__qlinear_act(ctx, x1, &q[2], w->ffn_i_b, NULL, (int)cfg->hidden_act);   // (B,T,F)
+            x = bert_layernorm(ctx, bert__qlinear_act(ctx, f, &q[3], w->ffn_o_b, x1, BERT_ACT_NONE), w->ffn_ln_w, w->ffn_ln_b, eps);
+        } else if (infer) {   // the same floats as the chain below, in fewer passes over memory
             x1 = bert_layernorm(ctx, bert__linear_act(ctx, att, w->attn_o_w, w->attn_o_b, x, BERT_ACT_NONE), w->attn_ln_w, w->attn_ln_b, eps);
             f = bert__linear_act(ctx, x1, w->ffn_i_w, w->ffn_i_b, NULL, (int)cfg->hidden_act);   // (B,T,F)
             x = bert_layernorm(ctx, bert__linear_act(ctx, f, w->ffn_o_w, w->ffn_o_b, x1, BERT_ACT_NONE), w->ffn_ln_w, w->ffn_ln_b, eps);
@@ -3474,6 +3700,7 @@ BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step) {
 BERTDEF int bert_optim_step(bert_optim *o, bert_model *m) {
     const bert_kernels *k = m->k ? m->k : bert_cpu_kernels();   // the kernels of the params' memory
     BERT_ASSERT_MSG(o->m && o->n == m->num_params && o->k == m->k, "bert_optim_step: call bert_optim_init with this model");
+    bert_model_dequantize(m);   // int8 copies of weights about to change would be stale
     if (o->comm && o->comm->size > 1) {   // every rank's share of the batch: the global batch's grads, everywhere
         double t0 = bert_time_s();
         int rc = bert_comm_allreduce_model(o->comm, m->k, m->grads, m->num_params);
@@ -4624,6 +4851,7 @@ static int bert__load_tensors(bert_model *m, const bert_st *st, int heads_option
 }
 
 BERTDEF int bert_model_load_weights(bert_model *m, const char *path) {
+    bert_model_dequantize(m);   // int8 copies of the old weights would be stale
     bert_st st;
     int rc = bert_st_open(&st, path);
     if (rc) return rc;

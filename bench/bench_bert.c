@@ -83,7 +83,7 @@ static stats stats_of(const double *v, int n) {   // v in seconds; returns ms
 }
 
 typedef struct {
-    const char *mode, *shapes;
+    const char *mode, *shapes, *precision;
     int batch, seq, masked, warmup, iters, max_iters;
     double min_time, max_time, clip;
     int warmup_set, iters_set, min_time_set;
@@ -102,6 +102,7 @@ static void usage(void) {
             "  --max-time S   stop after S seconds of timed runs once 5 were done (default 0 = no limit)\n"
             "  --shapes S     sgemm set: all (default) | linear | attn | quick | comma list of names\n"
             "                 (names: attn_out,qkv,ffn_up,ffn_down with .fwd/.dx/.dw, attn.qk, attn.pv)\n"
+            "  --precision P  infer: fp32 (default) or int8 (bert_model_quantize)\n"
             "  --clip X       global-norm clipping threshold for the train step (default 0 = off, as\n"
             "                 torch.optim.AdamW without clip_grad_norm_)\n");
 }
@@ -109,7 +110,7 @@ static void usage(void) {
 static options parse_args(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
-    o.mode = "infer"; o.shapes = "all";
+    o.mode = "infer"; o.shapes = "all"; o.precision = "fp32";
     o.batch = 8; o.seq = 128; o.masked = 20; o.max_iters = 1000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -127,6 +128,7 @@ static options parse_args(int argc, char **argv) {
         else if (!strcmp(a, "--min-time")) { o.min_time = atof(v); o.min_time_set = 1; }
         else if (!strcmp(a, "--max-time")) o.max_time = atof(v);
         else if (!strcmp(a, "--clip")) o.clip = atof(v);
+        else if (!strcmp(a, "--precision")) o.precision = v;
         else { fprintf(stderr, "bench_bert: unknown option %s\n", a); usage(); exit(2); }
     }
     if (o.batch < 1 || o.seq < 2 || o.masked < 1 || o.masked >= o.seq || o.warmup < 0 || o.iters < 0) {
@@ -227,13 +229,14 @@ static int run_bert(const options *o, int train) {
     } else {
         ctx->grad_enabled = 0;
         ctx->training = 0;
+        if (!strcmp(o->precision, "int8") && bert_model_quantize(m) != BERT_OK) { fprintf(stderr, "bench_bert: %s\n", bert_last_error()); return 1; }
     }
     inputs in = make_inputs(B, T, MP, cfg.vocab_size);
     bert_batch batch = { B, T, MP, in.ids, in.types, in.mask, in.pos, in.labels, in.nsp };
     double setup_s = now_s() - t_create;
 
     char workload[64];
-    snprintf(workload, sizeof workload, "%s_b%d", train ? "train" : "infer", B);
+    snprintf(workload, sizeof workload, "%s_b%d%s", train ? "train" : "infer", B, !train && !strcmp(o->precision, "int8") ? "_int8" : "");
     printf("bert.h %s: BERT-base (L=%d H=%d NH=%d F=%d V=%d) B=%d T=%d%s, sgemm kernel %s, %d threads, "
            "%zu params, setup %.1f s\n", workload, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
            cfg.intermediate_size, cfg.vocab_size, B, T, train ? ", MP=20 + NSP, dropout 0.1, AdamW" : ", encoder + pooler",

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """report.py - turns the logs of bench/run.sh into the comparison table, the noise summary, the
-target check and bench/results.jsonl (one JSON object per workload per impl). Standard library only.
+target check and bench/results.jsonl (one JSON object per workload per impl and precision; every
+one names "impl": bert.h, torch, ort or fma_peak, and "precision": fp32 or int8). Standard library only.
 
 Each process run.sh started left LOGS/NN_label.impl.{out,time,stat,rc}:
-  .out   its stdout+stderr; JSON result lines start with '{' (bench_bert, fma_peak) or 'RESULT {' (torch)
+  .out   its stdout+stderr; JSON result lines start with '{' (bench_bert, fma_peak, ort_bench.js) or
+         'RESULT {' (torch)
   .time  /usr/bin/time -v output (peak RSS, user/sys time, context switches), when available
   .stat  /proc/stat busy and total jiffies before and after, CLK_TCK, CPU count: the CPU time other
          processes took while it ran = busy - (user + sys of ours)
@@ -86,10 +88,11 @@ def load_logs(logdir):
                 j = json.loads(line)
             except ValueError:
                 continue
-            if impl == "torch":   # torch_bert.py's fields -> ours
-                j = dict(j, workload="%s_b%d" % (j["mode"], j["batch"]), impl="torch",
+            if impl == "torch":   # torch_bert.py's fields -> ours (its "impl" is the model's: hf or nn)
+                j = dict(j, workload="%s_b%d" % (j["mode"], j["batch"]), impl="torch", torch_impl=j.get("impl"),
                          gflops=j.get("gflops_med"), spread=j["ms_max"] / j["ms_min"],
                          gflop=j.get("gflop_per_step"))
+            j.setdefault("precision", "fp32")
             j["label"] = label
             j["exit_status"] = rc
             if "rss_mb" in t:
@@ -129,6 +132,7 @@ def main():
     ap.add_argument("--commit", default="")
     ap.add_argument("--torch-blas", default="")
     ap.add_argument("--torch-version", default="")
+    ap.add_argument("--ort-version", default="")
     ap.add_argument("--load-start", default="")
     ap.add_argument("--load-end", default="")
     ap.add_argument("--bg-start", default="")
@@ -146,12 +150,24 @@ def main():
 
     ours = {r["workload"]: r for r in rows if r.get("impl") == "bert.h"}
     torch = {r["workload"]: r for r in rows if r.get("impl") == "torch"}
+    ort = {r["workload"]: r for r in rows if r.get("impl") == "ort" and r.get("precision") == "fp32"}
+    ort8 = {r["workload"]: r for r in rows if r.get("impl") == "ort" and r.get("precision") == "int8"}
     for r in rows:
-        r["pct_peak"] = round(100.0 * r["gflops"] / peak, 1) if peak and r.get("gflops") and r["impl"] != "fma_peak" else None
+        # % of the FP32 FMA peak: for fp32 work only (int8 GF/s count the same FLOPs, fp32-equivalent)
+        r["pct_peak"] = (round(100.0 * r["gflops"] / peak, 1) if peak and r.get("gflops") and r["impl"] != "fma_peak"
+                         and r.get("precision") == "fp32" else None)
         r["ratio"] = None
         w = r["workload"]
         if w in ours and w in torch and r["impl"] in ("bert.h", "torch"):
             r["ratio"] = round(torch[w]["ms_med"] / ours[w]["ms_med"], 3)
+        # against ORT, the same convention: ORT median / ours median (>1: bert.h faster)
+        if r["impl"] == "ort" and w in ours:
+            r["ratio"] = round(r["ms_med"] / ours[w]["ms_med"], 3)
+        if r["impl"] == "bert.h":
+            if w in ort:
+                r["ratio_ort"] = round(ort[w]["ms_med"] / r["ms_med"], 3)
+            if w in ort8:
+                r["ratio_ort_int8"] = round(ort8[w]["ms_med"] / r["ms_med"], 3)
         if r["impl"] == "fma_peak":
             r.setdefault("ms_min", None); r.setdefault("ms_med", None); r.setdefault("ms_max", None)
             r.setdefault("rss_mb", None)
@@ -164,43 +180,77 @@ def main():
         print("   environment: %s" % a.env.strip())
     if a.torch_version:
         print("   torch %s on %s (torch 1 thread, OpenBLAS %d threads)" % (a.torch_version, a.torch_blas, a.threads))
+    if ort or ort8:
+        r0 = next(iter(ort.values() or ort8.values()))
+        print("   ORT: onnxruntime-node %s, CPU, intraOpNumThreads %s, interOpNumThreads 1, %s, graph optimization '%s'; "
+              "torch_bert.py's model exported to ONNX%s; max abs diff to torch (pooled) %s" % (
+                  r0.get("ort", a.ort_version), r0.get("threads"), r0.get("execution_mode", "sequential"), r0.get("graph_opt", "all"),
+                  " (int8: encoder MatMuls -> DynamicQuantizeMatMul)" if ort8 else "",
+                  ", ".join("%s %.1e" % (p, d[next(iter(d))]["check_max_abs_diff"]) for p, d in (("fp32", ort), ("int8", ort8))
+                            if d and d[next(iter(d))].get("check_max_abs_diff") is not None)))
     if peak:
         print("   measured FP32 peak (%s, %d threads, median of %d; higher of the runs): %.1f GFLOP/s; "
               "%% peak below is of this" % (isa, peak_row["threads"], peak_row["reps"], peak))
-    hdr = ("workload", "ours ms min/med/max", "torch ms min/med/max", "ratio", "GF/s ours", "GF/s torch",
-           "%pk ours", "%pk torch", "RSS MiB ours", "RSS torch", "spread ours", "spread torch", "other load")
+    # columns: (header, function of (ours, torch, ORT fp32, ORT int8) rows -> text); the ORT ones
+    # only when ORT ran, the int8 ones only when its int8 model ran (its RSS and spread: results.jsonl)
+    has_ort, has_int8 = bool(ort), bool(ort8)
+    def col(key, fmt, pick):
+        return lambda q: fnum(pick(q)[key] if pick(q) and pick(q).get(key) is not None else None, fmt)
+    O, T, R = (lambda q: q[0]), (lambda q: q[1]), (lambda q: q[2])
+    cols = [("ours ms min/med/max", lambda q: fmt_ms(q[0])), ("torch ms min/med/max", lambda q: fmt_ms(q[1]))]
+    if has_ort:
+        cols.append(("ORT ms min/med/max", lambda q: fmt_ms(q[2])))
+    if has_int8:
+        cols.append(("ORT int8 ms", lambda q: fmt_ms(q[3])))
+    cols.append(("ratio" if not (has_ort or has_int8) else "ratio torch", col("ratio", "%.2fx", O)))
+    if has_ort:
+        cols.append(("ratio ORT", col("ratio_ort", "%.2fx", O)))
+    if has_int8:
+        cols.append(("ratio int8", col("ratio_ort_int8", "%.2fx", O)))
+    cols += [("GF/s ours", col("gflops", "%.1f", O)), ("GF/s torch", col("gflops", "%.1f", T))]
+    if has_ort:
+        cols.append(("GF/s ORT", col("gflops", "%.1f", R)))
+    cols += [("%pk ours", col("pct_peak", "%.0f%%", O)), ("%pk torch", col("pct_peak", "%.0f%%", T))]
+    if has_ort:
+        cols.append(("%pk ORT", col("pct_peak", "%.0f%%", R)))
+    cols += [("RSS MiB ours", lambda q: fnum(q[0].get("rss_mb") if q[0] and q[0]["mode"] != "sgemm" else None, "%.0f")),
+             ("RSS torch", col("rss_mb", "%.0f", T))]
+    if has_ort:
+        cols.append(("RSS ORT", col("rss_mb", "%.0f", R)))
+    cols += [("spread ours", col("spread", "%.2f", O)), ("spread torch", col("spread", "%.2f", T))]
+    if has_ort:
+        cols.append(("spread ORT", col("spread", "%.2f", R)))
+    hdr = ("workload",) + tuple(h for h, _ in cols) + ("other load",)
     lines = [hdr]
     order = []
     for r in rows:
-        if r["impl"] in ("bert.h", "torch") and r["workload"] not in order:
+        if r["impl"] in ("bert.h", "torch", "ort") and r["workload"] not in order:
             order.append(r["workload"])
     for w in order:
-        o, t = ours.get(w), torch.get(w)
-        oth = [x.get("others_cpu_pct") for x in (o, t) if x and x.get("others_cpu_pct") is not None]
-        lines.append((
-            w, fmt_ms(o), fmt_ms(t),
-            fnum(o["ratio"] if o else None, "%.2fx"),
-            fnum(o["gflops"] if o else None), fnum(t["gflops"] if t else None),
-            fnum(o["pct_peak"] if o else None, "%.0f%%"), fnum(t["pct_peak"] if t else None, "%.0f%%"),
-            fnum(o.get("rss_mb") if o and o["mode"] != "sgemm" else None, "%.0f"),
-            fnum(t.get("rss_mb") if t else None, "%.0f"),
-            fnum(o["spread"] if o else None, "%.2f"), fnum(t["spread"] if t else None, "%.2f"),
-            "/".join("%.0f%%" % x for x in oth) if oth else "-"))
+        q = (ours.get(w), torch.get(w), ort.get(w), ort8.get(w))
+        oth = [x.get("others_cpu_pct") for x in q if x and x.get("others_cpu_pct") is not None]
+        lines.append((w,) + tuple(f(q) for _, f in cols) + ("/".join("%.0f%%" % x for x in oth) if oth else "-",))
     for r in fma:
-        lines.append(("fma %s %dt%s" % (r["isa"], r["threads"], " (end)" if r["label"] == "fma_end" else ""),
-                      "-", "-", "-", "%.1f" % r["gflops"], "-", "-", "-", "-", "-", "%.2f" % r["spread"], "-",
-                      "%.0f%%" % r["others_cpu_pct"] if r.get("others_cpu_pct") is not None else "-"))
+        cells = {"GF/s ours": "%.1f" % r["gflops"], "spread ours": "%.2f" % r["spread"]}
+        lines.append(("fma %s %dt%s" % (r["isa"], r["threads"], " (end)" if r["label"] == "fma_end" else ""),)
+                     + tuple(cells.get(h, "-") for h, _ in cols)
+                     + ("%.0f%%" % r["others_cpu_pct"] if r.get("others_cpu_pct") is not None else "-",))
     widths = [max(len(str(l[i])) for l in lines) for i in range(len(hdr))]
     for k, l in enumerate(lines):
         print("  " + "  ".join(str(x).ljust(widths[i]) if i == 0 else str(x).rjust(widths[i]) for i, x in enumerate(l)))
         if k == 0:
             print("  " + "  ".join("-" * w for w in widths))
-    print("  ratio = torch median / ours median (>1: ours faster). spread = max/min of the timed runs.")
+    print("  ratio %s= torch median / ours median (>1: ours faster). spread = max/min of the timed runs." % (
+        "torch " if (has_ort or has_int8) else ""))
+    if has_ort or has_int8:
+        print("  ratio ORT = ORT fp32 median / ours median (>1: ours faster)%s." % (
+            "; ratio int8 = ORT int8 median / ours (fp32) median: a different precision,\n"
+            "  its GF/s in results.jsonl count the same FLOPs (fp32-equivalent), with no % of the FP32 peak" if has_int8 else ""))
     print("  other load = % of the machine's CPU time other processes used while that process ran.")
-    print("  FLOP counts: GEMMs 2*M*N*K; BERT the standard count of torch_bert.py's flops() for both impls.")
+    print("  FLOP counts: GEMMs 2*M*N*K; BERT the standard count of torch_bert.py's flops() for every impl.")
 
     # ---- noise
-    spreads = [r["spread"] for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch")]
+    spreads = [r["spread"] for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch", "ort")]
     others = [r["others_cpu_pct"] for r in rows if r.get("others_cpu_pct") is not None]
     print()
     print("== noise")
@@ -212,9 +262,10 @@ def main():
         print("  other processes' share of the CPUs during our runs: max %.0f%%, mean %.0f%%" % (
             max(others), sum(others) / len(others)))
     if spreads:
-        worst = max((r for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch")), key=lambda r: r["spread"])
-        print("  max/min spread within a workload: median %.2f, worst %.2f (%s, %s)" % (
-            sorted(spreads)[len(spreads) // 2], worst["spread"], worst["workload"], worst["impl"]))
+        worst = max((r for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch", "ort")), key=lambda r: r["spread"])
+        print("  max/min spread within a workload: median %.2f, worst %.2f (%s, %s%s)" % (
+            sorted(spreads)[len(spreads) // 2], worst["spread"], worst["workload"], worst["impl"],
+            "" if worst.get("precision", "fp32") == "fp32" else " " + worst["precision"]))
     fma_starts = [r for r in widest if r["label"] == "fma"]
     fma_ends = [r for r in widest if r["label"] == "fma_end"]
     if fma_starts and fma_ends:
@@ -262,7 +313,8 @@ def main():
                   peak_gflops=peak, sgemm_kernel=kernel, quick=bool(a.quick), env=a.env.strip())
     with open(a.out, "w") as f:
         for r in rows:
-            d = dict(workload=r["workload"], impl=r["impl"], ms_min=r.get("ms_min"), ms_med=r.get("ms_med"),
+            d = dict(workload=r["workload"], impl=r["impl"], precision=r.get("precision", "fp32"),
+                     ms_min=r.get("ms_min"), ms_med=r.get("ms_med"),
                      ms_max=r.get("ms_max"), gflops=r.get("gflops"), pct_peak=r.get("pct_peak"),
                      rss_mb=r.get("rss_mb"), ratio=r.get("ratio"))
             d.update(common)

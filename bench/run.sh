@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# bench/run.sh - bert.h against PyTorch on this machine, side by side, one process at a time.
+# bench/run.sh - bert.h against PyTorch and ONNX Runtime on this machine, side by side, one process
+# at a time.
 #
 #   bench/run.sh            full run (several minutes): FMA peak, sgemm shapes, train b8,
-#                           infer b8, infer b1 (ours, then torch, for each)
+#                           infer b8, infer b1 (ours, then torch, then ORT fp32 and int8, for each)
 #   bench/run.sh --quick    reduced set in under a minute: FMA peak, two sgemm shapes, infer b1
 #   options: --no-torch     skip the PyTorch runs
-#            --threads N    threads for ours (OMP_NUM_THREADS) and for torch's OpenBLAS (default nproc)
+#            --no-ort       skip ONNX Runtime (otherwise set up in bench/build/ort/, skipped with a
+#                           note when node/npm/onnxruntime-node/torch are missing)
+#            --threads N    threads for ours (OMP_NUM_THREADS), torch's OpenBLAS and ORT's
+#                           intraOpNumThreads (default nproc)
 #   env:     CC (gcc), BENCH_CFLAGS (extra flags), PYTHON (/usr/bin/python3),
 #            TORCH_BERT (../shared/bench/torch_bert.py), BENCH_NO_FETCH=1 (never apt-get download
-#            OpenBLAS for torch), BENCH_TIMEOUT (seconds per process, 900)
+#            OpenBLAS for torch), BENCH_TIMEOUT (seconds per process, 900), NODE (node), NPM (npm)
 #
-# Writes bench/results.jsonl (one JSON object per workload per impl) and keeps every process's
+# Writes bench/results.jsonl (one JSON object per workload, impl and precision) and keeps every process's
 # output under bench/build/logs/. A benchmark reports: it exits 0 even when targets are missed.
 set -u -o pipefail
 
@@ -28,14 +32,18 @@ TORCH_BERT=${TORCH_BERT:-$ROOT/../shared/bench/torch_bert.py}
 TIMEOUT=${BENCH_TIMEOUT:-900}
 QUICK=0
 TORCH=1
+ORT=1
+NODE=${NODE:-node}
+NPM=${NPM:-npm}
 THREADS=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --no-torch) TORCH=0 ;;
+        --no-ort) ORT=0 ;;
         --threads) THREADS=$2; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -188,6 +196,62 @@ fi
 TORCH_ENV+=(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS="$THREADS")
 
 # ---------------------------------------------------------------------------------------------
+# ONNX Runtime (npm onnxruntime-node, CPU) on torch_bert.py's model exported to ONNX. Never fails
+# the bench: anything missing prints one "ORT: skipped: ..." line and the runs go on without it.
+ORT_DIR=$BUILD/ort
+ORT_MODEL=$ORT_DIR/model/bert_base_hf.onnx
+ORT_MODEL_INT8=$ORT_DIR/model/bert_base_hf_int8.onnx
+ORT_INT8=0
+ORT_VERSION=""
+ort_setup() {   # returns non-zero (after printing why) when ORT cannot run
+    local mods=$ORT_DIR/node_modules pkg=$ORT_DIR/node_modules/onnxruntime-node/package.json
+    command -v "$NODE" >/dev/null 2>&1 || { echo "ORT: skipped: no node ($NODE) on PATH"; return 1; }
+    if [ ! -f "$pkg" ]; then
+        command -v "$NPM" >/dev/null 2>&1 || { echo "ORT: skipped: onnxruntime-node is not installed in $ORT_DIR and there is no npm"; return 1; }
+        echo "ORT: npm install --ignore-scripts --no-audit --no-fund --prefix $ORT_DIR onnxruntime-node"
+        mkdir -p "$ORT_DIR"
+        # --ignore-scripts: the package's install script downloads GPU extras and fails offline; the
+        # CPU library (bin/napi-v*/linux/<arch>/libonnxruntime.so.1) is inside the package
+        if ! timeout 600 "$NPM" install --ignore-scripts --no-audit --no-fund --prefix "$ORT_DIR" onnxruntime-node \
+                >"$LOGS/ort_npm.log" 2>&1 || [ ! -f "$pkg" ]; then
+            echo "ORT: skipped: npm install of onnxruntime-node failed ($(tail -1 "$LOGS/ort_npm.log" 2>/dev/null | cut -c1-160); log: $LOGS/ort_npm.log)"
+            return 1
+        fi
+    fi
+    ORT_VERSION=$("$NODE" -e 'const p=process.argv[1]; const o=require(p+"/onnxruntime-node"); if (!o.InferenceSession) throw 0; console.log(require(p+"/onnxruntime-node/package.json").version)' "$mods" 2>/dev/null) || {
+        echo "ORT: skipped: node cannot load onnxruntime-node from $mods"; return 1; }
+    if [ ! -s "$ORT_MODEL" ] || [ ! -s "${ORT_MODEL%.onnx}.ref.json" ] || [ "$TORCH_BERT" -nt "$ORT_MODEL" ] || [ "$HERE/ort_export.py" -nt "$ORT_MODEL" ]; then
+        [ -f "$TORCH_BERT" ] || { echo "ORT: skipped: the model must be exported from $TORCH_BERT, which is missing"; return 1; }
+        "$PY" -c 'import torch' >/dev/null 2>&1 || { echo "ORT: skipped: the export needs torch and $PY cannot import it (apt-get install python3-torch)"; return 1; }
+        echo "ORT: exporting torch_bert.py's BERT-base (--impl hf) to $ORT_MODEL (torch.onnx.export, opset 14)"
+        rm -f "$ORT_MODEL" "$ORT_MODEL_INT8"
+        if ! env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" timeout "$TIMEOUT" "$PY" "$HERE/ort_export.py" "$ORT_DIR/model" --torch-bert "$TORCH_BERT" \
+                >"$LOGS/ort_export.log" 2>&1 || [ ! -s "$ORT_MODEL" ]; then
+            echo "ORT: skipped: the export failed ($(tail -1 "$LOGS/ort_export.log" | cut -c1-160); log: $LOGS/ort_export.log)"
+            return 1
+        fi
+        grep '^ort_export:' "$LOGS/ort_export.log" | sed 's/^/     /'
+    fi
+    # int8: the encoder's weight MatMuls -> com.microsoft.DynamicQuantizeMatMul, with Debian's python3-onnx
+    if [ -s "$ORT_MODEL_INT8" ] && [ ! "$ORT_MODEL" -nt "$ORT_MODEL_INT8" ] && [ ! "$HERE/ort_quantize.py" -nt "$ORT_MODEL_INT8" ]; then
+        ORT_INT8=1
+    elif ! "$PY" -c 'import onnx, numpy' >/dev/null 2>&1; then
+        echo "ORT: int8 skipped: $PY cannot import onnx (apt-get install python3-onnx); fp32 only"
+    elif timeout "$TIMEOUT" "$PY" "$HERE/ort_quantize.py" "$ORT_MODEL" "$ORT_MODEL_INT8" >"$LOGS/ort_quantize.log" 2>&1 && [ -s "$ORT_MODEL_INT8" ]; then
+        grep '^ort_quantize:' "$LOGS/ort_quantize.log" | sed 's/^/     /'
+        ORT_INT8=1
+    else
+        echo "ORT: int8 skipped: ort_quantize.py failed ($(tail -1 "$LOGS/ort_quantize.log" | cut -c1-160)); fp32 only"
+        rm -f "$ORT_MODEL_INT8"
+    fi
+    return 0
+}
+if [ "$ORT" = 1 ]; then
+    ort_setup || ORT=0
+fi
+[ "$ORT" = 1 ] && echo "ort:      onnxruntime-node $ORT_VERSION (CPU), intraOpNumThreads $THREADS, interOpNumThreads 1, sequential, graph optimization 'all'; fp32$([ "$ORT_INT8" = 1 ] && echo ' and int8')"
+
+# ---------------------------------------------------------------------------------------------
 # runs: each one a separate process, one at a time, logged with its peak RSS and the other load
 SEQ=0
 run_one() {   # run_one LABEL IMPL cmd... ; the human lines go to the terminal, all to the log
@@ -213,12 +277,21 @@ run_one() {   # run_one LABEL IMPL cmd... ; the human lines go to the terminal, 
 export OMP_NUM_THREADS=$THREADS
 OURS=("$BUILD/bench_bert")
 TORCHCMD=(env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" "$PY" "$TORCH_BERT" --config base --impl hf --threads 1)
+ORTCMD=("$NODE" "$HERE/ort_bench.js" --ort "$ORT_DIR/node_modules" --threads "$THREADS" --seq 128)
+run_ort() {   # run_ort LABEL ARGS... : ORT fp32, then int8 when there is the model
+    local label=$1; shift
+    [ "$ORT" = 1 ] || return 0
+    run_one "$label" ort "${ORTCMD[@]}" --model "$ORT_MODEL" --precision fp32 "$@"
+    [ "$ORT_INT8" = 1 ] && run_one "${label}_int8" ort "${ORTCMD[@]}" --model "$ORT_MODEL_INT8" --ref "${ORT_MODEL%.onnx}.ref.json" --precision int8 "$@"
+    return 0
+}
 if [ "$QUICK" = 1 ]; then
     echo "== quick run"
     run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 3 --time 0.1
     run_one sgemm bert.h "${OURS[@]}" --mode sgemm --shapes quick --warmup 1 --iters 5 --min-time 0.1
     run_one infer_b1 bert.h "${OURS[@]}" --mode infer --batch 1 --warmup 2 --iters 5
     [ "$TORCH" = 1 ] && run_one infer_b1 torch "${TORCHCMD[@]}" --mode infer --batch 1 --warmup 2 --iters 5
+    run_ort infer_b1 --batch 1 --warmup 2 --iters 5
 else
     echo "== full run"
     run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 7 --time 0.25 --all-isa
@@ -227,8 +300,10 @@ else
     [ "$TORCH" = 1 ] && run_one train_b8 torch "${TORCHCMD[@]}" --mode train --batch 8 --warmup 1 --iters 5
     run_one infer_b8 bert.h "${OURS[@]}" --mode infer --batch 8 --warmup 2 --iters 10 --max-time 60
     [ "$TORCH" = 1 ] && run_one infer_b8 torch "${TORCHCMD[@]}" --mode infer --batch 8 --warmup 2 --iters 7
+    run_ort infer_b8 --batch 8 --warmup 2 --iters 10 --max-time 60
     run_one infer_b1 bert.h "${OURS[@]}" --mode infer --batch 1 --warmup 3 --iters 20
     [ "$TORCH" = 1 ] && run_one infer_b1 torch "${TORCHCMD[@]}" --mode infer --batch 1 --warmup 3 --iters 10
+    run_ort infer_b1 --batch 1 --warmup 3 --iters 20
     # the peak again at the end: the report uses the higher median of the two (a conservative % of peak)
     run_one fma_end fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 5 --time 0.15
 fi
@@ -242,7 +317,7 @@ echo "== wall time: $(( $(date +%s) - T_START )) s"
 if command -v "$PY" >/dev/null 2>&1; then
     "$PY" "$HERE/report.py" --logs "$LOGS" --out "$HERE/results.jsonl" --date "$DATE" --cpu "$CPU_MODEL" \
         --isa-flags "$ISA_FLAGS" --threads "$THREADS" --commit "$COMMIT" --torch-blas "$TORCH_BLAS" \
-        --torch-version "$TORCH_VERSION" --load-start "$LOAD_START" --load-end "$LOAD_END" --bg-start "$BG" \
+        --torch-version "$TORCH_VERSION" --ort-version "$ORT_VERSION" --load-start "$LOAD_START" --load-end "$LOAD_END" --bg-start "$BG" \
         --quick "$QUICK" --env "$OMP_ENV"
 else
     echo "run.sh: no python3 for the report; raw JSON lines are in $LOGS/*.out"

@@ -164,6 +164,37 @@ static void test_fused_inference(bert_model *m) {
     m->config.hidden_act = BERT_GELU_ERF;
 }
 
+// INT8 inference (bert_model_quantize): every token's output within cosine 0.99 of fp32's (the issue's
+// bar for encode), and dropping the int8 copies gives the fp32 output back bit for bit
+static double cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
+    return ab / sqrt(aa * bb + 1e-300);
+}
+
+static void test_int8_inference(bert_model *m) {
+    int B = 2, T = 9, C = m->config.hidden_size;
+    int32_t ids[18], types[18], mask[18];
+    for (int i = 0; i < B * T; i++) { ids[i] = (i * 29 + 3) % m->config.vocab_size; types[i] = i % T > 4; mask[i] = i % T < 8; }
+    bert_ctx *ctx = bert_ctx_create(1 << 20);
+    ctx->training = 0; ctx->grad_enabled = 0;
+    bert_tensor *h = bert_encode(ctx, m, ids, types, mask, B, T);
+    float *fp32 = (float *)malloc(h->numel * sizeof(float));
+    memcpy(fp32, h->data, h->numel * sizeof(float));
+    if (!CHECK(bert_model_quantize(m) == BERT_OK && m->quant, "bert_model_quantize (%s)", bert_int8_kernel_name())) { free(fp32); bert_ctx_free(ctx); return; }
+    bert_ctx_reset(ctx, 0);
+    h = bert_encode(ctx, m, ids, types, mask, B, T);
+    double worst = 1.0;
+    for (int t = 0; t < B * T; t++) { double c = cosine(h->data + (size_t)t * C, fp32 + (size_t)t * C, C); if (c < worst) worst = c; }
+    CHECK(worst >= 0.99, "int8 encoder: every token's output within cosine 0.99 of fp32 (worst %.5f)", worst);
+    bert_model_dequantize(m);
+    bert_ctx_reset(ctx, 0);
+    h = bert_encode(ctx, m, ids, types, mask, B, T);
+    CHECK(!m->quant && memcmp(h->data, fp32, h->numel * sizeof(float)) == 0, "bert_model_dequantize: the fp32 output again, bit for bit");
+    free(fp32);
+    bert_ctx_free(ctx);
+}
+
 int main(void) {
     bert_model *m = bert_model_load(check_path("tiny.safetensors"), NULL);
     if (!CHECK(m != NULL, "load tests/ref/tiny.safetensors: %s", m ? "" : bert_last_error())) return check_summary();
@@ -173,6 +204,7 @@ int main(void) {
     float *init = (float *)malloc(m->num_params * sizeof(float));
     memcpy(init, m->params, m->num_params * sizeof(float));
     test_fused_inference(m);
+    test_int8_inference(m);
     test_variant(m, init, "erf", 0);
     test_variant(m, init, "tanh", 0);
     test_variant(m, init, "erf", 1);

@@ -137,6 +137,63 @@ static void test_linear_act(void) {
                     "shapes up to 97x310 from 300 inputs, every act, with and without bias and residual)", bad, cases);
 }
 
+// int8 GEMM (bert_model_quantize's kernel) against an oracle written here: the same symmetric
+// quantisation (per output channel, per token; round half to even), the integer products in int64,
+// the dequantisation in double; then against the fp32 product within the bound derived in bert.h
+static int q8(float v) { int q = (int)nearbyintf(v); return q > 127 ? 127 : q < -127 ? -127 : q; }
+
+static void test_int8_gemm(void) {
+    static const int shapes[][3] = { { 1, 4, 1 }, { 5, 7, 33 }, { 12, 64, 32 }, { 13, 130, 70 }, { 128, 768, 96 }, { 50, 3072, 40 } };
+    int bad_exact = 0, bad_bound = 0, cases = 0;
+    double worst_rel = 0, worst_bound_use = 0;
+    for (int s = 0; s < 6; s++) {
+        int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2], Npad = (N + 11) / 12 * 12;
+        float *X = vec((size_t)N * IC, 41 + s), *W = vec((size_t)OC * IC, 51 + s), *out = vec((size_t)N * OC, 61);
+        if (s == 2) for (int k = 0; k < IC; k++) X[k] = 0.0f;   // an all-zero token
+        bert_qweight q;
+        if (!CHECK(bert__qweight_make(&q, W, OC, IC) == BERT_OK, "int8 weights %dx%d", OC, IC)) return;
+        uint8_t *xq = (uint8_t *)malloc((size_t)Npad * q.K4 * 4);
+        float *sx = (float *)malloc((size_t)Npad * sizeof(float));
+        bert__quantize_rows(xq, sx, X, N, Npad, IC, q.K4);
+        bert__epilogue ep = { NULL, NULL, (size_t)OC, BERT_ACT_NONE, 0, 0 };
+        bert__qgemm(out, xq, sx, N, Npad, &q, &ep);
+        for (int i = 0; i < N; i++) {
+            float mx = 0.0f;
+            for (int k = 0; k < IC; k++) mx = fmaxf(mx, fabsf(X[(size_t)i * IC + k]));
+            float ix = mx > 0.0f ? 127.0f / mx : 0.0f;
+            double sxi = mx / 127.0;
+            for (int j = 0; j < OC; j++) {
+                float mw = 0.0f;
+                for (int k = 0; k < IC; k++) mw = fmaxf(mw, fabsf(W[(size_t)j * IC + k]));
+                float iw = mw > 0.0f ? 127.0f / mw : 0.0f;
+                long long dot = 0;
+                double exact = 0, slack = 0;
+                for (int k = 0; k < IC; k++) {
+                    float x = X[(size_t)i * IC + k], w = W[(size_t)j * IC + k];
+                    int a = q8(x * ix), b = q8(w * iw);
+                    dot += (long long)a * b;
+                    exact += (double)x * w;
+                    slack += 0.5 * abs(a) + 0.5 * abs(b) + 0.25;
+                }
+                double want = (double)dot * (double)(float)sxi * (double)(mw / 127.0f), got = out[(size_t)i * OC + j];
+                double rel = fabs(got - want) / (fabs(want) > 1e-30 ? fabs(want) : 1e-30);
+                if (fabs(got - want) > 1e-6 * fabs(want) + 1e-30) bad_exact++;
+                if (rel > worst_rel && fabs(want) > 1e-20) worst_rel = rel;
+                double bound = (double)(float)sxi * (mw / 127.0) * slack * (1 + 1e-5) + 1e-6 * fabs(want);
+                if (fabs(got - exact) > bound) bad_bound++;
+                if (bound > 0 && fabs(got - exact) / bound > worst_bound_use) worst_bound_use = fabs(got - exact) / bound;
+                cases++;
+            }
+        }
+        bert__qweight_free(&q);
+        free(X); free(W); free(out); free(xq); free(sx);
+    }
+    CHECK(bad_exact == 0, "int8 GEMM (%s) = the oracle's exact integer sums, dequantised (%d of %d outputs off by more than 1e-6; worst %.1e)",
+          bert_int8_kernel_name(), bad_exact, cases, worst_rel);
+    CHECK(bad_bound == 0, "int8 GEMM within the derived bound of the fp32 product: sx sw sum(|Xq|/2 + |Wq|/2 + 1/4) "
+          "(%d of %d outside; at most %.0f %% of the bound used)", bad_bound, cases, 100 * worst_bound_use);
+}
+
 static void layernorm_fwd(fd_op *op, float *out) {
     int N = op->dims[0], C = op->dims[1];
     float mean[16], rstd[16];
@@ -569,6 +626,7 @@ int main(void) {
     test_sgemm();
     test_linear_fd();
     test_linear_act();
+    test_int8_gemm();
     test_layernorm_fd();
     test_attention_fd(0.0f);
     test_attention_fd(0.3f);
