@@ -200,6 +200,7 @@ static outputs forward_all(bert_ctx *ctx, bert_model *m, const dataset *d, int w
 }
 
 static metrics evaluate(bert_ctx *ctx, bert_model *m, const dataset *d, int pad_id) {
+    run_precision(m, ro.precision);
     outputs o = forward_all(ctx, m, d, 1, pad_id);
     metrics r;
     if (opt.num_labels == 1) {
@@ -216,6 +217,7 @@ static metrics evaluate(bert_ctx *ctx, bert_model *m, const dataset *d, int pad_
 }
 
 static void write_predictions(bert_ctx *ctx, bert_model *m, const dataset *d, int pad_id, const char *path, int json) {
+    run_precision(m, ro.precision);
     outputs o = forward_all(ctx, m, d, 0, pad_id);
     bert_atomic_file out;
     FILE *f = run_create(&out, path);
@@ -490,7 +492,7 @@ int main(int argc, char **argv) {
     ro = run_defaults();
     ro.out = "classify_out"; ro.print_every = 20;
     ro.drop_last = 0;   // every example in every epoch: the last batch smaller
-    run_parse("classify", intro, flags, (int)(sizeof flags / sizeof flags[0]), &ro, RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
+    run_parse("classify", intro, flags, (int)(sizeof flags / sizeof flags[0]), &ro, RUN_FLAGS_INFER | RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
     if (opt.eval_predictions) return eval_predictions(opt.eval_predictions);
     check_options();
     static task_state t;

@@ -288,6 +288,7 @@ static void load_model(batch *b) {
     bert_config cfg;
     if (opt.config && bert_config_load(&cfg, opt.config)) run_die("%s", bert_last_error());
     if (!(b->m = bert_model_load(opt.model, opt.config ? &cfg : NULL))) run_die("%s", bert_last_error());
+    run_precision(b->m, ro.precision);
     const bert_config *c = &b->m->config;
     if (c->vocab_size != b->v->size) run_die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, b->v->size, c->vocab_size);
     if (b->T > c->max_position_embeddings) b->T = c->max_position_embeddings;
@@ -297,7 +298,8 @@ static void load_model(batch *b) {
 
 int main(int argc, char **argv) {
     static batch b;
-    run_parse("encode", usage, flags, NFLAGS, &ro, 0, argc, argv);
+    ro = run_defaults();
+    run_parse("encode", usage, flags, NFLAGS, &ro, RUN_FLAGS_INFER, argc, argv);
     if (!opt.vocab) run_die("--vocab is required (--help for usage)");
     b.want_cls = !strcmp(opt.pooling, "cls") || !strcmp(opt.pooling, "both");
     b.want_mean = !strcmp(opt.pooling, "mean") || !strcmp(opt.pooling, "both");

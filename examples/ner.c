@@ -100,7 +100,7 @@ static void parse_types(void);
 static void parse_options(int argc, char **argv) {
     ro = run_defaults();
     ro.out = "ner_out"; ro.optimizer = "adamw"; ro.lr = 3e-5f; ro.eps = 1e-8f; ro.seed = 42; ro.keep = 2; ro.print_every = 50;
-    run_parse("ner", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
+    run_parse("ner", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_INFER | RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
     if (!opt.do_train && !opt.do_eval && !opt.do_predict)
         run_die("nothing to do: give --do_train, --do_eval and/or --do_predict (--help lists the flags)");
     if (opt.max_seq_length < 3) run_die("--max_seq_length must be >= 3 (one character between [CLS] and [SEP])");
@@ -155,6 +155,7 @@ static bert_token_classify_out forward(bert_ctx *ctx, bert_model *m, const batch
 
 // the predicted tags of every window, flat as ws->tag_at
 static void predict_windows(bert_ctx *ctx, bert_model *m, const dataset *d, const windows *ws, int32_t *wtags) {
+    run_precision(m, ro.precision);
     int EB = opt.eval_batch_size, saved_training = ctx->training, saved_grad = ctx->grad_enabled;
     batch b;
     batch_alloc(&b, EB, opt.max_seq_length);

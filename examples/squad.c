@@ -490,6 +490,7 @@ static void forward_all(bert_model *m, const feature_set *fs, logit_set *lg, pre
 /* --predict_file through the model (or --debug_logits): predictions.json and nbest_predictions.json
    in --output_dir, and the official score when every question has answers. */
 static predict_result predict(bert_model *m, const bert_vocab *v) {
+    run_precision(m, ro.precision);
     predict_result r;
     memset(&r, 0, sizeof r);
     squad_data d;
@@ -632,7 +633,7 @@ int main(int argc, char **argv) {
     }
     ro = run_defaults();
     ro.out = "squad_out"; ro.keep = 2; ro.drop_last = 1;
-    run_parse("squad", usage_text, flags, NFLAGS, &ro, RUN_FLAGS_COMMON | RUN_FLAGS_TRAIN, argc, argv);
+    run_parse("squad", usage_text, flags, NFLAGS, &ro, RUN_FLAGS_INFER | RUN_FLAGS_COMMON | RUN_FLAGS_TRAIN, argc, argv);
     check_options();
     bert_vocab *v = bert_vocab_load(opt.vocab);
     if (!v) run_die("%s", bert_last_error());
