@@ -439,15 +439,20 @@ BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed);
 // Allocates and initialises as google-research/bert: truncated normal (2 std) with std
 // initializer_range for matrices and embeddings, LayerNorm gamma 1, biases 0. NULL on failure.
 BERTDEF void bert_model_free(bert_model *m);
-BERTDEF int bert_model_quantize(bert_model *m);
-/* INT8 inference: int8 copies of the encoder layers' four weight matrices (symmetric per output
-   channel), used by bert_encode on a ctx without tape or dropout; activations are quantised per token
-   as they go, the integer GEMM is AVX512-VNNI's vpdpbusd where compiled in (bert_int8_kernel_name;
-   plain C otherwise, slower than fp32), attention, LayerNorm, softmax, embeddings and heads stay fp32.
-   Call once the weights are final (training or loading new weights drops the copies: bert_optim_step,
-   bert_model_load_weights). Host models only. BERT_OK, BERT_ERR_ARG (on a device) or BERT_ERR_OOM. */
-BERTDEF void bert_model_dequantize(bert_model *m);   // drops the int8 copies (fp32 inference again)
+typedef enum { BERT_PRECISION_FP32, BERT_PRECISION_BF16, BERT_PRECISION_INT8 } bert_precision;
+BERTDEF int bert_model_quantize(bert_model *m, bert_precision p);
+/* Low-precision inference: copies of the encoder layers' four weight matrices in int8 (symmetric per
+   output channel) or bf16 (rounded to nearest even), used by bert_encode on a ctx without tape or
+   dropout. INT8: activations quantised per token as they go, integer GEMM on AVX512-VNNI's vpdpbusd;
+   BF16: activations rounded to bf16, AVX512-BF16's vdpbf16ps, sums in fp32. Without those
+   instructions in the build the plain C kernels run (correct, slower than fp32: see
+   bert_int8_kernel_name / bert_bf16_kernel_name). Attention, LayerNorm, softmax, embeddings and
+   heads stay fp32. Call once the weights are final (bert_optim_step and bert_model_load_weights drop
+   the copies); BERT_PRECISION_FP32 drops them too. Host models only. BERT_OK, BERT_ERR_ARG (on a
+   device) or BERT_ERR_OOM. */
+BERTDEF void bert_model_dequantize(bert_model *m);   // drops the copies (fp32 inference again)
 BERTDEF const char *bert_int8_kernel_name(void);     // "avx512-vnni 12x32" or "plain C 12x32"
+BERTDEF const char *bert_bf16_kernel_name(void);     // "avx512-bf16 12x32" or "plain C 12x32"
 BERTDEF void bert_model_zero_grad(bert_model *m);
 BERTDEF int bert_model_find(const bert_model *m, const char *hf_name);  // tensor index or -1
 /* Appends a task head's tensor (e.g. "classifier.weight", (num_labels, C)) to the table, so the
@@ -1556,10 +1561,11 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
 #define BERT__QNR 32   // columns per weight panel
 
 typedef struct bert_qweight {
-    int8_t *w;        // (ceil(OC/32), K4, 32, 4) panels, zero-padded
-    float *scale;     // (OC) sw
-    int32_t *comp;    // (OC) 128 sum_k Wq[j,k]
-    int OC, IC, K4;   // K4 = ceil(IC/4)
+    int8_t *w;        // int8: (ceil(OC/32), K4, 32, 4) panels, zero-padded
+    float *scale;     // int8: (OC) sw
+    int32_t *comp;    // int8: (OC) 128 sum_k Wq[j,k]
+    uint16_t *h;      // bf16 (instead of the three above): (ceil(OC/32), K2, 32, 2) panels, zero-padded
+    int OC, IC, K4;   // K4 = ceil(IC/4) (int8) or K2 = ceil(IC/2) (bf16)
 } bert_qweight;
 
 #if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512VNNI__)
@@ -1627,7 +1633,7 @@ static int bert__qweight_make(bert_qweight *q, const float *W, int OC, int IC) {
 }
 
 static void bert__qweight_free(bert_qweight *q) {
-    BERT_FREE(q->w); BERT_FREE(q->scale); BERT_FREE(q->comp);
+    BERT_FREE(q->w); BERT_FREE(q->scale); BERT_FREE(q->comp); BERT_FREE(q->h);
     memset(q, 0, sizeof *q);
 }
 
@@ -1694,7 +1700,107 @@ static void bert__qgemm(float *out, const uint8_t *xq, const float *sx, int N, i
                 for (int j = 0; j < nr; j++)
                     o[j] = (float)(acc[i * BERT__QNR + j] - q->comp[j0 + j]) * (sx[i0 + i] * q->scale[j0 + j]);
             }
-            if (mr > 0) bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
+            bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
+        }
+}
+
+// ----------------------------------------------------------------------------
+// bf16 inference GEMM (bert_model_set_precision BERT_BF16): out (N,OC) = bf16(X) . bf16(W)^T, products
+// exact in fp32, sums in fp32 (AVX512-BF16's vdpbf16ps: a pair of k per lane per instruction, twice
+// the fp32 FMA's work), then the epilogue. Weights rounded to bf16 once (round to nearest even),
+// packed in panels of 32 columns x 2 consecutive k; activations rounded per call. Error of one output:
+// bf16 keeps 8 significant bits, so rounding an input costs a relative error <= 2^-8, a product <=
+// 2^-7 + 2^-16: |sum x w - sum bf16(x) bf16(w)| <= (2^-7 + 2^-16) sum |x w|, plus the fp32 summation's
+// K 2^-24 sum |x w| (test_kernels checks it).
+
+static uint16_t bert__bf16(float x) {   // round to nearest even (NaN stays NaN)
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+static inline float bert__bf16_to_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float x; memcpy(&x, &u, 4); return x; }
+
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512BF16__)
+#define BERT__BGEMM_KERNEL "avx512-bf16 12x32"
+static void bert__bgemm_micro(int K2, const uint16_t *a, size_t lda, const uint16_t *b, float *acc) {
+#define BERT__BROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define BERT__BDECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+    BERT__BROWS(BERT__BDECL)
+    for (int g = 0; g < K2; g++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + (size_t)g * 64));
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + (size_t)g * 64 + 32));
+        int32_t v;
+#define BERT__BSTEP(i) memcpy(&v, a + (size_t)(i) * lda + 2 * (size_t)g, 4); { __m512bh av = (__m512bh)_mm512_set1_epi32(v); \
+        c##i##0 = _mm512_dpbf16_ps(c##i##0, av, b0); c##i##1 = _mm512_dpbf16_ps(c##i##1, av, b1); }
+        BERT__BROWS(BERT__BSTEP)
+    }
+#define BERT__BSTORE(i) _mm512_storeu_ps(acc + (i) * 32, c##i##0); _mm512_storeu_ps(acc + (i) * 32 + 16, c##i##1);
+    BERT__BROWS(BERT__BSTORE)
+#undef BERT__BROWS
+#undef BERT__BDECL
+#undef BERT__BSTEP
+#undef BERT__BSTORE
+}
+#else
+#define BERT__BGEMM_KERNEL "plain C 12x32"
+static void bert__bgemm_micro(int K2, const uint16_t *a, size_t lda, const uint16_t *b, float *acc) {
+    memset(acc, 0, BERT__QMR * BERT__QNR * sizeof(float));
+    for (int g = 0; g < K2; g++)
+        for (int i = 0; i < BERT__QMR; i++) {
+            float a0 = bert__bf16_to_f32(a[(size_t)i * lda + 2 * g]), a1 = bert__bf16_to_f32(a[(size_t)i * lda + 2 * g + 1]);
+            const uint16_t *bg = b + (size_t)g * 64;
+            for (int j = 0; j < BERT__QNR; j++)
+                acc[i * BERT__QNR + j] += a0 * bert__bf16_to_f32(bg[2 * j]) + a1 * bert__bf16_to_f32(bg[2 * j + 1]);
+        }
+}
+#endif
+
+BERTDEF const char *bert_bf16_kernel_name(void) { return BERT__BGEMM_KERNEL; }
+
+static int bert__bweight_make(bert_qweight *q, const float *W, int OC, int IC) {
+    int K2 = (IC + 1) / 2, panels = (OC + BERT__QNR - 1) / BERT__QNR;
+    q->OC = OC; q->IC = IC; q->K4 = K2;
+    q->h = (uint16_t *)bert__calloc((size_t)panels * K2 * BERT__QNR * 2, sizeof(uint16_t));
+    if (!q->h) return BERT_ERR_OOM;
+    for (int j = 0; j < OC; j++) {
+        uint16_t *panel = q->h + (size_t)(j / BERT__QNR) * K2 * BERT__QNR * 2;
+        for (int k = 0; k < IC; k++) panel[(size_t)(k / 2) * BERT__QNR * 2 + (j % BERT__QNR) * 2 + k % 2] = bert__bf16(W[(size_t)j * IC + k]);
+    }
+    return BERT_OK;
+}
+
+// X (N,IC) -> xh (Npad rows of K2*2 bf16, zero padding)
+static void bert__bf16_rows(uint16_t *xh, const float *X, int N, int Npad, int IC, int K2) {
+    size_t ld = (size_t)K2 * 2;
+    BERT__PARALLEL_FOR_IF((size_t)N * IC)
+    for (int i = 0; i < Npad; i++) {
+        uint16_t *hi = xh + (size_t)i * ld;
+        if (i >= N) { memset(hi, 0, ld * sizeof(uint16_t)); continue; }
+        const float *xi = X + (size_t)i * IC;
+        int k = 0;
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512BF16__)
+        for (; k + 16 <= IC; k += 16)   // vcvtneps2bf16: round to nearest even, as bert__bf16
+            _mm256_storeu_si256((__m256i *)(void *)(hi + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xi + k)));
+#endif
+        for (; k < IC; k++) hi[k] = bert__bf16(xi[k]);
+        if ((size_t)IC < ld) hi[IC] = 0;
+    }
+}
+
+static void bert__bgemm(float *out, const uint16_t *xh, int N, int Npad, const bert_qweight *q, const bert__epilogue *ep) {
+    int tiles = Npad / BERT__QMR, panels = (q->OC + BERT__QNR - 1) / BERT__QNR, OC = q->OC;
+    size_t lda = (size_t)q->K4 * 2;
+    BERT__PRAGMA(omp parallel for collapse(2) schedule(static) if((size_t)N * OC * q->IC >= 262144))
+    for (int t = 0; t < tiles; t++)
+        for (int p = 0; p < panels; p++) {
+            BERT__ALIGNED64 float acc[BERT__QMR * BERT__QNR];
+            bert__bgemm_micro(q->K4, xh + (size_t)t * BERT__QMR * lda, lda, q->h + (size_t)p * q->K4 * BERT__QNR * 2, acc);
+            int i0 = t * BERT__QMR, j0 = p * BERT__QNR;
+            int mr = N - i0 < BERT__QMR ? N - i0 : BERT__QMR, nr = OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR;
+            for (int i = 0; i < mr; i++) memcpy(out + (size_t)(i0 + i) * OC + j0, acc + i * BERT__QNR, (size_t)nr * sizeof(float));
+            bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
         }
 }
 
@@ -2849,8 +2955,8 @@ static bert_tensor *bert__linear_act(bert_ctx *ctx, bert_tensor *x, bert_tensor 
     return out;
 }
 
-// inference with int8 weights (bert_model_quantize): as bert__linear_act, x quantised per token into
-// the arena first; host memory only
+// inference with int8 or bf16 weights (bert_model_quantize): as bert__linear_act, x quantised per token
+// (int8) or rounded (bf16) into the arena first; host memory only
 static bert_tensor *bert__qlinear_act(bert_ctx *ctx, bert_tensor *x, const bert_qweight *q, bert_tensor *b, bert_tensor *res, int act) {
     int IC = bert__cols(x), N = bert__rows(x), OC = q->OC, Npad = (N + BERT__QMR - 1) / BERT__QMR * BERT__QMR;
     BERT_ASSERT_MSG(!ctx->grad_enabled && !bert__mem_of(ctx->k)->device && IC == q->IC, "bert__qlinear_act: host inference only");
@@ -2858,10 +2964,16 @@ static bert_tensor *bert__qlinear_act(bert_ctx *ctx, bert_tensor *x, const bert_
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = OC;
     bert_tensor *out = bert__tensor_of(ctx, x->ndim, shape);
+    bert__epilogue ep = { b ? b->data : NULL, res ? res->data : NULL, (size_t)OC, act, 0, 0 };
+    if (q->h) {   // bf16
+        uint16_t *xh = (uint16_t *)bert__arena_alloc(&ctx->arena, (size_t)Npad * q->K4 * 2 * sizeof(uint16_t));
+        bert__bf16_rows(xh, x->data, N, Npad, IC, q->K4);
+        bert__bgemm(out->data, xh, N, Npad, q, &ep);
+        return out;
+    }
     uint8_t *xq = (uint8_t *)bert__arena_alloc(&ctx->arena, (size_t)Npad * q->K4 * 4);
     float *sx = (float *)bert__arena_alloc(&ctx->arena, (size_t)Npad * sizeof(float));
     bert__quantize_rows(xq, sx, x->data, N, Npad, IC, q->K4);
-    bert__epilogue ep = { b ? b->data : NULL, res ? res->data : NULL, (size_t)OC, act, 0, 0 };
     bert__qgemm(out->data, xq, sx, N, Npad, q, &ep);
     return out;
 }
@@ -3157,9 +3269,10 @@ static const float *bert__layer_matrix(const bert_model *m, int l, int which) {
     return which == 0 ? w->qkv_w.data : which == 1 ? w->attn_o_w->data : which == 2 ? w->ffn_i_w->data : w->ffn_o_w->data;
 }
 
-BERTDEF int bert_model_quantize(bert_model *m) {
-    if (bert__mem_of(m->k)->device) return bert__err(BERT_ERR_ARG, "bert_model_quantize: int8 inference runs on the host only");
+BERTDEF int bert_model_quantize(bert_model *m, bert_precision p) {
     bert_model_dequantize(m);
+    if (p == BERT_PRECISION_FP32) return BERT_OK;
+    if (bert__mem_of(m->k)->device) return bert__err(BERT_ERR_ARG, "bert_model_quantize: low-precision inference runs on the host only");
     int L = m->config.num_hidden_layers, C = m->config.hidden_size, F = m->config.intermediate_size;
     m->quant = (bert_qweight *)bert__calloc((size_t)4 * L, sizeof(bert_qweight));
     if (!m->quant) return bert__err(BERT_ERR_OOM, "bert_model_quantize: out of memory");
@@ -3167,7 +3280,9 @@ BERTDEF int bert_model_quantize(bert_model *m) {
     for (int l = 0; l < L; l++)
         for (int k = 0; k < 4; k++) {
             int OC = oc_ic[k][0] ? oc_ic[k][0] * C : F, IC = oc_ic[k][1] ? C : F;
-            if (bert__qweight_make(&m->quant[4 * l + k], bert__layer_matrix(m, l, k), OC, IC)) {
+            bert_qweight *q = &m->quant[4 * l + k];
+            const float *W = bert__layer_matrix(m, l, k);
+            if (p == BERT_PRECISION_INT8 ? bert__qweight_make(q, W, OC, IC) : bert__bweight_make(q, W, OC, IC)) {
                 bert_model_dequantize(m);
                 return bert__err(BERT_ERR_OOM, "bert_model_quantize: out of memory");
             }

@@ -102,7 +102,8 @@ static void usage(void) {
             "  --max-time S   stop after S seconds of timed runs once 5 were done (default 0 = no limit)\n"
             "  --shapes S     sgemm set: all (default) | linear | attn | quick | comma list of names\n"
             "                 (names: attn_out,qkv,ffn_up,ffn_down with .fwd/.dx/.dw, attn.qk, attn.pv)\n"
-            "  --precision P  infer: fp32 (default) or int8 (bert_model_quantize)\n"
+            "  --precision P  infer: fp32 (default), bf16 or int8 (bert_model_quantize; the workload keeps\n"
+            "                 its name, the JSON line says \"precision\" and the low-precision kernel)\n"
             "  --clip X       global-norm clipping threshold for the train step (default 0 = off, as\n"
             "                 torch.optim.AdamW without clip_grad_norm_)\n");
 }
@@ -135,6 +136,14 @@ static options parse_args(int argc, char **argv) {
         fprintf(stderr, "bench_bert: bad sizes\n");
         exit(2);
     }
+    if (strcmp(o.precision, "fp32") && strcmp(o.precision, "int8") && strcmp(o.precision, "bf16")) {
+        fprintf(stderr, "bench_bert: --precision %s: fp32, bf16 or int8\n", o.precision);
+        exit(2);
+    }
+    if (strcmp(o.precision, "fp32") && strcmp(o.mode, "infer")) {
+        fprintf(stderr, "bench_bert: --precision %s is for --mode infer only\n", o.precision);
+        exit(2);
+    }
     return o;
 }
 
@@ -150,11 +159,16 @@ static double bert_flops(const bert_config *c, int B, int T, int P, int train) {
     return fwd * B;
 }
 
-static void print_common_json(const char *workload, stats s, double flop, double rss) {
-    printf("{\"workload\":\"%s\",\"impl\":\"bert.h\",\"kernel\":\"%s\",\"threads\":%d,"
+// precision: "fp32", or "int8" for inference after bert_model_quantize (then also its kernel)
+static void print_common_json(const char *workload, const char *precision, stats s, double flop, double rss) {
+    printf("{\"workload\":\"%s\",\"impl\":\"bert.h\",\"precision\":\"%s\",\"kernel\":\"%s\",", workload, precision,
+           bert_sgemm_kernel_name());
+    if (!strcmp(precision, "int8")) printf("\"int8_kernel\":\"%s\",", bert_int8_kernel_name());
+    if (!strcmp(precision, "bf16")) printf("\"bf16_kernel\":\"%s\",", bert_bf16_kernel_name());
+    printf("\"threads\":%d,"
            "\"n\":%d,\"ms_min\":%.3f,\"ms_med\":%.3f,\"ms_max\":%.3f,\"gflop\":%.4f,"
            "\"gflops\":%.2f,\"gflops_best\":%.2f,\"spread\":%.3f,\"rss_mb\":%.1f",
-           workload, bert_sgemm_kernel_name(), threads_used(), s.n, s.min, s.med, s.max, flop / 1e9,
+           threads_used(), s.n, s.min, s.med, s.max, flop / 1e9,
            flop / (s.med * 1e-3) / 1e9, flop / (s.min * 1e-3) / 1e9, s.max / s.min, rss);
 }
 
@@ -211,6 +225,8 @@ static int run_bert(const options *o, int train) {
     int B = o->batch, T = o->seq, MP = o->masked;
     if (T > cfg.max_position_embeddings) { fprintf(stderr, "bench_bert: seq > max positions\n"); return 1; }
     int warmup = o->warmup_set ? o->warmup : train ? 2 : 3;
+    int int8 = !train && !strcmp(o->precision, "int8"), bf16 = !train && !strcmp(o->precision, "bf16");   // training: fp32 only
+    const char *precision = int8 ? "int8" : bf16 ? "bf16" : "fp32";
     options oo = *o;
     if (!o->iters_set) oo.iters = train ? 7 : B >= 8 ? 10 : 20;
 
@@ -229,18 +245,26 @@ static int run_bert(const options *o, int train) {
     } else {
         ctx->grad_enabled = 0;
         ctx->training = 0;
-        if (!strcmp(o->precision, "int8") && bert_model_quantize(m) != BERT_OK) { fprintf(stderr, "bench_bert: %s\n", bert_last_error()); return 1; }
+        if ((int8 || bf16) && bert_model_quantize(m, int8 ? BERT_PRECISION_INT8 : BERT_PRECISION_BF16) != BERT_OK) {
+            fprintf(stderr, "bench_bert: %s\n", bert_last_error());
+            return 1;
+        }
     }
     inputs in = make_inputs(B, T, MP, cfg.vocab_size);
     bert_batch batch = { B, T, MP, in.ids, in.types, in.mask, in.pos, in.labels, in.nsp };
     double setup_s = now_s() - t_create;
 
-    char workload[64];
-    snprintf(workload, sizeof workload, "%s_b%d%s", train ? "train" : "infer", B, !train && !strcmp(o->precision, "int8") ? "_int8" : "");
-    printf("bert.h %s: BERT-base (L=%d H=%d NH=%d F=%d V=%d) B=%d T=%d%s, sgemm kernel %s, %d threads, "
-           "%zu params, setup %.1f s\n", workload, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
+    // the workload is named the same in both precisions (infer_b1 / infer_b8); the precision is a
+    // field of its own in the JSON line; label = what the human-readable lines say
+    char workload[64], label[80];
+    snprintf(workload, sizeof workload, "%s_b%d", train ? "train" : "infer", B);
+    snprintf(label, sizeof label, "%s%s", workload, int8 ? " int8" : bf16 ? " bf16" : "");
+    printf("bert.h %s: BERT-base (L=%d H=%d NH=%d F=%d V=%d) B=%d T=%d%s, sgemm kernel %s%s%s, %d threads, "
+           "%zu params, setup %.1f s\n", label, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
            cfg.intermediate_size, cfg.vocab_size, B, T, train ? ", MP=20 + NSP, dropout 0.1, AdamW" : ", encoder + pooler",
-           bert_sgemm_kernel_name(), threads_used(), m->num_params, setup_s);
+           bert_sgemm_kernel_name(), int8 ? ", int8 kernel " : bf16 ? ", bf16 kernel " : "",
+           int8 ? bert_int8_kernel_name() : bf16 ? bert_bf16_kernel_name() : "", threads_used(),
+           m->num_params, setup_s);
     fflush(stdout);
 
     int cap = oo.max_iters > oo.iters ? oo.max_iters : oo.iters;
@@ -286,12 +310,12 @@ static int run_bert(const options *o, int train) {
     double flop = bert_flops(&cfg, B, T, MP, train), rss = peak_rss_mb();
     printf("bert.h %s: %d warm-up + %d timed: min %.1f / med %.1f / max %.1f ms, %.2f seq/s, %.1f GFLOP/step, "
            "%.1f GFLOP/s (med), spread %.2f, peak RSS %.0f MB, arena %.0f MB\n",
-           workload, warmup, n, s.min, s.med, s.max, B / (s.med * 1e-3), flop / 1e9, flop / (s.med * 1e-3) / 1e9,
+           label, warmup, n, s.min, s.med, s.max, B / (s.med * 1e-3), flop / 1e9, flop / (s.med * 1e-3) / 1e9,
            s.max / s.min, rss, (double)bert_ctx_high_water(ctx) / 1048576.0);
     if (train)
         printf("bert.h %s: fwd %.1f / bwd %.1f / AdamW %.1f ms (medians); loss %.4f -> %.4f\n", workload,
                stats_of(tf, n).med, stats_of(tb, n).med, stats_of(to, n).med, first_loss, check);
-    print_common_json(workload, s, flop, rss);
+    print_common_json(workload, precision, s, flop, rss);
     printf(",\"mode\":\"%s\",\"batch\":%d,\"seq\":%d,\"params\":%zu,\"seq_per_s\":%.3f,\"check\":%.6f,"
            "\"arena_mb\":%.1f,\"flop_formula\":\"standard (torch_bert.py flops())\"",
            train ? "train" : "infer", B, T, m->num_params, B / (s.med * 1e-3), check,
@@ -489,7 +513,7 @@ static int run_sgemm(const options *o) {
                c->name, c->form, shape, c->what, c->beta, n, s.min, s.med, s.max, flop / (s.med * 1e-3) / 1e9,
                flop / (s.min * 1e-3) / 1e9, s.max / s.min, err);
         fflush(stdout);
-        print_common_json(workload, s, flop, peak_rss_mb());
+        print_common_json(workload, "fp32", s, flop, peak_rss_mb());
         printf(",\"mode\":\"sgemm\",\"shape\":\"%s\",\"form\":\"%s\",\"trans_a\":%d,\"trans_b\":%d,\"M\":%d,"
                "\"N\":%d,\"K\":%d,\"beta\":%g,\"batch_count\":%d,\"group\":\"%s\",\"check_rel_err\":%.2e,"
                "\"flop_formula\":\"2*M*N*K%s\"}\n",

@@ -74,7 +74,7 @@ def load_logs(logdir):
     for out in sorted(glob.glob(os.path.join(logdir, "*.out"))):
         base = out[:-4]
         label_impl = os.path.basename(base).split("_", 1)[1]
-        label, impl = label_impl.rsplit(".", 1)
+        label, impl = label_impl.split(".", 1)   # labels have no '.'; impls may ("bert.h")
         t = parse_time_v(base + ".time")
         others = parse_stat(base + ".stat", t)
         rc = open(base + ".rc").read().strip() if os.path.exists(base + ".rc") else "?"
@@ -147,27 +147,39 @@ def main():
     peak_row = max(widest, key=lambda r: r["gflops"]) if widest else None
     isa = peak_row["isa"] if peak_row else "?"
     kernel = next((r["kernel"] for r in rows if r.get("impl") == "bert.h" and "kernel" in r), "?")
+    kernel8 = next((r["int8_kernel"] for r in rows if r.get("impl") == "bert.h" and "int8_kernel" in r), None)
 
-    ours = {r["workload"]: r for r in rows if r.get("impl") == "bert.h"}
-    torch = {r["workload"]: r for r in rows if r.get("impl") == "torch"}
-    ort = {r["workload"]: r for r in rows if r.get("impl") == "ort" and r.get("precision") == "fp32"}
-    ort8 = {r["workload"]: r for r in rows if r.get("impl") == "ort" and r.get("precision") == "int8"}
+    # keyed by workload within one impl and precision: the int8 rows share the fp32 rows' workload
+    # names (infer_b1, infer_b8) and differ by "precision" only
+    def pick(impl, prec):
+        return {r["workload"]: r for r in rows if r.get("impl") == impl and r.get("precision") == prec}
+    ours, ours8 = pick("bert.h", "fp32"), pick("bert.h", "int8")
+    torch = pick("torch", "fp32")
+    ort, ort8 = pick("ort", "fp32"), pick("ort", "int8")
     for r in rows:
         # % of the FP32 FMA peak: for fp32 work only (int8 GF/s count the same FLOPs, fp32-equivalent)
         r["pct_peak"] = (round(100.0 * r["gflops"] / peak, 1) if peak and r.get("gflops") and r["impl"] != "fma_peak"
                          and r.get("precision") == "fp32" else None)
         r["ratio"] = None
-        w = r["workload"]
-        if w in ours and w in torch and r["impl"] in ("bert.h", "torch"):
+        w, prec = r["workload"], r.get("precision")
+        # every ratio: the other impl's median / bert.h's median at the same precision (>1: bert.h faster)
+        if prec == "fp32" and w in ours and w in torch and r["impl"] in ("bert.h", "torch"):
             r["ratio"] = round(torch[w]["ms_med"] / ours[w]["ms_med"], 3)
-        # against ORT, the same convention: ORT median / ours median (>1: bert.h faster)
-        if r["impl"] == "ort" and w in ours:
-            r["ratio"] = round(r["ms_med"] / ours[w]["ms_med"], 3)
-        if r["impl"] == "bert.h":
+        if r["impl"] == "ort":
+            same = (ours if prec == "fp32" else ours8).get(w)
+            if same:
+                r["ratio"] = round(r["ms_med"] / same["ms_med"], 3)
+        if r["impl"] == "bert.h" and prec == "fp32":
             if w in ort:
                 r["ratio_ort"] = round(ort[w]["ms_med"] / r["ms_med"], 3)
-            if w in ort8:
+            if w in ort8:   # across precisions: ORT int8 against bert.h fp32, for orientation
                 r["ratio_ort_int8"] = round(ort8[w]["ms_med"] / r["ms_med"], 3)
+        if r["impl"] == "bert.h" and prec == "int8":
+            # no torch int8: "ratio" stays null; ORT int8 / bert.h int8; bert.h's own int8 speed-up
+            if w in ort8:
+                r["ratio_ort"] = round(ort8[w]["ms_med"] / r["ms_med"], 3)
+            if w in ours:
+                r["speedup_vs_fp32"] = round(ours[w]["ms_med"] / r["ms_med"], 3)
         if r["impl"] == "fma_peak":
             r.setdefault("ms_min", None); r.setdefault("ms_med", None); r.setdefault("ms_max", None)
             r.setdefault("rss_mb", None)
@@ -178,6 +190,9 @@ def main():
         a.date, a.cpu, isa, a.isa_flags, a.threads, a.commit, kernel))
     if a.env.strip():
         print("   environment: %s" % a.env.strip())
+    if ours8:
+        print("   bert.h int8: bert_model_quantize (int8 weights per output channel, activations per token), "
+              "int8 GEMM kernel %s" % kernel8)
     if a.torch_version:
         print("   torch %s on %s (torch 1 thread, OpenBLAS %d threads)" % (a.torch_version, a.torch_blas, a.threads))
     if ort or ort8:
@@ -191,22 +206,28 @@ def main():
     if peak:
         print("   measured FP32 peak (%s, %d threads, median of %d; higher of the runs): %.1f GFLOP/s; "
               "%% peak below is of this" % (isa, peak_row["threads"], peak_row["reps"], peak))
-    # columns: (header, function of (ours, torch, ORT fp32, ORT int8) rows -> text); the ORT ones
-    # only when ORT ran, the int8 ones only when its int8 model ran (its RSS and spread: results.jsonl)
-    has_ort, has_int8 = bool(ort), bool(ort8)
+    # columns: (header, function of (ours, torch, ORT fp32, ORT int8, ours int8) rows -> text); the
+    # ORT ones only when ORT ran, the int8 ones only when that int8 ran (RSS, spread: results.jsonl)
+    has_ort, has_int8, has_ours8 = bool(ort), bool(ort8), bool(ours8)
     def col(key, fmt, pick):
         return lambda q: fnum(pick(q)[key] if pick(q) and pick(q).get(key) is not None else None, fmt)
-    O, T, R = (lambda q: q[0]), (lambda q: q[1]), (lambda q: q[2])
+    O, T, R, Q8 = (lambda q: q[0]), (lambda q: q[1]), (lambda q: q[2]), (lambda q: q[4])
     cols = [("ours ms min/med/max", lambda q: fmt_ms(q[0])), ("torch ms min/med/max", lambda q: fmt_ms(q[1]))]
     if has_ort:
         cols.append(("ORT ms min/med/max", lambda q: fmt_ms(q[2])))
     if has_int8:
         cols.append(("ORT int8 ms", lambda q: fmt_ms(q[3])))
-    cols.append(("ratio" if not (has_ort or has_int8) else "ratio torch", col("ratio", "%.2fx", O)))
+    if has_ours8:
+        cols.append(("bert.h int8 ms", lambda q: fmt_ms(q[4])))
+    cols.append(("ratio" if not (has_ort or has_int8 or has_ours8) else "ratio torch", col("ratio", "%.2fx", O)))
     if has_ort:
         cols.append(("ratio ORT", col("ratio_ort", "%.2fx", O)))
-    if has_int8:
+    if has_int8 and has_ours8:
+        cols.append(("ratio ORT int8", col("ratio_ort", "%.2fx", Q8)))
+    elif has_int8:   # no bert.h int8 to compare with: ORT int8 against bert.h fp32
         cols.append(("ratio int8", col("ratio_ort_int8", "%.2fx", O)))
+    if has_ours8:
+        cols.append(("int8 speed-up", col("speedup_vs_fp32", "%.2fx", Q8)))
     cols += [("GF/s ours", col("gflops", "%.1f", O)), ("GF/s torch", col("gflops", "%.1f", T))]
     if has_ort:
         cols.append(("GF/s ORT", col("gflops", "%.1f", R)))
@@ -227,7 +248,7 @@ def main():
         if r["impl"] in ("bert.h", "torch", "ort") and r["workload"] not in order:
             order.append(r["workload"])
     for w in order:
-        q = (ours.get(w), torch.get(w), ort.get(w), ort8.get(w))
+        q = (ours.get(w), torch.get(w), ort.get(w), ort8.get(w), ours8.get(w))
         oth = [x.get("others_cpu_pct") for x in q if x and x.get("others_cpu_pct") is not None]
         lines.append((w,) + tuple(f(q) for _, f in cols) + ("/".join("%.0f%%" % x for x in oth) if oth else "-",))
     for r in fma:
@@ -241,11 +262,19 @@ def main():
         if k == 0:
             print("  " + "  ".join("-" * w for w in widths))
     print("  ratio %s= torch median / ours median (>1: ours faster). spread = max/min of the timed runs." % (
-        "torch " if (has_ort or has_int8) else ""))
-    if has_ort or has_int8:
-        print("  ratio ORT = ORT fp32 median / ours median (>1: ours faster)%s." % (
-            "; ratio int8 = ORT int8 median / ours (fp32) median: a different precision,\n"
-            "  its GF/s in results.jsonl count the same FLOPs (fp32-equivalent), with no % of the FP32 peak" if has_int8 else ""))
+        "torch " if (has_ort or has_int8 or has_ours8) else ""))
+    if has_ours8:
+        print("  ours (ms, GF/s, %pk, RSS, spread) = bert.h fp32; bert.h int8 ms = bert_model_quantize'd model.")
+    if has_ort:
+        print("  ratio ORT = ORT fp32 median / ours (bert.h fp32) median (>1: ours faster).")
+    if has_int8 and has_ours8:
+        print("  ratio ORT int8 = ORT int8 median / bert.h int8 median (>1: bert.h faster).")
+    elif has_int8:
+        print("  ratio int8 = ORT int8 median / ours (fp32) median: a different precision, for orientation only.")
+    if has_ours8:
+        print("  int8 speed-up = bert.h fp32 median / bert.h int8 median (>1: int8 faster).")
+    if has_int8 or has_ours8:
+        print("  int8 rows' GF/s in results.jsonl count the same FLOPs (fp32-equivalent), with no % of the FP32 peak.")
     print("  other load = % of the machine's CPU time other processes used while that process ran.")
     print("  FLOP counts: GEMMs 2*M*N*K; BERT the standard count of torch_bert.py's flops() for every impl.")
 

@@ -3,7 +3,8 @@
 # at a time.
 #
 #   bench/run.sh            full run (several minutes): FMA peak, sgemm shapes, train b8,
-#                           infer b8, infer b1 (ours, then torch, then ORT fp32 and int8, for each)
+#                           infer b8, infer b1 (ours fp32 and int8, then torch, then ORT fp32 and
+#                           int8, for each)
 #   bench/run.sh --quick    reduced set in under a minute: FMA peak, two sgemm shapes, infer b1
 #   options: --no-torch     skip the PyTorch runs
 #            --no-ort       skip ONNX Runtime (otherwise set up in bench/build/ort/, skipped with a
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
         --no-torch) TORCH=0 ;;
         --no-ort) ORT=0 ;;
         --threads) THREADS=$2; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -278,6 +279,11 @@ export OMP_NUM_THREADS=$THREADS
 OURS=("$BUILD/bench_bert")
 TORCHCMD=(env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" "$PY" "$TORCH_BERT" --config base --impl hf --threads 1)
 ORTCMD=("$NODE" "$HERE/ort_bench.js" --ort "$ORT_DIR/node_modules" --threads "$THREADS" --seq 128)
+run_ours_infer() {   # run_ours_infer LABEL ARGS... : bert.h fp32, then int8 (bert_model_quantize), same runs
+    local label=$1; shift
+    run_one "$label" bert.h "${OURS[@]}" --mode infer --precision fp32 "$@"
+    run_one "${label}_int8" bert.h "${OURS[@]}" --mode infer --precision int8 "$@"
+}
 run_ort() {   # run_ort LABEL ARGS... : ORT fp32, then int8 when there is the model
     local label=$1; shift
     [ "$ORT" = 1 ] || return 0
@@ -289,7 +295,7 @@ if [ "$QUICK" = 1 ]; then
     echo "== quick run"
     run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 3 --time 0.1
     run_one sgemm bert.h "${OURS[@]}" --mode sgemm --shapes quick --warmup 1 --iters 5 --min-time 0.1
-    run_one infer_b1 bert.h "${OURS[@]}" --mode infer --batch 1 --warmup 2 --iters 5
+    run_ours_infer infer_b1 --batch 1 --warmup 2 --iters 5
     [ "$TORCH" = 1 ] && run_one infer_b1 torch "${TORCHCMD[@]}" --mode infer --batch 1 --warmup 2 --iters 5
     run_ort infer_b1 --batch 1 --warmup 2 --iters 5
 else
@@ -298,10 +304,10 @@ else
     run_one sgemm bert.h "${OURS[@]}" --mode sgemm --shapes all --warmup 2 --iters 10 --min-time 0.3
     run_one train_b8 bert.h "${OURS[@]}" --mode train --batch 8 --warmup 2 --iters 7 --max-time 90
     [ "$TORCH" = 1 ] && run_one train_b8 torch "${TORCHCMD[@]}" --mode train --batch 8 --warmup 1 --iters 5
-    run_one infer_b8 bert.h "${OURS[@]}" --mode infer --batch 8 --warmup 2 --iters 10 --max-time 60
+    run_ours_infer infer_b8 --batch 8 --warmup 2 --iters 10 --max-time 60
     [ "$TORCH" = 1 ] && run_one infer_b8 torch "${TORCHCMD[@]}" --mode infer --batch 8 --warmup 2 --iters 7
     run_ort infer_b8 --batch 8 --warmup 2 --iters 10 --max-time 60
-    run_one infer_b1 bert.h "${OURS[@]}" --mode infer --batch 1 --warmup 3 --iters 20
+    run_ours_infer infer_b1 --batch 1 --warmup 3 --iters 20
     [ "$TORCH" = 1 ] && run_one infer_b1 torch "${TORCHCMD[@]}" --mode infer --batch 1 --warmup 3 --iters 10
     run_ort infer_b1 --batch 1 --warmup 3 --iters 20
     # the peak again at the end: the report uses the higher median of the two (a conservative % of peak)

@@ -202,26 +202,26 @@ static RUN_UNUSED void run_model_save(const bert_model *m, const char *path) {
     if (!run_rank() && bert_model_save(m, path)) run_die("saving %s", bert_last_error());
 }
 
-/* --precision of inference: fp32 (the weights as trained) or int8 (bert_model_quantize: the encoder's
-   weight matrices in int8, activations quantised per token; about 2-2.5x faster on a CPU with
-   AVX512-VNNI, outputs within about 1 % of fp32's). run_check_precision when the flags are parsed;
-   run_precision before each evaluation or prediction (training drops the int8 copies, so they are
-   made again from the current weights). Without VNNI in this build int8 would be slower than fp32:
-   a note, and fp32. */
+/* --precision of inference: fp32 (the weights as trained), bf16 or int8 (bert_model_quantize: the
+   encoder's weight matrices in bf16, or in int8 with activations quantised per token; faster on a CPU
+   with AVX512-BF16 / AVX512-VNNI, outputs within about 1 % of fp32's). run_check_precision when the
+   flags are parsed; run_precision before each evaluation or prediction (training drops the copies, so
+   they are made again from the current weights). Without the instructions in this build the
+   low-precision kernels would be slower than fp32: a note, and fp32. */
 static RUN_UNUSED void run_check_precision(const char *p) {
-    if (strcmp(p, "fp32") && strcmp(p, "int8"))
-        run_die("--precision %s: fp32 or int8 (bf16 inference is not built yet)", p);
+    if (strcmp(p, "fp32") && strcmp(p, "bf16") && strcmp(p, "int8")) run_die("--precision %s: fp32, bf16 or int8", p);
 }
 
 static RUN_UNUSED void run_precision(bert_model *m, const char *p) {
     static int noted;
-    if (strcmp(p, "int8") || m->quant) return;
-    if (strstr(bert_int8_kernel_name(), "plain")) {
-        if (!noted++) run_warn("--precision int8: this build has no AVX512-VNNI int8 kernel (built without -march=native on such a CPU?), "
-                               "so int8 would be slower than fp32: using fp32");
+    if (!strcmp(p, "fp32") || m->quant) return;
+    int int8 = !strcmp(p, "int8");
+    if (strstr(int8 ? bert_int8_kernel_name() : bert_bf16_kernel_name(), "plain")) {
+        if (!noted++) run_warn("--precision %s: this build has no %s kernel (built without -march=native on such a CPU?), "
+                               "so it would be slower than fp32: using fp32", p, int8 ? "AVX512-VNNI int8" : "AVX512-BF16");
         return;
     }
-    if (bert_model_quantize(m)) run_die("%s", bert_last_error());
+    if (bert_model_quantize(m, int8 ? BERT_PRECISION_INT8 : BERT_PRECISION_BF16)) run_die("%s", bert_last_error());
 }
 
 // the sum over the ranks of x (x itself in one process); every rank must call it at the same point
@@ -334,7 +334,7 @@ static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
         RUN__F("seed", BERT_FLAG_INT, seed, "seed of the data order, the dropout masks and a random init")
     }
     if (groups & RUN_FLAGS_INFER) {
-        RUN__F("precision", BERT_FLAG_STR, precision, "inference: fp32 | int8 (the encoder's weights in int8: ~2x faster with AVX512-VNNI)")
+        RUN__F("precision", BERT_FLAG_STR, precision, "inference: fp32 | bf16 | int8 (the encoder's weights in bf16 or int8: faster with AVX512-BF16 / VNNI)")
     }
     if (groups & RUN_FLAGS_TRAIN) {
         RUN__F("optimizer", BERT_FLAG_STR, optimizer, "lamb | adamw | adamw_gb | momentum")

@@ -164,7 +164,7 @@ static void test_fused_inference(bert_model *m) {
     m->config.hidden_act = BERT_GELU_ERF;
 }
 
-// INT8 inference (bert_model_quantize): every token's output within cosine 0.99 of fp32's (the issue's
+// int8 and bf16 inference (bert_model_quantize): every token's output within cosine 0.99 of fp32's (the issue's
 // bar for encode), and dropping the int8 copies gives the fp32 output back bit for bit
 static double cosine(const float *a, const float *b, int n) {
     double ab = 0, aa = 0, bb = 0;
@@ -181,12 +181,16 @@ static void test_int8_inference(bert_model *m) {
     bert_tensor *h = bert_encode(ctx, m, ids, types, mask, B, T);
     float *fp32 = (float *)malloc(h->numel * sizeof(float));
     memcpy(fp32, h->data, h->numel * sizeof(float));
-    if (!CHECK(bert_model_quantize(m) == BERT_OK && m->quant, "bert_model_quantize (%s)", bert_int8_kernel_name())) { free(fp32); bert_ctx_free(ctx); return; }
-    bert_ctx_reset(ctx, 0);
-    h = bert_encode(ctx, m, ids, types, mask, B, T);
-    double worst = 1.0;
-    for (int t = 0; t < B * T; t++) { double c = cosine(h->data + (size_t)t * C, fp32 + (size_t)t * C, C); if (c < worst) worst = c; }
-    CHECK(worst >= 0.99, "int8 encoder: every token's output within cosine 0.99 of fp32 (worst %.5f)", worst);
+    for (int p = BERT_PRECISION_BF16; p <= BERT_PRECISION_INT8; p++) {
+        const char *name = p == BERT_PRECISION_INT8 ? "int8" : "bf16";
+        if (!CHECK(bert_model_quantize(m, (bert_precision)p) == BERT_OK && m->quant, "bert_model_quantize %s (%s)", name,
+                   p == BERT_PRECISION_INT8 ? bert_int8_kernel_name() : bert_bf16_kernel_name())) continue;
+        bert_ctx_reset(ctx, 0);
+        h = bert_encode(ctx, m, ids, types, mask, B, T);
+        double worst = 1.0;
+        for (int t = 0; t < B * T; t++) { double c = cosine(h->data + (size_t)t * C, fp32 + (size_t)t * C, C); if (c < worst) worst = c; }
+        CHECK(worst >= 0.99, "%s encoder: every token's output within cosine 0.99 of fp32 (worst %.6f)", name, worst);
+    }
     bert_model_dequantize(m);
     bert_ctx_reset(ctx, 0);
     h = bert_encode(ctx, m, ids, types, mask, B, T);

@@ -58,27 +58,33 @@ int main(int argc, char **argv) {
         if (parse_jsonl("build/encode_test.jsonl", "mean", got) == N) check_close(label, got, ref_mean, N * C, 1e-5, 1e-5);
         else CHECK(0, "%s: 8 JSON lines with 32-float \"mean\"", label);
     }
-    // --precision int8: every line's embedding within cosine 0.99 of PyTorch's fp32 one (or, without
-    // an int8 kernel in this build, fp32 with a note)
-    snprintf(args, sizeof args, "%s --pooling both --precision int8", common);
-    int rq = run(args, "build/encode_test.int8.jsonl");
-    char *qerr = slurp("build/encode_test.int8.jsonl.err", NULL);
-    int fell_back = qerr && strstr(qerr, "using fp32");
-    double worst = 1.0;
-    int lines = parse_jsonl("build/encode_test.int8.jsonl", "mean", got);
-    for (int i = 0; i < lines && i < N; i++) {
-        double ab = 0, aa = 0, bb = 0;
-        for (int c = 0; c < C; c++) { ab += (double)got[i * C + c] * ref_mean[i * C + c]; aa += (double)got[i * C + c] * got[i * C + c]; bb += (double)ref_mean[i * C + c] * ref_mean[i * C + c]; }
-        double cs = ab / sqrt(aa * bb + 1e-300);
-        if (cs < worst) worst = cs;
+    // --precision int8 and bf16: every line's embedding within cosine 0.99 of PyTorch's fp32 one (or,
+    // without the instructions in this build, fp32 with a note)
+    static const char *const precisions[] = { "int8", "bf16" };
+    int rq = 0;
+    char *qerr = NULL;
+    for (int pi = 0; pi < 2; pi++) {
+        snprintf(args, sizeof args, "%s --pooling both --precision %s", common, precisions[pi]);
+        rq = run(args, "build/encode_test.lowp.jsonl");
+        qerr = slurp("build/encode_test.lowp.jsonl.err", NULL);
+        int fell_back = qerr && strstr(qerr, "using fp32");
+        double worst = 1.0;
+        int lines = parse_jsonl("build/encode_test.lowp.jsonl", "mean", got);
+        for (int i = 0; i < lines && i < N; i++) {
+            double ab = 0, aa = 0, bb = 0;
+            for (int c = 0; c < C; c++) { ab += (double)got[i * C + c] * ref_mean[i * C + c]; aa += (double)got[i * C + c] * got[i * C + c]; bb += (double)ref_mean[i * C + c] * ref_mean[i * C + c]; }
+            double cs = ab / sqrt(aa * bb + 1e-300);
+            if (cs < worst) worst = cs;
+        }
+        CHECK(rq == 0 && lines == N && worst >= 0.99, "encode --precision %s (%s): every line's mean embedding within cosine 0.99 of "
+              "PyTorch's fp32 (worst %.5f, exit %d)", precisions[pi], fell_back ? "no kernel: fp32 with a note" :
+              pi ? bert_bf16_kernel_name() : bert_int8_kernel_name(), worst, rq);
+        free(qerr);
     }
-    CHECK(rq == 0 && lines == N && worst >= 0.99, "encode --precision int8 (%s): every line's mean embedding within cosine 0.99 of "
-          "PyTorch's fp32 (worst %.5f, exit %d)", fell_back ? "no int8 kernel: fp32 with a note" : bert_int8_kernel_name(), worst, rq);
-    free(qerr);
-    snprintf(args, sizeof args, "%s --precision bf16", common);
-    rq = run(args, "build/encode_test.bf16.jsonl");
-    qerr = slurp("build/encode_test.bf16.jsonl.err", NULL);
-    CHECK(rq == 1 && qerr && strstr(qerr, "--precision bf16: fp32 or int8"), "--precision bf16: refused with one line (exit %d)", rq);
+    snprintf(args, sizeof args, "%s --precision fp16", common);
+    rq = run(args, "build/encode_test.fp16.jsonl");
+    qerr = slurp("build/encode_test.fp16.jsonl.err", NULL);
+    CHECK(rq == 1 && qerr && strstr(qerr, "--precision fp16: fp32, bf16 or int8"), "--precision fp16: refused with one line (exit %d)", rq);
     free(qerr);
 
     char *err = slurp("build/encode_test.jsonl.err", NULL);

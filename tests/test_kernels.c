@@ -194,6 +194,56 @@ static void test_int8_gemm(void) {
           "(%d of %d outside; at most %.0f %% of the bound used)", bad_bound, cases, 100 * worst_bound_use);
 }
 
+// bf16 GEMM against an oracle written here (inputs rounded to bf16 by truncating the float and
+// correcting to nearest even, the products summed in double), within fp32 summation's error; and
+// against the fp32 product within the bound derived in bert.h
+static float to_bf16(float x) {   // round to nearest even, by way of double (independent of bert.h's bit trick)
+    if (x == 0.0f) return x;
+    int e;
+    double m = frexp((double)x, &e);       // x = m 2^e, 0.5 <= |m| < 1: bf16 keeps 8 significant bits
+    double scaled = m * 256.0, r = nearbyint(scaled);
+    return (float)ldexp(r / 256.0, e);
+}
+
+static void test_bf16_gemm(void) {
+    static const int shapes[][3] = { { 1, 2, 1 }, { 5, 7, 33 }, { 13, 130, 70 }, { 128, 768, 96 }, { 50, 3072, 40 } };
+    int bad_exact = 0, bad_bound = 0, cases = 0;
+    double worst_use = 0;
+    for (int s = 0; s < 5; s++) {
+        int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2], Npad = (N + 11) / 12 * 12;
+        float *X = vec((size_t)N * IC, 71 + s), *W = vec((size_t)OC * IC, 81 + s), *out = vec((size_t)N * OC, 91);
+        bert_qweight q;
+        memset(&q, 0, sizeof q);
+        if (!CHECK(bert__bweight_make(&q, W, OC, IC) == BERT_OK, "bf16 weights %dx%d", OC, IC)) return;
+        uint16_t *xh = (uint16_t *)malloc((size_t)Npad * q.K4 * 2 * sizeof(uint16_t));
+        bert__bf16_rows(xh, X, N, Npad, IC, q.K4);
+        bert__epilogue ep = { NULL, NULL, (size_t)OC, BERT_ACT_NONE, 0, 0 };
+        bert__bgemm(out, xh, N, Npad, &q, &ep);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < OC; j++) {
+                double want = 0, exact = 0, mag = 0;
+                for (int k = 0; k < IC; k++) {
+                    float x = X[(size_t)i * IC + k], w = W[(size_t)j * IC + k];
+                    want += (double)to_bf16(x) * to_bf16(w);
+                    exact += (double)x * w;
+                    mag += fabs((double)x * w);
+                }
+                double got = out[(size_t)i * OC + j], sum_err = IC * 0x1p-24 * mag * 1.01 + 1e-30;
+                if (fabs(got - want) > sum_err) bad_exact++;
+                double bound = (0x1p-7 + 0x1p-16) * mag + sum_err;   // 8 significant bits: 2^-8 per input
+                if (fabs(got - exact) > bound) bad_bound++;
+                if (fabs(got - exact) / bound > worst_use) worst_use = fabs(got - exact) / bound;
+                cases++;
+            }
+        bert__qweight_free(&q);
+        free(X); free(W); free(out); free(xh);
+    }
+    CHECK(bad_exact == 0, "bf16 GEMM (%s) = the oracle's sum of bf16 products within fp32 summation error K 2^-24 sum|xw| "
+          "(%d of %d outside)", bert_bf16_kernel_name(), bad_exact, cases);
+    CHECK(bad_bound == 0, "bf16 GEMM within the derived bound of the fp32 product, (2^-7 + 2^-16) sum|xw| + summation "
+          "(%d of %d outside; at most %.0f %% of the bound used)", bad_bound, cases, 100 * worst_use);
+}
+
 static void layernorm_fwd(fd_op *op, float *out) {
     int N = op->dims[0], C = op->dims[1];
     float mean[16], rstd[16];
@@ -627,6 +677,7 @@ int main(void) {
     test_linear_fd();
     test_linear_act();
     test_int8_gemm();
+    test_bf16_gemm();
     test_layernorm_fd();
     test_attention_fd(0.0f);
     test_attention_fd(0.3f);
