@@ -44,6 +44,10 @@ KERNEL_VARIANTS = $(BUILD)/test_kernels_c
 ifneq ($(shell grep -m1 -o -w avx2 /proc/cpuinfo 2>/dev/null),)
   KERNEL_VARIANTS += $(BUILD)/test_kernels_avx2
 endif
+# ... and the int8 GEMM's VNNI kernel where AMX would take its place
+ifneq ($(shell grep -m1 -o -w amx_int8 /proc/cpuinfo 2>/dev/null),)
+  KERNEL_VARIANTS += $(BUILD)/test_kernels_noamx
+endif
 TEST_BINS += $(KERNEL_VARIANTS)
 
 # every input that ever crashed a fuzz target (tests/fuzz/regressions/TARGET/), replayed through that
@@ -55,6 +59,9 @@ $(BUILD)/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/
 
 $(BUILD)/test_kernels_c: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
 	$(CC) $(CFLAGS) -DBERT_NO_SIMD $< -o $@ $(LDLIBS)
+
+$(BUILD)/test_kernels_noamx: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
+	$(CC) $(CFLAGS) -DBERT_NO_AMX $< -o $@ $(LDLIBS)
 
 $(BUILD)/test_kernels_avx2: tests/test_kernels.c bert.h tests/check.h | $(BUILD)
 	$(CC) $(filter-out -march=native,$(CFLAGS)) -mavx2 -mfma $< -o $@ $(LDLIBS)

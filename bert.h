@@ -22,6 +22,7 @@
                             and only guards programmer errors, never bad input (implementation TU)
      BERT_NO_OPENMP         ignore OpenMP even when compiled with -fopenmp (implementation TU)
      BERT_NO_SIMD           plain C kernels only (implementation TU)
+     BERT_NO_AMX            no AMX tiles for the int8 GEMM, AVX512-VNNI instead (implementation TU)
 
    TABLE OF CONTENTS (search for the banners; both halves run in the order data flows)
      public:          errors · config · parameter table · tensors, arena, context · kernel table ·
@@ -1557,7 +1558,9 @@ static void bert__sgemm_blocked(int trans_a, int trans_b, int M, int N, int K, f
 //     |sum_k x w - sx sw sum_k Xq Wq| <= sx sw sum_k (|Xq|/2 + |Wq|/2 + 1/4)
 // plus the float rounding of the dequantisation (a few ulp of the result).
 
-#define BERT__QMR 12   // rows per tile (the quantised activations are padded to a multiple)
+#define BERT__QMR 12   // rows per VNNI tile
+#define BERT__QPAD 96  // the quantised activations are padded to a multiple: of 12 (VNNI) and 32 (AMX)
+#define BERT__QK4 16   // K4 is padded to a multiple: 64 k, an AMX tile's width (the padding is zeros)
 #define BERT__QNR 32   // columns per weight panel
 
 typedef struct bert_qweight {
@@ -1603,11 +1606,10 @@ static void bert__qgemm_micro(int K4, const uint8_t *a, size_t lda, const int8_t
 }
 #endif
 
-BERTDEF const char *bert_int8_kernel_name(void) { return BERT__QGEMM_KERNEL; }
 
 // W (OC,IC) -> q: scales, compensation and packed panels (BERT_OK or BERT_ERR_OOM)
 static int bert__qweight_make(bert_qweight *q, const float *W, int OC, int IC) {
-    int K4 = (IC + 3) / 4, panels = (OC + BERT__QNR - 1) / BERT__QNR;
+    int K4 = ((IC + 3) / 4 + BERT__QK4 - 1) / BERT__QK4 * BERT__QK4, panels = (OC + BERT__QNR - 1) / BERT__QNR;
     q->OC = OC; q->IC = IC; q->K4 = K4;
     q->w = (int8_t *)bert__calloc((size_t)panels * K4 * BERT__QNR * 4, 1);
     q->scale = (float *)bert__malloc((size_t)OC * sizeof(float));
@@ -1684,24 +1686,102 @@ static void bert__quantize_rows(uint8_t *xq, float *sx, const float *X, int N, i
 }
 
 // out (N,OC) = dequant(xq . Wq^T) + the epilogue; xq/sx from bert__quantize_rows with Npad rows
+// AMX (Intel's tile unit): one TDPBUSD multiplies a 16 x 64 u8 tile by a 64 x 16 s8 tile into 16 x 16
+// int32, 16,384 products, the same operands and sums as vpdpbusd: the weight panels are already in
+// its layout (each 16-column half of a panel group is one tile row). Linux hands the tile state to a
+// process that asks (arch_prctl ARCH_REQ_XCOMP_PERM); when it does not, the VNNI kernel runs.
+#if !defined(BERT_NO_SIMD) && !defined(BERT_NO_AMX) && defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__linux__)
+#define BERT__AMX 1
+long syscall(long number, ...);   // <unistd.h>'s, declared here: strict C11 hides it
+static int bert__amx_ready(void) {
+    static int state;   // 0 not asked yet, 1 granted, -1 refused (a race only asks twice)
+    if (!state) state = syscall(158 /* SYS_arch_prctl */, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0 ? 1 : -1;
+    return state > 0;
+}
+
+typedef struct { uint8_t palette, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } bert__tilecfg;
+
+// all 8 tiles 16 rows x 64 bytes: 0-3 C (two row blocks x the panel's two 16-column halves, int32),
+// 4, 5 A (16 rows x 64 k each), 6, 7 B (16 groups x 16 columns x 4 k): each loaded tile used twice
+static void bert__amx_config(void) {
+    bert__tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+}
+
+// acc (32,32) = a (32 rows of K4*4 u8, stride lda) . the panel b
+static void bert__qgemm_amx(int K4, const uint8_t *a, size_t lda, const int8_t *b, int32_t *acc) {
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    for (int g = 0; g < K4; g += BERT__QK4) {
+        _tile_loadd(4, a + 4 * (size_t)g, lda);
+        _tile_loadd(5, a + 16 * lda + 4 * (size_t)g, lda);
+        _tile_loadd(6, b + (size_t)g * 128, 128);
+        _tile_loadd(7, b + (size_t)g * 128 + 64, 128);
+        _tile_dpbusd(0, 4, 6);
+        _tile_dpbusd(1, 4, 7);
+        _tile_dpbusd(2, 5, 6);
+        _tile_dpbusd(3, 5, 7);
+    }
+    _tile_stored(0, acc, 128);
+    _tile_stored(1, acc + 16, 128);
+    _tile_stored(2, acc + 16 * 32, 128);
+    _tile_stored(3, acc + 16 * 32 + 16, 128);
+}
+#endif
+
+// one tile of acc (mr rows of BERT__QNR) -> out: dequantised, then the epilogue
+static void bert__qgemm_store(float *out, const int32_t *acc, const float *sx, const bert_qweight *q, const bert__epilogue *ep,
+                              int i0, int j0, int mr, int nr) {
+    int OC = q->OC;
+    for (int i = 0; i < mr; i++) {
+        float *o = out + (size_t)(i0 + i) * OC + j0;
+        for (int j = 0; j < nr; j++) o[j] = (float)(acc[i * BERT__QNR + j] - q->comp[j0 + j]) * (sx[i0 + i] * q->scale[j0 + j]);
+    }
+    bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
+}
+
 static void bert__qgemm(float *out, const uint8_t *xq, const float *sx, int N, int Npad, const bert_qweight *q,
                         const bert__epilogue *ep) {
-    int tiles = Npad / BERT__QMR, panels = (q->OC + BERT__QNR - 1) / BERT__QNR, OC = q->OC;
+    int panels = (q->OC + BERT__QNR - 1) / BERT__QNR, OC = q->OC;
     size_t lda = (size_t)q->K4 * 4;
+#ifdef BERT__AMX
+    if (bert__amx_ready()) {
+        int tiles = (N + 31) / 32;
+        BERT__PRAGMA(omp parallel if((size_t)N * OC * q->IC >= 262144))
+        {
+            bert__amx_config();   // per thread
+            BERT__PRAGMA(omp for collapse(2) schedule(static))
+            for (int t = 0; t < tiles; t++)
+                for (int p = 0; p < panels; p++) {
+                    BERT__ALIGNED64 int32_t acc[32 * BERT__QNR];
+                    bert__qgemm_amx(q->K4, xq + (size_t)t * 32 * lda, lda, q->w + (size_t)p * q->K4 * BERT__QNR * 4, acc);
+                    int i0 = t * 32, j0 = p * BERT__QNR;
+                    bert__qgemm_store(out, acc, sx, q, ep, i0, j0, N - i0 < 32 ? N - i0 : 32, OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR);
+                }
+            _tile_release();
+        }
+        return;
+    }
+#endif
+    int tiles = (N + BERT__QMR - 1) / BERT__QMR;
+    (void)Npad;
     BERT__PRAGMA(omp parallel for collapse(2) schedule(static) if((size_t)N * OC * q->IC >= 262144))
     for (int t = 0; t < tiles; t++)
         for (int p = 0; p < panels; p++) {
             BERT__ALIGNED64 int32_t acc[BERT__QMR * BERT__QNR];
             bert__qgemm_micro(q->K4, xq + (size_t)t * BERT__QMR * lda, lda, q->w + (size_t)p * q->K4 * BERT__QNR * 4, acc);
             int i0 = t * BERT__QMR, j0 = p * BERT__QNR;
-            int mr = N - i0 < BERT__QMR ? N - i0 : BERT__QMR, nr = OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR;
-            for (int i = 0; i < mr; i++) {
-                float *o = out + (size_t)(i0 + i) * OC + j0;
-                for (int j = 0; j < nr; j++)
-                    o[j] = (float)(acc[i * BERT__QNR + j] - q->comp[j0 + j]) * (sx[i0 + i] * q->scale[j0 + j]);
-            }
-            bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
+            bert__qgemm_store(out, acc, sx, q, ep, i0, j0, N - i0 < BERT__QMR ? N - i0 : BERT__QMR, OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR);
         }
+}
+
+BERTDEF const char *bert_int8_kernel_name(void) {
+#ifdef BERT__AMX
+    if (bert__amx_ready()) return "amx-int8 32x32";
+#endif
+    return BERT__QGEMM_KERNEL;
 }
 
 // ----------------------------------------------------------------------------
@@ -2958,7 +3038,7 @@ static bert_tensor *bert__linear_act(bert_ctx *ctx, bert_tensor *x, bert_tensor 
 // inference with int8 or bf16 weights (bert_model_quantize): as bert__linear_act, x quantised per token
 // (int8) or rounded (bf16) into the arena first; host memory only
 static bert_tensor *bert__qlinear_act(bert_ctx *ctx, bert_tensor *x, const bert_qweight *q, bert_tensor *b, bert_tensor *res, int act) {
-    int IC = bert__cols(x), N = bert__rows(x), OC = q->OC, Npad = (N + BERT__QMR - 1) / BERT__QMR * BERT__QMR;
+    int IC = bert__cols(x), N = bert__rows(x), OC = q->OC, Npad = (N + BERT__QPAD - 1) / BERT__QPAD * BERT__QPAD;
     BERT_ASSERT_MSG(!ctx->grad_enabled && !bert__mem_of(ctx->k)->device && IC == q->IC, "bert__qlinear_act: host inference only");
     int shape[4];
     memcpy(shape, x->shape, sizeof shape);

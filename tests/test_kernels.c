@@ -147,7 +147,7 @@ static void test_int8_gemm(void) {
     int bad_exact = 0, bad_bound = 0, cases = 0;
     double worst_rel = 0, worst_bound_use = 0;
     for (int s = 0; s < 6; s++) {
-        int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2], Npad = (N + 11) / 12 * 12;
+        int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2], Npad = (N + 95) / 96 * 96;
         float *X = vec((size_t)N * IC, 41 + s), *W = vec((size_t)OC * IC, 51 + s), *out = vec((size_t)N * OC, 61);
         if (s == 2) for (int k = 0; k < IC; k++) X[k] = 0.0f;   // an all-zero token
         bert_qweight q;
