@@ -1837,10 +1837,9 @@ static void bert__bgemm_micro(int K2, const uint16_t *a, size_t lda, const uint1
 }
 #endif
 
-BERTDEF const char *bert_bf16_kernel_name(void) { return BERT__BGEMM_KERNEL; }
 
 static int bert__bweight_make(bert_qweight *q, const float *W, int OC, int IC) {
-    int K2 = (IC + 1) / 2, panels = (OC + BERT__QNR - 1) / BERT__QNR;
+    int K2 = ((IC + 1) / 2 + 15) / 16 * 16, panels = (OC + BERT__QNR - 1) / BERT__QNR;
     q->OC = OC; q->IC = IC; q->K4 = K2;
     q->h = (uint16_t *)bert__calloc((size_t)panels * K2 * BERT__QNR * 2, sizeof(uint16_t));
     if (!q->h) return BERT_ERR_OOM;
@@ -1865,13 +1864,63 @@ static void bert__bf16_rows(uint16_t *xh, const float *X, int N, int Npad, int I
             _mm256_storeu_si256((__m256i *)(void *)(hi + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xi + k)));
 #endif
         for (; k < IC; k++) hi[k] = bert__bf16(xi[k]);
-        if ((size_t)IC < ld) hi[IC] = 0;
+        memset(hi + IC, 0, (ld - (size_t)IC) * sizeof(uint16_t));   // (arena memory: NaN bits x 0 would be NaN)
     }
+}
+
+#if defined(BERT__AMX) && defined(__AMX_BF16__)
+// AMX-BF16: the int8 kernel's tiles and loop with TDPBF16PS (16 x 32 bf16 by 32 x 16 into fp32); the
+// bf16 panels are its B layout as they are (K2 padded to a multiple of 16: 32 k per tile)
+static void bert__bgemm_amx(int K2, const uint16_t *a, size_t lda, const uint16_t *b, float *acc) {
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    for (int g = 0; g < K2; g += 16) {
+        _tile_loadd(4, a + 2 * (size_t)g, lda * 2);
+        _tile_loadd(5, a + 16 * lda + 2 * (size_t)g, lda * 2);
+        _tile_loadd(6, b + (size_t)g * 64, 128);
+        _tile_loadd(7, b + (size_t)g * 64 + 32, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, acc, 128);
+    _tile_stored(1, acc + 16, 128);
+    _tile_stored(2, acc + 16 * 32, 128);
+    _tile_stored(3, acc + 16 * 32 + 16, 128);
+}
+#define BERT__AMX_BF16 1
+#endif
+
+BERTDEF const char *bert_bf16_kernel_name(void) {
+#ifdef BERT__AMX_BF16
+    if (bert__amx_ready()) return "amx-bf16 32x32";
+#endif
+    return BERT__BGEMM_KERNEL;
 }
 
 static void bert__bgemm(float *out, const uint16_t *xh, int N, int Npad, const bert_qweight *q, const bert__epilogue *ep) {
     int tiles = Npad / BERT__QMR, panels = (q->OC + BERT__QNR - 1) / BERT__QNR, OC = q->OC;
     size_t lda = (size_t)q->K4 * 2;
+#ifdef BERT__AMX_BF16
+    if (bert__amx_ready()) {
+        int blocks = (N + 31) / 32;
+        BERT__PRAGMA(omp parallel if((size_t)N * OC * q->IC >= 262144))
+        {
+            bert__amx_config();
+            BERT__PRAGMA(omp for collapse(2) schedule(static))
+            for (int t = 0; t < blocks; t++)
+                for (int p = 0; p < panels; p++) {
+                    BERT__ALIGNED64 float acc[32 * BERT__QNR];
+                    bert__bgemm_amx(q->K4, xh + (size_t)t * 32 * lda, lda, q->h + (size_t)p * q->K4 * BERT__QNR * 2, acc);
+                    int i0 = t * 32, j0 = p * BERT__QNR, mr = N - i0 < 32 ? N - i0 : 32, nr = OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR;
+                    for (int i = 0; i < mr; i++) memcpy(out + (size_t)(i0 + i) * OC + j0, acc + i * BERT__QNR, (size_t)nr * sizeof(float));
+                    bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
+                }
+            _tile_release();
+        }
+        return;
+    }
+#endif
     BERT__PRAGMA(omp parallel for collapse(2) schedule(static) if((size_t)N * OC * q->IC >= 262144))
     for (int t = 0; t < tiles; t++)
         for (int p = 0; p < panels; p++) {
