@@ -6842,6 +6842,23 @@ static int bert__cpd_push_all(bert__ivec *v, const int32_t *x, int n) {
 // masks tokens[0..n) in place (CLS/SEP never); writes sorted positions and labels; returns the count.
 // Candidates are the positions other than CLS/SEP, in order; with whole-word masking a "##" piece
 // joins the previous candidate's group, even across a [SEP] (as google-research/bert does).
+
+/* Google's num_to_predict = min(max_predictions_per_seq, max(1, int(round(len(tokens) * masked_lm_prob))))
+   in Python 3: masked_lm_prob is the double of what was typed (0.15, not the float 0.15f widened,
+   0.15000000596...), and round() goes half to even (30 tokens: 4.5 -> 4, not 5). The float is turned
+   back into its shortest decimal, which is what was typed for any flag value a float holds exactly
+   enough, and read as a double; nearbyint rounds half to even. */
+static int bert__num_to_predict(int n, float masked_lm_prob, int max_predictions) {
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {   // the shortest decimal that reads back as this float
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)masked_lm_prob);
+        if (strtof(buf, NULL) == masked_lm_prob) break;
+    }
+    int want = (int)nearbyint((double)n * strtod(buf, NULL));
+    if (want < 1) want = 1;
+    return want > max_predictions ? max_predictions : want;
+}
+
 static int bert__cpd_mask(bert__cpd *s, int32_t *tokens, int n, int32_t *pos, int32_t *label, int32_t *work) {
     const bert_pretrain_data_opts *o = s->o;
     int32_t *cand = work, *gstart = work + n, *order = work + 2 * n + 1;   // (n), (ngroups+1), (ngroups)
@@ -6854,9 +6871,7 @@ static int bert__cpd_mask(bert__cpd *s, int32_t *tokens, int n, int32_t *pos, in
     gstart[ngroups] = ncand;
     for (int g = 0; g < ngroups; g++) order[g] = g;
     bert__rng_shuffle(&s->rng, order, (size_t)ngroups);
-    int want = (int)floor(n * (double)o->masked_lm_prob + 0.5);   // Python's round() only differs at exact .5
-    if (want < 1) want = 1;
-    if (want > o->max_predictions_per_seq) want = o->max_predictions_per_seq;
+    int want = bert__num_to_predict(n, o->masked_lm_prob, o->max_predictions_per_seq);
     int count = 0;
     for (int k = 0; k < ngroups && count < want; k++) {
         int b = gstart[order[k]], e = gstart[order[k] + 1];

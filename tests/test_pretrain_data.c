@@ -49,8 +49,9 @@ static int collect(const bert_pretrain_example *ex, void *user) {
         if (t >= n) layout &= ex->input_ids[t] == 0 && ex->input_mask[t] == 0;
     }
     s->bad_layout += !layout;
-    // masks: sorted, inside the sequence, never on CLS/SEP, count = min(P, max(1, round(0.15 n)))
-    int want = (int)floor(0.15 * n + 0.5), np = 0;
+    // masks: sorted, inside the sequence, never on CLS/SEP, count = min(P, max(1, round(0.15 n))) with
+    // Python 3's round (half to even) of the double product
+    int want = (int)nearbyint(n * 0.15), np = 0;
     if (want < 1) want = 1;
     if (want > ex->P) want = ex->P;
     for (int p = 0; p < ex->P; p++) {
@@ -196,8 +197,30 @@ static void test_sample_text(const char *self) {
     if (system("rm -f build/cpd_test_*")) {}
 }
 
+// the masked positions per instance: Python 3's round() of n * masked_lm_prob, half to even, on the
+// double of the typed value, as google-research/bert computes it; the expected counts were written by
+// Python itself (tests/data/num_to_predict.txt) for every n in 1..512 and four probabilities
+static void test_num_to_predict(void) {
+    FILE *f = fopen("tests/data/num_to_predict.txt", "r");
+    if (!CHECK(f != NULL, "tests/data/num_to_predict.txt")) return;
+    static const float probs[4] = { 0.15f, 0.1f, 0.2f, 0.25f };
+    char line[256];
+    int rows = 0, bad = 0, first_bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        int n, want[4];
+        if (line[0] == '#' || sscanf(line, "%d %d %d %d %d", &n, &want[0], &want[1], &want[2], &want[3]) != 5) continue;
+        for (int p = 0; p < 4; p++)
+            if (bert__num_to_predict(n, probs[p], 512) != want[p]) { if (!bad++) first_bad = n; }
+        rows++;
+    }
+    fclose(f);
+    CHECK(rows == 512 && bad == 0, "masked positions = Python's round(n * p) half to even, n = 1..512, p = 0.15 0.1 0.2 0.25 "
+          "(%d rows, %d differ, first at n = %d)", rows, bad, first_bad);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    test_num_to_predict();
     test_sample_text(argv[0]);
     corpus_buf c;
     make_corpus(&c, 0);
@@ -214,7 +237,7 @@ int main(int argc, char **argv) {
     CHECK(s.n > 1000, "instances made (%d)", s.n);
     CHECK(s.bad_layout == 0, "every instance is [CLS] A [SEP] B [SEP] + padding with matching segment ids (%d bad)", s.bad_layout);
     CHECK(s.bad_mask == 0, "masked positions sorted, inside A/B, never CLS/SEP, padding slots zero (%d bad)", s.bad_mask);
-    CHECK(s.over_cap == 0, "predictions per instance = min(20, max(1, round(0.15 n))) (%d off)", s.over_cap);
+    CHECK(s.over_cap == 0, "predictions per instance = min(20, max(1, round(0.15 n))), half to even (%d off)", s.over_cap);
     double fm = (double)s.mask_tok / s.masked, fs = (double)s.same_tok / s.masked;
     CHECK(fm > 0.77 && fm < 0.83 && fs > 0.085 && fs < 0.125, "80/10/10: %.1f %% [MASK], %.1f %% unchanged (+ random 10 %%: %.1f %%)",
           100 * fm, 100 * fs, 100 * (1 - fm - fs));
