@@ -285,9 +285,7 @@ static long encode_stream(FILE *in, batch *b, sink *out) {
 // main
 
 static void load_model(batch *b) {
-    bert_config cfg;
-    if (opt.config && bert_config_load(&cfg, opt.config)) run_die("%s", bert_last_error());
-    if (!(b->m = bert_model_load(opt.model, opt.config ? &cfg : NULL))) run_die("%s", bert_last_error());
+    b->m = run_load_model(opt.model, opt.config, 1);   // (a headless BertModel is fine: no head is used)
     run_precision(b->m, ro.precision);
     const bert_config *c = &b->m->config;
     if (c->vocab_size != b->v->size) run_die("%s has %d tokens but the model's vocab_size is %d", opt.vocab, b->v->size, c->vocab_size);

@@ -319,14 +319,7 @@ static void check_vocab_file(int vocab_size) {
 }
 
 static bert_model *make_model(void) {
-    bert_config cfg;
-    if (po.config && bert_config_load(&cfg, po.config)) run_die("%s", bert_last_error());
-    bert_model *m;
-    if (po.init) {
-        if (!(m = bert_model_load(po.init, po.config ? &cfg : NULL))) run_die("%s", bert_last_error());
-        if (po.config && memcmp(&m->config, &cfg, sizeof cfg) != 0)
-            printf("pretrain: note: %s carries its own config, which differs from %s; using the checkpoint's\n", po.init, po.config);
-    } else if (!(m = bert_model_create(&cfg, (uint64_t)ro.seed))) run_die("%s", bert_last_error());
+    bert_model *m = run_load_model(po.init, po.config, (uint64_t)ro.seed);   // --init without heads: they start random
     if (m->config.max_position_embeddings < po.max_seq_length)
         run_die("--max_seq_length %d exceeds the model's max_position_embeddings %d", po.max_seq_length, m->config.max_position_embeddings);
     if (m->config.type_vocab_size < 2)   // every pretraining example is a pair: segment ids 0 and 1

@@ -484,7 +484,24 @@ static RUN_UNUSED void run_model_config(bert_config *cfg, const char *weights, c
     }
     if (bert_checkpoint_config(cfg, weights, config_path ? &given : NULL)) run_die("%s", bert_last_error());
     if (config_path && memcmp(cfg, &given, sizeof given) != 0)
-        printf("note: %s carries its own config, which differs from %s: using the file's\n", weights, config_path);
+        fprintf(stderr, "%s: note: %s carries its own config, which differs from %s: using the file's\n", run_prog, weights, config_path);   // (stderr: encode's stdout is data)
+}
+
+/* The model of a weights file (run_model_config's precedence), or a random one from --config when
+   weights is NULL. A file without the pretraining heads loads too (a headless BertModel, as HF's
+   BertModel and sentence-transformers save it, with or without the "bert." prefix): the heads keep
+   Google's init from seed, and a note on stderr says how many tensors the file lacked. The encoder
+   and the pooler must be complete. */
+static RUN_UNUSED bert_model *run_load_model(const char *weights, const char *config_path, uint64_t seed) {
+    bert_config cfg;
+    run_model_config(&cfg, weights, config_path);
+    bert_model *m = bert_model_create(&cfg, seed);
+    if (!m) run_die("%s", bert_last_error());
+    int missing = 0;
+    if (weights && bert_model_load_encoder(m, weights, &missing)) run_die("%s", bert_last_error());
+    if (missing)
+        fprintf(stderr, "%s: note: %s has no pretraining heads (%d tensors): they start from a random init\n", run_prog, weights, missing);
+    return m;
 }
 
 // ----------------------------------------------------------------------------

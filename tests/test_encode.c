@@ -5,6 +5,7 @@
 #define _DEFAULT_SOURCE
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
+#include <sys/stat.h>
 #include "check.h"
 #include "check_exec.h"
 
@@ -86,6 +87,44 @@ int main(int argc, char **argv) {
     qerr = slurp("build/encode_test.fp16.jsonl.err", NULL);
     CHECK(rq == 1 && qerr && strstr(qerr, "--precision fp16: fp32, bf16 or int8"), "--precision fp16: refused with one line (exit %d)", rq);
     free(qerr);
+
+    // a headless BertModel file (HF's BertModel / sentence-transformers: no cls.* heads, names without
+    // "bert."; its config in config.json beside it): the same embeddings, and a note on stderr
+    {
+        bert_model *full = bert_model_load("tests/ref/pretrain_init.safetensors", NULL);
+        int saved = 0;
+        if (full) {
+            bert_st_entry *e = (bert_st_entry *)calloc((size_t)full->num_tensors, sizeof *e);
+            int n = 0;
+            for (int t = 0; t < full->num_tensors; t++) {
+                const char *name = full->names[t];
+                if (!strncmp(name, "cls.", 4)) continue;
+                e[n].name = !strncmp(name, "bert.", 5) ? name + 5 : name;
+                e[n].dtype = BERT_DT_F32;
+                e[n].ndim = full->tensors[t].ndim;
+                for (int d = 0; d < e[n].ndim; d++) e[n].shape[d] = full->tensors[t].shape[d];
+                e[n].data = full->tensors[t].data;
+                n++;
+            }
+            char cfg[1024];
+            mkdir("build/encode_test_headless", 0777);
+            FILE *cf = fopen("build/encode_test_headless/config.json", "w");
+            saved = cf && bert_config_to_json(&full->config, cfg, sizeof cfg) > 0 && fputs(cfg, cf) >= 0 &&
+                    !bert_st_save("build/encode_test_headless/model.safetensors", e, n, NULL, 0);
+            if (cf) fclose(cf);
+            free(e);
+            bert_model_free(full);
+        }
+        snprintf(args, sizeof args, "--model build/encode_test_headless/model.safetensors --vocab " VOCAB " --input " LINES
+                 " --max_seq_length 24 --pooling both --batch_size 3");
+        int rh = run(args, "build/encode_test.headless.jsonl");
+        char *herr = slurp("build/encode_test.headless.jsonl.err", NULL);
+        char *a = slurp("build/encode_test.jsonl", NULL), *h = slurp("build/encode_test.headless.jsonl", NULL);
+        CHECK(saved && rh == 0 && a && h && !strcmp(a, h) && herr && strstr(herr, "has no pretraining heads"),
+              "a headless BertModel file (no cls.*, no \"bert.\" prefix, config.json beside it): the same embeddings, "
+              "with a note on stderr (exit %d)", rh);
+        free(herr); free(a); free(h);
+    }
 
     char *err = slurp("build/encode_test.jsonl.err", NULL);
     CHECK(err && strstr(err, "line 6: 5 tokens over --max_seq_length 24 were cut") && strstr(err, "2 of 8 lines"),
