@@ -5040,8 +5040,10 @@ BERTDEF int bert_model_save(const bert_model *m, const char *path) {
     if (!e || (bert__mem_of(m->k)->device && !copy)) { BERT_FREE(e); return BERT_ERR_OOM; }
     if (copy) { bert_copy_to_host(m->k, copy, m->params, m->num_params * sizeof(float)); params = copy; }
     for (int i = 0; i < m->num_tensors; i++) bert__entry(&e[i], m->names[i], &m->tensors[i], params + (m->tensors[i].data - m->params));
-    const char *meta[] = { "format", "bert.h", "format_version", "1", "config", config };
-    int rc = bert_st_save(path, e, m->num_tensors, meta, 3);
+    // "format": "pt" is what transformers requires of a safetensors file's metadata (pt, tf, flax or
+    // mlx) before it loads one; "producer" says who wrote it
+    const char *meta[] = { "format", "pt", "producer", "bert.h", "format_version", "1", "config", config };
+    int rc = bert_st_save(path, e, m->num_tensors, meta, 4);
     BERT_FREE(copy);
     BERT_FREE(e);
     return rc;

@@ -221,7 +221,7 @@ def config_to_json(cfg):
 
 def model_metadata(cfg, source):
     """__metadata__ for a model file: what bert_model_save writes, plus where it came from."""
-    return {"format": "bert.h", "format_version": "1", "config": config_to_json(cfg), "converted_from": source}
+    return {"format": "pt", "producer": "bert.h", "format_version": "1", "config": config_to_json(cfg), "converted_from": source}
 
 
 def truncated_normal(shape, std, rng):

@@ -143,9 +143,9 @@ static void save_model(const bert_model *m, const char *path) {
     }
     snprintf(k, sizeof k, "%d", bert_classifier_num_labels(m));
     char *names = labels_string(0), *descs = labels_string(1);
-    const char *meta[] = { "format", "bert.h", "format_version", "1", "config", config, "num_labels", k,
+    const char *meta[] = { "format", "pt", "producer", "bert.h", "format_version", "1", "config", config, "num_labels", k,
                            "labels", names, "label_descs", descs, "task", opt.task };
-    if (bert_st_save(path, e, m->num_tensors, meta, 7)) run_die("saving %s", bert_last_error());
+    if (bert_st_save(path, e, m->num_tensors, meta, 8)) run_die("saving %s", bert_last_error());
     free(e); free(names); free(descs);
 }
 

@@ -215,7 +215,10 @@ static void test_round_trip(const bert_model *m) {
     rc = bert_st_open(&st, path);
     if (CHECK(rc == BERT_OK, "bert_st_open on the saved file: %s", rc ? bert_last_error() : "ok")) {
         const char *format = bert_st_meta(&st, "format"), *config = bert_st_meta(&st, "config");
-        CHECK(format && !strcmp(format, "bert.h"), "__metadata__ format = \"bert.h\" (got %s)", format ? format : "none");
+        const char *producer = bert_st_meta(&st, "producer");
+        CHECK(format && !strcmp(format, "pt") && producer && !strcmp(producer, "bert.h"),
+              "__metadata__ format = \"pt\" (transformers loads no other), producer = \"bert.h\" (got %s, %s)",
+              format ? format : "none", producer ? producer : "none");
         bert_config c;
         memset(&c, 0, sizeof c);
         CHECK(config && bert_config_parse(&c, config, strlen(config), "meta") == BERT_OK && cfg_equal(&c, &m->config),
