@@ -5006,16 +5006,29 @@ BERTDEF int bert_config_load(bert_config *cfg, const char *path) {
     return rc;
 }
 
+// the shortest decimal that reads back as f (what was typed, for a value a float holds: 0.02, not
+// 0.0199999996)
+static void bert__float_shortest(char *buf, size_t cap, float f) {
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, cap, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f) return;
+    }
+}
+
 BERTDEF int bert_config_to_json(const bert_config *c, char *buf, size_t cap) {
+    char hd[32], ad[32], ir[32], eps[32];
+    bert__float_shortest(hd, sizeof hd, c->hidden_dropout_prob);
+    bert__float_shortest(ad, sizeof ad, c->attention_probs_dropout_prob);
+    bert__float_shortest(ir, sizeof ir, c->initializer_range);
+    bert__float_shortest(eps, sizeof eps, c->layer_norm_eps);
     int n = snprintf(buf, cap,
         "{\"vocab_size\": %d, \"hidden_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d, "
         "\"intermediate_size\": %d, \"max_position_embeddings\": %d, \"type_vocab_size\": %d, "
-        "\"hidden_act\": \"%s\", \"hidden_dropout_prob\": %.9g, \"attention_probs_dropout_prob\": %.9g, "
-        "\"initializer_range\": %.9g, \"layer_norm_eps\": %.9g}",
+        "\"hidden_act\": \"%s\", \"hidden_dropout_prob\": %s, \"attention_probs_dropout_prob\": %s, "
+        "\"initializer_range\": %s, \"layer_norm_eps\": %s}",
         c->vocab_size, c->hidden_size, c->num_hidden_layers, c->num_attention_heads, c->intermediate_size,
         c->max_position_embeddings, c->type_vocab_size, c->hidden_act == BERT_GELU_TANH ? "gelu_tanh" : "gelu",
-        (double)c->hidden_dropout_prob, (double)c->attention_probs_dropout_prob, (double)c->initializer_range,
-        (double)c->layer_norm_eps);
+        hd, ad, ir, eps);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -6852,10 +6865,7 @@ static int bert__cpd_push_all(bert__ivec *v, const int32_t *x, int n) {
    enough, and read as a double; nearbyint rounds half to even. */
 static int bert__num_to_predict(int n, float masked_lm_prob, int max_predictions) {
     char buf[32];
-    for (int digits = 1; digits <= 9; digits++) {   // the shortest decimal that reads back as this float
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)masked_lm_prob);
-        if (strtof(buf, NULL) == masked_lm_prob) break;
-    }
+    bert__float_shortest(buf, sizeof buf, masked_lm_prob);
     int want = (int)nearbyint((double)n * strtod(buf, NULL));
     if (want < 1) want = 1;
     return want > max_predictions ? max_predictions : want;

@@ -151,20 +151,16 @@ static void save_model(const bert_model *m, const char *path) {
 
 // OUT/config.json for transformers: the BERT config plus the head's id2label / label2id
 static void save_hf_config(const bert_model *m, const char *path) {
-    char config[1024];
-    bert_config_to_json(&m->config, config, sizeof config);
     bert_atomic_file out;
-    FILE *f = run_create(&out, path);
-    config[strlen(config) - 1] = 0;   // drop the closing brace, then add the head's keys
+    FILE *f = run_hf_config_begin(&out, m, path, "BertForSequenceClassification");
     int K = bert_classifier_num_labels(m);
-    fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"BertForSequenceClassification\"], \"problem_type\": \"%s\"",
-            config, K == 1 ? "regression" : "single_label_classification");
+    fprintf(f, ", \"problem_type\": \"%s\"", K == 1 ? "regression" : "single_label_classification");
     fprintf(f, ", \"num_labels\": %d, \"id2label\": {", K);
     for (int i = 0; i < K; i++) { fprintf(f, "%s\"%d\": ", i ? ", " : "", i); jstr(f, K == 1 ? "LABEL_0" : labels.name[i]); }
     fprintf(f, "}, \"label2id\": {");
     for (int i = 0; i < K; i++) { if (i) fprintf(f, ", "); jstr(f, K == 1 ? "LABEL_0" : labels.name[i]); fprintf(f, ": %d", i); }
-    fprintf(f, "}}\n");
-    run_commit(&out, path);
+    fprintf(f, "}");
+    run_hf_config_end(&out, path);
 }
 
 // ----------------------------------------------------------------------------
@@ -429,6 +425,7 @@ static int train(task_state *t) {
              opt.task, d->n, d->ntok, opt.max_seq_length, K, B, A, ro.seed, !ro.no_shuffle);
     run r;
     ro.measure = measure_loss;
+    ro.hf_architecture = "BertForSequenceClassification";
     run_begin(&r, &ro, t->m, (size_t)d->n, run_total_steps(&ro, (size_t)d->n), fp);
     if (K == 1) snprintf(head, sizeof head, "regression (MSE)"); else snprintf(head, sizeof head, "%d labels", K);
     snprintf(what, sizeof what, "classify: %s | %d train examples (%d steps per epoch) | %s | T %d | metric %s", opt.task, d->n,

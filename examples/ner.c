@@ -269,19 +269,16 @@ static bert_model *make_model(const char *model_path) {
 
 // HF's config.json for BertForTokenClassification: the encoder's config, id2label, label2id
 static void write_hf_config(const bert_model *m, const char *path) {
-    char base[1024];
-    if (bert_config_to_json(&m->config, base, sizeof base) < 0) run_die("config too long");
     bert_atomic_file out;
-    FILE *f = run_create(&out, path);
-    base[strlen(base) - 1] = 0;   // drop the closing brace
-    fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"BertForTokenClassification\"], \"num_labels\": %d, "
-               "\"ner_tagging\": \"%s\", \"ner_crf\": %s, \"id2label\": {", base, ntags, opt.tagging, opt.use_crf ? "true" : "false");
+    FILE *f = run_hf_config_begin(&out, m, path, "BertForTokenClassification");
+    fprintf(f, ", \"num_labels\": %d, \"ner_tagging\": \"%s\", \"ner_crf\": %s, \"id2label\": {", ntags, opt.tagging,
+            opt.use_crf ? "true" : "false");
     char name[96];
     for (int k = 0; k < ntags; k++) { tag_name(k, name, sizeof name); fprintf(f, k ? ", \"%d\": \"%s\"" : "\"%d\": \"%s\"", k, name); }
     fprintf(f, "}, \"label2id\": {");
     for (int k = 0; k < ntags; k++) { tag_name(k, name, sizeof name); fprintf(f, k ? ", \"%s\": %d" : "\"%s\": %d", name, k); }
-    fprintf(f, "}}\n");
-    run_commit(&out, path);
+    fprintf(f, "}");
+    run_hf_config_end(&out, path);
 }
 
 // ----------------------------------------------------------------------------
@@ -424,6 +421,7 @@ static int train(bert_model *m) {
              ro.batch_size, ro.accumulation_steps, ro.seed);
     run r;
     ro.measure = measure_loss;
+    ro.hf_architecture = "BertForTokenClassification";
     run_begin(&r, &ro, m, (size_t)tw.n, run_total_steps(&ro, (size_t)tw.n), fingerprint);
     r.tokens_per_example = (int)(tw.tag_at[tw.n] / tw.n) + 2;
     snprintf(what, sizeof what, "train: %s | %d records, %d windows, %ld mentions (%ld overlapping ones untagged) | %s%s, %d tags",

@@ -4,7 +4,8 @@
    One training run lives in an output directory (--out):
        OUT/log.jsonl             one JSON object per line: {"step": ...}, {"eval_step": ...}, {"summary": ...}
        OUT/curve.svg             training loss and the eval metric, redrawn at each evaluation and at the end
-       OUT/ckpt-00000100/        model.safetensors, then state.safetensors (optimizer moments, data cursor,
+       OUT/ckpt-00000100/        model.safetensors and config.json (transformers loads the directory), then
+                                 state.safetensors (optimizer moments, data cursor,
                                  dropout step counter) written last, and run_id (the run's lineage): a
                                  directory whose state loads is complete, and a crash at any instant
                                  leaves the previous one intact
@@ -224,6 +225,23 @@ static RUN_UNUSED void run_precision(bert_model *m, const char *p) {
     if (bert_model_quantize(m, int8 ? BERT_PRECISION_INT8 : BERT_PRECISION_BF16)) run_die("%s", bert_last_error());
 }
 
+/* OUT/config.json for transformers beside a model.safetensors: the BERT config (bert.h writes HF's
+   keys), "model_type": "bert" and the architecture; returns the open file without its closing brace,
+   so a program adds its head's keys (id2label, ...) before run_hf_config_end. */
+static RUN_UNUSED FILE *run_hf_config_begin(bert_atomic_file *out, const bert_model *m, const char *path, const char *architecture) {
+    char base[1024];
+    if (bert_config_to_json(&m->config, base, sizeof base) < 0) run_die("config too long");
+    FILE *f = run_create(out, path);
+    base[strlen(base) - 1] = 0;   // the closing brace comes with run_hf_config_end
+    fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"%s\"], \"torch_dtype\": \"float32\"", base, architecture);
+    return f;
+}
+
+static RUN_UNUSED void run_hf_config_end(bert_atomic_file *out, const char *path) {
+    fprintf((FILE *)out->file, "}\n");
+    run_commit(out, path);
+}
+
 // the sum over the ranks of x (x itself in one process); every rank must call it at the same point
 static RUN_UNUSED double run_sum(double x) {
     if (run_world() > 1 && run_comm->allreduce_sum_f64(run_comm, &x, 1)) run_die("allreduce failed");
@@ -306,6 +324,7 @@ typedef struct {
     float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm, momentum;
     int max_memory_mb;   // 0: no cap
     run_loss_fn measure; void *measure_arg;   // not flags: the program's step, for --max_memory_mb
+    const char *hf_architecture;              // not a flag: config.json's "architectures" in checkpoints (BertForPreTraining)
     int drop_last;   // not a flag: 1 = an epoch's remainder is dropped (every batch full); 0 = a last, smaller batch
     int debug_kill_at_step, debug_kill_rank, debug_nan_at_step, debug_nan_count, debug_trace_records;   // testing hooks
 } run_opts;
@@ -629,6 +648,7 @@ static void run__remove_ckpt(const run *r, unsigned long long step) {
     run__ckpt_dir(dir, sizeof dir, r, step);
     snprintf(path, sizeof path, "%s/state.safetensors", dir); remove(path);   // state first: never a state without weights
     snprintf(path, sizeof path, "%s/model.safetensors", dir); remove(path);
+    snprintf(path, sizeof path, "%s/config.json", dir); remove(path);
     snprintf(path, sizeof path, "%s/run_id", dir); remove(path);
     rmdir(dir);
 }
@@ -663,6 +683,9 @@ static void run__save(run *r) {
     run_commit(&out, path);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (bert_model_save(r->m, path)) run_die("saving %s", bert_last_error());
+    snprintf(path, sizeof path, "%s/config.json", dir);   // the directory loads in transformers as it is
+    run_hf_config_begin(&out, r->m, path, r->o->hf_architecture ? r->o->hf_architecture : "BertForPreTraining");
+    run_hf_config_end(&out, path);
     char micro[32], epoch[32], cur[32], bad[32], ranks[32];
     snprintf(ranks, sizeof ranks, "%d", run_world());
     snprintf(micro, sizeof micro, "%llu", (unsigned long long)r->micro);

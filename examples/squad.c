@@ -591,6 +591,7 @@ static int train(bert_model *m, const bert_vocab *v) {
     snprintf(fingerprint, sizeof fingerprint, "%d windows, T %d, batch %d x %d, seed %d", fs.n, opt.win.max_seq_length, B, A, ro.seed);
     run r;
     ro.measure = measure_loss;
+    ro.hf_architecture = "BertForQuestionAnswering";
     run_begin(&r, &ro, m, (size_t)fs.n, total, fingerprint);
     snprintf(what, sizeof what, "train: %d windows, %.2f epochs%s", fs.n, (double)total * A / per_epoch,
              opt.dynamic_padding ? ", dynamic padding" : "");
@@ -602,7 +603,11 @@ static int train(bert_model *m, const bert_vocab *v) {
         char path[4200];
         snprintf(path, sizeof path, "%s/model.safetensors", ro.out);
         run_model_save(m, path);
-        printf("saved %s (HF BertForQuestionAnswering names: bert.*, qa_outputs.*)\n", path);
+        snprintf(path, sizeof path, "%s/config.json", ro.out);
+        bert_atomic_file out;
+        run_hf_config_begin(&out, m, path, "BertForQuestionAnswering");
+        run_hf_config_end(&out, path);
+        printf("saved %s/model.safetensors and config.json (HF BertForQuestionAnswering names: bert.*, qa_outputs.*)\n", ro.out);
         if (opt.do_predict) evaluate(&r, m, v);
     }
     return run_finish(&r);

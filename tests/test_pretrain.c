@@ -198,6 +198,29 @@ static void test_text_resume_data(void) {
           "--text: the resumed run made the same 36 training instances from sample_text.txt as the uninterrupted one");
 }
 
+// a checkpoint directory loads in transformers as it is: model.safetensors with "format": "pt" (the
+// only formats transformers accepts are pt, tf, flax and mlx) and config.json with the model's config,
+// model_type bert and the architecture
+static void test_hf_checkpoint(void) {
+    char dirpath[256], path[320];
+    snprintf(dirpath, sizeof dirpath, "%s/text_whole/ckpt-00000010", dir);
+    snprintf(path, sizeof path, "%s/model.safetensors", dirpath);
+    bert_st st;
+    const char *format = NULL;
+    bert_config file_cfg, json_cfg;
+    int ok = !bert_st_open(&st, path);
+    if (ok) { format = bert_st_meta(&st, "format"); ok = format && !strcmp(format, "pt") && !bert_checkpoint_config(&file_cfg, path, NULL); }
+    snprintf(path, sizeof path, "%s/config.json", dirpath);
+    char *json = slurp(path);
+    ok = ok && json && !bert_config_load(&json_cfg, path) && !memcmp(&json_cfg, &file_cfg, sizeof json_cfg) &&
+         strstr(json, "\"model_type\": \"bert\"") && strstr(json, "\"architectures\": [\"BertForPreTraining\"]") &&
+         strstr(json, "\"initializer_range\": 0.02,");
+    CHECK(ok, "a checkpoint directory as transformers takes it: format \"pt\" (got %s), config.json = the file's config, "
+              "model_type bert, BertForPreTraining, initializer_range written as 0.02", format ? format : "none");
+    if (format) bert_st_close(&st);
+    free(json);
+}
+
 // a resume state whose data cursor was damaged (past the data, or negative) is refused with one line,
 // never used to index the shuffled record order (it once read before the permutation's start)
 static void patch_cursor(const char *from, const char *to, char digit_or_minus) {
@@ -392,6 +415,7 @@ int main(int argc, char **argv) {
     snprintf(data, sizeof data, TEXT_DATA " --config %s/text.json", dir);
     test_kill_resume("--text", data, "text_", 5);
     test_text_resume_data();
+    test_hf_checkpoint();
     // seed 5 makes 32 instances: 24 to train on, 3 steps an epoch, the 5 steps cross into the second
     snprintf(data, sizeof data, TEXT_DATA " --eval_records 8 --config %s/text_d0.json", dir);
     test_accumulation("--text", data, "text_", 5);
