@@ -18,17 +18,20 @@
 
 static struct {
     const char *model, *config, *vocab, *input, *output, *pooling;
-    int ids, uncased, cased, batch_size, max_seq_length;
-} opt = { .input = "-", .pooling = "cls", .uncased = 1, .batch_size = 32, .max_seq_length = 128 };
+    int ids, uncased, cased, batch_size, max_seq_length, normalize;
+} opt = { .input = "-", .uncased = 1, .batch_size = 32, .max_seq_length = 128 };
 static run_opts ro;   // --threads (the one common flag that means something here)
 
 static const bert_flag flags[] = {
-    { "model", BERT_FLAG_STR, &opt.model, "weights, safetensors (HF or bert.h names)" },
+    { "model", BERT_FLAG_STR, &opt.model, "weights, safetensors (HF or bert.h names, with or without the heads), or a model "
+                                          "directory as transformers / sentence-transformers save it" },
     { "config", BERT_FLAG_STR, &opt.config, "bert_config.json, if the model file carries none" },
     { "vocab", BERT_FLAG_STR, &opt.vocab, "vocab.txt of the model" },
     { "input", BERT_FLAG_STR, &opt.input, "text file, one sentence or 'A ||| B' pair per line; - is stdin" },
     { "output", BERT_FLAG_STR, &opt.output, "OUT.jsonl or OUT.npy (float32, lines x hidden); default stdout, JSON lines" },
-    { "pooling", BERT_FLAG_STR, &opt.pooling, "cls (the pooler's [CLS] vector) | mean (last layer, real tokens) | both (JSON only)" },
+    { "pooling", BERT_FLAG_STR, &opt.pooling, "cls (the pooler's [CLS] vector) | mean | max (last layer, real tokens) | both "
+                                              "(cls and mean, JSON only); default: a sentence-transformers directory's own, else cls" },
+    { "normalize", BERT_FLAG_BOOL, &opt.normalize, "L2-normalise every vector (a sentence-transformers Normalize module sets it)" },
     { "ids", BERT_FLAG_BOOL, &opt.ids, "print each line's token ids instead (no model needed)" },
     { "uncased", BERT_FLAG_BOOL, &opt.uncased, "lower-case and strip accents (uncased and Chinese models)" },
     { "cased", BERT_FLAG_BOOL, &opt.cased, "keep case and accents (cased models)" },
@@ -165,14 +168,15 @@ static void emit_json_vec(FILE *f, const char *key, const float *x, int C) {
     fprintf(f, "]");
 }
 
-static void emit(sink *s, long line, const float *cls, const float *mean) {
+// tok: the vector pooled over the tokens, "mean" or "max"
+static void emit(sink *s, long line, const float *cls, const float *tok, const char *tok_key) {
     if (s->npy) {
-        fwrite(cls ? cls : mean, sizeof(float), (size_t)s->C, s->f);
+        fwrite(cls ? cls : tok, sizeof(float), (size_t)s->C, s->f);
     } else {
         fprintf(s->f, "{\"line\": %ld, ", line);
         if (cls) emit_json_vec(s->f, "pooled", cls, s->C);
-        if (cls && mean) fprintf(s->f, ", ");
-        if (mean) emit_json_vec(s->f, "mean", mean, s->C);
+        if (cls && tok) fprintf(s->f, ", ");
+        if (tok) emit_json_vec(s->f, tok_key, tok, s->C);
         fprintf(s->f, "}\n");
     }
     s->rows++;
@@ -184,7 +188,7 @@ static void emit(sink *s, long line, const float *cls, const float *mean) {
 // static in main: still reachable when run_die() ends the run mid-file (no leak report)
 typedef struct {
     bert_vocab *v; bert_model *m; bert_ctx *ctx;
-    int B, T, C, n, want_cls, want_mean;
+    int B, T, C, n, want_cls, want_mean, want_max;
     int32_t *ids, *types, *mask, *bi, *bt;   // (B,T) as tokenized; bi, bt, mask (n,Tb) as encoded
     int *lens;
     float *seq, *pooled, *meanv;             // the outputs on the host
@@ -201,7 +205,7 @@ static void batch_alloc(batch *b) {
     if (!b->m) return;
     b->mask = (int32_t *)run_calloc(BT, sizeof(int32_t));
     b->bi = (int32_t *)run_calloc(BT, sizeof(int32_t)); b->bt = (int32_t *)run_calloc(BT, sizeof(int32_t));
-    b->seq = (float *)run_calloc(b->want_mean ? BT * (size_t)b->C : 1, sizeof(float));
+    b->seq = (float *)run_calloc(b->want_mean || b->want_max ? BT * (size_t)b->C : 1, sizeof(float));
     b->pooled = (float *)run_calloc((size_t)b->B * b->C, sizeof(float));
     b->meanv = (float *)run_calloc((size_t)b->C, sizeof(float));
     if (!(b->ctx = bert_ctx_create((size_t)16 << 20))) run_die("out of memory for the activation arena");
@@ -214,6 +218,14 @@ static void batch_free(batch *b) {
     bert_ctx_free(b->ctx);
     bert_model_free(b->m);
     bert_vocab_free(b->v);
+}
+
+// x /= |x| (a zero vector stays zero)
+static void normalize(float *x, int C) {
+    if (!x) return;
+    double ss = 0;
+    for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
+    if (ss > 0) for (int c = 0; c < C; c++) x[c] = (float)(x[c] / sqrt(ss));
 }
 
 // the b->n lines gathered: one forward pass, their rows written
@@ -233,14 +245,21 @@ static void embed_batch(batch *b, sink *out) {
     bert_tensor *seq = bert_encode(b->ctx, b->m, b->bi, b->bt, b->mask, nb, Tb);
     if (!seq) run_die("%s", bert_last_error());
     if (b->want_cls) run_read_finite(b->ctx, bert_pool(b->ctx, b->m, seq), b->pooled, opt.model);
-    if (b->want_mean) run_read_finite(b->ctx, seq, b->seq, opt.model);
+    int tok = b->want_mean || b->want_max;
+    if (tok) run_read_finite(b->ctx, seq, b->seq, opt.model);
     for (int i = 0; i < nb; i++) {
-        for (int c = 0; b->want_mean && c < C; c++) {
-            double sum = 0;
-            for (int t = 0; t < b->lens[i]; t++) sum += b->seq[((size_t)i * Tb + t) * C + c];
-            b->meanv[c] = (float)(sum / b->lens[i]);
+        for (int c = 0; tok && c < C; c++) {   // over the real tokens, [CLS] and [SEP] included (as sentence-transformers)
+            double sum = 0, mx = -INFINITY;
+            for (int t = 0; t < b->lens[i]; t++) {
+                double v = b->seq[((size_t)i * Tb + t) * C + c];
+                sum += v;
+                if (v > mx) mx = v;
+            }
+            b->meanv[c] = (float)(b->want_max ? mx : sum / b->lens[i]);
         }
-        emit(out, b->done + i + 1, b->want_cls ? b->pooled + (size_t)i * C : NULL, b->want_mean ? b->meanv : NULL);
+        float *cls = b->want_cls ? b->pooled + (size_t)i * C : NULL;
+        if (opt.normalize) { normalize(cls, C); normalize(tok ? b->meanv : NULL, C); }
+        emit(out, b->done + i + 1, cls, tok ? b->meanv : NULL, b->want_max ? "max" : "mean");
     }
     b->done += nb;
     b->n = 0;
@@ -282,6 +301,73 @@ static long encode_stream(FILE *in, batch *b, sink *out) {
 }
 
 // ----------------------------------------------------------------------------
+// --model DIR: a model directory as transformers and sentence-transformers save it
+
+static char dir_weights[4200], dir_vocab[4200];
+
+static bert_json *json_file(const char *dir, const char *name) {   // NULL when the file is absent
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    if (stat(path, &st) != 0) return NULL;
+    size_t n;
+    char *text = run_read_file_max(path, &n, (size_t)1 << 20, "a model directory's JSON");
+    bert_json *j = NULL;
+    if (bert_json_parse(&j, text, n)) run_die("%s: %s", path, bert_last_error());
+    free(text);
+    return j;
+}
+
+static int json_true(const bert_json *o, const char *key) { const bert_json *v = bert_json_get(o, key); return v && v->type == BERT_JSON_TRUE; }
+
+/* model.safetensors (and config.json, read beside it) for the weights; vocab.txt and
+   tokenizer_config.json's do_lower_case unless --vocab / --cased say otherwise; modules.json's Pooling
+   module (its config's pooling_mode_*) and Normalize module unless --pooling is given. */
+static void resolve_model_dir(void) {
+    struct stat st;
+    if (!opt.model || stat(opt.model, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    const char *dir = opt.model;
+    snprintf(dir_weights, sizeof dir_weights, "%s/model.safetensors", dir);
+    if (stat(dir_weights, &st) != 0) {
+        snprintf(dir_weights, sizeof dir_weights, "%s/pytorch_model.bin", dir);
+        if (stat(dir_weights, &st) == 0)
+            run_die("%s holds pytorch_model.bin, not model.safetensors: convert it first (python3 convert/hf2st.py %s %s/model.safetensors)",
+                    dir, dir_weights, dir);
+        run_die("%s: no model.safetensors in this directory", dir);
+    }
+    opt.model = dir_weights;
+    snprintf(dir_vocab, sizeof dir_vocab, "%s/vocab.txt", dir);
+    if (!opt.vocab && stat(dir_vocab, &st) == 0) opt.vocab = dir_vocab;
+    bert_json *tc = json_file(dir, "tokenizer_config.json");
+    const bert_json *lower = bert_json_get(tc, "do_lower_case");
+    if (lower && lower->type == BERT_JSON_FALSE && !opt.cased) { opt.cased = 1; fprintf(stderr, "encode: %s: cased (tokenizer_config.json)\n", dir); }
+    bert_json_free(tc);
+    bert_json *mods = json_file(dir, "modules.json");
+    int given = opt.pooling != NULL;   // --pooling on the command line wins over the directory's modules
+    for (int i = 0; mods && mods->type == BERT_JSON_ARRAY && i < mods->count; i++) {
+        const bert_json *type = bert_json_get(&mods->child[i], "type"), *path = bert_json_get(&mods->child[i], "path");
+        if (!type || type->type != BERT_JSON_STRING) continue;
+        if (strstr(type->string, ".Normalize") && !given) opt.normalize = 1;
+        if (!strstr(type->string, ".Pooling") || given || !path || path->type != BERT_JSON_STRING) continue;
+        char name[4300];
+        snprintf(name, sizeof name, "%s/config.json", path->string);
+        bert_json *pc = json_file(dir, name);
+        if (!pc) run_die("%s: modules.json names a Pooling module at %s without its config.json", dir, path->string);
+        int cls = json_true(pc, "pooling_mode_cls_token"), mean = json_true(pc, "pooling_mode_mean_tokens"), mx = json_true(pc, "pooling_mode_max_tokens");
+        int other = json_true(pc, "pooling_mode_mean_sqrt_len_tokens") || json_true(pc, "pooling_mode_weightedmean_tokens") ||
+                    json_true(pc, "pooling_mode_lasttoken");
+        bert_json_free(pc);
+        if (other || cls + mean + mx != 1)
+            run_die("%s: %s/config.json: only one of cls, mean or max pooling is supported (give --pooling)", dir, path->string);
+        // sentence-transformers' CLS pooling takes the last layer's [CLS] row, not the pooler's tanh(dense)
+        if (cls) run_die("%s: CLS-token pooling (the raw [CLS] row) is not the pooler's vector: give --pooling explicitly", dir);
+        opt.pooling = mean ? "mean" : "max";
+    }
+    if (mods && opt.pooling) fprintf(stderr, "encode: %s: sentence-transformers pooling %s%s\n", dir, opt.pooling, opt.normalize ? ", normalised" : "");
+    bert_json_free(mods);
+}
+
+// ----------------------------------------------------------------------------
 // main
 
 static void load_model(batch *b) {
@@ -298,10 +384,13 @@ int main(int argc, char **argv) {
     static batch b;
     ro = run_defaults();
     run_parse("encode", usage, flags, NFLAGS, &ro, RUN_FLAGS_INFER, argc, argv);
+    resolve_model_dir();
     if (!opt.vocab) run_die("--vocab is required (--help for usage)");
+    if (!opt.pooling) opt.pooling = "cls";
     b.want_cls = !strcmp(opt.pooling, "cls") || !strcmp(opt.pooling, "both");
     b.want_mean = !strcmp(opt.pooling, "mean") || !strcmp(opt.pooling, "both");
-    if (!b.want_cls && !b.want_mean) run_die("--pooling: '%s' is not cls, mean or both", opt.pooling);
+    b.want_max = !strcmp(opt.pooling, "max");
+    if (!b.want_cls && !b.want_mean && !b.want_max) run_die("--pooling: '%s' is not cls, mean, max or both", opt.pooling);
     if (!opt.ids && !opt.model) run_die("--model is required (or --ids for token ids only)");
     if (opt.batch_size < 1 || opt.max_seq_length < 3 || ro.threads < 0)
         run_die("--batch_size >= 1, --max_seq_length >= 3 and --threads >= 0 please");

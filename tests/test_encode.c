@@ -126,6 +126,68 @@ int main(int argc, char **argv) {
         free(herr); free(a); free(h);
     }
 
+    // a sentence-transformers directory (model.safetensors without heads, config.json, vocab.txt,
+    // tokenizer_config.json, modules.json with Pooling (mean) and Normalize): --model DIR alone gives
+    // PyTorch's mean-pooled vectors, L2-normalised
+    {
+        const char *d = "build/encode_test_st";
+        char path[256];
+        mkdir(d, 0777);
+        snprintf(path, sizeof path, "%s/1_Pooling", d);
+        mkdir(path, 0777);
+        static const char *const files[][2] = {
+            { "tokenizer_config.json", "{\"do_lower_case\": true, \"model_max_length\": 512}" },
+            { "modules.json", "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"}, "
+                              "{\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", \"type\": \"sentence_transformers.models.Pooling\"}, "
+                              "{\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", \"type\": \"sentence_transformers.models.Normalize\"}]" },
+            { "1_Pooling/config.json", "{\"word_embedding_dimension\": 32, \"pooling_mode_cls_token\": false, \"pooling_mode_mean_tokens\": true, "
+                                       "\"pooling_mode_max_tokens\": false, \"pooling_mode_mean_sqrt_len_tokens\": false}" },
+        };
+        int made = 1;
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/%s", d, files[i][0]);
+            FILE *f = fopen(path, "w");
+            made &= f && fputs(files[i][1], f) >= 0;
+            if (f) fclose(f);
+        }
+        size_t vn = 0;
+        char *vocab = slurp(VOCAB, &vn);
+        snprintf(path, sizeof path, "%s/vocab.txt", d);
+        FILE *vf = fopen(path, "wb");
+        made &= vocab && vf && fwrite(vocab, 1, vn, vf) == vn;
+        if (vf) fclose(vf);
+        free(vocab);
+        char *m = slurp("build/encode_test_headless/model.safetensors", &vn), *c = slurp("build/encode_test_headless/config.json", NULL);
+        snprintf(path, sizeof path, "%s/model.safetensors", d);
+        FILE *mf = fopen(path, "wb");
+        made &= m && c && mf && fwrite(m, 1, vn, mf) == vn;
+        if (mf) fclose(mf);
+        snprintf(path, sizeof path, "%s/config.json", d);
+        FILE *cf = fopen(path, "w");
+        made &= cf && c && fputs(c, cf) >= 0;
+        if (cf) fclose(cf);
+        free(m); free(c);
+        int rs = run("--model build/encode_test_st --input " LINES " --max_seq_length 24", "build/encode_test.st.jsonl");
+        static float want[N * C];
+        for (int i = 0; i < N; i++) {
+            double ss = 0;
+            for (int k = 0; k < C; k++) ss += (double)ref_mean[i * C + k] * ref_mean[i * C + k];
+            for (int k = 0; k < C; k++) want[i * C + k] = (float)(ref_mean[i * C + k] / sqrt(ss));
+        }
+        int lines_st = parse_jsonl("build/encode_test.st.jsonl", "mean", got);
+        CHECK(made && rs == 0 && lines_st == N, "encode --model DIR (a sentence-transformers directory, no other flag): exit %d, %d lines", rs, lines_st);
+        if (lines_st == N) check_close("sentence-transformers mean pooling + Normalize vs PyTorch's mean, normalised", got, want, N * C, 1e-5, 1e-5);
+        // max pooling: every component at least the mean over the same tokens, and some strictly above
+        static float mx[N * C];
+        rs = run("--model build/encode_test_st --input " LINES " --max_seq_length 24 --pooling max", "build/encode_test.max.jsonl");
+        int lines_max = parse_jsonl("build/encode_test.max.jsonl", "max", mx), below = 0, above = 0;
+        for (int k = 0; lines_max == N && k < N * C; k++) { below += mx[k] < ref_mean[k] - 1e-5f; above += mx[k] > ref_mean[k] + 1e-3f; }
+        CHECK(rs == 0 && lines_max == N && below == 0 && above > N * C / 2, "--pooling max: every component >= the mean pooling's "
+              "(%d below, %d of %d above, exit %d)", below, above, N * C, rs);
+        rs = run("--model build/encode_test_headless", "build/encode_test.nodir.jsonl");
+        CHECK(rs == 1, "a model directory without vocab.txt and no --vocab: refused (exit %d)", rs);
+    }
+
     char *err = slurp("build/encode_test.jsonl.err", NULL);
     CHECK(err && strstr(err, "line 6: 5 tokens over --max_seq_length 24 were cut") && strstr(err, "2 of 8 lines"),
           "overlong lines are cut with a warning naming each, and counted");
@@ -182,7 +244,7 @@ int main(int argc, char **argv) {
           "build/encode_test.pair:2: a sentence pair needs type_vocab_size 2 or more" },
         { "--vocab nothere.txt --ids", "nothere.txt" },
         { "--model tests/ref/tiny.safetensors --vocab " VOCAB, "vocab_size is 112" },
-        { "--model tests/ref/pretrain_init.safetensors --vocab " VOCAB " --pooling max", "--pooling: 'max'" },
+        { "--model tests/ref/pretrain_init.safetensors --vocab " VOCAB " --pooling min", "--pooling: 'min'" },
         { "--model nothere.safetensors --vocab " VOCAB, "nothere.safetensors" },
         { "--ids --vocab " VOCAB " --input missing_lines.txt", "missing_lines.txt" },
         { "--vocab " VOCAB, "--model is required" },
