@@ -42,7 +42,7 @@ static struct {
     squad_windowing win;
     float epochs;
     const char *train_file, *predict_file, *train_articles, *predict_articles;
-    const char *vocab, *init, *config, *debug_logits, *dump_features, *eval_details;
+    const char *vocab, *init, *config, *debug_logits, *dump_features, *eval_details, *na_prob_file, *na_prob_thresh;
 } opt = {
     .n_best_size = 20, .max_answer_length = 30, .predict_batch_size = 8,
     .win = { .do_lower_case = 1, .max_seq_length = 384, .doc_stride = 128, .max_query_length = 64 }, .epochs = 3.0f,
@@ -309,12 +309,40 @@ static int cmp_pred_key(const void *a, const void *b) {
     return c ? c : x->index - y->index;
 }
 
-// the official evaluate-v1.1.py: every question of the file, a prediction per id (the last one
-// when an id repeats, as Python's dict), unanswered ones scored 0
+// "version": "v2.0" (the released files) or "2.0"
+static int is_v2(const squad_data *d) { return d->version[0] == '2' || !strncmp(d->version, "v2", 2); }
+
+// evaluate-v2.0.py on a version 2 file: the no-answer probabilities (--na_prob_file: question id ->
+// probability; else 0 for every question) and --na_prob_thresh (1.0)
+static void eval_v2(const squad_data *d, const strv *const *preds) {
+    v2_question *q = (v2_question *)run_calloc((size_t)(d->nex ? d->nex : 1), sizeof *q);
+    int *ngolds = (int *)run_calloc((size_t)(d->nex ? d->nex : 1), sizeof *ngolds);
+    const strv **golds = (const strv **)run_calloc((size_t)(d->nex ? d->nex : 1), sizeof *golds);
+    for (int i = 0; i < d->nex; i++) { q[i].qid = d->ex[i].qid; q[i].has_ans = d->ex[i].ngolds > 0; ngolds[i] = d->ex[i].ngolds; golds[i] = d->ex[i].golds; }
+    bert_json *na = opt.na_prob_file ? parse_json_file(opt.na_prob_file) : NULL;
+    if (na && na->type != BERT_JSON_OBJECT) run_die("%s: not a JSON object of question id -> no-answer probability", opt.na_prob_file);
+    for (int i = 0; na && i < d->nex; i++) {
+        const bert_json *p = bert_json_get(na, q[i].qid);
+        if (!p && preds[i]) run_die("%s: no probability for question %s", opt.na_prob_file, q[i].qid);
+        if (p && p->type != BERT_JSON_NUMBER) run_die("%s: the probability of question %s is not a number", opt.na_prob_file, q[i].qid);
+        if (p) q[i].na_prob = p->number;
+    }
+    v2_raw_scores(q, d->nex, ngolds, golds, preds);
+    char *end;
+    double thresh = strtod(opt.na_prob_thresh, &end);
+    if (end == opt.na_prob_thresh || *end || !isfinite(thresh)) run_die("--na_prob_thresh: '%s' is not a number", opt.na_prob_thresh);
+    v2_report(stdout, q, d->nex, thresh, na != NULL);
+    bert_json_free(na);
+    free(q); free(ngolds); free(golds);
+}
+
+// the official evaluate-v1.1.py (and evaluate-v2.0.py on a "version": "2.0" file): every question of
+// the file, a prediction per id (the last one when an id repeats, as Python's dict), unanswered ones
+// scored 0
 static int eval_files(const char *data_path, const char *pred_path) {
     squad_data d;
     read_squad(&d, data_path, NULL, NULL, 0);
-    if (strcmp(d.version, "1.1")) fprintf(stderr, "Evaluation expects v-1.1, but got dataset with v-%s\n", d.version);
+    if (strcmp(d.version, "1.1") && !is_v2(&d)) fprintf(stderr, "Evaluation expects v-1.1, but got dataset with v-%s\n", d.version);
     bert_json *pj = parse_json_file(pred_path);
     if (pj->type != BERT_JSON_OBJECT) run_die("%s: not a JSON object of question id -> answer text", pred_path);
     pred_key *keys = (pred_key *)run_malloc((size_t)(pj->count ? pj->count : 1) * sizeof *keys);
@@ -337,7 +365,8 @@ static int eval_files(const char *data_path, const char *pred_path) {
             preds[i] = &answers[i];
         }
     }
-    score_examples(&d, preds);
+    if (is_v2(&d)) eval_v2(&d, preds);   // evaluate-v2.0.py
+    else score_examples(&d, preds);
     run_check_stream(stdout, "stdout");
     free(preds); free(answers); free(keys);
     bert_json_free(pj);
@@ -630,10 +659,13 @@ static void dump(const bert_vocab *v) {   // the windows of --predict_file as te
 int main(int argc, char **argv) {
     double t_start = bert_time_s();
     run_prog = "squad";
-    if (argc >= 2 && !strcmp(argv[1], "--eval")) {   // squad --eval DATA PRED [--eval_details OUT]
-        if (argc < 4) run_die("usage: squad --eval DATA.json PREDICTIONS.json [--eval_details OUT.jsonl]");
-        static const bert_flag eval_flags[] = { { "eval_details", BERT_FLAG_STR, &opt.eval_details, "" } };
-        if (bert_flags_parse(eval_flags, 1, argc - 3, argv + 3)) run_die("%s", bert_last_error());
+    if (argc >= 2 && !strcmp(argv[1], "--eval")) {   // squad --eval DATA PRED [--eval_details OUT] [v2.0: --na_prob_file F --na_prob_thresh X]
+        if (argc < 4) run_die("usage: squad --eval DATA.json PREDICTIONS.json [--eval_details OUT.jsonl] [--na_prob_file NA.json] [--na_prob_thresh 1.0]");
+        opt.na_prob_thresh = "1.0";   // a string read as a double, as Python's float() reads it
+        static const bert_flag eval_flags[] = { { "eval_details", BERT_FLAG_STR, &opt.eval_details, "" },
+                                                { "na_prob_file", BERT_FLAG_STR, &opt.na_prob_file, "" },
+                                                { "na_prob_thresh", BERT_FLAG_STR, &opt.na_prob_thresh, "" } };
+        if (bert_flags_parse(eval_flags, 3, argc - 3, argv + 3)) run_die("%s", bert_last_error());
         return eval_files(argv[2], argv[3]);
     }
     ro = run_defaults();

@@ -462,5 +462,127 @@ static squad_score score_all(const scored_question *q, long n, FILE *details) {
     return r;
 }
 
+// ----------------------------------------------------------------------------
+// SQuAD v2.0 (evaluate-v2.0.py): unanswerable questions. Gold answers are the texts that normalise
+// to something, or [""] when none does; an empty prediction says "no answer". Exact and F1 are the
+// best over the golds, F1 = (gold tokens == predicted tokens) when either side has none. A question
+// whose no-answer probability is above na_prob_thresh counts as answered "no answer" (1 if it has
+// none). Totals over every predicted question, then HasAns_* and NoAns_* over the file's questions
+// with and without answers; with no-answer probabilities, the best threshold for each metric.
+
+typedef struct { const char *qid; int has_ans; double exact, f1, na_prob; int pred_empty, predicted; } v2_question;
+
+static double v2_f1(norm_scratch *s, const strv *gold, const strv *pred) {
+    int ng, np;
+    size_t bg, bp;
+    char *g = normalize_answer(s, gold->s, gold->len, &ng, &bg), *p = normalize_answer(s, pred->s, pred->len, &np, &bp);
+    free(g); free(p);
+    if (!ng || !np) return ng == np;   // int(gold_toks == pred_toks): both empty
+    return score_one(s, pred->s, pred->len, gold->s, gold->len).f1;
+}
+
+// q[i].exact/f1: the raw scores of predicted questions (golds per question in golds[i])
+static void v2_raw_scores(v2_question *q, long n, const int *ngolds, const strv *const *golds, const strv *const *preds) {
+    norm_scratch s;
+    memset(&s, 0, sizeof s);
+    static const strv empty = { "", 0 };
+    for (long i = 0; i < n; i++) {
+        q[i].predicted = preds[i] != NULL;
+        if (!preds[i]) { fprintf(stdout, "Missing prediction for %s\n", q[i].qid); continue; }
+        q[i].pred_empty = preds[i]->len == 0;
+        int any = 0;
+        q[i].exact = 0; q[i].f1 = 0;
+        for (int pass = 0; pass < 2 && !any; pass++)   // the golds that normalise to something, else [""]
+            for (int g = 0; g < (pass ? 1 : ngolds[i]); g++) {
+                const strv *gold = pass ? &empty : &golds[i][g];
+                if (!pass) {
+                    int nt;
+                    size_t nb;
+                    free(normalize_answer(&s, gold->s, gold->len, &nt, &nb));
+                    if (!nb) continue;
+                }
+                any = 1;
+                qa_score e = score_one(&s, preds[i]->s, preds[i]->len, gold->s, gold->len);
+                double f = v2_f1(&s, gold, preds[i]);
+                if (e.em > q[i].exact) q[i].exact = e.em;
+                if (f > q[i].f1) q[i].f1 = f;
+            }
+    }
+    free(s.in.c); free(s.low.c); free(s.nopunct.c); free(s.out.c);
+}
+
+static int cmp_na(const void *a, const void *b) {   // sorted() by na_prob, stable (the file's order on ties)
+    const v2_question *const *x = (const v2_question *const *)a, *const *y = (const v2_question *const *)b;
+    if ((*x)->na_prob != (*y)->na_prob) return (*x)->na_prob < (*y)->na_prob ? -1 : 1;
+    return *x < *y ? -1 : *x > *y;
+}
+
+// find_best_thresh over the raw scores (which = 0: exact, 1: f1); *thresh gets the best threshold
+static double v2_best(v2_question *q, long n, int which, double *thresh) {
+    long no_ans = 0, scored = 0;
+    for (long i = 0; i < n; i++) { no_ans += !q[i].has_ans; scored += q[i].predicted; }
+    const v2_question **order = (const v2_question **)run_malloc((size_t)(n ? n : 1) * sizeof *order);
+    long m = 0;
+    for (long i = 0; i < n; i++) if (q[i].predicted) order[m++] = &q[i];   // na_probs has the predicted ids
+    qsort(order, (size_t)m, sizeof *order, cmp_na);
+    double cur = (double)no_ans, best = cur;
+    *thresh = 0.0;
+    for (long i = 0; i < m; i++) {
+        const v2_question *x = order[i];
+        double diff = x->has_ans ? (which ? x->f1 : x->exact) : x->pred_empty ? 0.0 : -1.0;
+        cur += diff;
+        if (cur > best) { best = cur; *thresh = x->na_prob; }
+    }
+    free(order);
+    return scored ? 100.0 * best / (double)scored : 0.0;
+}
+
+static void v2_key_double(FILE *f, const char *key, double x, int last) {
+    fprintf(f, "  \"%s\": ", key);
+    json_double(f, x);
+    fprintf(f, last ? "\n" : ",\n");
+}
+
+/* The official script's output, json.dumps(indent=2): exact, f1, total, then HasAns_*, NoAns_*
+   (when there are such questions), then best_* (with no-answer probabilities). */
+static void v2_report(FILE *f, v2_question *q, long n, double na_prob_thresh, int have_na_probs) {
+    double ex = 0, f1 = 0, hx = 0, hf = 0, nx = 0, nf = 0;
+    long total = 0, has = 0, none = 0;
+    for (long i = 0; i < n; i++) {
+        if (q[i].has_ans) has++; else none++;
+        if (!q[i].predicted) continue;
+        double e = q[i].exact, g = q[i].f1;
+        if (q[i].na_prob > na_prob_thresh) e = g = (double)!q[i].has_ans;
+        total++;
+        ex += e; f1 += g;
+        if (q[i].has_ans) { hx += e; hf += g; } else { nx += e; nf += g; }
+    }
+    for (long i = 0; i < n; i++)
+        if (!q[i].predicted && (has || none))   // make_eval_dict over the HasAns/NoAns ids needs every score
+            run_die("question %s has no prediction: the v2.0 metrics (HasAns/NoAns) need one for every question", q[i].qid);
+    int tail = has || none || have_na_probs;
+    fprintf(f, "{\n");
+    v2_key_double(f, "exact", total ? 100.0 * ex / (double)total : 0.0, 0);
+    v2_key_double(f, "f1", total ? 100.0 * f1 / (double)total : 0.0, 0);
+    fprintf(f, "  \"total\": %ld%s\n", total, tail ? "," : "");
+    if (has) {
+        v2_key_double(f, "HasAns_exact", 100.0 * hx / (double)has, 0);
+        v2_key_double(f, "HasAns_f1", 100.0 * hf / (double)has, 0);
+        fprintf(f, "  \"HasAns_total\": %ld%s\n", has, none || have_na_probs ? "," : "");
+    }
+    if (none) {
+        v2_key_double(f, "NoAns_exact", 100.0 * nx / (double)none, 0);
+        v2_key_double(f, "NoAns_f1", 100.0 * nf / (double)none, 0);
+        fprintf(f, "  \"NoAns_total\": %ld%s\n", none, have_na_probs ? "," : "");
+    }
+    if (have_na_probs) {
+        double te, tf, be = v2_best(q, n, 0, &te), bf = v2_best(q, n, 1, &tf);
+        v2_key_double(f, "best_exact", be, 0);
+        v2_key_double(f, "best_exact_thresh", te, 0);
+        v2_key_double(f, "best_f1", bf, 0);
+        v2_key_double(f, "best_f1_thresh", tf, 1);
+    }
+    fprintf(f, "}\n");
+}
 
 #endif // SQUAD_EVAL_H
