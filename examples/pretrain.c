@@ -37,7 +37,7 @@ static struct {
     bert_flag_list input, eval_input, text;
     int do_lower_case, dupe_factor, do_whole_word_mask, max_seq_length, max_predictions_per_seq, eval_records;
     float masked_lm_prob, eval_fraction;
-    const char *config, *init, *vocab;
+    const char *config, *init, *vocab, *schema_dir;
 } po = {
     .do_lower_case = 1, .dupe_factor = 5, .max_seq_length = 128, .max_predictions_per_seq = 20, .eval_records = -1,
     .masked_lm_prob = 0.15f, .eval_fraction = 0.05f,
@@ -51,6 +51,7 @@ static const bert_flag flags[] = {
     { "dupe_factor", BERT_FLAG_INT, &po.dupe_factor, "--text: passes over the text, each with other masks" },
     { "masked_lm_prob", BERT_FLAG_FLOAT, &po.masked_lm_prob, "--text: fraction of tokens masked" },
     { "do_whole_word_mask", BERT_FLAG_BOOL, &po.do_whole_word_mask, "--text: mask whole words" },
+    { "schema_dir", BERT_FLAG_STR, &po.schema_dir, "MindSpore's dataset schema JSON: its numRows limits --input to its first N records" },
     { "eval_input", BERT_FLAG_LIST, &po.eval_input, "held-out TFRecord file or glob; default: the tail of --input" },
     { "eval_records", BERT_FLAG_INT, &po.eval_records, "hold out the last N input records (-1: --eval_fraction)" },
     { "eval_fraction", BERT_FLAG_FLOAT, &po.eval_fraction, "fraction of input records held out when --eval_records is -1" },
@@ -125,6 +126,26 @@ static void dataset_add(dataset *d, const bert_flag_list *patterns) {
         globfree(&g);
     }
     d->files = (bert_tfrecord *)run_calloc((size_t)d->nfiles, sizeof(bert_tfrecord));
+}
+
+/* --schema_dir: MindSpore's BERT scripts read the TFRecords through a schema file whose "numRows" (when
+   given and positive) takes the first numRows records of the files, in the order given */
+static void apply_schema(dataset *d) {
+    size_t len;
+    char *text = run_read_file_max(po.schema_dir, &len, (size_t)1 << 20, "a dataset schema");
+    bert_json *j = NULL;
+    if (bert_json_parse(&j, text, len)) run_die("%s: %s", po.schema_dir, bert_last_error());
+    free(text);
+    const bert_json *rows = bert_json_get(j, "numRows");
+    if (j->type != BERT_JSON_OBJECT || (rows && (rows->type != BERT_JSON_NUMBER || rows->number != floor(rows->number) || rows->number < 0)))
+        run_die("%s: not a dataset schema (a JSON object whose numRows is a whole number >= 0)", po.schema_dir);
+    if (rows && rows->number > 0 && rows->number < (double)d->n) {
+        printf("pretrain: %s: numRows %.0f of the %zu input records\n", po.schema_dir, rows->number, d->n);
+        d->n = (size_t)rows->number;
+    } else if (rows && rows->number > (double)d->n) {
+        run_warn("%s: numRows %.0f, but the input holds %zu records: all are used", po.schema_dir, rows->number, d->n);
+    }
+    bert_json_free(j);
 }
 
 static void dataset_free(dataset *d) {
@@ -246,6 +267,7 @@ static void split_data(corpus_split *s, char *text_path, size_t cap) {
         po.input.items[po.input.count++] = text_path;
     }
     dataset_add(&s->train, &po.input);
+    if (po.schema_dir) apply_schema(&s->train);
     if (po.eval_input.count) {
         dataset_add(&s->held, &po.eval_input);
         s->n_eval = s->held.n;

@@ -198,6 +198,23 @@ static void test_text_resume_data(void) {
           "--text: the resumed run made the same 36 training instances from sample_text.txt as the uninterrupted one");
 }
 
+// --schema_dir: MindSpore's schema JSON; numRows takes the first N records (36 from the sample text)
+static void test_schema(void) {
+    char path[128], args[1024];
+    snprintf(path, sizeof path, "%s/schema.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) { fputs("{\"datasetType\": \"TF\", \"numRows\": 20, \"columns\": {}}", f); fclose(f); }
+    snprintf(args, sizeof args, TEXT_DATA " --seed 3 --config %s/text.json --batch_size 4 --steps 1 --eval_records 4 --schema_dir %s --out %s/schema",
+             dir, path, dir);
+    int rc = run("schema", args);
+    CHECK(rc == 0 && output_has("schema", "numRows 20 of the 36 input records") && output_has("schema", "| 16 train + 4 held-out records |"),
+          "--schema_dir numRows 20: the first 20 of 36 records, 16 to train on and 4 held out (exit %d)", rc);
+    if ((f = fopen(path, "w"))) { fputs("{\"numRows\": 2.5}", f); fclose(f); }
+    snprintf(args, sizeof args, TEXT_DATA " --seed 3 --config %s/text.json --schema_dir %s --out %s/schema_bad", dir, path, dir);
+    rc = run("schema_bad", args);
+    CHECK(rc == 1 && output_has("schema_bad", "not a dataset schema"), "--schema_dir numRows 2.5: refused with one line (exit %d)", rc);
+}
+
 // a checkpoint directory loads in transformers as it is: model.safetensors with "format": "pt" (the
 // only formats transformers accepts are pt, tf, flax and mlx) and config.json with the model's config,
 // model_type bert and the architecture
@@ -416,6 +433,7 @@ int main(int argc, char **argv) {
     test_kill_resume("--text", data, "text_", 5);
     test_text_resume_data();
     test_hf_checkpoint();
+    test_schema();
     // seed 5 makes 32 instances: 24 to train on, 3 steps an epoch, the 5 steps cross into the second
     snprintf(data, sizeof data, TEXT_DATA " --eval_records 8 --config %s/text_d0.json", dir);
     test_accumulation("--text", data, "text_", 5);
