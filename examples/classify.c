@@ -491,6 +491,7 @@ int main(int argc, char **argv) {
     ro.drop_last = 0;   // every example in every epoch: the last batch smaller
     run_parse("classify", intro, flags, (int)(sizeof flags / sizeof flags[0]), &ro, RUN_FLAGS_INFER | RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
     if (opt.eval_predictions) return eval_predictions(opt.eval_predictions);
+    run_resolve_weights(&opt.init);   // --init DIR: DIR/model.safetensors
     check_options();
     static task_state t;
     setup(&t);

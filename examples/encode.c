@@ -303,7 +303,7 @@ static long encode_stream(FILE *in, batch *b, sink *out) {
 // ----------------------------------------------------------------------------
 // --model DIR: a model directory as transformers and sentence-transformers save it
 
-static char dir_weights[4200], dir_vocab[4200];
+static char dir_vocab[4200];
 
 static bert_json *json_file(const char *dir, const char *name) {   // NULL when the file is absent
     char path[4300];
@@ -327,15 +327,7 @@ static void resolve_model_dir(void) {
     struct stat st;
     if (!opt.model || stat(opt.model, &st) != 0 || !S_ISDIR(st.st_mode)) return;
     const char *dir = opt.model;
-    snprintf(dir_weights, sizeof dir_weights, "%s/model.safetensors", dir);
-    if (stat(dir_weights, &st) != 0) {
-        snprintf(dir_weights, sizeof dir_weights, "%s/pytorch_model.bin", dir);
-        if (stat(dir_weights, &st) == 0)
-            run_die("%s holds pytorch_model.bin, not model.safetensors: convert it first (python3 convert/hf2st.py %s %s/model.safetensors)",
-                    dir, dir_weights, dir);
-        run_die("%s: no model.safetensors in this directory", dir);
-    }
-    opt.model = dir_weights;
+    run_resolve_weights(&opt.model);   // DIR/model.safetensors (pytorch_model.bin alone: the converter named)
     snprintf(dir_vocab, sizeof dir_vocab, "%s/vocab.txt", dir);
     if (!opt.vocab && stat(dir_vocab, &st) == 0) opt.vocab = dir_vocab;
     bert_json *tc = json_file(dir, "tokenizer_config.json");

@@ -443,6 +443,7 @@ static int train(bert_model *m) {
 
 int main(int argc, char **argv) {
     parse_options(argc, argv);
+    run_resolve_weights(&opt.init);   // --init DIR: DIR/model.safetensors
     bert_vocab *v = load_vocab();
     load_data();
     if (!run_rank() && mkdir(ro.out, 0777) != 0 && errno != EEXIST) run_die("%s: %s", ro.out, strerror(errno));

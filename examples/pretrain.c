@@ -398,6 +398,7 @@ static bert_tensor *measure_loss(bert_ctx *ctx, bert_model *m, int B, void *arg)
 
 int main(int argc, char **argv) {
     parse_options(argc, argv);
+    run_resolve_weights(&po.init);   // --init DIR: DIR/model.safetensors
     corpus_split s;
     memset(&s, 0, sizeof s);
     char text_path[4200];

@@ -506,6 +506,25 @@ static RUN_UNUSED void run_model_config(bert_config *cfg, const char *weights, c
         fprintf(stderr, "%s: note: %s carries its own config, which differs from %s: using the file's\n", run_prog, weights, config_path);   // (stderr: encode's stdout is data)
 }
 
+/* A model given as a directory (as transformers saves one, or a checkpoint directory here) means its
+   model.safetensors (config.json beside it is found by bert_checkpoint_config); a directory with only
+   pytorch_model.bin names the converter. *path is replaced; a file path is left as it is. */
+static RUN_UNUSED void run_resolve_weights(const char **path) {
+    struct stat st;
+    if (!*path || stat(*path, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    size_t n = strlen(*path) + 32;
+    char *w = (char *)run_malloc(n);   // (kept: the options point at it for the whole run)
+    snprintf(w, n, "%s/model.safetensors", *path);
+    if (stat(w, &st) != 0) {
+        snprintf(w, n, "%s/pytorch_model.bin", *path);
+        if (stat(w, &st) == 0)
+            run_die("%s holds pytorch_model.bin, not model.safetensors: convert it first (python3 convert/hf2st.py %s %s/model.safetensors)",
+                    *path, w, *path);
+        run_die("%s: a directory without model.safetensors", *path);
+    }
+    *path = w;
+}
+
 /* The model of a weights file (run_model_config's precedence), or a random one from --config when
    weights is NULL. A file without the pretraining heads loads too (a headless BertModel, as HF's
    BertModel and sentence-transformers save it, with or without the "bert." prefix): the heads keep

@@ -671,6 +671,7 @@ int main(int argc, char **argv) {
     ro = run_defaults();
     ro.out = "squad_out"; ro.keep = 2; ro.drop_last = 1;
     run_parse("squad", usage_text, flags, NFLAGS, &ro, RUN_FLAGS_INFER | RUN_FLAGS_COMMON | RUN_FLAGS_TRAIN, argc, argv);
+    run_resolve_weights(&opt.init);   // --init DIR: DIR/model.safetensors
     check_options();
     bert_vocab *v = bert_vocab_load(opt.vocab);
     if (!v) run_die("%s", bert_last_error());

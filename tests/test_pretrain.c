@@ -236,6 +236,15 @@ static void test_hf_checkpoint(void) {
               "model_type bert, BertForPreTraining, initializer_range written as 0.02", format ? format : "none");
     if (format) bert_st_close(&st);
     free(json);
+    // the directory as --init (its model.safetensors, config.json beside it); a directory without one refused
+    char args[1024];
+    snprintf(args, sizeof args, TEXT_DATA " --seed 3 --batch_size 4 --steps 1 --eval_records 4 --init %s --out %s/from_dir", dirpath, dir);
+    int rc = run("from_dir", args);
+    CHECK(rc == 0, "--init a checkpoint directory: its model.safetensors and config.json (exit %d)", rc);
+    snprintf(args, sizeof args, TEXT_DATA " --seed 3 --init %s/text_whole --out %s/from_bad", dir, dir);
+    rc = run("from_bad", args);
+    CHECK(rc == 1 && output_has("from_bad", "a directory without model.safetensors"), "--init a directory without model.safetensors: "
+          "refused with one line (exit %d)", rc);
 }
 
 // a resume state whose data cursor was damaged (past the data, or negative) is refused with one line,
