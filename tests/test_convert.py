@@ -51,6 +51,7 @@ import ms2st  # noqa: E402
 import ms_ckpt  # noqa: E402
 import names  # noqa: E402
 import safetensors_np  # noqa: E402
+import st2ms  # noqa: E402
 import st2tf  # noqa: E402
 import tf2st  # noqa: E402
 import tf_bundle  # noqa: E402
@@ -619,6 +620,34 @@ def test_ms_bert():
         close("MindSpore model forward ~ reference (F16 embeddings)", got["nsp_logits"], ref["nsp_logits"], 2e-2, 2e-2)
     rc, err = convert(ms2st, ck, tmp("ms_noheads.safetensors"))
     check(one_line_error(rc, err, ck) and "--heads" in err, "without --heads or --config: one line saying so")
+
+    section("MindSpore out: bert.h safetensors -> .ckpt (st2ms) and back")
+    back_ck, again_ck = tmp("st2ms.ckpt"), tmp("st2ms_again.ckpt")
+    rc1, err1 = convert(st2ms, model, back_ck, "--optim", optim)
+    rc2, err2 = convert(ms2st, back_ck, tmp("st2ms.safetensors"), "--heads", "4", "--optim-out", tmp("st2ms_optim.safetensors"))
+    rc3, err3 = convert(st2ms, tmp("st2ms.safetensors"), again_ck, "--optim", tmp("st2ms_optim.safetensors"))
+    if check(rc1 == 0 and rc2 == 0 and rc3 == 0, "st2ms, ms2st on its output, st2ms again" +
+             ("" if rc1 == rc2 == rc3 == 0 else ": " + (err1 + err2 + err3).strip()[:300])):
+        t1, _ = safetensors_np.read(model)
+        t2, m2 = safetensors_np.read(tmp("st2ms.safetensors"))
+        o1, _ = safetensors_np.read(optim)
+        o2, om2 = safetensors_np.read(tmp("st2ms_optim.safetensors"))
+        check(list(t1) == list(t2) and all(np.array_equal(t1[n], t2[n]) for n in t1) and
+              json.loads(m2["config"])["layer_norm_eps"] == 1e-7,
+              "the model zoo's names and back: all 46 tensors bit for bit, in bert.h's order")
+        check(om2.get("optimizer") == "lamb" and om2.get("step") == "1234" and all(np.array_equal(o1[n], o2[n]) for n in o1),
+              "the LAMB moments as lamb_m/lamb_v and the step as global_step, back bit for bit")
+        check(open(back_ck, "rb").read() == open(again_ck, "rb").read(), "a second round trip writes the same .ckpt, byte for byte")
+        ms_tags = [tag for tag, _ in ms_ckpt.read(back_ck)]
+        check("bert.bert.bert_embedding_lookup.embedding_table" in ms_tags and "bert.cls2.dense.weight" in ms_tags and
+              "lamb_v.bert.bert.bert_encoder.layers.1.output.layernorm.beta" in ms_tags and "global_step" in ms_tags and
+              "bert_net_cfg" in err1, "the .ckpt's tags are the model zoo's (bert.bert.*, bert.cls2.*, lamb_v.*, global_step); "
+              "the yaml's bert_net_cfg printed")
+    rc, err = convert(st2ms, model, tmp("st2ms_eps.ckpt"))
+    check(rc == 0 and "layer_norm_eps" not in err and "erf GELU" not in err, "a model already on MindSpore's eps and GELU: no notes")
+    rc, err = convert(st2ms, os.path.join(REF, "tiny.safetensors"), tmp("st2ms_tiny.ckpt"), "--skip-unknown")
+    check(rc == 0 and "layer_norm_eps 1e-12" in err and "erf GELU" in err,
+          "bert.h's defaults (eps 1e-12, erf GELU) written with a note on each" + ("" if rc == 0 else ": " + err.strip()[:200]))
 
     section("MindSpore: fine-tuning checkpoints (BertCLS/BertNER names)")
     ft = tmp("bert_ner.ckpt")
