@@ -1711,24 +1711,26 @@ static void bert__amx_config(void) {
     _tile_loadconfig(&cfg);
 }
 
-// acc (32,32) = a (32 rows of K4*4 u8, stride lda) . the panel b
-static void bert__qgemm_amx(int K4, const uint8_t *a, size_t lda, const int8_t *b, int32_t *acc) {
-    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-    for (int g = 0; g < K4; g += BERT__QK4) {
-        _tile_loadd(4, a + 4 * (size_t)g, lda);
-        _tile_loadd(5, a + 16 * lda + 4 * (size_t)g, lda);
-        _tile_loadd(6, b + (size_t)g * 128, 128);
-        _tile_loadd(7, b + (size_t)g * 128 + 64, 128);
-        _tile_dpbusd(0, 4, 6);
-        _tile_dpbusd(1, 4, 7);
-        _tile_dpbusd(2, 5, 6);
-        _tile_dpbusd(3, 5, 7);
+/* acc (32,32) of 4-byte sums = a (32 rows, stride lda bytes) . the panel b, over G groups of 4 bytes
+   (int8: 4 k; bf16: 2 k): both precisions have the same byte layout, only the dot product differs */
+#define BERT__AMX_KERNEL(name, DOT)                                                                  \
+    static void name(int G, const void *a_, size_t lda, const void *b_, void *acc_) {               \
+        const unsigned char *a = (const unsigned char *)a_, *b = (const unsigned char *)b_;         \
+        unsigned char *acc = (unsigned char *)acc_;                                                 \
+        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);                                 \
+        for (int g = 0; g < G; g += 16) {   /* 16 groups = 64 bytes: one tile row */                \
+            _tile_loadd(4, a + 4 * (size_t)g, lda);                                                 \
+            _tile_loadd(5, a + 16 * lda + 4 * (size_t)g, lda);                                      \
+            _tile_loadd(6, b + (size_t)g * 128, 128);                                               \
+            _tile_loadd(7, b + (size_t)g * 128 + 64, 128);                                          \
+            DOT(0, 4, 6); DOT(1, 4, 7); DOT(2, 5, 6); DOT(3, 5, 7);                                 \
+        }                                                                                           \
+        _tile_stored(0, acc, 128);                                                                  \
+        _tile_stored(1, acc + 64, 128);                                                             \
+        _tile_stored(2, acc + 16 * 128, 128);                                                       \
+        _tile_stored(3, acc + 16 * 128 + 64, 128);                                                  \
     }
-    _tile_stored(0, acc, 128);
-    _tile_stored(1, acc + 16, 128);
-    _tile_stored(2, acc + 16 * 32, 128);
-    _tile_stored(3, acc + 16 * 32 + 16, 128);
-}
+BERT__AMX_KERNEL(bert__qgemm_amx, _tile_dpbusd)
 #endif
 
 // one tile of acc (mr rows of BERT__QNR) -> out: dequantised, then the epilogue
@@ -1756,7 +1758,7 @@ static void bert__qgemm(float *out, const uint8_t *xq, const float *sx, int N, i
             for (int t = 0; t < tiles; t++)
                 for (int p = 0; p < panels; p++) {
                     BERT__ALIGNED64 int32_t acc[32 * BERT__QNR];
-                    bert__qgemm_amx(q->K4, xq + (size_t)t * 32 * lda, lda, q->w + (size_t)p * q->K4 * BERT__QNR * 4, acc);
+                    bert__qgemm_amx(q->K4, xq + (size_t)t * 32 * lda, lda, q->w + (size_t)p * q->K4 * BERT__QNR * 4, acc);   // lda: bytes
                     int i0 = t * 32, j0 = p * BERT__QNR;
                     bert__qgemm_store(out, acc, sx, q, ep, i0, j0, N - i0 < 32 ? N - i0 : 32, OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR);
                 }
@@ -1871,23 +1873,7 @@ static void bert__bf16_rows(uint16_t *xh, const float *X, int N, int Npad, int I
 #if defined(BERT__AMX) && defined(__AMX_BF16__)
 // AMX-BF16: the int8 kernel's tiles and loop with TDPBF16PS (16 x 32 bf16 by 32 x 16 into fp32); the
 // bf16 panels are its B layout as they are (K2 padded to a multiple of 16: 32 k per tile)
-static void bert__bgemm_amx(int K2, const uint16_t *a, size_t lda, const uint16_t *b, float *acc) {
-    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-    for (int g = 0; g < K2; g += 16) {
-        _tile_loadd(4, a + 2 * (size_t)g, lda * 2);
-        _tile_loadd(5, a + 16 * lda + 2 * (size_t)g, lda * 2);
-        _tile_loadd(6, b + (size_t)g * 64, 128);
-        _tile_loadd(7, b + (size_t)g * 64 + 32, 128);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-    }
-    _tile_stored(0, acc, 128);
-    _tile_stored(1, acc + 16, 128);
-    _tile_stored(2, acc + 16 * 32, 128);
-    _tile_stored(3, acc + 16 * 32 + 16, 128);
-}
+BERT__AMX_KERNEL(bert__bgemm_amx, _tile_dpbf16ps)
 #define BERT__AMX_BF16 1
 #endif
 
@@ -1911,7 +1897,7 @@ static void bert__bgemm(float *out, const uint16_t *xh, int N, int Npad, const b
             for (int t = 0; t < blocks; t++)
                 for (int p = 0; p < panels; p++) {
                     BERT__ALIGNED64 float acc[32 * BERT__QNR];
-                    bert__bgemm_amx(q->K4, xh + (size_t)t * 32 * lda, lda, q->h + (size_t)p * q->K4 * BERT__QNR * 2, acc);
+                    bert__bgemm_amx(q->K4, xh + (size_t)t * 32 * lda, lda * 2, q->h + (size_t)p * q->K4 * BERT__QNR * 2, acc);   // (bytes)
                     int i0 = t * 32, j0 = p * BERT__QNR, mr = N - i0 < 32 ? N - i0 : 32, nr = OC - j0 < BERT__QNR ? OC - j0 : BERT__QNR;
                     for (int i = 0; i < mr; i++) memcpy(out + (size_t)(i0 + i) * OC + j0, acc + i * BERT__QNR, (size_t)nr * sizeof(float));
                     bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
