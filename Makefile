@@ -28,12 +28,13 @@ ifeq ($(SAN),1)
   BUILD = build/san
 endif
 
-# MPI=1: the programs data parallel over MPI (bert_mpi.h), built with mpicc into build/mpi; run them
+# MPI=1: the programs data parallel over MPI (bert_mpi.h), built with mpicc into build/mpi (SAN=1:
+# build/san/mpi); run them
 # with mpirun -np N (make test-mpi tests them)
 ifeq ($(MPI),1)
   CC = mpicc
   CFLAGS += -DBERT_MPI
-  BUILD = build/mpi
+  BUILD := $(BUILD)/mpi
 endif
 
 TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode test_classify test_crash_save test_ner test_device test_squad
