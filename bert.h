@@ -1610,6 +1610,7 @@ static void bert__qgemm_micro(int K4, const uint8_t *a, size_t lda, const int8_t
 // W (OC,IC) -> q: scales, compensation and packed panels (BERT_OK or BERT_ERR_OOM)
 static int bert__qweight_make(bert_qweight *q, const float *W, int OC, int IC) {
     int K4 = ((IC + 3) / 4 + BERT__QK4 - 1) / BERT__QK4 * BERT__QK4, panels = (OC + BERT__QNR - 1) / BERT__QNR;
+    memset(q, 0, sizeof *q);
     q->OC = OC; q->IC = IC; q->K4 = K4;
     q->w = (int8_t *)bert__calloc((size_t)panels * K4 * BERT__QNR * 4, 1);
     q->scale = (float *)bert__malloc((size_t)OC * sizeof(float));
@@ -1690,12 +1691,20 @@ static void bert__quantize_rows(uint8_t *xq, float *sx, const float *X, int N, i
 // int32, 16,384 products, the same operands and sums as vpdpbusd: the weight panels are already in
 // its layout (each 16-column half of a panel group is one tile row). Linux hands the tile state to a
 // process that asks (arch_prctl ARCH_REQ_XCOMP_PERM); when it does not, the VNNI kernel runs.
-#if !defined(BERT_NO_SIMD) && !defined(BERT_NO_AMX) && defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__linux__)
+#if !defined(BERT_NO_SIMD) && !defined(BERT_NO_AMX) && defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__linux__) && \
+    defined(__x86_64__)
 #define BERT__AMX 1
-long syscall(long number, ...);   // <unistd.h>'s, declared here: strict C11 hides it
+// arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) as the raw x86-64 system call: no libc
+// declaration to clash with (strict C11 hides syscall(); C++ sees it noexcept)
+static long bert__arch_prctl(long code, long arg) {
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "0"(158L), "D"(code), "S"(arg) : "rcx", "r11", "memory");
+    return ret;
+}
+
 static int bert__amx_ready(void) {
     static int state;   // 0 not asked yet, 1 granted, -1 refused (a race only asks twice)
-    if (!state) state = syscall(158 /* SYS_arch_prctl */, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0 ? 1 : -1;
+    if (!state) state = bert__arch_prctl(0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0 ? 1 : -1;
     return state > 0;
 }
 
@@ -1842,6 +1851,7 @@ static void bert__bgemm_micro(int K2, const uint16_t *a, size_t lda, const uint1
 
 static int bert__bweight_make(bert_qweight *q, const float *W, int OC, int IC) {
     int K2 = ((IC + 1) / 2 + 15) / 16 * 16, panels = (OC + BERT__QNR - 1) / BERT__QNR;
+    memset(q, 0, sizeof *q);
     q->OC = OC; q->IC = IC; q->K4 = K2;
     q->h = (uint16_t *)bert__calloc((size_t)panels * K2 * BERT__QNR * 2, sizeof(uint16_t));
     if (!q->h) return BERT_ERR_OOM;
