@@ -1686,7 +1686,6 @@ static void bert__quantize_rows(uint8_t *xq, float *sx, const float *X, int N, i
     }
 }
 
-// out (N,OC) = dequant(xq . Wq^T) + the epilogue; xq/sx from bert__quantize_rows with Npad rows
 // AMX (Intel's tile unit): one TDPBUSD multiplies a 16 x 64 u8 tile by a 64 x 16 s8 tile into 16 x 16
 // int32, 16,384 products, the same operands and sums as vpdpbusd: the weight panels are already in
 // its layout (each 16-column half of a panel group is one tile row). Linux hands the tile state to a
@@ -1753,7 +1752,9 @@ static void bert__qgemm_store(float *out, const int32_t *acc, const float *sx, c
     bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
 }
 
-static void bert__qgemm(float *out, const uint8_t *xq, const float *sx, int N, int Npad, const bert_qweight *q,
+// out (N,OC) = dequant(xq . Wq^T) + the epilogue; xq/sx from bert__quantize_rows (rows padded to a
+// multiple of BERT__QPAD, which covers both kernels' tiles)
+static void bert__qgemm(float *out, const uint8_t *xq, const float *sx, int N, const bert_qweight *q,
                         const bert__epilogue *ep) {
     int panels = (q->OC + BERT__QNR - 1) / BERT__QNR, OC = q->OC;
     size_t lda = (size_t)q->K4 * 4;
@@ -1777,7 +1778,6 @@ static void bert__qgemm(float *out, const uint8_t *xq, const float *sx, int N, i
     }
 #endif
     int tiles = (N + BERT__QMR - 1) / BERT__QMR;
-    (void)Npad;
     BERT__PRAGMA(omp parallel for collapse(2) schedule(static) if((size_t)N * OC * q->IC >= 262144))
     for (int t = 0; t < tiles; t++)
         for (int p = 0; p < panels; p++) {
@@ -3099,7 +3099,7 @@ static bert_tensor *bert__qlinear_act(bert_ctx *ctx, bert_tensor *x, const bert_
     uint8_t *xq = (uint8_t *)bert__arena_alloc(&ctx->arena, (size_t)Npad * q->K4 * 4);
     float *sx = (float *)bert__arena_alloc(&ctx->arena, (size_t)Npad * sizeof(float));
     bert__quantize_rows(xq, sx, x->data, N, Npad, IC, q->K4);
-    bert__qgemm(out->data, xq, sx, N, Npad, q, &ep);
+    bert__qgemm(out->data, xq, sx, N, q, &ep);
     return out;
 }
 

@@ -898,10 +898,6 @@ static void run__check_replicas(run *r) {
                 "a kernel that is not deterministic)", (unsigned long long)r->opt.step);
 }
 
-/* Starts a training run of m (created or loaded, task heads added) over n_train examples: the output
-   directory and its lock, the optimizer from the options with total_steps, the activation arena,
-   signal handlers, --resume, the log. fingerprint names the data and settings a checkpoint must
-   match to be resumed (the program's choice, e.g. "1000 examples, T 128, batch 32 x 1, seed 7"). */
 /* --max_memory_mb, before the optimizer state and the activations are allocated: params and grads
    (already there), the optimizer's moments (by type), and the activation arena of one micro-batch as
    the program's own loss builds it on the measuring kernel table (exact: the same ops allocate the
@@ -924,6 +920,10 @@ static void run__check_memory(const run_opts *o, bert_model *m, bert_optim_type 
            total, o->max_memory_mb, weights, moments, acts);
 }
 
+/* Starts a training run of m (created or loaded, task heads added) over n_train examples: the output
+   directory and its lock, the optimizer from the options with total_steps, the activation arena,
+   signal handlers, --resume, the log. fingerprint names the data and settings a checkpoint must
+   match to be resumed (the program's choice, e.g. "1000 examples, T 128, batch 32 x 1, seed 7"). */
 static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_train, int total_steps, const char *fingerprint) {
     memset(r, 0, sizeof *r);
     r->t_start = bert_time_s();

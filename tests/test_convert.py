@@ -724,13 +724,19 @@ def hf_state_dict(w, old_names=False):
     return sd
 
 
-def test_pytorch():
-    section("PyTorch: pytorch_model.bin (zip format, restricted unpickler)")
+def tiny_dir(name):
+    """(weights, metadata, a fresh folder under TMP holding the tiny model's config.json)."""
     w, meta = tiny_weights()
-    import json
-    d = tmp("hf")
+    d = tmp(name)
     os.makedirs(d, exist_ok=True)
     open(os.path.join(d, "config.json"), "w").write(meta["config"])
+    return w, meta, d
+
+
+def test_pytorch():
+    section("PyTorch: pytorch_model.bin (zip format, restricted unpickler)")
+    w, meta, d = tiny_dir("hf")
+    import json
     erf = os.path.join(REF, "tiny_erf_d0.safetensors")
     ref = safetensors_np.read(erf)[0]
     for old in (False, True):
@@ -1334,10 +1340,7 @@ def test_rejected_then_valid():
     """A refused file leaves nothing behind: the next, valid file in the same process converts."""
     section("a rejected file, then a valid one, in the same process (the converter modules imported once)")
     import json
-    w, meta = tiny_weights()
-    d = tmp("state")
-    os.makedirs(d, exist_ok=True)
-    open(os.path.join(d, "config.json"), "w").write(meta["config"])
+    w, meta, d = tiny_dir("state")
     clean = os.path.join(d, "clean.bin")
     torch_zip(clean, hf_state_dict(w))
     out = os.path.join(d, "out.safetensors")

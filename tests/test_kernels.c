@@ -157,7 +157,7 @@ static void test_int8_gemm(void) {
         float *sx = (float *)malloc((size_t)Npad * sizeof(float));
         bert__quantize_rows(xq, sx, X, N, Npad, IC, q.K4);
         bert__epilogue ep = { NULL, NULL, (size_t)OC, BERT_ACT_NONE, 0, 0 };
-        bert__qgemm(out, xq, sx, N, Npad, &q, &ep);
+        bert__qgemm(out, xq, sx, N, &q, &ep);
         for (int i = 0; i < N; i++) {
             float mx = 0.0f;
             for (int k = 0; k < IC; k++) mx = fmaxf(mx, fabsf(X[(size_t)i * IC + k]));
