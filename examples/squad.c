@@ -1,7 +1,14 @@
-// squad.c - SQuAD v1.1 question answering as google-research/bert's run_squad.py does it: fine-tune
-// a span head (HF BertForQuestionAnswering's qa_outputs: start and end logits over every token),
-// write predictions.json and nbest_predictions.json, and score them with the official v1.1 metric
-// (exact match and token F1), which also scores any existing prediction file (--eval).
+// squad.c - SQuAD v1.1 and v2.0 question answering as google-research/bert's run_squad.py does it:
+// fine-tune a span head (HF BertForQuestionAnswering's qa_outputs: start and end logits over every
+// token), write predictions.json and nbest_predictions.json, and score them with the official v1.1
+// metric (exact match and token F1) or v2.0 metric, which also score any existing prediction file
+// (--eval). SQuAD 2.0 (--version_2_with_negative, on by itself for a "version": "v2.0" file):
+// impossible questions train with every window answering at [CLS]; each question's null score is
+// the smallest [CLS] start + end logit over its windows, the null answer "" is always in its n-best,
+// and it is predicted when null score - the best non-empty span's score > --null_score_diff_threshold;
+// null_odds.json keeps those differences (evaluate-v2.0's --na-prob-file; its best_f1_thresh is the
+// threshold to use). Where no span qualifies, a nonce "empty" answer joins the n-best (transformers'
+// post-processing; run_squad fails there).
 //
 //   cc -O2 -march=native -fopenmp -std=c11 examples/squad.c -o build/squad -lm
 //   ./build/squad --do_train --do_predict --train_file train-v1.1.json --predict_file dev-v1.1.json
@@ -39,8 +46,9 @@
 
 static struct {
     int do_train, do_predict, dynamic_padding, n_best_size, max_answer_length, predict_batch_size, predict_limit;
+    int v2;                          // --version_2_with_negative, or a v2.0 file
     squad_windowing win;
-    float epochs;
+    float epochs, null_threshold;
     const char *train_file, *predict_file, *train_articles, *predict_articles;
     const char *vocab, *init, *config, *debug_logits, *dump_features, *eval_details, *na_prob_file, *na_prob_thresh;
 } opt = {
@@ -52,8 +60,8 @@ static run_opts ro;
 static const bert_flag flags[] = {
     { "do_train", BERT_FLAG_BOOL, &opt.do_train, "fine-tune on --train_file" },
     { "do_predict", BERT_FLAG_BOOL, &opt.do_predict, "predict --predict_file and score it when it has answers" },
-    { "train_file", BERT_FLAG_STR, &opt.train_file, "SQuAD v1.1 JSON, e.g. train-v1.1.json" },
-    { "predict_file", BERT_FLAG_STR, &opt.predict_file, "SQuAD v1.1 JSON, e.g. dev-v1.1.json" },
+    { "train_file", BERT_FLAG_STR, &opt.train_file, "SQuAD JSON (v1.1 or v2.0), e.g. train-v1.1.json" },
+    { "predict_file", BERT_FLAG_STR, &opt.predict_file, "SQuAD JSON (v1.1 or v2.0), e.g. dev-v1.1.json" },
     { "train_articles", BERT_FLAG_STR, &opt.train_articles, "only articles A:B of --train_file (0-based, B excluded; e.g. 0:40); default all" },
     { "predict_articles", BERT_FLAG_STR, &opt.predict_articles, "only articles A:B of --predict_file (e.g. 40:48); default all" },
     { "vocab", BERT_FLAG_STR, &opt.vocab, "vocab.txt of the model" },
@@ -73,6 +81,8 @@ static const bert_flag flags[] = {
     { "learning_rate", BERT_FLAG_FLOAT, &ro.lr, "peak learning rate (= --lr)" },
     { "dynamic_padding", BERT_FLAG_BOOL, &opt.dynamic_padding, "pad each batch to its longest window, not max_seq_length" },
     { "predict_limit", BERT_FLAG_INT, &opt.predict_limit, "predict only the first N questions (0: all), e.g. to measure throughput" },
+    { "version_2_with_negative", BERT_FLAG_BOOL, &opt.v2, "SQuAD 2.0: train on impossible questions (answer at [CLS]), predict \"\" when the null score wins (on by itself for a \"version\": \"v2.0\" file)" },
+    { "null_score_diff_threshold", BERT_FLAG_FLOAT, &opt.null_threshold, "SQuAD 2.0: predict \"\" when null score - best span score > this (tune it with the eval's best_f1_thresh)" },
     { "eval_details", BERT_FLAG_STR, &opt.eval_details, "also write each question's exact_match and f1 as JSON lines" },
     { "dump_features", BERT_FLAG_STR, &opt.dump_features, "testing: write --predict_file's windows as text (tests/ref/squad_features_ref.py's format)" },
     { "debug_logits", BERT_FLAG_STR, &opt.debug_logits, "testing: predict without a model from 'oracle' (gold) or 'random' logits" },
@@ -84,9 +94,9 @@ static const char usage_text[] =
     "             --vocab vocab.txt (--init model.safetensors | --config bert_config.json) [flags]\n"
     "       squad --do_predict --predict_file dev-v1.1.json --init fine_tuned.safetensors --vocab vocab.txt\n"
     "       squad --eval DATA.json PREDICTIONS.json [--eval_details OUT.jsonl]\n"
-    "SQuAD v1.1 as google-research/bert's run_squad.py: fine-tuning, predictions.json and\n"
-    "nbest_predictions.json, and the official EM/F1. Ctrl-C while training saves a checkpoint\n"
-    "(exit 130); --resume continues it.";
+    "SQuAD v1.1 and v2.0 as google-research/bert's run_squad.py: fine-tuning, predictions.json,\n"
+    "nbest_predictions.json (v2.0: null_odds.json), and the official EM/F1 (v2.0: exact, f1, HasAns,\n"
+    "NoAns, best thresholds). Ctrl-C while training saves a checkpoint (exit 130); --resume continues it.";
 
 static void check_options(void) {
     const squad_windowing *w = &opt.win;
@@ -112,11 +122,25 @@ static void check_options(void) {
     }
 }
 
-// the questions of path (articles A:B) and their windows; limit > 0 keeps the first limit questions
+// "version": "v2.0" (the released files) or "2.0"
+static int is_v2(const squad_data *d) { return d->version[0] == '2' || !strncmp(d->version, "v2", 2); }
+
+// SQuAD 2.0 mode from a v2.0 file when --version_2_with_negative was not given (run_squad needs the
+// flag; a v2.0 file read as v1.1 would only lose its impossible questions)
+static void note_v2(const squad_data *d) {
+    if (opt.v2 || !(is_v2(d) || d->impossible)) return;
+    opt.v2 = 1;
+    if (!run_rank()) fprintf(stderr, "squad: note: %s is SQuAD 2.0 (version %s): --version_2_with_negative is on\n", d->path, d->version);
+}
+
+// the questions of path (articles A:B) and their windows; limit > 0 keeps the first limit questions.
+// In v2.0 mode an impossible question trains as one whose every window answers at [CLS]
 static void load_windows(squad_data *d, feature_set *fs, const bert_vocab *v, const char *path, const char *flag,
                          const char *articles, int training, int limit) {
     read_squad(d, path, flag, articles, 1);
     if (limit > 0) keep_examples(d, limit);
+    note_v2(d);
+    for (int i = 0; i < d->nex && opt.v2; i++) d->ex[i].train_ok |= d->ex[i].impossible && d->para[d->ex[i].para].nwords > 0;
     tokenize_paragraphs(d, v, opt.win.do_lower_case);
     convert(d, v, fs, training, &opt.win);
 }
@@ -157,17 +181,27 @@ typedef struct { char *text; size_t len; double start_logit, end_logit; } nbest_
 typedef struct {             // write_predictions' work buffers, reused question after question
     int *si, *ei;            // (n_best_size) a window's best start and end positions
     prelim *pre; int npre, pcap;
-    nbest_entry *best;       // (n_best_size + 1)
+    nbest_entry *best;       // (n_best_size + 2)
     final_scratch fx;
+    int null_feature;        // v2.0: the window whose [CLS] start + end logit is smallest (-1: no window)
+    double null_start, null_end, score_null;   // its [CLS] logits and their sum
 } post_scratch;
 
-// the prelim predictions of e over its windows, best first
+// the prelim predictions of e over its windows, best first; in v2.0 mode also the null answer
+// ([CLS], [CLS]) of the window where it scores least, added last (sorted after spans it ties with)
 static void candidates(post_scratch *ps, const example *e, const feature_set *fs, const logit_set *lg) {
     ps->npre = 0;
+    ps->null_feature = -1;
     for (int k = 0; k < e->nfeatures; k++) {
         int fi = e->first_feature + k;
         const feature *f = &fs->f[fi];
         const float *sl = lg->v + (size_t)fi * 2 * lg->stride, *el = sl + lg->stride;
+        double null_score = (double)sl[0] + (double)el[0];
+        if (opt.v2 && (ps->null_feature < 0 || null_score < ps->score_null)) {
+            ps->null_feature = fi;
+            ps->score_null = null_score;
+            ps->null_start = sl[0]; ps->null_end = el[0];
+        }
         int ns = best_indexes(sl, lg->n[fi], opt.n_best_size, ps->si), ne = best_indexes(el, lg->n[fi], opt.n_best_size, ps->ei);
         for (int a = 0; a < ns; a++)
             for (int b = 0; b < ne; b++) {
@@ -177,6 +211,10 @@ static void candidates(post_scratch *ps, const example *e, const feature_set *fs
                 prelim x = { fi, s, t, sl[s], el[t], ps->npre };
                 ARR_PUSH(ps->pre, ps->npre, ps->pcap, x);
             }
+    }
+    if (ps->null_feature >= 0) {
+        prelim x = { ps->null_feature, 0, 0, ps->null_start, ps->null_end, ps->npre };
+        ARR_PUSH(ps->pre, ps->npre, ps->pcap, x);
     }
     qsort(ps->pre, (size_t)ps->npre, sizeof *ps->pre, cmp_prelim);
 }
@@ -202,9 +240,12 @@ static char *span_text(post_scratch *ps, const squad_data *d, const example *e, 
     return final;
 }
 
-// e's n-best answers in ps->best (distinct texts; "empty" when there is none); returns how many
+/* e's n-best answers in ps->best (distinct texts; "empty" when there is none); returns how many.
+   v2.0: the null answer "" is always among them (appended when the n best spans crowd it out), and
+   when it is alone a nonce "empty" (logits 0) goes first, as transformers' SQuAD post-processing does
+   where run_squad would fail on a question with no span candidate. */
 static int nbest_of(post_scratch *ps, const squad_data *d, const example *e, const feature_set *fs, const bert_vocab *v) {
-    int nbest = 0;
+    int nbest = 0, have_null = 0;
     for (int i = 0; i < ps->npre && nbest < opt.n_best_size; i++) {
         const prelim *c = &ps->pre[i];
         size_t flen = 0;
@@ -218,19 +259,30 @@ static int nbest_of(post_scratch *ps, const squad_data *d, const example *e, con
             final = run_strndup("", 0);
         }
         nbest_entry x = { final, flen, c->start_logit, c->end_logit };
+        have_null |= flen == 0;
         ps->best[nbest++] = x;
+    }
+    if (ps->null_feature >= 0 && !have_null) {
+        nbest_entry x = { run_strndup("", 0), 0, ps->null_start, ps->null_end };
+        ps->best[nbest++] = x;
+    }
+    if (ps->null_feature >= 0 && nbest == 1) {
+        memmove(ps->best + 1, ps->best, sizeof *ps->best);
+        nbest_entry x = { run_strndup("empty", 5), 5, 0.0, 0.0 };
+        ps->best[0] = x;
+        nbest++;
     }
     if (!nbest) { nbest_entry x = { run_strndup("empty", 5), 5, 0.0, 0.0 }; ps->best[nbest++] = x; }
     return nbest;
 }
 
-// question e's entries of predictions.json (fp) and nbest_predictions.json (fn): json.dumps(indent=4)
-static void write_question(FILE *fp, FILE *fn, const example *e, const nbest_entry *best, int nbest, int last) {
+// question e's entries of predictions.json (fp: its answer) and nbest_predictions.json (fn): json.dumps(indent=4)
+static void write_question(FILE *fp, FILE *fn, const example *e, const strv *answer, const nbest_entry *best, int nbest, int last) {
     double mx = 0, total = 0;   // _compute_softmax over start + end logits
     for (int i = 0; i < nbest; i++) if (i == 0 || best[i].start_logit + best[i].end_logit > mx) mx = best[i].start_logit + best[i].end_logit;
     for (int i = 0; i < nbest; i++) total += exp(best[i].start_logit + best[i].end_logit - mx);
     fputs("    ", fp); py_json_string(fp, e->qid, strlen(e->qid)); fputs(": ", fp);
-    py_json_string(fp, best[0].text, best[0].len);
+    py_json_string(fp, answer->s, answer->len);
     fputs(last ? "\n}\n" : ",\n", fp);
     fputs("    ", fn); py_json_string(fn, e->qid, strlen(e->qid)); fputs(": [\n", fn);
     for (int i = 0; i < nbest; i++) {
@@ -249,30 +301,54 @@ static FILE *open_out(bert_atomic_file *out, char *path, size_t cap, const char 
     return run_create(out, path);
 }
 
-/* write_predictions: predictions.json and nbest_predictions.json in dir (as run_squad writes them);
-   returns each question's answer (the first of its n-best). */
-static strv *write_predictions(const char *dir, const squad_data *d, const feature_set *fs, const logit_set *lg, const bert_vocab *v) {
-    bert_atomic_file op, on;
-    char pp[4200], pn[4200];
+/* v2.0: the answer is "" when score_null - (the best non-empty entry's start + end logit) exceeds
+   --null_score_diff_threshold, else that entry's text; *diff gets the difference (null_odds.json).
+   A question without windows answers "" (diff 0). Returns the entry index, or -1 for "". */
+static int v2_answer(const post_scratch *ps, const nbest_entry *best, int nbest, double *diff) {
+    int k = 0;
+    while (k < nbest && !best[k].len) k++;
+    *diff = 0;
+    if (ps->null_feature < 0 || k == nbest) return -1;
+    *diff = ps->score_null - best[k].start_logit - best[k].end_logit;
+    return *diff > (double)opt.null_threshold ? -1 : k;
+}
+
+/* write_predictions: predictions.json and nbest_predictions.json in dir (as run_squad writes them),
+   in v2.0 mode also null_odds.json (question id -> null score difference); returns each question's
+   answer (the first of its n-best; v2.0: v2_answer's), and in v2.0 mode *null_odds (per question). */
+static strv *write_predictions(const char *dir, const squad_data *d, const feature_set *fs, const logit_set *lg, const bert_vocab *v,
+                               double **null_odds) {
+    bert_atomic_file op, on, oo;
+    char pp[4200], pn[4200], po[4200];
     FILE *fp = open_out(&op, pp, sizeof pp, dir, "predictions.json"), *fn = open_out(&on, pn, sizeof pn, dir, "nbest_predictions.json");
+    FILE *fo = opt.v2 ? open_out(&oo, po, sizeof po, dir, "null_odds.json") : NULL;
     strv *answers = (strv *)run_malloc((size_t)(d->nex ? d->nex : 1) * sizeof(strv));
+    *null_odds = opt.v2 ? (double *)run_calloc((size_t)(d->nex ? d->nex : 1), sizeof(double)) : NULL;
     post_scratch ps;
     memset(&ps, 0, sizeof ps);
     ps.si = (int *)run_malloc((size_t)opt.n_best_size * sizeof(int));
     ps.ei = (int *)run_malloc((size_t)opt.n_best_size * sizeof(int));
-    ps.best = (nbest_entry *)run_malloc((size_t)(opt.n_best_size + 1) * sizeof(nbest_entry));
+    ps.best = (nbest_entry *)run_malloc((size_t)(opt.n_best_size + 2) * sizeof(nbest_entry));
     fputs(d->nex ? "{\n" : "{}\n", fp);
     fputs(d->nex ? "{\n" : "{}\n", fn);
+    if (fo) fputs(d->nex ? "{\n" : "{}\n", fo);
     for (int q = 0; q < d->nex; q++) {
         candidates(&ps, &d->ex[q], fs, lg);
-        int nbest = nbest_of(&ps, d, &d->ex[q], fs, v);
-        write_question(fp, fn, &d->ex[q], ps.best, nbest, q + 1 == d->nex);
-        answers[q].s = ps.best[0].text;
-        answers[q].len = ps.best[0].len;
-        for (int i = 1; i < nbest; i++) free(ps.best[i].text);
+        int nbest = nbest_of(&ps, d, &d->ex[q], fs, v), pick = 0;
+        if (fo) {
+            pick = v2_answer(&ps, ps.best, nbest, &(*null_odds)[q]);
+            fputs("    ", fo); py_json_string(fo, d->ex[q].qid, strlen(d->ex[q].qid)); fputs(": ", fo);
+            json_double(fo, (*null_odds)[q]);
+            fputs(q + 1 == d->nex ? "\n}\n" : ",\n", fo);
+        }
+        answers[q].len = pick < 0 ? 0 : ps.best[pick].len;
+        answers[q].s = run_strndup(pick < 0 ? "" : ps.best[pick].text, answers[q].len);
+        write_question(fp, fn, &d->ex[q], &answers[q], ps.best, nbest, q + 1 == d->nex);
+        for (int i = 0; i < nbest; i++) free(ps.best[i].text);
     }
     run_commit(&op, pp);
     run_commit(&on, pn);
+    if (fo) run_commit(&oo, po);
     free(ps.si); free(ps.ei); free(ps.pre); free(ps.best);
     free(ps.fx.pred.c); free(ps.fx.orig.c); free(ps.fx.tok.c); free(ps.fx.basic); free(ps.fx.map_a); free(ps.fx.map_b);
     return answers;
@@ -309,18 +385,16 @@ static int cmp_pred_key(const void *a, const void *b) {
     return c ? c : x->index - y->index;
 }
 
-// "version": "v2.0" (the released files) or "2.0"
-static int is_v2(const squad_data *d) { return d->version[0] == '2' || !strncmp(d->version, "v2", 2); }
-
-// evaluate-v2.0.py on a version 2 file: the no-answer probabilities (--na_prob_file: question id ->
-// probability; else 0 for every question) and --na_prob_thresh (1.0)
-static void eval_v2(const squad_data *d, const strv *const *preds) {
+// evaluate-v2.0.py on a version 2 file: the no-answer probabilities (na: per question, else
+// --na_prob_file: question id -> probability, else 0 for every question) and --na_prob_thresh (1.0)
+static squad_score eval_v2(const squad_data *d, const strv *const *preds, const double *na_probs) {
     v2_question *q = (v2_question *)run_calloc((size_t)(d->nex ? d->nex : 1), sizeof *q);
     int *ngolds = (int *)run_calloc((size_t)(d->nex ? d->nex : 1), sizeof *ngolds);
     const strv **golds = (const strv **)run_calloc((size_t)(d->nex ? d->nex : 1), sizeof *golds);
     for (int i = 0; i < d->nex; i++) { q[i].qid = d->ex[i].qid; q[i].has_ans = d->ex[i].ngolds > 0; ngolds[i] = d->ex[i].ngolds; golds[i] = d->ex[i].golds; }
     bert_json *na = opt.na_prob_file ? parse_json_file(opt.na_prob_file) : NULL;
     if (na && na->type != BERT_JSON_OBJECT) run_die("%s: not a JSON object of question id -> no-answer probability", opt.na_prob_file);
+    for (int i = 0; na_probs && i < d->nex; i++) q[i].na_prob = na_probs[i];
     for (int i = 0; na && i < d->nex; i++) {
         const bert_json *p = bert_json_get(na, q[i].qid);
         if (!p && preds[i]) run_die("%s: no probability for question %s", opt.na_prob_file, q[i].qid);
@@ -329,11 +403,13 @@ static void eval_v2(const squad_data *d, const strv *const *preds) {
     }
     v2_raw_scores(q, d->nex, ngolds, golds, preds);
     char *end;
-    double thresh = strtod(opt.na_prob_thresh, &end);
-    if (end == opt.na_prob_thresh || *end || !isfinite(thresh)) run_die("--na_prob_thresh: '%s' is not a number", opt.na_prob_thresh);
-    v2_report(stdout, q, d->nex, thresh, na != NULL);
+    const char *th = opt.na_prob_thresh ? opt.na_prob_thresh : "1.0";
+    double thresh = strtod(th, &end);
+    if (end == th || *end || !isfinite(thresh)) run_die("--na_prob_thresh: '%s' is not a number", th);
+    squad_score r = v2_report(stdout, q, d->nex, thresh, na != NULL || na_probs != NULL);
     bert_json_free(na);
     free(q); free(ngolds); free(golds);
+    return r;
 }
 
 // the official evaluate-v1.1.py (and evaluate-v2.0.py on a "version": "2.0" file): every question of
@@ -365,7 +441,7 @@ static int eval_files(const char *data_path, const char *pred_path) {
             preds[i] = &answers[i];
         }
     }
-    if (is_v2(&d)) eval_v2(&d, preds);   // evaluate-v2.0.py
+    if (is_v2(&d)) eval_v2(&d, preds, NULL);   // evaluate-v2.0.py
     else score_examples(&d, preds);
     run_check_stream(stdout, "stdout");
     free(preds); free(answers); free(keys);
@@ -532,16 +608,18 @@ static predict_result predict(bert_model *m, const bert_vocab *v) {
                      (int *)run_malloc((size_t)(fs.n ? fs.n : 1) * sizeof(int)), opt.win.max_seq_length };
     if (opt.debug_logits) debug_logits(&lg, &fs, opt.debug_logits);
     else forward_all(m, &fs, &lg, &r);
-    strv *answers = write_predictions(ro.out, &d, &fs, &lg, v);
-    printf("wrote %s/predictions.json and nbest_predictions.json\n", ro.out);
+    double *null_odds;
+    strv *answers = write_predictions(ro.out, &d, &fs, &lg, v, &null_odds);
+    printf("wrote %s/predictions.json and nbest_predictions.json%s\n", ro.out, opt.v2 ? " and null_odds.json" : "");
     r.scored = d.nex > 0;
-    for (int i = 0; i < d.nex; i++) r.scored &= d.ex[i].ngolds > 0;
-    if (r.scored) {
+    for (int i = 0; i < d.nex; i++) r.scored &= d.ex[i].ngolds > 0 || (opt.v2 && d.ex[i].impossible);
+    if (r.scored) {   // v2.0: evaluate-v2.0.py with --na-prob-file null_odds.json, as google-research/bert's README runs it
         const strv **preds = (const strv **)run_malloc((size_t)d.nex * sizeof *preds);
         for (int i = 0; i < d.nex; i++) preds[i] = &answers[i];
-        r.score = score_examples(&d, preds);
+        r.score = opt.v2 ? eval_v2(&d, preds, null_odds) : score_examples(&d, preds);
         free(preds);
     }
+    free(null_odds);
     if (!opt.debug_logits)
         printf("predict: %d windows in %.1f s (%.2f windows/s forward, %.2f end to end)\n", fs.n, r.seconds,
                r.forward_seconds > 0 ? fs.n / r.forward_seconds : 0.0, r.seconds > 0 ? fs.n / r.seconds : 0.0);
@@ -606,9 +684,10 @@ static int train(bert_model *m, const bert_vocab *v) {
     load_windows(&d, &fs, v, opt.train_file, "train_articles", opt.train_articles, 1, 0);
     int used = 0;
     for (int i = 0; i < d.nex; i++) used += d.ex[i].nfeatures > 0;
-    printf("train data: %s articles %s | %d questions, %d used (%d answers not found, %d bad answer_start, %d without answers, "
-           "%d empty contexts) | %d windows, %d with the answer outside (at [CLS]) | %.1f s\n",
-           opt.train_file, opt.train_articles ? opt.train_articles : "all", d.nex, used, d.not_found, d.bad_start,
+    printf("train data: %s articles %s | %d questions, %d used (%d impossible, at [CLS], %d answers not found, %d bad answer_start, "
+           "%d without answers, %d empty contexts) | %d windows, %d answering at [CLS] | %.1f s\n",
+           opt.train_file, opt.train_articles ? opt.train_articles : "all", d.nex, used, d.impossible,
+           d.not_found, d.bad_start,
            d.no_answers, d.empty_context, fs.n, fs.at_cls, bert_time_s() - t0);
     int B = ro.batch_size * run_world(), A = ro.accumulation_steps, per_epoch = fs.n / B;   // global micro-batches
     if (per_epoch < 1) run_die("%d training windows, fewer than one batch of %d", fs.n, B);

@@ -544,8 +544,8 @@ static void v2_key_double(FILE *f, const char *key, double x, int last) {
 }
 
 /* The official script's output, json.dumps(indent=2): exact, f1, total, then HasAns_*, NoAns_*
-   (when there are such questions), then best_* (with no-answer probabilities). */
-static void v2_report(FILE *f, v2_question *q, long n, double na_prob_thresh, int have_na_probs) {
+   (when there are such questions), then best_* (with no-answer probabilities). Returns exact and f1. */
+static squad_score v2_report(FILE *f, v2_question *q, long n, double na_prob_thresh, int have_na_probs) {
     double ex = 0, f1 = 0, hx = 0, hf = 0, nx = 0, nf = 0;
     long total = 0, has = 0, none = 0;
     for (long i = 0; i < n; i++) {
@@ -560,10 +560,11 @@ static void v2_report(FILE *f, v2_question *q, long n, double na_prob_thresh, in
     for (long i = 0; i < n; i++)
         if (!q[i].predicted && (has || none))   // make_eval_dict over the HasAns/NoAns ids needs every score
             run_die("question %s has no prediction: the v2.0 metrics (HasAns/NoAns) need one for every question", q[i].qid);
+    squad_score r = { total ? 100.0 * ex / (double)total : 0.0, total ? 100.0 * f1 / (double)total : 0.0, total, total };
     int tail = has || none || have_na_probs;
     fprintf(f, "{\n");
-    v2_key_double(f, "exact", total ? 100.0 * ex / (double)total : 0.0, 0);
-    v2_key_double(f, "f1", total ? 100.0 * f1 / (double)total : 0.0, 0);
+    v2_key_double(f, "exact", r.exact_match, 0);
+    v2_key_double(f, "f1", r.f1, 0);
     fprintf(f, "  \"total\": %ld%s\n", total, tail ? "," : "");
     if (has) {
         v2_key_double(f, "HasAns_exact", 100.0 * hx / (double)has, 0);
@@ -583,6 +584,7 @@ static void v2_report(FILE *f, v2_question *q, long n, double na_prob_thresh, in
         v2_key_double(f, "best_f1_thresh", tf, 1);
     }
     fprintf(f, "}\n");
+    return r;
 }
 
 #endif // SQUAD_EVAL_H

@@ -1,4 +1,5 @@
-/* squad_features.h - examples/squad.c's data path, google-research/bert's run_squad.py (v1.1),
+/* squad_features.h - examples/squad.c's data path, google-research/bert's run_squad.py (v1.1; v2.0's
+   "is_impossible" questions are read and counted, squad.c decides whether they train),
    checked feature for feature against tests/ref/squad_features_ref.py on all of dev-v1.1.json
    (tests/test_squad.c). Task code of squad.c only (included once, after run.h and squad_eval.h).
      read_squad_examples   each context split on whitespace (space, \t, \r, \n, U+202F) into words,
@@ -22,7 +23,7 @@
 typedef struct { int do_lower_case, max_seq_length, doc_stride, max_query_length; } squad_windowing;
 
 // ----------------------------------------------------------------------------
-// reading SQuAD v1.1 JSON as published: data -> paragraphs -> context, qas -> id, question,
+// reading SQuAD v1.1 / v2.0 JSON as published: data -> paragraphs -> context, qas -> id, question,
 // answers[text, answer_start]. A missing field is an error naming where it is missing; a question
 // whose answer is unusable for training is counted and skipped there.
 
@@ -46,6 +47,7 @@ typedef struct {
     strv *golds;                     // answers[].text
     long *gold_start;                // answers[].answer_start
     int start_word, end_word;        // the first answer's words; -1 when unusable
+    int impossible;                  // v2.0's "is_impossible": true (its answer is [CLS])
     int train_ok;                    // run_squad would train on it
     int first_feature, nfeatures;    // its windows
 } example;
@@ -54,7 +56,7 @@ typedef struct {
     const char *path;
     paragraph *para; int npara, para_cap;
     example *ex; int nex, ex_cap;
-    int bad_start, not_found, empty_context, no_answers;   // questions, counted
+    int bad_start, not_found, empty_context, no_answers, impossible;   // questions, counted
     int warned;
     char version[32];                // the file's "version" ("1.1"), "?" if absent
 } squad_data;
@@ -164,6 +166,7 @@ static size_t count_chars(const char *s, size_t len) {
 static void locate_answer(squad_data *d, const paragraph *p, example *e) {
     e->start_word = e->end_word = -1;
     e->train_ok = 0;
+    if (e->impossible) { d->impossible++; return; }   // trained on only in v2.0 mode (squad.c decides)
     if (!e->ngolds) { d->no_answers++; return; }
     long off = e->gold_start[0], n = (long)count_chars(e->golds[0].s, e->golds[0].len);
     if (off < 0 || n == 0 || off + n > p->nchars || p->char_to_word[off] < 0) {
@@ -273,6 +276,11 @@ static void read_squad(squad_data *d, const char *path, const char *flag, const 
                     e.question_len = (int)qt->string_len;
                 }
                 read_answers(d, qa, &e, w);
+                const bert_json *imp = bert_json_get(qa, "is_impossible");
+                if (imp && imp->type != BERT_JSON_TRUE && imp->type != BERT_JSON_FALSE)
+                    run_die("%s: %s: \"is_impossible\" is not true or false", d->path, w);
+                e.impossible = imp && imp->type == BERT_JSON_TRUE;
+                if (e.impossible && e.ngolds) run_die("%s: %s: an impossible question with answers", d->path, w);
                 if (with_text && p.nwords) locate_answer(d, &d->para[e.para], &e);
                 else e.start_word = e.end_word = -1;
                 ARR_PUSH(d->ex, d->nex, d->ex_cap, e);

@@ -74,6 +74,11 @@ def read_examples(data):
         for para in article["paragraphs"]:
             doc_tokens, char_to_word = split_context(para["context"])
             for qa in para["qas"]:
+                if qa.get("is_impossible", False):   # v2.0: no answer; its windows answer at [CLS]
+                    examples.append({"article": ai, "qid": qa["id"], "question": qa["question"], "doc_tokens": doc_tokens,
+                                     "start": None, "end": None, "answer": "", "train_ok": True, "impossible": True,
+                                     "golds": [], "para": id(para)})
+                    continue
                 ans = qa["answers"][0]
                 text, off = ans["text"], ans["answer_start"]
                 start = char_to_word[off]
@@ -82,7 +87,7 @@ def read_examples(data):
                 cleaned = " ".join(tokenizer_ref.whitespace_tokenize(text))
                 examples.append({"article": ai, "qid": qa["id"], "question": qa["question"], "doc_tokens": doc_tokens,
                                  "start": start, "end": end, "answer": text, "train_ok": actual.find(cleaned) != -1,
-                                 "golds": [a["text"] for a in qa["answers"]], "para": id(para)})
+                                 "impossible": False, "golds": [a["text"] for a in qa["answers"]], "para": id(para)})
     return examples
 
 
@@ -121,9 +126,12 @@ def convert(examples, tok):
                     all_doc.append(sub)
             cache[ex["para"]] = (tok_to_orig, orig_to_tok, all_doc)
         tok_to_orig, orig_to_tok, all_doc = cache[ex["para"]]
-        ts = orig_to_tok[ex["start"]]
-        te = orig_to_tok[ex["end"] + 1] - 1 if ex["end"] < len(ex["doc_tokens"]) - 1 else len(all_doc) - 1
-        ts, te = improve_answer_span(all_doc, ts, te, tok, ex["answer"])
+        if ex["impossible"]:
+            ts = te = -1
+        else:
+            ts = orig_to_tok[ex["start"]]
+            te = orig_to_tok[ex["end"] + 1] - 1 if ex["end"] < len(ex["doc_tokens"]) - 1 else len(all_doc) - 1
+            ts, te = improve_answer_span(all_doc, ts, te, tok, ex["answer"])
         max_doc = MAX_SEQ - len(query) - 3
         spans, off = [], 0
         while off < len(all_doc):
@@ -141,7 +149,7 @@ def convert(examples, tok):
                 tokens.append(all_doc[s0 + i])
             tokens.append("[SEP]")
             doc_offset = len(query) + 2
-            if ts >= s0 and te <= s0 + length - 1:
+            if ts >= 0 and ts >= s0 and te <= s0 + length - 1:
                 sp, ep = ts - s0 + doc_offset, te - s0 + doc_offset
             else:
                 sp = ep = 0
@@ -205,15 +213,24 @@ def softmax(scores):
     return [x / total for x in ex]
 
 
-def write_predictions(examples, features, logits, lower=True):
+def write_predictions(examples, features, logits, lower=True, v2=False, null_threshold=0.0):
+    """run_squad's write_predictions; v2 (version_2_with_negative): the null score of each question is
+    the smallest start_logits[0] + end_logits[0] over its features, a null prelim ([CLS], [CLS]) with
+    that feature's logits joins the candidates, "" is added to the n-best when missing (and, when it is
+    the only entry, transformers' nonce "empty" with logits 0 goes before it: run_squad would fail on
+    best_non_null_entry None there); the answer is "" when score_null - the best non-empty entry's
+    start + end logit > null_threshold, else that entry's text; null_odds: qid -> that difference."""
     by_ex = collections.defaultdict(list)
     for f in features:
         by_ex[f["ex"]].append(f)
-    preds, nbest_all = collections.OrderedDict(), collections.OrderedDict()
+    preds, nbest_all, odds = collections.OrderedDict(), collections.OrderedDict(), collections.OrderedDict()
     for ei, ex in enumerate(examples):
         feats, prelim = by_ex[ei], []
+        score_null, null = 1000000, None
         for fi, f in enumerate(feats):
             sl, el = logits[f["uid"]]
+            if v2 and sl[0] + el[0] < score_null:
+                score_null, null = sl[0] + el[0], (fi, 0, 0, sl[0], el[0])
             n = len(f["tokens"])
             for s in best_indexes(sl, N_BEST):
                 for e in best_indexes(el, N_BEST):
@@ -222,6 +239,8 @@ def write_predictions(examples, features, logits, lower=True):
                     if not f["maxctx"].get(s, False) or e < s or e - s + 1 > MAX_ANSWER:
                         continue
                     prelim.append((fi, s, e, sl[s], el[e]))
+        if null:
+            prelim.append(null)
         prelim.sort(key=lambda p: p[3] + p[4], reverse=True)
         seen, nbest = set(), []
         for fi, s, e, ls, le in prelim:
@@ -239,6 +258,10 @@ def write_predictions(examples, features, logits, lower=True):
                 final = ""
             seen.add(final)
             nbest.append((final, ls, le))
+        if null and "" not in seen:
+            nbest.append(("", null[3], null[4]))
+        if null and len(nbest) == 1:
+            nbest.insert(0, ("empty", 0.0, 0.0))
         if not nbest:
             nbest.append(("empty", 0.0, 0.0))
         probs = softmax([ls + le for _, ls, le in nbest])
@@ -247,9 +270,21 @@ def write_predictions(examples, features, logits, lower=True):
             o = collections.OrderedDict()
             o["text"], o["probability"], o["start_logit"], o["end_logit"] = text, p, ls, le
             out.append(o)
-        preds[ex["qid"]] = out[0]["text"]
         nbest_all[ex["qid"]] = out
-    return (json.dumps(preds, indent=4) + "\n").encode(), (json.dumps(nbest_all, indent=4) + "\n").encode(), preds
+        if not v2:
+            preds[ex["qid"]] = out[0]["text"]
+            continue
+        best = next((o for o in out if o["text"]), None)
+        if null is None or best is None:   # no window (an empty context): no answer
+            odds[ex["qid"]], preds[ex["qid"]] = 0.0, ""
+            continue
+        diff = score_null - best["start_logit"] - best["end_logit"]
+        odds[ex["qid"]] = diff
+        preds[ex["qid"]] = "" if diff > null_threshold else best["text"]
+    dump = lambda x: (json.dumps(x, indent=4) + "\n").encode()
+    if v2:
+        return dump(preds), dump(nbest_all), preds, dump(odds)
+    return dump(preds), dump(nbest_all), preds
 
 
 # ---------------------------------------------------------------- logits without a model
@@ -328,6 +363,23 @@ def save_meta(path, meta):
     print("wrote %s (%d bytes, metadata only)" % (path, os.path.getsize(path)))
 
 
+def predict_only(args):
+    raw = json.load(open(args.data, encoding="utf-8"))
+    v2 = str(raw.get("version", "")).lstrip("v").startswith("2")
+    examples = read_examples(raw["data"])
+    features = convert(examples, Tokenizer(args.vocab))
+    logits = oracle_logits(features) if args.logits == "oracle" else random_logits(features)
+    out = write_predictions(examples, features, logits, v2=v2, null_threshold=args.null_threshold)
+    os.makedirs(args.predict, exist_ok=True)
+    files = {"features.txt": b"".join(dump_line(examples[f["ex"]], f).encode() for f in features),
+             "predictions.json": out[0], "nbest_predictions.json": out[1]}
+    if v2:
+        files["null_odds.json"] = out[3]
+    for name, b in files.items():
+        open(os.path.join(args.predict, name), "wb").write(b)
+    print("%d questions -> %d features, %d at [CLS]; wrote %s" % (len(examples), len(features), sum(1 for f in features if f["start"] == 0), " ".join(sorted(files))))
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
@@ -336,7 +388,13 @@ def main():
     ap.add_argument("--data", default=os.path.join(root, "..", "shared", "data", "squad", "dev-v1.1.json"))
     ap.add_argument("--vocab", default=os.path.join(root, "..", "shared", "data", "vocab", "bert_uncased_vocab.txt"))
     ap.add_argument("--keep", help="also write the dump, predictions and n-best files into this directory")
+    ap.add_argument("--predict", metavar="DIR", help="only predict --data (v2.0 when the file says so) with --logits into DIR: "
+                    "features.txt, predictions.json, nbest_predictions.json (+ null_odds.json)")
+    ap.add_argument("--logits", choices=("oracle", "random"), default="random")
+    ap.add_argument("--null-threshold", type=float, default=0.0)
     args = ap.parse_args()
+    if args.predict:
+        return predict_only(args)
     os.makedirs(args.out, exist_ok=True)
     # the hand-written metric cases need no shared data
     cases = json.load(open(os.path.join(root, "tests", "data", "squad_eval_cases.json"), encoding="utf-8"))
