@@ -163,10 +163,27 @@ SCRIPT_TESTS += tests/test_mpi.sh
 SCRIPT_TESTS += tests/test_convert.sh
 # ... and on randomly mutated inputs of every format (100 per input kind here; make fuzz runs more)
 SCRIPT_TESTS += tests/test_convert_mutate.sh
+# the directories pretrain/classify save load in transformers (its rules, python3 + numpy); with
+# PyTorch also their forward against tests/ref/bert_ref.py (else a skip line; ref-check requires it)
+SCRIPT_TESTS += tests/test_hf_load.sh
+# the ONNX export (convert/st2onnx.py) run in ONNX Runtime against bert.h (tests/onnx_forward.c); the ORT
+# part skips itself without onnxruntime-node (make ort installs it)
+SCRIPT_TESTS += tests/test_onnx.sh
+# --remove_padding (the encoder on the real tokens only) through encode, classify, ner, squad against the padded path
+SCRIPT_TESTS += tests/test_remove_padding.sh
+ORT_DIR ?= build/ort/node_modules
 PYTHON ?= /usr/bin/python3
-test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/finetune_own $(BUILD)/st_compare $(EXAMPLE_BINS) cxx-check readme-check cuda-check
-	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward FINETUNE_OWN=$(BUILD)/finetune_own BUILD=$(BUILD) PYTHON=$(PYTHON) \
+test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/onnx_forward $(BUILD)/finetune_own $(BUILD)/st_compare $(EXAMPLE_BINS) cxx-check readme-check cuda-check
+	@TOKENIZE_DUMP=$(BUILD)/tokenize_dump CONVERT_FORWARD=$(BUILD)/convert_forward ONNX_FORWARD=$(BUILD)/onnx_forward ORT_DIR=$(ORT_DIR) FINETUNE_OWN=$(BUILD)/finetune_own BUILD=$(BUILD) PYTHON=$(PYTHON) \
 	  sh tests/run.sh $(TEST_BINS) $(SCRIPT_TESTS)
+
+# ONNX Runtime for tests/test_onnx.sh: npm's onnxruntime-node into build/ort (--ignore-scripts: its install
+# script would download GPU extras). Needs npm and the registry, so make test never runs it; a failure
+# is only a note (the test then skips its ORT part)
+.PHONY: ort
+ort:
+	@mkdir -p build/ort && if npm install --ignore-scripts --no-audit --no-fund --prefix build/ort onnxruntime-node >build/ort/npm.log 2>&1; \
+	  then echo "✓ onnxruntime-node in build/ort"; else echo "✗ npm install onnxruntime-node failed (build/ort/npm.log): test_onnx.sh skips ONNX Runtime"; fi
 
 # the header compiles clean as C++ too (and as C11 with clang when present)
 cxx-check:
@@ -193,7 +210,7 @@ clean:
 
 # regenerate the fixtures into a temp dir and compare them with the committed ones
 # (pretrain_ref.safetensors only where the TFRecord file is present)
-ref-check:
+ref-check: $(BUILD)/pretrain $(BUILD)/classify $(BUILD)/encode $(BUILD)/convert_forward
 	@tmp=$$(mktemp -d) && $(PYTHON_TORCH) tests/ref/bert_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/encode_ref.py --out $$tmp >/dev/null && \
@@ -204,6 +221,7 @@ ref-check:
 	  $(PYTHON) tools/gen_squad_tables.py --check examples/squad_eval.h && \
 	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional encode_ref.safetensors) $$([ -f ../shared/data/squad/dev-v1.1.json ] || echo --optional squad_dev_ref.safetensors); \
 	  rc=$$?; rm -rf $$tmp; exit $$rc
+	@BUILD=$(BUILD) PYTHON=$(PYTHON_TORCH) CONVERT_FORWARD=$(BUILD)/convert_forward sh tests/test_hf_load.sh --require-torch
 
 # the README's usage example compiles and runs
 readme-check: | $(BUILD)

@@ -13,7 +13,8 @@
      pretraining heads (MLM with tied decoder + NSP), AdamW (Google's no-bias-correction flavour
      and the standard one), LAMB, SGD with momentum, Google's LR schedule, global-norm clipping,
      gradient accumulation, safetensors checkpoints with HF `BertForPreTraining` names, and
-     google-research/bert's WordPiece tokenizer (id-for-id, Unicode tables included).
+     google-research/bert's WordPiece tokenizer (id-for-id, Unicode tables included; or, per vocab,
+     Hugging Face BertTokenizer's rules: bert_vocab_set_mode(v, BERT_TOKENIZE_HF)).
 
    COMPILE-TIME OPTIONS (set them before including bert.h)
      BERT_STATIC            all functions static (set in every TU that includes bert.h)
@@ -250,6 +251,8 @@ typedef struct bert_ctx {
     int dropout_site;              // counts dropout calls since the last reset
     int retain_grads;              // keep every activation's grad after backward (default 0: an
                                    // activation grad's memory is reused once its node is done)
+    int remove_padding;            // inference (no tape, no dropout): bert_encode runs on the real
+                                   // tokens only, the padded rows of its output are 0 (default 0)
     float **free_grads; size_t *free_sizes; int free_len, free_cap;   // that reuse list
 } bert_ctx;
 
@@ -466,6 +469,11 @@ BERTDEF bert_tensor *bert_model_add_tensor(bert_model *m, const char *hf_name, i
 BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *ids,
                                  const int32_t *types, const int32_t *mask, int B, int T);
 // -> (B,T,C). Names its intermediates "emb", "layer.%d.qkv", ".ctx", ".attn_ln", ".ffn_act", "layer.%d".
+/* With ctx->remove_padding on an inference ctx, the tokens whose mask is 0 are dropped after the
+   embeddings (FasterTransformer's "remove padding"): every token-wise op runs on the real tokens of
+   the batch packed together, attention runs per sequence over its real tokens; the real rows of the
+   result are the padded path's (to float rounding: masked keys weigh exp(-10000) = 0 there), the
+   padded rows are 0. */
 BERTDEF bert_tensor *bert_pool(bert_ctx *ctx, bert_model *m, bert_tensor *seq);      // -> (B,C)
 
 // ----------------------------------------------------------------------------
@@ -740,6 +748,10 @@ BERTDEF const char *bert_format_duration(char *buf, size_t n, double s);   // "4
 // checkpoints: safetensors with HF BertForPreTraining names, config in __metadata__
 
 BERTDEF int bert_model_save(const bert_model *m, const char *path);
+BERTDEF int bert_model_save_finetuned(const bert_model *m, const char *path);
+/* bert_model_save without the pretraining heads (cls.*): a fine-tuned model as transformers' task
+   classes (BertForSequenceClassification, ...) hold it, no tensor unexpected to them. Load it back
+   with bert_model_load_encoder, where the heads are optional. */
 BERTDEF bert_model *bert_model_load(const char *path, const bert_config *cfg_or_null);
 /* The config a checkpoint's weights need: its __metadata__ "config", else *given (may be NULL), else a
    bert_config.json/config.json beside it; BERT_ERR_FORMAT when the file holds too little tensor data
@@ -748,6 +760,8 @@ BERTDEF int bert_checkpoint_config(bert_config *cfg, const char *path, const ber
 // Config from the file's __metadata__ "config", else from cfg_or_null, else from
 // bert_config.json / config.json beside the file. Every tensor is checked; NULL + message on error.
 BERTDEF int bert_model_load_weights(bert_model *m, const char *path);   // into an existing model
+// (both: a file with none of the pretraining heads, as bert_model_save_finetuned writes, loads; the
+// heads keep their values)
 /* The same for fine-tuning from a pretrained checkpoint: tensors of added heads and of the
    pretraining heads (cls.*) that the file lacks keep their values; their count goes to *missing
    (may be NULL). The encoder must be complete. */
@@ -830,14 +844,32 @@ BERTDEF size_t bert_dtype_size(bert_dtype dt);        /* bytes per element; 0 if
 // splits on whitespace, puts each CJK ideograph in a word of its own, then (do_lower_case) applies
 // str.lower() (Final_Sigma included) and NFD with the nonspacing marks (Mn) removed, and splits off
 // every punctuation character (Unicode P*, and ASCII !-/ :-@ [-` {-~). WordPiece then takes the
-// longest vocab entry first, continuations spelled "##..."; a word of more than 100 code points
+// longest vocab entry first, continuations spelled "##..."; a word of more than 200 code points
 // (after normalisation), or one with no decomposition, becomes [UNK]. Character data: Python's unicodedata, Unicode
 // 14.0.0 (tools/gen_unicode_tables.py). No global state: any number of threads may share a vocab.
+//
+// Two references, which differ in three rules (bert_vocab_set_mode picks one per vocab):
+//                         dropped as control        longest word (max_   uncased, a final
+//                         (_clean_text)             input_chars_per_word)  capital sigma becomes
+//   BERT_TOKENIZE_GOOGLE  Cc, Cf                    200                    U+03C2 (Final_Sigma)
+//   BERT_TOKENIZE_HF      every C*: Cc, Cf, Cn, Co  100                    U+03C3
+// GOOGLE, the default, is google-research/bert's tokenization.py (master: Cc/Cf since 2019-03, 200
+// since 2018-11). HF is Hugging Face transformers' (Python) BertTokenizer: it kept the first
+// release's C* and 100, and its tokenize() lowercases the text one character at a time before the
+// basic tokenizer, so str.lower()'s Final_Sigma never applies. So unassigned (Cn: U+0378, U+FDD0,
+// U+FFFF, ...) and private-use (Co: U+E000-U+F8FF, planes 15-16) characters are ordinary characters
+// under GOOGLE (in their word, usually [UNK]) and vanish under HF, and a word of 101-200 characters
+// is WordPieces under GOOGLE and [UNK] under HF. Tab, newline and CR are whitespace in both (Cs
+// cannot come from UTF-8). Not modelled: BertTokenizer's special and added tokens in the text
+// ("[CLS]" written in a text stays one token there); BertTokenizerFast (Rust) differs further.
+
+typedef enum { BERT_TOKENIZE_GOOGLE, BERT_TOKENIZE_HF } bert_tokenize_mode;
 
 typedef struct {
     int size;                                      // tokens; a token's id is its line number - 1
     int pad_id, unk_id, cls_id, sep_id, mask_id;   // [PAD] [UNK] [CLS] [SEP] [MASK]; -1 if absent
     int max_len;                                   // the longest token, in bytes
+    bert_tokenize_mode mode;                       // GOOGLE when loaded or built; bert_vocab_set_mode
     // internal
     char *text;                                    // the tokens, NUL-terminated, one block
     uint32_t *offset, *len;                        // (size) token id -> bytes in text
@@ -855,9 +887,14 @@ BERTDEF void bert_vocab_free(bert_vocab *v);                                    
 BERTDEF int bert_vocab_size(const bert_vocab *v);
 BERTDEF int bert_vocab_id(const bert_vocab *v, const char *tok, size_t len);   // -1 if absent
 BERTDEF const char *bert_vocab_token(const bert_vocab *v, int id);             // NULL if out of range
+/* The rules bert_tokenize and the corpus readers follow with this vocab: BERT_TOKENIZE_GOOGLE (the
+   default) or BERT_TOKENIZE_HF (see above). BERT_OK, or BERT_ERR_ARG for a NULL vocab or another value.
+   Set it before sharing the vocab between threads. */
+BERTDEF int bert_vocab_set_mode(bert_vocab *v, bert_tokenize_mode mode);
 /* Learns a WordPiece vocab of at most vocab_size tokens from a text, for pretraining on a new domain
    or language. The text is split into words exactly as bert_tokenize does (bert_basic_tokenize,
-   do_lower_case alike; words over 100 characters are left out: WordPiece makes them [UNK]). Ids:
+   do_lower_case alike, BERT_TOKENIZE_GOOGLE; words over 200 characters are left out: WordPiece
+   makes them [UNK]). The vocab's mode is BERT_TOKENIZE_GOOGLE. Ids:
      0..4   [PAD] [UNK] [CLS] [SEP] [MASK] (Google's vocabs have them at 0, 100, 101, 102, 103; read
             them by name, v->pad_id ... v->mask_id, either way)
      then   every character seen, most frequent first, then the same characters as "##" continuations:
@@ -880,7 +917,7 @@ BERTDEF int bert_vocab_save(const bert_vocab *v, const char *path);
    min(count, cap) are written (a count over cap means truncated), or -BERT_ERR_ARG (text over
    256 MB; a word became [UNK] but the vocab has none) / -BERT_ERR_OOM, with bert_last_error().
    do_lower_case: 1 for uncased models and Google's Chinese model, 0 for cased ones. No [CLS] or
-   [SEP] is added. */
+   [SEP] is added. The rules are v->mode's (bert_vocab_set_mode). */
 BERTDEF int bert_tokenize(const bert_vocab *v, int do_lower_case, const char *text, size_t len,
                           int32_t *ids, int cap);
 /* The same, and where each id came from: text[begin[i], end[i]) are the bytes of the characters
@@ -892,6 +929,10 @@ BERTDEF int bert_tokenize_spans(const bert_vocab *v, int do_lower_case, const ch
    which is what SQuAD's answer projection compares. Writes at most cap bytes including a NUL and
    returns the length of the whole string (>= cap: truncated), or -BERT_ERR_ARG / -BERT_ERR_OOM. */
 BERTDEF int bert_basic_tokenize(int do_lower_case, const char *text, size_t len, char *out, size_t cap);
+/* The same under the given rules (bert_basic_tokenize is BERT_TOKENIZE_GOOGLE's; pass v->mode to
+   match a vocab's); -BERT_ERR_ARG for a mode out of range. */
+BERTDEF int bert_basic_tokenize_mode(bert_tokenize_mode mode, int do_lower_case, const char *text, size_t len,
+                                     char *out, size_t cap);
 
 // ----------------------------------------------------------------------------
 // TFRecord: the pretraining data of google-research/bert and the model zoos. A file is a run of
@@ -3583,15 +3624,58 @@ BERTDEF int bert_model_to(bert_model *m, const bert_kernels *k) {
 // ----------------------------------------------------------------------------
 // the encoder: embeddings, layers, pooler
 
+// the real tokens of a batch, packed: rows[i] = b*T + t of the i-th token whose mask is 1 (in batch
+// order), sequence b's tokens at rows [start[b], start[b] + len[b])
+typedef struct { int n, B, T, maxlen; int32_t *rows, *start, *len; } bert__packing;
+
+static const bert__packing *bert__pack(bert_ctx *ctx, const int32_t *mask, int B, int T) {
+    bert__packing *pk = (bert__packing *)bert__arena_alloc(&ctx->arena, sizeof *pk);
+    pk->rows = (int32_t *)bert__arena_alloc(&ctx->arena, ((size_t)B * T + 2 * (size_t)B) * sizeof(int32_t));
+    pk->start = pk->rows + (size_t)B * T;
+    pk->len = pk->start + B;
+    pk->n = pk->maxlen = 0; pk->B = B; pk->T = T;
+    for (int b = 0; b < B; b++) {
+        pk->start[b] = pk->n;
+        for (int t = 0; t < T; t++) if (mask[b * T + t]) pk->rows[pk->n++] = b * T + t;
+        pk->len[b] = pk->n - pk->start[b];
+        if (pk->len[b] > pk->maxlen) pk->maxlen = pk->len[b];
+    }
+    return pk;
+}
+
+// attention of packed qkv (N,3C): each sequence over its own tokens, no mask -> (N,C); inference
+static bert_tensor *bert__attention_packed(bert_ctx *ctx, bert_tensor *qkv, const bert__packing *pk, int NH) {
+    int C = bert__cols(qkv) / 3;
+    bert_tensor *out = bert__tensor(ctx, 2, pk->n, C, 0, 0);
+    float *att = bert__floats(ctx, (size_t)NH * pk->maxlen * pk->maxlen);
+    for (int b = 0; b < pk->B; b++)
+        if (pk->len[b])
+            ctx->k->attention_forward(out->data + (size_t)pk->start[b] * C, att, qkv->data + (size_t)pk->start[b] * 3 * C,
+                                      NULL, 1, pk->len[b], C, NH, 0.0f, 0);
+    return out;
+}
+
+// packed rows (N,C) back at their places in a (B,T,C) of zeros (gather's backward into zeros)
+static bert_tensor *bert__unpack(bert_ctx *ctx, bert_tensor *x, const bert__packing *pk) {
+    int C = bert__cols(x);
+    bert_tensor *out = bert__tensor(ctx, 3, pk->B, pk->T, C, 0);
+    bert__zero_floats(ctx, out->data, out->numel);
+    ctx->k->gather_backward(out->data, x->data, pk->rows, pk->n, C);
+    return out;
+}
+
 BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *ids,
                                  const int32_t *types, const int32_t *mask, int B, int T) {
     const bert_config *cfg = &m->config;
     float eps = cfg->layer_norm_eps, hp = cfg->hidden_dropout_prob;
     BERT_ASSERT_MSG(T <= cfg->max_position_embeddings, "bert_encode: T exceeds max_position_embeddings");
+    int infer = !ctx->grad_enabled && !ctx->training;   // no tape, no dropout: bias, residual, GELU fused
+    const bert__packing *pk = infer && ctx->remove_padding && mask ? bert__pack(ctx, mask, B, T) : NULL;
+    if (pk && (pk->n == B * T || pk->n == 0)) pk = NULL;   // no padding to remove (or nothing left)
     bert_tensor *x = bert_embed(ctx, m->w.word_emb, m->w.pos_emb, m->w.type_emb, ids, types, B, T);
+    if (pk) x = bert_gather(ctx, x, pk->rows, pk->n);   // (N,C): the real tokens, their positions kept
     x = bert_dropout(ctx, bert_layernorm(ctx, x, m->w.emb_ln_w, m->w.emb_ln_b, eps), hp);
     bert_tensor_set_name(ctx, x, "emb", 0);
-    int infer = !ctx->grad_enabled && !ctx->training;   // no tape, no dropout: bias, residual, GELU fused
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
         bert__marks mark = bert__marks_now(ctx);
         bert_layer_weights *w = &m->w.layer[l];
@@ -3599,8 +3683,9 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
         bert_tensor *qkv = q ? bert__qlinear_act(ctx, x, &q[0], &w->qkv_b, NULL, BERT_ACT_NONE)
                          : infer ? bert__linear_act(ctx, x, &w->qkv_w, &w->qkv_b, NULL, BERT_ACT_NONE)
                                  : bert_linear(ctx, x, &w->qkv_w, &w->qkv_b);             // (B,T,3C)
-        bert_tensor *att = bert_attention(ctx, qkv, mask, cfg->num_attention_heads,
-                                          cfg->attention_probs_dropout_prob);          // (B,T,C)
+        bert_tensor *att = pk ? bert__attention_packed(ctx, qkv, pk, cfg->num_attention_heads)
+                              : bert_attention(ctx, qkv, mask, cfg->num_attention_heads,
+                                               cfg->attention_probs_dropout_prob);     // (B,T,C)
         bert_tensor *x1, *f;
         if (q) {
             x1 = bert_layernorm(ctx, bert__qlinear_act(ctx, att, &q[1], w->attn_o_b, x, BERT_ACT_NONE), w->attn_ln_w, w->attn_ln_b, eps);
@@ -3624,7 +3709,7 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
         bert_tensor_set_name(ctx, x, "layer.%d", l);
         if (!ctx->grad_enabled) x = bert__ctx_rewind_keep(ctx, mark, x);   // inference keeps one layer live
     }
-    return x;
+    return pk ? bert__unpack(ctx, x, pk) : x;
 }
 
 BERTDEF bert_tensor *bert_pool(bert_ctx *ctx, bert_model *m, bert_tensor *seq) {
@@ -5023,7 +5108,7 @@ BERTDEF int bert_config_to_json(const bert_config *c, char *buf, size_t cap) {
         "\"hidden_act\": \"%s\", \"hidden_dropout_prob\": %s, \"attention_probs_dropout_prob\": %s, "
         "\"initializer_range\": %s, \"layer_norm_eps\": %s}",
         c->vocab_size, c->hidden_size, c->num_hidden_layers, c->num_attention_heads, c->intermediate_size,
-        c->max_position_embeddings, c->type_vocab_size, c->hidden_act == BERT_GELU_TANH ? "gelu_tanh" : "gelu",
+        c->max_position_embeddings, c->type_vocab_size, c->hidden_act == BERT_GELU_TANH ? "gelu_new" : "gelu",
         hd, ad, ir, eps);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
@@ -5040,7 +5125,9 @@ static void bert__entry(bert_st_entry *e, const char *name, const bert_tensor *t
     e->data = data;
 }
 
-BERTDEF int bert_model_save(const bert_model *m, const char *path) {
+// every tensor of m, or all but the pretraining heads (cls.*: the base tensors after the pooler)
+// when skip_heads
+static int bert__model_save(const bert_model *m, const char *path, int skip_heads) {
     char config[1024];
     if (bert_config_to_json(&m->config, config, sizeof config) < 0) return bert__err(BERT_ERR_ARG, "config too long");
     bert_st_entry *e = (bert_st_entry *)bert__calloc((size_t)m->num_tensors, sizeof *e);
@@ -5048,15 +5135,21 @@ BERTDEF int bert_model_save(const bert_model *m, const char *path) {
     float *copy = bert__mem_of(m->k)->device ? (float *)bert__malloc(m->num_params * sizeof(float)) : NULL;
     if (!e || (bert__mem_of(m->k)->device && !copy)) { BERT_FREE(e); return BERT_ERR_OOM; }
     if (copy) { bert_copy_to_host(m->k, copy, m->params, m->num_params * sizeof(float)); params = copy; }
-    for (int i = 0; i < m->num_tensors; i++) bert__entry(&e[i], m->names[i], &m->tensors[i], params + (m->tensors[i].data - m->params));
+    int n = 0, first_head = m->num_base_tensors - BERT_PH_COUNT + BERT_PH_mlm_w;
+    for (int i = 0; i < m->num_tensors; i++)
+        if (!skip_heads || i < first_head || i >= m->num_base_tensors)
+            bert__entry(&e[n++], m->names[i], &m->tensors[i], params + (m->tensors[i].data - m->params));
     // "format": "pt" is what transformers requires of a safetensors file's metadata (pt, tf, flax or
     // mlx) before it loads one; "producer" says who wrote it
     const char *meta[] = { "format", "pt", "producer", "bert.h", "format_version", "1", "config", config };
-    int rc = bert_st_save(path, e, m->num_tensors, meta, 4);
+    int rc = bert_st_save(path, e, n, meta, 4);
     BERT_FREE(copy);
     BERT_FREE(e);
     return rc;
 }
+
+BERTDEF int bert_model_save(const bert_model *m, const char *path) { return bert__model_save(m, path, 0); }
+BERTDEF int bert_model_save_finetuned(const bert_model *m, const char *path) { return bert__model_save(m, path, 1); }
 
 // The stored name of tensor `name` in st: ours, then the spellings other BERT files use.
 static const char *bert__st_alias(const bert_st *st, const char *name, char *buf, size_t cap) {
@@ -5083,9 +5176,16 @@ static const char *bert__st_alias(const bert_st *st, const char *name, char *buf
 // All or nothing: tensors are read into a scratch buffer, so a bad file leaves the model as it was.
 // With heads_optional, absent head tensors (added ones, and the pretraining heads after the pooler)
 // keep their current values.
+/* heads_optional: any tensor after the pooler (pretraining and task heads) may be absent (counted in
+   *missing); else only the pretraining heads, and only all of them (a bert_model_save_finetuned file) */
 static int bert__load_tensors(bert_model *m, const bert_st *st, int heads_optional, int *missing) {
     float *scratch = (float *)bert__calloc(m->num_params, sizeof(float));
     int rc = scratch ? BERT_OK : BERT_ERR_OOM, first_head = m->num_base_tensors - BERT_PH_COUNT + BERT_PH_mlm_w;
+    int no_pretraining_heads = 1;
+    for (int i = first_head; i < m->num_base_tensors; i++) {
+        char buf[160];
+        no_pretraining_heads &= !bert_st_find(st, bert__st_alias(st, m->names[i], buf, sizeof buf));
+    }
     if (missing) *missing = 0;
     if (scratch) bert_copy_to_host(m->k, scratch, m->params, m->num_params * sizeof(float));
     for (int i = 0; !rc && i < m->num_tensors; i++) {
@@ -5093,7 +5193,8 @@ static int bert__load_tensors(bert_model *m, const bert_st *st, int heads_option
         int64_t shape[2] = { t->shape[0], t->shape[1] };
         char buf[160];
         const char *name = bert__st_alias(st, m->names[i], buf, sizeof buf);
-        if (heads_optional && i >= first_head && !bert_st_find(st, name)) { if (missing) (*missing)++; continue; }
+        int optional = i >= first_head && (heads_optional || (no_pretraining_heads && i < m->num_base_tensors));
+        if (optional && !bert_st_find(st, name)) { if (missing) (*missing)++; continue; }
         float *dst = scratch + (t->data - m->params);
         rc = bert_st_read_f32(st, name, dst, shape, t->ndim);
         size_t bad = 0;
@@ -5798,7 +5899,8 @@ static const uint32_t bert__uc_space[29] = {
 // END GENERATED UNICODE TABLES
 
 #define BERT__TOK_MAX_TEXT ((size_t)1 << 28)   // 256 MB: keeps every count and span in an int32
-#define BERT__WORDPIECE_MAX_CHARS 100          // tokenization.py's max_input_chars_per_word
+#define BERT__WORDPIECE_MAX_CHARS 200          // tokenization.py's max_input_chars_per_word (master)
+#define BERT__WORDPIECE_MAX_CHARS_HF 100       // BertTokenizer's (and the first release's)
 #define BERT__VOCAB_MAX_TOKEN 1024
 
 // the value of the run that holds c, in a table of (first << shift) | value sorted by first
@@ -5826,6 +5928,24 @@ static int bert__uc_ccc_of(uint32_t c) {
     for (size_t i = 0; i < sizeof bert__uc_ccc / sizeof *bert__uc_ccc; i++)
         if (bert__uc_ccc[i][0] == c) return (int)bert__uc_ccc[i][1];
     return 0;
+}
+
+// The class table's CTRL is BertTokenizer's _clean_text: U+0000, U+FFFD and every C* category but
+// tab, newline and CR. tokenization.py (master) drops only Cc and Cf of it: this is that test, for a
+// character of class CTRL. Cc is below U+00A0; Cf is this list, unicodedata's (Unicode 14.0.0, as the
+// generated tables; tests/test_tokenizer_data.sh checks every code point against Python in both modes).
+static const uint32_t bert__uc_cf[21][2] = {
+    {0xad,0xad},{0x600,0x605},{0x61c,0x61c},{0x6dd,0x6dd},{0x70f,0x70f},{0x890,0x891},{0x8e2,0x8e2},
+    {0x180e,0x180e},{0x200b,0x200f},{0x202a,0x202e},{0x2060,0x2064},{0x2066,0x206f},{0xfeff,0xfeff},
+    {0xfff9,0xfffb},{0x110bd,0x110bd},{0x110cd,0x110cd},{0x13430,0x13438},{0x1bca0,0x1bca3},
+    {0x1d173,0x1d17a},{0xe0001,0xe0001},{0xe0020,0xe007f},
+};
+
+static int bert__is_google_control(uint32_t c) {   // c is of class CTRL: U+0000, U+FFFD, Cc or Cf?
+    if (c < 0xA0 || c == 0xFFFD) return 1;
+    for (size_t i = 0; i < sizeof bert__uc_cf / sizeof *bert__uc_cf; i++)
+        if (c >= bert__uc_cf[i][0] && c <= bert__uc_cf[i][1]) return 1;
+    return 0;   // Cn, Co, Cs: ordinary characters to tokenization.py
 }
 
 // tokenization.py's _is_chinese_char: the CJK Unified Ideographs blocks, not all of CJK
@@ -5990,6 +6110,7 @@ BERTDEF bert_vocab *bert_vocab_parse(const char *text, size_t len, const char *s
     v->slot_mask = (uint32_t)(slots - 1);
     v->hash_seed = bert__vocab_seed(v);
     v->pad_id = v->unk_id = v->cls_id = v->sep_id = v->mask_id = -1;
+    v->mode = BERT_TOKENIZE_GOOGLE;
     const unsigned char *u = (const unsigned char *)v->text;
     size_t pos = 0;
     for (size_t line = 1; line <= lines; line++) {
@@ -6052,6 +6173,13 @@ BERTDEF const char *bert_vocab_token(const bert_vocab *v, int id) {
     return v && id >= 0 && id < v->size ? v->text + v->offset[id] : NULL;
 }
 
+BERTDEF int bert_vocab_set_mode(bert_vocab *v, bert_tokenize_mode mode) {
+    if (!v || (mode != BERT_TOKENIZE_GOOGLE && mode != BERT_TOKENIZE_HF))
+        return bert__err(BERT_ERR_ARG, "bert_vocab_set_mode: NULL vocab or mode %d (BERT_TOKENIZE_GOOGLE or _HF)", (int)mode);
+    v->mode = mode;
+    return BERT_OK;
+}
+
 // ---- the tokenizer proper
 
 typedef struct { uint32_t *cp; int32_t *begin, *end; size_t n, cap; } bert__tchars;   // chars + source spans
@@ -6076,6 +6204,7 @@ typedef struct {
     int cap, count;
     char *out;
     size_t out_cap, out_len;
+    int hf;                        // BERT_TOKENIZE_HF's rules, else tokenization.py's
 } bert__tok_out;
 
 static void bert__tok_emit(bert__tok_out *o, int id, int32_t begin, int32_t end) {
@@ -6112,7 +6241,7 @@ static int bert__tok_word(bert__tok_out *o, const bert__tchars *t, size_t from, 
     const bert_vocab *v = o->v;
     int id[BERT__WORDPIECE_MAX_CHARS], np = 0;
     size_t cut[BERT__WORDPIECE_MAX_CHARS + 1];
-    if (n <= BERT__WORDPIECE_MAX_CHARS) {
+    if (n <= (o->hf ? BERT__WORDPIECE_MAX_CHARS_HF : BERT__WORDPIECE_MAX_CHARS)) {
         at[0] = 0;
         for (size_t i = 0; i < n; i++) at[i + 1] = at[i] + bert__utf8_put(buf + at[i], t->cp[from + i]);
         cut[0] = 0;
@@ -6158,7 +6287,7 @@ static int bert__tok_token(int lower, bert__tchars *raw, bert__tchars *norm, ber
             uint32_t c = raw->cp[i], m[3];
             int k = 1;
             if (bert__uc_class_of(c) == BERT__UC_GONE) continue;
-            if (c == 0x3A3) m[0] = bert__final_sigma(raw->cp, raw->n, i) ? 0x3C2 : 0x3C3;
+            if (c == 0x3A3) m[0] = !o->hf && bert__final_sigma(raw->cp, raw->n, i) ? 0x3C2 : 0x3C3;   // HF: no Final_Sigma
             else k = bert__uc_map_of(c, m);
             for (int j = 0; j < k && !rc; j++) rc = bert__tchars_push(norm, m[j], raw->begin[i], raw->end[i]);
         }
@@ -6202,7 +6331,7 @@ static int bert__tok_run(const char *fn, int lower, const char *text, size_t len
     for (size_t i = 0, used; i < len && !rc; i += used) {   // _clean_text + _tokenize_chinese_chars + split
         uint32_t c = bert__utf8_decode(s + i, len - i, &used);
         int cls = bert__uc_class_of(c), cjk = bert__is_cjk(c);
-        if (cls == BERT__UC_CTRL) continue;
+        if (cls == BERT__UC_CTRL && (o->hf || bert__is_google_control(c))) continue;   // Cn/Co: kept by tokenization.py
         if (cls == BERT__UC_WS || cjk) rc = bert__tok_token(lower, &raw, &norm, o);
         if (cls != BERT__UC_WS && !rc) rc = bert__tchars_push(&raw, c, (int32_t)i, (int32_t)(i + used));
         if (cjk && !rc) rc = bert__tok_token(lower, &raw, &norm, o);
@@ -6218,7 +6347,7 @@ BERTDEF int bert_tokenize_spans(const bert_vocab *v, int do_lower_case, const ch
     if (!v || cap < 0 || (cap > 0 && !ids)) return -bert__err(BERT_ERR_ARG, "bert_tokenize: NULL vocab or ids, or cap < 0");
     bert__tok_out o;
     memset(&o, 0, sizeof o);
-    o.v = v; o.ids = ids; o.begin = begin; o.end = end; o.cap = cap;
+    o.v = v; o.ids = ids; o.begin = begin; o.end = end; o.cap = cap; o.hf = v->mode == BERT_TOKENIZE_HF;
     int rc = bert__tok_run("bert_tokenize", do_lower_case, text, len, &o);
     return rc ? -rc : o.count;
 }
@@ -6227,14 +6356,20 @@ BERTDEF int bert_tokenize(const bert_vocab *v, int do_lower_case, const char *te
     return bert_tokenize_spans(v, do_lower_case, text, len, ids, NULL, NULL, cap);
 }
 
-BERTDEF int bert_basic_tokenize(int do_lower_case, const char *text, size_t len, char *out, size_t cap) {
+BERTDEF int bert_basic_tokenize_mode(bert_tokenize_mode mode, int do_lower_case, const char *text, size_t len,
+                                     char *out, size_t cap) {
     if (cap && !out) return -bert__err(BERT_ERR_ARG, "bert_basic_tokenize: out is NULL");
+    if (mode != BERT_TOKENIZE_GOOGLE && mode != BERT_TOKENIZE_HF) return -bert__err(BERT_ERR_ARG, "bert_basic_tokenize: mode %d", (int)mode);
     bert__tok_out o;
     memset(&o, 0, sizeof o);
-    o.out = out; o.out_cap = cap;
+    o.out = out; o.out_cap = cap; o.hf = mode == BERT_TOKENIZE_HF;
     int rc = bert__tok_run("bert_basic_tokenize", do_lower_case, text, len, &o);
     if (cap) out[o.out_len < cap ? o.out_len : cap - 1] = 0;
     return rc ? -rc : (int)o.out_len;
+}
+
+BERTDEF int bert_basic_tokenize(int do_lower_case, const char *text, size_t len, char *out, size_t cap) {
+    return bert_basic_tokenize_mode(BERT_TOKENIZE_GOOGLE, do_lower_case, text, len, out, cap);
 }
 
 // ---- bert_vocab_build: counted words -> alphabet + counted prefixes and "##" suffixes -> vocab text
@@ -6278,7 +6413,8 @@ static size_t bert__vb_nchars(const char *s, size_t n) {   // code points in val
     return c;
 }
 
-// the distinct words of the text with their counts (bytes in *buf); words over 100 characters left out
+// the distinct words of the text with their counts (bytes in *buf); words over 200 characters left out
+// (tokenization.py's rules: the vocab built is BERT_TOKENIZE_GOOGLE's)
 static int bert__vb_words(int lower, const char *text, size_t len, char **buf, bert__vb_piece **words, size_t *n) {
     bert__tok_out o;
     memset(&o, 0, sizeof o);

@@ -1,6 +1,9 @@
 """The protobuf wire format, by hand (no protobuf package): enough to read and write TF's
-BundleHeaderProto/BundleEntryProto and MindSpore's Checkpoint/Value/TensorProto. Every length is
-checked against the enclosing message, so a corrupt file raises ConvertError, never loops."""
+BundleHeaderProto/BundleEntryProto and MindSpore's Checkpoint/Value/TensorProto, and to write ONNX's
+ModelProto (st2onnx.py). Every length is checked against the enclosing message, so a corrupt file
+raises ConvertError, never loops."""
+import struct
+
 from common import ConvertError
 
 VARINT, FIXED64, BYTES, FIXED32 = 0, 1, 2, 5
@@ -88,3 +91,23 @@ def f_bytes(num, b):
 
 def f_fixed32(num, v):
     return key(num, FIXED32) + int(v).to_bytes(4, "little")
+
+
+def f_str(num, s):
+    return f_bytes(num, s.encode("utf-8"))
+
+
+def f_float(num, v):
+    return key(num, FIXED32) + struct.pack("<f", v)
+
+
+# A large message as a list of byte chunks (bytes, or memoryviews of arrays), so that weights are
+# written without being copied into one buffer.
+
+def f_chunks(num, chunks):
+    """Field NUM holding the message made of CHUNKS: [key + length] + CHUNKS."""
+    return [key(num, BYTES) + varint(chunks_len(chunks))] + list(chunks)
+
+
+def chunks_len(chunks):
+    return sum(memoryview(c).nbytes for c in chunks)

@@ -127,32 +127,33 @@ static char *labels_string(int descs) {
     return buf;
 }
 
-// the model as HF BertForSequenceClassification names (bert.*, classifier.*, and the pretraining heads
-// bert.h keeps), config and label list in the metadata; written to PATH.tmp and renamed
+// the model as HF BertForSequenceClassification holds it (bert.*, classifier.*; not the pretraining
+// heads cls.*, which transformers would find unexpected), config and label list in the metadata;
+// written to PATH.tmp and renamed
 static void save_model(const bert_model *m, const char *path) {
     if (run_rank()) return;   // data parallel: rank 0 writes for all
     char config[1024], k[16];
     if (bert_config_to_json(&m->config, config, sizeof config) < 0) run_die("config too long");
     bert_st_entry *e = (bert_st_entry *)run_calloc((size_t)m->num_tensors, sizeof *e);
+    int n = 0;
     for (int i = 0; i < m->num_tensors; i++) {
-        e[i].name = m->names[i];
-        e[i].dtype = BERT_DT_F32;
-        e[i].ndim = m->tensors[i].ndim;
-        for (int d = 0; d < m->tensors[i].ndim; d++) e[i].shape[d] = m->tensors[i].shape[d];
-        e[i].data = m->tensors[i].data;
+        if (!strncmp(m->names[i], "cls.", 4)) continue;
+        e[n].name = m->names[i];
+        e[n].dtype = BERT_DT_F32;
+        e[n].ndim = m->tensors[i].ndim;
+        for (int d = 0; d < m->tensors[i].ndim; d++) e[n].shape[d] = m->tensors[i].shape[d];
+        e[n++].data = m->tensors[i].data;
     }
     snprintf(k, sizeof k, "%d", bert_classifier_num_labels(m));
     char *names = labels_string(0), *descs = labels_string(1);
     const char *meta[] = { "format", "pt", "producer", "bert.h", "format_version", "1", "config", config, "num_labels", k,
                            "labels", names, "label_descs", descs, "task", opt.task };
-    if (bert_st_save(path, e, m->num_tensors, meta, 8)) run_die("saving %s", bert_last_error());
+    if (bert_st_save(path, e, n, meta, 8)) run_die("saving %s", bert_last_error());
     free(e); free(names); free(descs);
 }
 
-// OUT/config.json for transformers: the BERT config plus the head's id2label / label2id
-static void save_hf_config(const bert_model *m, const char *path) {
-    bert_atomic_file out;
-    FILE *f = run_hf_config_begin(&out, m, path, "BertForSequenceClassification");
+// config.json's head keys for transformers (OUT and every checkpoint): the problem type, id2label / label2id
+static void hf_label_keys(FILE *f, const bert_model *m) {
     int K = bert_classifier_num_labels(m);
     fprintf(f, ", \"problem_type\": \"%s\"", K == 1 ? "regression" : "single_label_classification");
     fprintf(f, ", \"num_labels\": %d, \"id2label\": {", K);
@@ -160,7 +161,6 @@ static void save_hf_config(const bert_model *m, const char *path) {
     fprintf(f, "}, \"label2id\": {");
     for (int i = 0; i < K; i++) { if (i) fprintf(f, ", "); jstr(f, K == 1 ? "LABEL_0" : labels.name[i]); fprintf(f, ": %d", i); }
     fprintf(f, "}");
-    run_hf_config_end(&out, path);
 }
 
 // ----------------------------------------------------------------------------
@@ -177,6 +177,7 @@ static outputs forward_all(bert_ctx *ctx, bert_model *m, const dataset *d, int w
     batch_alloc(&b, B);
     int saved_training = ctx->training, saved_grad = ctx->grad_enabled;
     ctx->training = 0; ctx->grad_enabled = 0;
+    ctx->remove_padding = ro.remove_padding;   // acts on inference only
     for (int i = 0; i < d->n; i += B) {
         int nb = d->n - i < B ? d->n - i : B;
         for (int e = 0; e < nb; e++) idx[e] = (size_t)(i + e);
@@ -297,6 +298,7 @@ static void setup_labels(const dataset *train) {
 
 static void setup(task_state *t) {
     if (!(t->v = bert_vocab_load(opt.vocab))) run_die("%s", bert_last_error());
+    run_vocab_mode(t->v, &ro, 0);
     if (t->v->cls_id < 0 || t->v->sep_id < 0) run_die("%s: no [CLS] or [SEP] token", opt.vocab);
     t->pad_id = t->v->pad_id >= 0 ? t->v->pad_id : 0;
     scratch sc = { (int32_t *)run_malloc(4096 * sizeof(int32_t)), (int32_t *)run_malloc(4096 * sizeof(int32_t)), 4096 };
@@ -426,6 +428,7 @@ static int train(task_state *t) {
     run r;
     ro.measure = measure_loss;
     ro.hf_architecture = "BertForSequenceClassification";
+    ro.hf_config_keys = hf_label_keys;
     run_begin(&r, &ro, t->m, (size_t)d->n, run_total_steps(&ro, (size_t)d->n), fp);
     if (K == 1) snprintf(head, sizeof head, "regression (MSE)"); else snprintf(head, sizeof head, "%d labels", K);
     snprintf(what, sizeof what, "classify: %s | %d train examples (%d steps per epoch) | %s | T %d | metric %s", opt.task, d->n,
@@ -459,7 +462,7 @@ static void outputs_write(task_state *t) {
     if (opt.do_train) {
         if (t->have_best && bert_model_load_weights(t->m, t->model_path)) run_die("%s", bert_last_error());
         snprintf(path, sizeof path, "%s/config.json", ro.out);
-        save_hf_config(t->m, path);
+        run_hf_config(t->m, path, "BertForSequenceClassification", hf_label_keys);
         printf("model: %s (%s) | config: %s\n", t->model_path, t->have_best ? "best on dev" : "last step", path);
     }
     if (opt.do_eval) {
@@ -489,7 +492,7 @@ int main(int argc, char **argv) {
     ro = run_defaults();
     ro.out = "classify_out"; ro.print_every = 20;
     ro.drop_last = 0;   // every example in every epoch: the last batch smaller
-    run_parse("classify", intro, flags, (int)(sizeof flags / sizeof flags[0]), &ro, RUN_FLAGS_INFER | RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
+    run_parse("classify", intro, flags, (int)(sizeof flags / sizeof flags[0]), &ro, RUN_FLAGS_INFER | RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON | RUN_FLAGS_TOKENIZER, argc, argv);
     if (opt.eval_predictions) return eval_predictions(opt.eval_predictions);
     run_resolve_weights(&opt.init);   // --init DIR: DIR/model.safetensors
     check_options();

@@ -66,9 +66,10 @@ static int expand_inputs(const char **paths, int cap) {
 
 int main(int argc, char **argv) {
     run_opts ro = run_defaults();   // none of the common flags: this program keeps Google's flag names
-    run_parse("create_pretraining_data", usage, flags, NFLAGS, &ro, 0, argc, argv);
+    run_parse("create_pretraining_data", usage, flags, NFLAGS, &ro, RUN_FLAGS_TOKENIZER, argc, argv);
     if (!opt.output_file || !opt.vocab_file) run_die("--output_file and --vocab_file are required (--help for usage)");
     bert_vocab *v = bert_vocab_load(opt.vocab_file);
+    if (v) run_vocab_mode(v, &ro, 0);
     if (!v) run_die("%s", bert_last_error());
     static const char *paths[4096];
     int npaths = expand_inputs(paths, 4096);

@@ -210,6 +210,7 @@ static void batch_alloc(batch *b) {
     b->meanv = (float *)run_calloc((size_t)b->C, sizeof(float));
     if (!(b->ctx = bert_ctx_create((size_t)16 << 20))) run_die("out of memory for the activation arena");
     b->ctx->training = 0; b->ctx->grad_enabled = 0;
+    b->ctx->remove_padding = ro.remove_padding;
 }
 
 static void batch_free(batch *b) {
@@ -323,6 +324,8 @@ static int json_true(const bert_json *o, const char *key) { const bert_json *v =
 /* model.safetensors (and config.json, read beside it) for the weights; vocab.txt and
    tokenizer_config.json's do_lower_case unless --vocab / --cased say otherwise; modules.json's Pooling
    module (its config's pooling_mode_*) and Normalize module unless --pooling is given. */
+static int hf_tokenizer;   // the model directory has a tokenizer_config.json
+
 static void resolve_model_dir(void) {
     struct stat st;
     if (!opt.model || stat(opt.model, &st) != 0 || !S_ISDIR(st.st_mode)) return;
@@ -331,6 +334,7 @@ static void resolve_model_dir(void) {
     snprintf(dir_vocab, sizeof dir_vocab, "%s/vocab.txt", dir);
     if (!opt.vocab && stat(dir_vocab, &st) == 0) opt.vocab = dir_vocab;
     bert_json *tc = json_file(dir, "tokenizer_config.json");
+    hf_tokenizer = tc != NULL;   // a transformers directory: its BertTokenizer's rules unless --tokenizer says
     const bert_json *lower = bert_json_get(tc, "do_lower_case");
     if (lower && lower->type == BERT_JSON_FALSE && !opt.cased) { opt.cased = 1; fprintf(stderr, "encode: %s: cased (tokenizer_config.json)\n", dir); }
     bert_json_free(tc);
@@ -375,7 +379,7 @@ static void load_model(batch *b) {
 int main(int argc, char **argv) {
     static batch b;
     ro = run_defaults();
-    run_parse("encode", usage, flags, NFLAGS, &ro, RUN_FLAGS_INFER, argc, argv);
+    run_parse("encode", usage, flags, NFLAGS, &ro, RUN_FLAGS_INFER | RUN_FLAGS_TOKENIZER, argc, argv);
     resolve_model_dir();
     if (!opt.vocab) run_die("--vocab is required (--help for usage)");
     if (!opt.pooling) opt.pooling = "cls";
@@ -387,6 +391,7 @@ int main(int argc, char **argv) {
     if (opt.batch_size < 1 || opt.max_seq_length < 3 || ro.threads < 0)
         run_die("--batch_size >= 1, --max_seq_length >= 3 and --threads >= 0 please");
     if (!(b.v = bert_vocab_load(opt.vocab))) run_die("%s", bert_last_error());
+    run_vocab_mode(b.v, &ro, hf_tokenizer);
     if (b.v->cls_id < 0 || b.v->sep_id < 0) run_die("%s: no [CLS] or [SEP] token", opt.vocab);
     FILE *in = strcmp(opt.input, "-") ? fopen(opt.input, "rb") : stdin;
     in_path = strcmp(opt.input, "-") ? opt.input : "stdin";

@@ -100,7 +100,7 @@ static void parse_types(void);
 static void parse_options(int argc, char **argv) {
     ro = run_defaults();
     ro.out = "ner_out"; ro.optimizer = "adamw"; ro.lr = 3e-5f; ro.eps = 1e-8f; ro.seed = 42; ro.keep = 2; ro.print_every = 50;
-    run_parse("ner", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_INFER | RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
+    run_parse("ner", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_INFER | RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON | RUN_FLAGS_TOKENIZER, argc, argv);
     if (!opt.do_train && !opt.do_eval && !opt.do_predict)
         run_die("nothing to do: give --do_train, --do_eval and/or --do_predict (--help lists the flags)");
     if (opt.max_seq_length < 3) run_die("--max_seq_length must be >= 3 (one character between [CLS] and [SEP])");
@@ -162,6 +162,7 @@ static void predict_windows(bert_ctx *ctx, bert_model *m, const dataset *d, cons
     size_t *idx = (size_t *)run_calloc((size_t)EB, sizeof(size_t));
     int32_t *tags = (int32_t *)run_calloc((size_t)EB * opt.max_seq_length, sizeof(int32_t));
     ctx->training = 0; ctx->grad_enabled = 0;
+    ctx->remove_padding = ro.remove_padding;   // acts on inference only
     for (int i = 0; i < ws->n; i += EB) {
         int B = ws->n - i < EB ? ws->n - i : EB;
         for (int e = 0; e < B; e++) idx[e] = (size_t)(i + e);
@@ -267,10 +268,9 @@ static bert_model *make_model(const char *model_path) {
     return m;
 }
 
-// HF's config.json for BertForTokenClassification: the encoder's config, id2label, label2id
-static void write_hf_config(const bert_model *m, const char *path) {
-    bert_atomic_file out;
-    FILE *f = run_hf_config_begin(&out, m, path, "BertForTokenClassification");
+// config.json's head keys for HF's BertForTokenClassification (OUT and every checkpoint): id2label, label2id
+static void hf_tag_keys(FILE *f, const bert_model *m) {
+    (void)m;
     fprintf(f, ", \"num_labels\": %d, \"ner_tagging\": \"%s\", \"ner_crf\": %s, \"id2label\": {", ntags, opt.tagging,
             opt.use_crf ? "true" : "false");
     char name[96];
@@ -278,7 +278,6 @@ static void write_hf_config(const bert_model *m, const char *path) {
     fprintf(f, "}, \"label2id\": {");
     for (int k = 0; k < ntags; k++) { tag_name(k, name, sizeof name); fprintf(f, k ? ", \"%s\": %d" : "\"%s\": %d", name, k); }
     fprintf(f, "}");
-    run_hf_config_end(&out, path);
 }
 
 // ----------------------------------------------------------------------------
@@ -295,6 +294,7 @@ static const char *data_path(char *buf, size_t n, const char *given, const char 
 
 static bert_vocab *load_vocab(void) {
     bert_vocab *v = bert_vocab_load(opt.vocab);
+    if (v) run_vocab_mode(v, &ro, 0);
     if (!v) run_die("%s", bert_last_error());
     if (v->cls_id < 0 || v->sep_id < 0 || v->pad_id < 0 || v->unk_id < 0) run_die("%s: needs [CLS], [SEP], [PAD] and [UNK]", opt.vocab);
     vocab = v;
@@ -342,9 +342,9 @@ static void final_tasks(run *r, bert_ctx *ctx, bert_model *m) {
 static void save_model(const bert_model *m) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", ro.out);
-    run_model_save(m, path);
+    run_model_save(m, path, ro.hf_architecture);
     snprintf(path, sizeof path, "%s/config.json", ro.out);
-    write_hf_config(m, path);
+    run_hf_config(m, path, ro.hf_architecture, hf_tag_keys);
     printf("model: %s/model.safetensors, %s/config.json\n", ro.out, ro.out);
 }
 
@@ -422,6 +422,7 @@ static int train(bert_model *m) {
     run r;
     ro.measure = measure_loss;
     ro.hf_architecture = "BertForTokenClassification";
+    ro.hf_config_keys = hf_tag_keys;
     run_begin(&r, &ro, m, (size_t)tw.n, run_total_steps(&ro, (size_t)tw.n), fingerprint);
     r.tokens_per_example = (int)(tw.tag_at[tw.n] / tw.n) + 2;
     snprintf(what, sizeof what, "train: %s | %d records, %d windows, %ld mentions (%ld overlapping ones untagged) | %s%s, %d tags",

@@ -73,7 +73,7 @@ static const char usage_text[] =
 static void parse_options(int argc, char **argv) {
     ro = run_defaults();
     ro.out = "pretrain_out"; ro.optimizer = "lamb"; ro.lr = 1e-4f; ro.epochs = 1; ro.drop_last = 1;
-    run_parse("pretrain", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON, argc, argv);
+    run_parse("pretrain", usage_text, flags, (int)(sizeof flags / sizeof *flags), &ro, RUN_FLAGS_TRAIN | RUN_FLAGS_COMMON | RUN_FLAGS_TOKENIZER, argc, argv);
     if (!po.input.count && !po.text.count) { printf("%s", usage_text); run_die("--input (TFRecords) or --text is required"); }
     if (po.text.count && !po.vocab) run_die("--text needs --vocab");
     if (!po.config && !po.init) run_die("give --config bert_config.json (or --init with a config in its metadata)");
@@ -175,6 +175,7 @@ static void text_to_tfrecord(const char *path) {
         globfree(&g);
     }
     bert_vocab *v = bert_vocab_load(po.vocab);
+    if (v) run_vocab_mode(v, &ro, 0);
     if (!v) run_die("%s", bert_last_error());
     bert_corpus corpus;
     if (bert_corpus_from_files(&corpus, v, po.do_lower_case, paths, n)) run_die("%s", bert_last_error());

@@ -198,9 +198,17 @@ static RUN_UNUSED void run_commit(bert_atomic_file *a, const char *path) {
     if (bert_atomic_close(a, path, 1)) run_die("%s", bert_last_error());
 }
 
-// bert_model_save on rank 0 (the only writer of a data-parallel run), one line and exit 1 on failure
-static RUN_UNUSED void run_model_save(const bert_model *m, const char *path) {
-    if (!run_rank() && bert_model_save(m, path)) run_die("saving %s", bert_last_error());
+// a fine-tuning architecture (not NULL or BertForPreTraining): its files leave out the pretraining heads
+static RUN_UNUSED int run_finetuned(const char *architecture) {
+    return architecture && strcmp(architecture, "BertForPreTraining") != 0;
+}
+
+/* bert_model_save on rank 0 (the only writer of a data-parallel run), one line and exit 1 on failure;
+   a fine-tuned model (run_finetuned(architecture)) without the pretraining heads (cls.*), so that
+   transformers finds no tensor its task class does not have */
+static RUN_UNUSED void run_model_save(const bert_model *m, const char *path, const char *architecture) {
+    if (run_rank()) return;
+    if (run_finetuned(architecture) ? bert_model_save_finetuned(m, path) : bert_model_save(m, path)) run_die("saving %s", bert_last_error());
 }
 
 /* --precision of inference: fp32 (the weights as trained), bf16 or int8 (bert_model_quantize: the
@@ -225,21 +233,20 @@ static RUN_UNUSED void run_precision(bert_model *m, const char *p) {
     if (bert_model_quantize(m, int8 ? BERT_PRECISION_INT8 : BERT_PRECISION_BF16)) run_die("%s", bert_last_error());
 }
 
-/* OUT/config.json for transformers beside a model.safetensors: the BERT config (bert.h writes HF's
-   keys), "model_type": "bert" and the architecture; returns the open file without its closing brace,
-   so a program adds its head's keys (id2label, ...) before run_hf_config_end. */
-static RUN_UNUSED FILE *run_hf_config_begin(bert_atomic_file *out, const bert_model *m, const char *path, const char *architecture) {
+/* config.json for transformers beside a model.safetensors: the BERT config (bert.h writes HF's
+   keys), "model_type": "bert", the architecture, and the head's keys (id2label, ...) that keys (may be
+   NULL) writes, each as ", \"key\": value". */
+static RUN_UNUSED void run_hf_config(const bert_model *m, const char *path, const char *architecture,
+                                     void (*keys)(FILE *f, const bert_model *m)) {
     char base[1024];
+    bert_atomic_file out;
     if (bert_config_to_json(&m->config, base, sizeof base) < 0) run_die("config too long");
-    FILE *f = run_create(out, path);
-    base[strlen(base) - 1] = 0;   // the closing brace comes with run_hf_config_end
+    FILE *f = run_create(&out, path);
+    base[strlen(base) - 1] = 0;   // the closing brace comes after the head's keys
     fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"%s\"], \"torch_dtype\": \"float32\"", base, architecture);
-    return f;
-}
-
-static RUN_UNUSED void run_hf_config_end(bert_atomic_file *out, const char *path) {
-    fprintf((FILE *)out->file, "}\n");
-    run_commit(out, path);
+    if (keys) keys(f, m);
+    fprintf(f, "}\n");
+    run_commit(&out, path);
 }
 
 // the sum over the ranks of x (x itself in one process); every rank must call it at the same point
@@ -323,8 +330,11 @@ typedef struct {
     int resume, overwrite, keep, save_every, eval_every, print_every, max_bad_steps;
     float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm, momentum;
     int max_memory_mb;   // 0: no cap
+    const char *tokenizer;   // --tokenizer google | hf (RUN_FLAGS_TOKENIZER); NULL: not given
+    int remove_padding;  // inference: the encoder on the real tokens only (ctx->remove_padding)
     run_loss_fn measure; void *measure_arg;   // not flags: the program's step, for --max_memory_mb
     const char *hf_architecture;              // not a flag: config.json's "architectures" in checkpoints (BertForPreTraining)
+    void (*hf_config_keys)(FILE *f, const bert_model *m);   // not a flag: the head's config.json keys (", \"num_labels\": ...")
     int drop_last;   // not a flag: 1 = an epoch's remainder is dropped (every batch full); 0 = a last, smaller batch
     int debug_kill_at_step, debug_kill_rank, debug_nan_at_step, debug_nan_count, debug_trace_records;   // testing hooks
 } run_opts;
@@ -333,7 +343,7 @@ typedef struct {
 static RUN_UNUSED run_opts run_defaults(void) {
     run_opts o;
     memset(&o, 0, sizeof o);
-    o.out = "run_out"; o.optimizer = "adamw_gb"; o.precision = "fp32";
+    o.out = "run_out"; o.optimizer = "adamw_gb"; o.precision = "fp32"; o.remove_padding = 1;
     o.epochs = 3; o.batch_size = 32; o.accumulation_steps = 1; o.warmup_steps = -1; o.seed = 12345;
     o.keep = 3; o.print_every = 10; o.max_bad_steps = 10; o.debug_nan_count = 1; o.debug_kill_rank = -1;
     o.lr = 5e-5f; o.warmup_proportion = 0.1f; o.poly_power = 1.0f; o.weight_decay = 0.01f;
@@ -341,7 +351,7 @@ static RUN_UNUSED run_opts run_defaults(void) {
     return o;
 }
 
-enum { RUN_FLAGS_TRAIN = 1, RUN_FLAGS_COMMON = 2, RUN_FLAGS_INFER = 4 };   // which groups run_parse adds
+enum { RUN_FLAGS_TRAIN = 1, RUN_FLAGS_COMMON = 2, RUN_FLAGS_INFER = 4, RUN_FLAGS_TOKENIZER = 8 };   // which groups run_parse adds
 #define RUN_MAX_FLAGS 160
 
 static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
@@ -352,8 +362,14 @@ static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
         RUN__F("threads", BERT_FLAG_INT, threads, "OpenMP threads (0: OMP_NUM_THREADS or all cores)")
         RUN__F("seed", BERT_FLAG_INT, seed, "seed of the data order, the dropout masks and a random init")
     }
+    if (groups & RUN_FLAGS_TOKENIZER) {
+        RUN__F("tokenizer", BERT_FLAG_STR, tokenizer, "google | hf: google-research/bert's tokenization.py (the default; Google's checkpoints) "
+                                                      "or Hugging Face's BertTokenizer (default for a transformers model directory): hf drops "
+                                                      "unassigned and private-use characters and makes words over 100 characters [UNK]")
+    }
     if (groups & RUN_FLAGS_INFER) {
         RUN__F("precision", BERT_FLAG_STR, precision, "inference: fp32 | bf16 | int8 (the encoder's weights in bf16 or int8: faster with AVX512-BF16 / VNNI)")
+        RUN__F("remove_padding", BERT_FLAG_BOOL, remove_padding, "inference: run the encoder on the real tokens of a batch only, attention per sequence (same outputs, faster on padded batches)")
     }
     if (groups & RUN_FLAGS_TRAIN) {
         RUN__F("optimizer", BERT_FLAG_STR, optimizer, "lamb | adamw | adamw_gb | momentum")
@@ -450,6 +466,14 @@ static RUN_UNUSED void run_parse(const char *prog, const char *intro, const bert
 #endif
 }
 
+/* --tokenizer on a loaded vocab: a program that parses RUN_FLAGS_TOKENIZER calls this after
+   bert_vocab_load. hf_dir: the vocab came from a Hugging Face model directory (tokenizer_config.json
+   beside it), which picks hf unless --tokenizer is given. */
+static RUN_UNUSED void run_vocab_mode(bert_vocab *v, const run_opts *o, int hf_dir) {
+    int hf = o->tokenizer ? !strcmp(o->tokenizer, "hf") : hf_dir;
+    if (bert_vocab_set_mode(v, hf ? BERT_TOKENIZE_HF : BERT_TOKENIZE_GOOGLE)) run_die("%s", bert_last_error());
+}
+
 // a flag's value against its meaning: one line naming the flag and the range
 #define RUN__RANGE(ok, flag, range) do { if (!(ok)) run_die("--%s must be %s", flag, range); } while (0)
 
@@ -459,6 +483,8 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
         RUN__RANGE(o->threads >= 0 && o->threads <= 4096, "threads", "in [0, 4096]");
     }
     if (groups & RUN_FLAGS_INFER) run_check_precision(o->precision);
+    if ((groups & RUN_FLAGS_TOKENIZER) && o->tokenizer && strcmp(o->tokenizer, "google") && strcmp(o->tokenizer, "hf"))
+        run_die("--tokenizer must be google or hf (got '%s')", o->tokenizer);
     if (!(groups & RUN_FLAGS_TRAIN)) return;
     bert_optim_type type;
     if (bert_optim_parse(&type, o->optimizer)) run_die("--optimizer: %s", bert_last_error());
@@ -701,10 +727,9 @@ static void run__save(run *r) {
     fprintf(run_create(&out, path), "%llu\n", (unsigned long long)r->run_id);
     run_commit(&out, path);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (bert_model_save(r->m, path)) run_die("saving %s", bert_last_error());
+    run_model_save(r->m, path, r->o->hf_architecture);
     snprintf(path, sizeof path, "%s/config.json", dir);   // the directory loads in transformers as it is
-    run_hf_config_begin(&out, r->m, path, r->o->hf_architecture ? r->o->hf_architecture : "BertForPreTraining");
-    run_hf_config_end(&out, path);
+    run_hf_config(r->m, path, r->o->hf_architecture ? r->o->hf_architecture : "BertForPreTraining", r->o->hf_config_keys);
     char micro[32], epoch[32], cur[32], bad[32], ranks[32];
     snprintf(ranks, sizeof ranks, "%d", run_world());
     snprintf(micro, sizeof micro, "%llu", (unsigned long long)r->micro);

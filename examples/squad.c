@@ -24,8 +24,10 @@
 // Differences, by design: training steps count windows (features), not questions; the first
 // answer is used where a training question has several (run_squad refuses those); --dynamic_padding
 // pads a batch to its longest window instead of max_seq_length (faster; the softmax then spans
-// fewer padding positions). Training is examples/run.h's: an epoch visits the training windows in
-// a Fisher-Yates permutation in full batches, micro-batch k of the run uses dropout step k,
+// fewer padding positions); --remove_padding (off here) runs the encoder on the windows' real tokens
+// only (faster still; the padded positions then get no logits and take no n-best slot). Training
+// is examples/run.h's: an epoch visits the training windows in a Fisher-Yates permutation in full
+// batches, micro-batch k of the run uses dropout step k,
 // checkpoints in --output_dir, --resume continues exactly, Ctrl-C saves one (exit 130);
 // with --do_predict, --eval_every N also predicts and scores --predict_file every N steps.
 #define _DEFAULT_SOURCE   // mkdir
@@ -234,7 +236,7 @@ static char *span_text(post_scratch *ps, const squad_data *d, const example *e, 
         k += (size_t)p->word_len[w];
     }
     char *tok = piece_text(v, fs->ids + f->ids_at + c->start, c->end - c->start + 1, &tlen);
-    char *final = get_final_text(&ps->fx, opt.win.do_lower_case, tok, tlen, orig, k, flen);
+    char *final = get_final_text(&ps->fx, v->mode, opt.win.do_lower_case, tok, tlen, orig, k, flen);
     if (!final) run_die("%s: question %s: %s", d->path, e->qid, bert_last_error());
     free(tok); free(orig);
     return final;
@@ -565,6 +567,7 @@ static void forward_all(bert_model *m, const feature_set *fs, logit_set *lg, pre
     if (!ctx) run_die("out of memory for the activation arena");
     ctx->training = 0;
     ctx->grad_enabled = 0;
+    ctx->remove_padding = ro.remove_padding;
     batch b;
     batch_alloc(&b, PB);
     double t0 = bert_time_s(), last = t0;
@@ -577,7 +580,7 @@ static void forward_all(bert_model *m, const feature_set *fs, logit_set *lg, pre
         bert_span_out o = bert_span_forward(ctx, m, b.ids, b.types, b.mask, n, T, NULL, NULL);
         run_read_finite(ctx, o.logits, host, opt.predict_file);   // (n,2,T): rows 2k (start) and 2k+1 (end)
         for (int k = 0; k < 2 * n; k++) memcpy(lg->v + ((size_t)2 * i + (size_t)k) * lg->stride, host + (size_t)k * T, (size_t)T * sizeof(float));
-        for (int k = 0; k < n; k++) lg->n[i + k] = T;
+        for (int k = 0; k < n; k++) lg->n[i + k] = ro.remove_padding ? fs->f[i + k].ntokens : T;   // padded rows: no logits
         r->forward_seconds += bert_time_s() - tf;
         if (bert_time_s() - last >= 10 || i + n == fs->n) {
             char eta[32];
@@ -710,11 +713,9 @@ static int train(bert_model *m, const bert_vocab *v) {
     if (run_completed(&r)) {
         char path[4200];
         snprintf(path, sizeof path, "%s/model.safetensors", ro.out);
-        run_model_save(m, path);
+        run_model_save(m, path, ro.hf_architecture);
         snprintf(path, sizeof path, "%s/config.json", ro.out);
-        bert_atomic_file out;
-        run_hf_config_begin(&out, m, path, "BertForQuestionAnswering");
-        run_hf_config_end(&out, path);
+        run_hf_config(m, path, ro.hf_architecture, NULL);
         printf("saved %s/model.safetensors and config.json (HF BertForQuestionAnswering names: bert.*, qa_outputs.*)\n", ro.out);
         if (opt.do_predict) evaluate(&r, m, v);
     }
@@ -749,10 +750,12 @@ int main(int argc, char **argv) {
     }
     ro = run_defaults();
     ro.out = "squad_out"; ro.keep = 2; ro.drop_last = 1;
-    run_parse("squad", usage_text, flags, NFLAGS, &ro, RUN_FLAGS_INFER | RUN_FLAGS_COMMON | RUN_FLAGS_TRAIN, argc, argv);
+    ro.remove_padding = 0;   // run_squad's n-best ranks the padded positions' logits too
+    run_parse("squad", usage_text, flags, NFLAGS, &ro, RUN_FLAGS_INFER | RUN_FLAGS_COMMON | RUN_FLAGS_TRAIN | RUN_FLAGS_TOKENIZER, argc, argv);
     run_resolve_weights(&opt.init);   // --init DIR: DIR/model.safetensors
     check_options();
     bert_vocab *v = bert_vocab_load(opt.vocab);
+    if (v) run_vocab_mode(v, &ro, 0);
     if (!v) run_die("%s", bert_last_error());
     if (v->cls_id < 0 || v->sep_id < 0 || v->unk_id < 0) run_die("%s: no [CLS], [SEP] or [UNK] token", opt.vocab);
     if (opt.dump_features) dump(v);

@@ -526,11 +526,11 @@ static long find_cps(const cps *h, const cps *nd) {   // str.find
    version of the original words, and its first and last characters are carried back to the
    original text through the space-free forms of both; any mismatch returns the original words.
    NULL if the tokenizer fails (bert_last_error()). */
-static char *get_final_text(final_scratch *s, int lower, const char *pred, size_t pred_len, const char *orig, size_t orig_len, size_t *out_len) {
-    int n = bert_basic_tokenize(lower, orig, orig_len, s->basic, s->basic_cap);
+static char *get_final_text(final_scratch *s, bert_tokenize_mode mode, int lower, const char *pred, size_t pred_len, const char *orig, size_t orig_len, size_t *out_len) {
+    int n = bert_basic_tokenize_mode(mode, lower, orig, orig_len, s->basic, s->basic_cap);
     if (n >= 0 && (size_t)n >= s->basic_cap) {
         s->basic = (char *)run_realloc(s->basic, s->basic_cap = (size_t)n + 64);
-        n = bert_basic_tokenize(lower, orig, orig_len, s->basic, s->basic_cap);
+        n = bert_basic_tokenize_mode(mode, lower, orig, orig_len, s->basic, s->basic_cap);
     }
     if (n < 0) return NULL;
     cps_from(&s->tok, s->basic, (size_t)n);

@@ -83,6 +83,22 @@ bad_lines=$(grep '^FAIL' "$dir/results")
 [ -n "$bad_lines" ] && echo "$bad_lines" | sed 's/^/         /'
 timeout 10 "$B/finetune_own" --train "$dir/train.tsv" --vocab $V --config "$dir/tiny.json" --out "$dir/o7" --max_memory_mb 100 > "$dir/out" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q 'does not measure its step' "$dir/out"; check $? "--max_memory_mb in a program that gives no measure: refused, not ignored (exit $rc)"
+# --tokenizer: every tokenizing program takes it (bert_vocab_set_mode). A private-use character and a
+# 150-character word: Google's tokenization.py keeps U+E000 (so "\ue000cat" is [UNK]) and splits the
+# word into pieces; Hugging Face's BertTokenizer drops U+E000 ("cat") and makes the word [UNK]
+printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\ncat\nab\n##ab\n' > "$dir/tok_vocab.txt"
+printf 'the \356\200\200cat %s\n' "$(printf 'ab%.0s' $(seq 75))" > "$dir/tok.txt"
+want_g="2 4 1 6$(printf ' 7%.0s' $(seq 74)) 3"
+"$B/encode" --ids --vocab "$dir/tok_vocab.txt" --input "$dir/tok.txt" > "$dir/g.out" 2>&1; rg=$?
+"$B/encode" --ids --vocab "$dir/tok_vocab.txt" --input "$dir/tok.txt" --tokenizer google > "$dir/g2.out" 2>&1
+"$B/encode" --ids --vocab "$dir/tok_vocab.txt" --input "$dir/tok.txt" --tokenizer hf > "$dir/h.out" 2>&1; rh=$?
+[ $rg = 0 ] && [ $rh = 0 ] && [ "$(cat "$dir/g.out")" = "$want_g" ] && cmp -s "$dir/g.out" "$dir/g2.out" && [ "$(cat "$dir/h.out")" = "2 4 5 1 3" ]
+check $? "encode --ids: the default (= --tokenizer google) keeps U+E000 and splits a 150-character word; --tokenizer hf drops U+E000, the word [UNK] ($(cut -c1-24 "$dir/g.out")... | $(cat "$dir/h.out"))"
+for prog in encode classify ner pretrain squad create_pretraining_data; do
+    "$B/$prog" --tokenizer spacy > "$dir/out" 2>&1; rc=$?
+    [ $rc = 1 ] && [ "$(wc -l < "$dir/out")" = 1 ] && grep -q 'tokenizer must be google or hf' "$dir/out"
+    check $? "$prog --tokenizer spacy: one line, exit $rc"
+done
 [ $fail = 0 ] && rm -rf "$dir"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

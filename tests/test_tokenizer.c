@@ -1,9 +1,11 @@
 // test_tokenizer.c - bert.h's WordPiece tokenizer on hand-written edge cases: accents, Final_Sigma,
-// CJK mixed with Latin, emoji, control characters, invalid UTF-8, words over 100 characters, empty
+// CJK mixed with Latin, emoji, control characters, invalid UTF-8, words over 200 characters, empty
 // texts, Hangul, combining marks beyond U+036F (Mn stripped, Mc/Me kept), truncation, byte spans,
 // and every vocab error. The expected ids were produced by
 // tests/ref/tokenizer_ref.py (google-research/bert's tokenization.py written again) on the small
 // vocab below and, when ../shared/data is present, on Google's uncased and Chinese vocabs.
+// BERT_TOKENIZE_GOOGLE against BERT_TOKENIZE_HF (long words, unassigned, private-use, format and
+// control characters): tests/data/tokenizer_modes.json, from tests/ref/tokenizer_modes_ref.py.
 // tests/test_tokenizer_data.sh compares the two tokenizers on whole corpora.
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
@@ -30,8 +32,8 @@ static int has_file(const char *path) {
 }
 
 static void test_cases(const bert_vocab *v) {
-    static char a100[101], a101[102];
-    memset(a100, 'a', 100); memset(a101, 'a', 101);
+    static char a100[101], a201[202];
+    memset(a100, 'a', 100); memset(a201, 'a', 201);
     static const tcase cases[] = {
         { "ASCII words and punctuation", "Hello, World!", -1, 1, 4, { 5, 7, 6, 8 } },
         { "WordPiece: longest match first, ## continuations", "unaffable", -1, 1, 3, { 11, 12, 13 } },
@@ -53,7 +55,7 @@ static void test_cases(const bert_vocab *v) {
         { "uncased Hangul: syllables become jamo", "\xed\x95\x9c \xed\x95\x9c\xea\xb5\xad", -1, 1, 4, { 34, 35, 36, 1 } },
         { "cased Hangul stays a syllable", "\xed\x95\x9c", -1, 0, 1, { 1 } },
         { "ASCII symbols are punctuation", "$5.00 hello!!", -1, 1, 7, { 10, 40, 9, 41, 5, 8, 8 } },
-        { "a word of 101 characters -> [UNK]", a101, -1, 1, 1, { 1 } },
+        { "a word of 201 characters -> [UNK]", a201, -1, 1, 1, { 1 } },
         { "cased: case kept", "Hello hello", -1, 0, 2, { 38, 5 } },
     };
     for (int c = 0; c < N_OF(cases); c++) {
@@ -146,6 +148,106 @@ static void test_marks(void) {
         }
     }
     bert_vocab_free(v);
+}
+
+// BERT_TOKENIZE_GOOGLE and BERT_TOKENIZE_HF on tests/data/tokenizer_modes.json: every text, uncased and
+// cased, gives the reference's ids (bert_tokenize under bert_vocab_set_mode) and basic words
+// (bert_basic_tokenize_mode) in each mode (printed: the ids uncased / cased). The fixture's google expectations were checked against
+// google-research/bert's tokenization.py itself; its hf ones come from tokenizer_ref.py --hf. Then
+// the test is shown able to fail: under the other mode's rules, exactly the cases whose expectations
+// differ between the modes fail.
+static const char *const mode_name[2] = { "google", "hf" }, *const case_name[2] = { "cased", "uncased" };
+
+static const bert_json *mode_want(const bert_json *k, int m, int lower) {
+    return bert_json_get(bert_json_get(k, mode_name[m]), case_name[lower]);
+}
+
+static int same_json(const bert_json *a, const bert_json *b) {   // the ids and words of two expectations
+    const bert_json *ia = bert_json_get(a, "ids"), *ib = bert_json_get(b, "ids"), *wa = bert_json_get(a, "words"), *wb = bert_json_get(b, "words");
+    if (!ia || !ib || !wa || !wb || ia->count != ib->count || wa->string_len != wb->string_len || memcmp(wa->string, wb->string, wa->string_len)) return 0;
+    for (int i = 0; i < ia->count; i++) if (ia->child[i].number != ib->child[i].number) return 0;
+    return 1;
+}
+
+// the cases (uncased or cased) where v under `rules` does not give mode `want`'s ids and words
+static int modes_mismatches(bert_vocab *v, const bert_json *cases, int rules, int want, int verbose) {
+    int bad_cases = 0;
+    bert_vocab_set_mode(v, rules ? BERT_TOKENIZE_HF : BERT_TOKENIZE_GOOGLE);
+    for (int c = 0; c < cases->count; c++) {
+        const bert_json *k = &cases->child[c], *text = bert_json_get(k, "text"), *name = bert_json_get(k, "name");
+        int bad = 0, n_ids[2] = { 0, 0 };
+        for (int lower = 1; lower >= 0; lower--) {
+            const bert_json *w = mode_want(k, want, lower), *ids_want = bert_json_get(w, "ids"), *words_want = bert_json_get(w, "words");
+            int32_t ids[512];
+            char words[2048];
+            int n = bert_tokenize(v, lower, text->string, text->string_len, ids, 512);
+            int nw = bert_basic_tokenize_mode(v->mode, lower, text->string, text->string_len, words, sizeof words);
+            int ok = ids_want && words_want && n == ids_want->count && n <= 512 && nw >= 0 && (size_t)nw == words_want->string_len &&
+                     (size_t)nw < sizeof words && !memcmp(words, words_want->string, (size_t)nw);
+            for (int i = 0; ok && i < n; i++) ok = ids_want->child[i].number == ids[i];
+            bad |= !ok;
+            n_ids[lower] = n;
+        }
+        if (verbose) CHECK(!bad, "%-6s %-68s %3d / %3d ids", mode_name[want], name->string, n_ids[1], n_ids[0]);
+        bad_cases += bad;
+    }
+    return bad_cases;
+}
+
+static void test_modes(void) {
+    const char *path = "tests/data/tokenizer_modes.json";
+    char *data = (char *)malloc(1 << 20);
+    FILE *f = data ? fopen(path, "rb") : NULL;
+    size_t size = f ? fread(data, 1, 1 << 20, f) : 0;
+    bert_json *j = NULL;
+    if (f) fclose(f);
+    int parsed = size > 0 && size < (1 << 20) && bert_json_parse(&j, data, size) == BERT_OK;
+    free(data);
+    const bert_json *tokens = bert_json_get(j, "vocab"), *cases = bert_json_get(j, "cases");
+    int wellformed = parsed && tokens && tokens->type == BERT_JSON_ARRAY && cases && cases->type == BERT_JSON_ARRAY && cases->count > 0;
+    for (int c = 0; wellformed && c < cases->count; c++) {
+        const bert_json *k = &cases->child[c], *t = bert_json_get(k, "text"), *name = bert_json_get(k, "name");
+        wellformed = t && t->type == BERT_JSON_STRING && name && name->type == BERT_JSON_STRING;
+        for (int m = 0; m < 4 && wellformed; m++) {
+            const bert_json *w = mode_want(k, m / 2, m % 2), *ids = bert_json_get(w, "ids"), *words = bert_json_get(w, "words");
+            wellformed = ids && ids->type == BERT_JSON_ARRAY && words && words->type == BERT_JSON_STRING;
+        }
+    }
+    if (!CHECK(wellformed, "read %s: %d cases (%s)", path, cases ? cases->count : 0, parsed ? "parsed" : bert_last_error())) {
+        bert_json_free(j);
+        return;
+    }
+    char text[4096];
+    size_t len = 0;
+    for (int i = 0; i < tokens->count && len + tokens->child[i].string_len + 1 < sizeof text; i++) {
+        memcpy(text + len, tokens->child[i].string, tokens->child[i].string_len);
+        len += tokens->child[i].string_len;
+        text[len++] = '\n';
+    }
+    bert_vocab *v = bert_vocab_parse(text, len, path);
+    if (!CHECK(v && v->size == tokens->count && v->mode == BERT_TOKENIZE_GOOGLE, "the fixture's vocab: %d tokens, mode BERT_TOKENIZE_GOOGLE after parsing",
+               v ? v->size : 0)) {
+        bert_vocab_free(v); bert_json_free(j);
+        return;
+    }
+    int differ = 0;
+    for (int c = 0; c < cases->count; c++)
+        differ += !same_json(mode_want(&cases->child[c], 0, 1), mode_want(&cases->child[c], 1, 1)) ||
+                  !same_json(mode_want(&cases->child[c], 0, 0), mode_want(&cases->child[c], 1, 0));
+    for (int m = 0; m < 2; m++) {
+        int bad = modes_mismatches(v, cases, m, m, 1);
+        CHECK(bad == 0, "%s: %d of %d texts differ from the reference (uncased or cased)", mode_name[m], bad, cases->count);
+    }
+    int flipped[2] = { modes_mismatches(v, cases, 1, 0, 0), modes_mismatches(v, cases, 0, 1, 0) };
+    CHECK(differ > 0 && flipped[0] == differ && flipped[1] == differ,
+          "flipped modes: %d google and %d hf expectations fail under the other's rules (the %d texts where the modes differ)",
+          flipped[0], flipped[1], differ);
+    CHECK(bert_vocab_set_mode(v, (bert_tokenize_mode)2) == BERT_ERR_ARG && v->mode == BERT_TOKENIZE_GOOGLE &&
+          bert_vocab_set_mode(NULL, BERT_TOKENIZE_HF) == BERT_ERR_ARG &&
+          bert_basic_tokenize_mode((bert_tokenize_mode)-1, 1, "a", 1, text, sizeof text) == -BERT_ERR_ARG,
+          "bert_vocab_set_mode and bert_basic_tokenize_mode refuse a mode out of range (and a NULL vocab)");
+    bert_vocab_free(v);
+    bert_json_free(j);
 }
 
 static void test_spans(const bert_vocab *v) {
@@ -421,6 +523,7 @@ int main(void) {
     test_spans(v);
     test_truncation_and_args(v);
     test_basic();
+    test_modes();
     test_real_vocabs();
     test_vocab_build();
     bert_vocab_free(v);

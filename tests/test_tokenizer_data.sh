@@ -1,8 +1,11 @@
 #!/bin/sh
 # bert.h's tokenizer against tests/ref/tokenizer_ref.py (google-research/bert's tokenization.py
 # written again, stdlib only) on every text in ../shared/data and on generated Unicode corpora:
-# the outputs must be identical byte for byte. One check per corpus and mode, and one that bert.h's
-# Unicode tables are what tools/gen_unicode_tables.py makes from this Python; ends with
+# the outputs must be identical byte for byte. The generated corpora run twice, under
+# BERT_TOKENIZE_GOOGLE and BERT_TOKENIZE_HF (--hf on both sides: every code point's fate, Cn/Co/Cf
+# included, in both modes). One check per corpus and mode, one that bert.h's Unicode tables are what
+# tools/gen_unicode_tables.py makes from this Python, and one that tests/data/tokenizer_modes.json is
+# what tests/ref/tokenizer_modes_ref.py writes; ends with
 # "N passed, N failed". Run from the repository root after `make` built $TOKENIZE_DUMP
 # (default build/tokenize_dump). Skips, with a message, when the data or /usr/bin/python3 is absent.
 DATA=${BERT_DATA:-../shared/data}
@@ -19,6 +22,11 @@ if "$PY" tools/gen_unicode_tables.py --check bert.h > "${TMPDIR:-/tmp}/gen.$$" 2
     echo "  ok   $(cat "${TMPDIR:-/tmp}/gen.$$")"; passed=$((passed + 1))
 else
     echo "  FAIL $(cat "${TMPDIR:-/tmp}/gen.$$")"; failed=$((failed + 1))
+fi
+if "$PY" tests/ref/tokenizer_modes_ref.py --check tests/data/tokenizer_modes.json > "${TMPDIR:-/tmp}/gen.$$" 2>&1; then
+    echo "  ok   $(cat "${TMPDIR:-/tmp}/gen.$$")"; passed=$((passed + 1))
+else
+    echo "  FAIL $(tail -n 3 "${TMPDIR:-/tmp}/gen.$$")"; failed=$((failed + 1))
 fi
 rm -f "${TMPDIR:-/tmp}/gen.$$"
 if [ ! -d "$DATA" ] || [ ! -f "$UNCASED" ] || [ ! -f "$CHINESE" ]; then
@@ -66,5 +74,10 @@ compare unicode "$UNCASED" "basic tokenizer, cased" --basic --cased
 compare fuzz    "$UNCASED" "uncased vocab"
 compare fuzz    "$CHINESE" "Chinese vocab"
 compare fuzz    "$UNCASED" "uncased vocab, do_lower_case=0" --cased
+compare unicode "$UNCASED" "hf: basic tokenizer, do_lower_case" --basic --hf
+compare unicode "$UNCASED" "hf: basic tokenizer, cased" --basic --cased --hf
+compare fuzz    "$UNCASED" "hf: uncased vocab" --hf
+compare fuzz    "$CHINESE" "hf: Chinese vocab" --hf
+compare fuzz    "$UNCASED" "hf: uncased vocab, do_lower_case=0" --cased --hf
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

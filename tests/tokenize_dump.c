@@ -1,10 +1,11 @@
 // tokenize_dump - bert.h's tokenizer on a file of texts, printed as tests/ref/tokenizer_ref.py
 // prints them, so that tests/test_tokenizer_data.sh can compare the two byte for byte.
 //
-//     tokenize_dump VOCAB [--cased] [--basic] [--framed] [INPUT]
+//     tokenize_dump VOCAB [--cased] [--basic] [--framed] [--hf] [INPUT]
 //
 // Texts: one per line, or with --framed records "<byte length>\n<bytes>\n". Output: one line per
-// text, the ids separated by spaces (--basic: the basic tokenizer's words). Exit 1 on any error.
+// text, the ids separated by spaces (--basic: the basic tokenizer's words). --hf: BERT_TOKENIZE_HF
+// (tokenizer_ref.py --hf) instead of BERT_TOKENIZE_GOOGLE. Exit 1 on any error.
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include <stdio.h>
@@ -15,19 +16,20 @@ static int fail(const char *what) { fprintf(stderr, "tokenize_dump: %s\n", what)
 
 int main(int argc, char **argv) {
     const char *vocab_path = NULL, *input = NULL;
-    int lower = 1, basic = 0, framed = 0;
+    int lower = 1, basic = 0, framed = 0, hf = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--cased")) lower = 0;
         else if (!strcmp(argv[i], "--basic")) basic = 1;
         else if (!strcmp(argv[i], "--framed")) framed = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) return fail("usage: tokenize_dump VOCAB [--cased] [--basic] [--framed] [INPUT]");
+        else if (!strcmp(argv[i], "--hf")) hf = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) return fail("usage: tokenize_dump VOCAB [--cased] [--basic] [--framed] [--hf] [INPUT]");
         else if (!vocab_path) vocab_path = argv[i];
         else if (!input) input = argv[i];
         else return fail("too many arguments");
     }
-    if (!vocab_path) return fail("usage: tokenize_dump VOCAB [--cased] [--basic] [--framed] [INPUT]");
+    if (!vocab_path) return fail("usage: tokenize_dump VOCAB [--cased] [--basic] [--framed] [--hf] [INPUT]");
     bert_vocab *v = bert_vocab_load(vocab_path);
-    if (!v) return fail(bert_last_error());
+    if (!v || bert_vocab_set_mode(v, hf ? BERT_TOKENIZE_HF : BERT_TOKENIZE_GOOGLE)) return fail(bert_last_error());
     FILE *f = input ? fopen(input, "rb") : stdin;
     if (!f) return fail("cannot open the input");
     size_t len = 0, cap = 1 << 20;
@@ -56,11 +58,11 @@ int main(int argc, char **argv) {
         const char *text = data + pos;
         pos += n + 1;
         if (basic) {
-            int k = bert_basic_tokenize(lower, text, n, out, (size_t)out_cap);
+            int k = bert_basic_tokenize_mode(v->mode, lower, text, n, out, (size_t)out_cap);
             if (k < 0) return fail(bert_last_error());
             if (k >= out_cap) {
                 out = (char *)realloc(out, (size_t)(out_cap = k + 1));
-                if (!out || bert_basic_tokenize(lower, text, n, out, (size_t)out_cap) != k) return fail("basic tokenizer");
+                if (!out || bert_basic_tokenize_mode(v->mode, lower, text, n, out, (size_t)out_cap) != k) return fail("basic tokenizer");
             }
             fwrite(out, 1, (size_t)k, stdout);
         } else {

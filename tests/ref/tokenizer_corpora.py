@@ -12,8 +12,9 @@ hold newlines), one per corpus, into OUT_DIR:
   sample.txt   every line of bert_sample/sample_text.txt (empty ones too)
   unicode.txt  generated: every code point but the surrogates, 256 consecutive ones per text, then
                each once between capital sigmas ("AΣcΣ", for the Final_Sigma rule)
-  fuzz.txt     generated: 20000 random strings over characters the tokenizer treats specially,
-               words of 98-103 characters, and 5000 random byte strings (mostly invalid UTF-8),
+  fuzz.txt     generated: 20000 random strings over characters the tokenizer treats specially
+               (unassigned and private-use ones too), words of 98-103 and 198-203 characters (the
+               two max_input_chars_per_word), and 5000 random byte strings (mostly invalid UTF-8),
                seed 1234
 Prints "NAME COUNT" per file written. A corpus whose source is missing is skipped.
 """
@@ -80,13 +81,15 @@ def texts_fuzz(_):
                "\u4e2d\u6587\uf900\U0002f800\u3002\uff0c\u3000\u2028\u2029\u200b\u200d\ufeff\ufffd"
                "'.:^`\u00b7\u2019!\"#$%&()*+,-/;<=>?@[\\]_{|}~\u00a1\u00bf\u2014\u2026"
                "\U0001f600\U0001f44d\U0001f3fb\u2764\ufe0f\U000e0001\U0010fffd\u0628\u064e\u05d0\u05b8"
-               "\u00c5\u212b\u1e9e\ufb01\u2126\u1e0a\u0323\u0307\u01c5\u1f88\u24b6\U00010400")
+               "\u00c5\u212b\u1e9e\ufb01\u2126\u1e0a\u0323\u0307\u01c5\u1f88\u24b6\U00010400"
+               "\ue000\uf8ff\U000f0000\U00100000\u0378\ufdd0\uffff\U0010ffff\u00ad\u2060\x85\x9f")
     rng = random.Random(1234)
     for _ in range(20000):
         yield "".join(rng.choice(special) for _ in range(rng.randint(0, 40)))
-    for n in range(98, 104):   # around max_input_chars_per_word, counted after normalisation
+    for n in [*range(98, 104), *range(198, 204)]:   # around max_input_chars_per_word, counted after normalisation
         yield "a" * n
         yield "x" * (n - 1) + "\u00e9 " + "Z\u0301" * n + " " + "\u0130" * n + " " + "ab" * (n // 2) + "!"
+        yield "b" * (n - 1) + "\ue000 " + "\u200b".join("c" * n) + " " + "d" * (n - 2) + "\U000f0000\u0378e"
     for _ in range(5000):
         yield bytes(rng.choice((rng.randrange(256), rng.randrange(0x80, 0x100), 0x41, 0x20))
                     for _ in range(rng.randint(0, 24)))

@@ -1,14 +1,25 @@
 #!/usr/bin/python3
-"""Reference for bert.h's tokenizer: google-research/bert's tokenization.py, written out again
-with the standard library only (BasicTokenizer, then WordpieceTokenizer).
+"""Reference for bert.h's tokenizer: google-research/bert's tokenization.py (master), written out
+again with the standard library only (BasicTokenizer, then WordpieceTokenizer).
 
-    /usr/bin/python3 tests/ref/tokenizer_ref.py VOCAB [--cased] [--basic] [--framed] [INPUT]
+    /usr/bin/python3 tests/ref/tokenizer_ref.py VOCAB [--cased] [--basic] [--framed] [--hf] [INPUT]
 
 Reads texts from INPUT (or stdin): one per line (split on b"\\n"), or with --framed as records
 "<byte length>\\n<bytes>\\n" so that texts may hold newlines. Bytes are decoded as
 bytes.decode("utf-8", "replace"): every invalid sequence becomes U+FFFD, which _clean_text then
 drops. Prints one line per text: the token ids separated by spaces, or with --basic the words of
 the basic tokenizer alone, joined by single spaces. --cased sets do_lower_case=False.
+--hf follows Hugging Face transformers' BertTokenizer instead where the two differ (bert.h's
+BERT_TOKENIZE_HF), as its tokenization_bert.py / tokenization_utils.py define it:
+                      _is_control          max_input_chars_per_word
+    tokenization.py   category Cc or Cf    200   (master: Cc/Cf since 2019-03-28, 200 since
+    BertTokenizer     category C*          100    2018-11-23; the first release's C* and 100 stayed
+                                                  in BertTokenizer)
+so under --hf unassigned (Cn), private-use (Co) and surrogate (Cs) characters are dropped with the
+control characters, and words of 101-200 characters become [UNK]. (\t \n \r are whitespace in both.)
+And with do_lower_case, BertTokenizer.tokenize (PreTrainedTokenizer.tokenize) first lowercases the
+text one character at a time (re.sub of "(.+?)" with .lower(), special tokens aside), so str.lower()'s
+Final_Sigma never applies: a final capital sigma becomes U+03C3, not U+03C2.
 The vocab is read as load_vocab does: one token per line (split on "\\n"), str.strip()ped, id =
 line number - 1.
 """
@@ -38,10 +49,11 @@ def is_whitespace(ch):
     return unicodedata.category(ch) == "Zs"
 
 
-def is_control(ch):
+def is_control(ch, hf=False):
     if ch in ("\t", "\n", "\r"):
         return False
-    return unicodedata.category(ch).startswith("C")
+    cat = unicodedata.category(ch)
+    return cat.startswith("C") if hf else cat in ("Cc", "Cf")
 
 
 def is_punctuation(ch):
@@ -57,11 +69,11 @@ def is_chinese_char(cp):
             0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
 
 
-def clean_text(text):
+def clean_text(text, hf=False):
     out = []
     for ch in text:
         cp = ord(ch)
-        if cp == 0 or cp == 0xFFFD or is_control(ch):
+        if cp == 0 or cp == 0xFFFD or is_control(ch, hf):
             continue
         out.append(" " if is_whitespace(ch) else ch)
     return "".join(out)
@@ -95,8 +107,10 @@ def split_on_punc(text):
     return ["".join(w) for w in words]
 
 
-def basic_tokenize(text, do_lower_case):
-    text = tokenize_chinese_chars(clean_text(text))
+def basic_tokenize(text, do_lower_case, hf=False):
+    if hf and do_lower_case:   # PreTrainedTokenizer.tokenize's lowercasing, character by character
+        text = "".join(ch.lower() for ch in text)
+    text = tokenize_chinese_chars(clean_text(text, hf))
     split = []
     for token in whitespace_tokenize(text):
         if do_lower_case:
@@ -105,7 +119,10 @@ def basic_tokenize(text, do_lower_case):
     return whitespace_tokenize(" ".join(split))
 
 
-def wordpiece(word, vocab, max_chars=100):
+MAX_CHARS, MAX_CHARS_HF = 200, 100   # max_input_chars_per_word: tokenization.py, BertTokenizer
+
+
+def wordpiece(word, vocab, max_chars=MAX_CHARS):
     chars = list(word)
     if len(chars) > max_chars:
         return ["[UNK]"]
@@ -146,18 +163,19 @@ def read_texts(data, framed):
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     flags = {a for a in sys.argv[1:] if a.startswith("--")}
-    if not 1 <= len(args) <= 2 or flags - {"--cased", "--basic", "--framed"}:
+    if not 1 <= len(args) <= 2 or flags - {"--cased", "--basic", "--framed", "--hf"}:
         sys.exit(__doc__)
     vocab = load_vocab(args[0])
     data = open(args[1], "rb").read() if len(args) == 2 else sys.stdin.buffer.read()
-    lower = "--cased" not in flags
+    lower, hf = "--cased" not in flags, "--hf" in flags
+    max_chars = MAX_CHARS_HF if hf else MAX_CHARS
     out = []
     for raw in read_texts(data, "--framed" in flags):
-        words = basic_tokenize(raw.decode("utf-8", "replace"), lower)
+        words = basic_tokenize(raw.decode("utf-8", "replace"), lower, hf)
         if "--basic" in flags:
             out.append(" ".join(words))
         else:
-            out.append(" ".join(str(vocab[p]) for w in words for p in wordpiece(w, vocab)))
+            out.append(" ".join(str(vocab[p]) for w in words for p in wordpiece(w, vocab, max_chars)))
     sys.stdout.buffer.write(("\n".join(out) + ("\n" if out else "")).encode("utf-8", "surrogatepass"))
 
 
