@@ -171,6 +171,8 @@ SCRIPT_TESTS += tests/test_hf_load.sh
 SCRIPT_TESTS += tests/test_onnx.sh
 # --remove_padding (the encoder on the real tokens only) through encode, classify, ner, squad against the padded path
 SCRIPT_TESTS += tests/test_remove_padding.sh
+# --precision bf16 training (bert_cpu_bf16_kernels) through the run layer: the fp32 loss curve, resume, classify
+SCRIPT_TESTS += tests/test_bf16_train.sh
 ORT_DIR ?= build/ort/node_modules
 PYTHON ?= /usr/bin/python3
 test: $(TEST_BINS) $(BUILD)/tokenize_dump $(BUILD)/convert_forward $(BUILD)/onnx_forward $(BUILD)/finetune_own $(BUILD)/st_compare $(EXAMPLE_BINS) cxx-check readme-check cuda-check

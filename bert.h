@@ -357,6 +357,11 @@ typedef struct bert_kernels {
 } bert_kernels;
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void);
+BERTDEF const bert_kernels *bert_cpu_bf16_kernels(void);
+/* The CPU table with bf16 mixed precision for training: the linear layers' forward and both backward
+   GEMMs take bf16-rounded inputs (round to nearest even; weights from the fp32 master copy each call)
+   and sum in fp32 (AMX-BF16 tiles, AVX512-BF16 vdpbf16ps, or plain C: bert_bf16_kernel_name); all
+   else is the fp32 table's. Host memory, the same models and contexts: bert_ctx_create_on(it, bytes). */
 BERTDEF const bert_kernels *bert_measure_kernels(void);
 /* Counts instead of computing: memory that is never allocated, kernels that do nothing (results
    read as zeros). Build a step on bert_ctx_create_on(bert_measure_kernels(), 0) with a real model
@@ -1890,35 +1895,74 @@ static void bert__bgemm_micro(int K2, const uint16_t *a, size_t lda, const uint1
 #endif
 
 
+static int bert__bf16_k2(int K) { return ((K + 1) / 2 + 15) / 16 * 16; }   // k pairs, padded to an AMX tile's 32 k
+
+// M' (R,K) = X (row stride ld) or, when t, X^T, rounded to bf16 into the weight-panel layout h:
+// (ceil(R/32), K2, 32, 2), zero-padded
+static void bert__bf16_pack_panels(uint16_t *h, const float *X, size_t ld, int t, int R, int K, int K2) {
+    int panels = (R + BERT__QNR - 1) / BERT__QNR;
+    BERT__PARALLEL_FOR_IF((size_t)R * K)
+    for (int p = 0; p < panels; p++) {
+        uint16_t *panel = h + (size_t)p * K2 * BERT__QNR * 2;
+        int j0 = p * BERT__QNR, j1 = R < j0 + BERT__QNR ? R : j0 + BERT__QNR;
+        memset(panel, 0, (size_t)K2 * BERT__QNR * 2 * sizeof(uint16_t));
+        if (t)   // X^T: row k of X holds the panel's 32 columns side by side
+            for (int k = 0; k < K; k++) {
+                const float *xk = X + (size_t)k * ld;
+                uint16_t *dst = panel + (size_t)(k / 2) * BERT__QNR * 2 + k % 2;
+                for (int j = j0; j < j1; j++) dst[(j - j0) * 2] = bert__bf16(xk[j]);
+            }
+        else
+            for (int j = j0; j < j1; j++)
+                for (int k = 0; k < K; k++) panel[(size_t)(k / 2) * BERT__QNR * 2 + (j - j0) * 2 + k % 2] = bert__bf16(X[(size_t)j * ld + k]);
+    }
+}
+
 static int bert__bweight_make(bert_qweight *q, const float *W, int OC, int IC) {
-    int K2 = ((IC + 1) / 2 + 15) / 16 * 16, panels = (OC + BERT__QNR - 1) / BERT__QNR;
+    int K2 = bert__bf16_k2(IC), panels = (OC + BERT__QNR - 1) / BERT__QNR;
     memset(q, 0, sizeof *q);
     q->OC = OC; q->IC = IC; q->K4 = K2;
-    q->h = (uint16_t *)bert__calloc((size_t)panels * K2 * BERT__QNR * 2, sizeof(uint16_t));
+    q->h = (uint16_t *)bert__malloc((size_t)panels * K2 * BERT__QNR * 2 * sizeof(uint16_t));
     if (!q->h) return BERT_ERR_OOM;
-    for (int j = 0; j < OC; j++) {
-        uint16_t *panel = q->h + (size_t)(j / BERT__QNR) * K2 * BERT__QNR * 2;
-        for (int k = 0; k < IC; k++) panel[(size_t)(k / 2) * BERT__QNR * 2 + (j % BERT__QNR) * 2 + k % 2] = bert__bf16(W[(size_t)j * IC + k]);
-    }
+    bert__bf16_pack_panels(q->h, W, (size_t)IC, 0, OC, IC, K2);
     return BERT_OK;
+}
+
+// M' (R,K) (X itself, or X^T when t; row stride ld) -> xh: Rpad rows of K2*2 bf16, zero padding
+static void bert__bf16_pack_rows(uint16_t *xh, const float *X, size_t ld, int t, int R, int Rpad, int K, int K2) {
+    size_t lh = (size_t)K2 * 2;
+    if (t) {   // X^T: 32 x 32 blocks, each read along X's rows and written along xh's
+        int rb = (Rpad + 31) / 32;
+        BERT__PARALLEL_FOR_IF((size_t)R * K)
+        for (int b = 0; b < rb; b++) {
+            int i0 = b * 32, i1 = Rpad < i0 + 32 ? Rpad : i0 + 32;
+            for (int i = i0; i < i1; i++) memset(xh + (size_t)i * lh, 0, lh * sizeof(uint16_t));
+            for (int k0 = 0; k0 < K; k0 += 32)
+                for (int k = k0; k < K && k < k0 + 32; k++) {
+                    const float *xk = X + (size_t)k * ld;
+                    for (int i = i0; i < i1 && i < R; i++) xh[(size_t)i * lh + k] = bert__bf16(xk[i]);
+                }
+        }
+        return;
+    }
+    BERT__PARALLEL_FOR_IF((size_t)R * K)
+    for (int i = 0; i < Rpad; i++) {
+        uint16_t *hi = xh + (size_t)i * lh;
+        if (i >= R) { memset(hi, 0, lh * sizeof(uint16_t)); continue; }
+        int k = 0;
+        const float *xi = X + (size_t)i * ld;
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512BF16__)
+        for (; k + 16 <= K; k += 16)   // vcvtneps2bf16: round to nearest even, as bert__bf16
+            _mm256_storeu_si256((__m256i *)(void *)(hi + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xi + k)));
+#endif
+        for (; k < K; k++) hi[k] = bert__bf16(xi[k]);
+        memset(hi + K, 0, (lh - (size_t)K) * sizeof(uint16_t));   // (arena memory: NaN bits x 0 would be NaN)
+    }
 }
 
 // X (N,IC) -> xh (Npad rows of K2*2 bf16, zero padding)
 static void bert__bf16_rows(uint16_t *xh, const float *X, int N, int Npad, int IC, int K2) {
-    size_t ld = (size_t)K2 * 2;
-    BERT__PARALLEL_FOR_IF((size_t)N * IC)
-    for (int i = 0; i < Npad; i++) {
-        uint16_t *hi = xh + (size_t)i * ld;
-        if (i >= N) { memset(hi, 0, ld * sizeof(uint16_t)); continue; }
-        const float *xi = X + (size_t)i * IC;
-        int k = 0;
-#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512BF16__)
-        for (; k + 16 <= IC; k += 16)   // vcvtneps2bf16: round to nearest even, as bert__bf16
-            _mm256_storeu_si256((__m256i *)(void *)(hi + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xi + k)));
-#endif
-        for (; k < IC; k++) hi[k] = bert__bf16(xi[k]);
-        memset(hi + IC, 0, (ld - (size_t)IC) * sizeof(uint16_t));   // (arena memory: NaN bits x 0 would be NaN)
-    }
+    bert__bf16_pack_rows(xh, X, (size_t)IC, 0, N, Npad, IC, K2);
 }
 
 #if defined(BERT__AMX) && defined(__AMX_BF16__)
@@ -2041,6 +2085,66 @@ static void bert__linear_backward(float *dinp, float *dweight, float *dbias, con
                                   const float *inp, const float *weight, int N, int IC, int OC) {
     if (dinp) bert__sgemm_blocked(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
     if (dweight) bert__sgemm_blocked(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
+    if (dbias) bert__column_sums(dbias, dout, N, OC);
+}
+
+// ----------------------------------------------------------------------------
+// bf16 training (bert_cpu_bf16_kernels): the linear layer's three GEMMs with bf16 inputs and fp32
+// sums on the bf16 GEMM above. Both operands are rounded and packed per call (the weights twice a
+// step: W for the forward, W^T for dX), so the fp32 weights stay the master copy; outputs, grads,
+// bias sums and everything outside the GEMMs stay fp32. Each output's error is the bf16 GEMM's bound.
+
+static BERT__THREAD_LOCAL unsigned char *bert__bf16_buf;   // the packed operands, per thread, grown once
+static BERT__THREAD_LOCAL size_t bert__bf16_cap;
+
+// C (M,N) = beta C + A' B'^T, A' (M,K) = A or A^T (ta), B' (N,K) = B or B^T (tb); beta 0 or 1
+static void bert__bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb,
+                            float beta, float *C, const bert__epilogue *ep) {
+    int K2 = bert__bf16_k2(K), Mpad = (M + BERT__QPAD - 1) / BERT__QPAD * BERT__QPAD, panels = (N + BERT__QNR - 1) / BERT__QNR;
+    size_t hb = ((size_t)panels * K2 * BERT__QNR * 2 * sizeof(uint16_t) + 63) & ~(size_t)63, ab = ((size_t)Mpad * K2 * 2 * sizeof(uint16_t) + 63) & ~(size_t)63;
+    size_t need = hb + ab + (beta != 0.0f ? (size_t)M * N * sizeof(float) : 0);
+    if (need > bert__bf16_cap) {
+        BERT_FREE(bert__bf16_buf);
+        bert__bf16_buf = (unsigned char *)BERT_MALLOC(need);
+        BERT_ASSERT_MSG(bert__bf16_buf != NULL, "bf16 GEMM: out of memory for the packed operands");
+        bert__bf16_cap = need;
+    }
+    bert_qweight q;
+    memset(&q, 0, sizeof q);
+    q.OC = N; q.IC = K; q.K4 = K2;
+    q.h = (uint16_t *)(void *)bert__bf16_buf;
+    uint16_t *ah = (uint16_t *)(void *)(bert__bf16_buf + hb);
+    float *tmp = beta != 0.0f ? (float *)(void *)(bert__bf16_buf + hb + ab) : NULL;
+    bert__bf16_pack_panels(q.h, B, ldb, tb, N, K, K2);
+    bert__bf16_pack_rows(ah, A, lda, ta, M, Mpad, K, K2);
+    bert__epilogue none = { NULL, NULL, (size_t)N, BERT_ACT_NONE, 0, 0 };
+    bert__bgemm(tmp ? tmp : C, ah, M, Mpad, &q, ep ? ep : &none);
+    if (tmp) {
+        BERT__PARALLEL_FOR_IF((size_t)M * N)
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * N;
+            const float *d = tmp + (size_t)i * N;
+            BERT__SIMD
+            for (int j = 0; j < N; j++) c[j] += d[j];
+        }
+    }
+}
+
+static void bert__bf16_linear_act_forward(float *out, const float *inp, const float *weight, const float *bias,
+                                          const float *residual, int N, int IC, int OC, int act) {
+    bert__epilogue ep = { bias, residual, (size_t)OC, act, 0, 0 };
+    bert__bf16_gemm(0, 0, N, OC, IC, inp, (size_t)IC, weight, (size_t)IC, 0.0f, out, &ep);
+}
+
+static void bert__bf16_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC) {
+    bert__bf16_linear_act_forward(out, inp, weight, bias, NULL, N, IC, OC, BERT_ACT_NONE);
+}
+
+// dinp (N,IC) += dout . weight;  dweight (OC,IC) += dout^T . inp;  dbias += sum_n dout (fp32)
+static void bert__bf16_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                       const float *inp, const float *weight, int N, int IC, int OC) {
+    if (dinp) bert__bf16_gemm(0, 1, N, IC, OC, dout, (size_t)OC, weight, (size_t)IC, 1.0f, dinp, NULL);
+    if (dweight) bert__bf16_gemm(1, 1, OC, IC, N, dout, (size_t)OC, inp, (size_t)IC, 1.0f, dweight, NULL);
     if (dbias) bert__column_sums(dbias, dout, N, OC);
 }
 
@@ -2599,6 +2703,20 @@ static const bert_kernels bert__cpu_kernels = {
 #undef bert__sgemm
 
 BERTDEF const bert_kernels *bert_cpu_kernels(void) { return &bert__cpu_kernels; }
+
+// the CPU table with the linear layer's GEMMs in bf16 (bert__bf16_gemm); made on the first call
+BERTDEF const bert_kernels *bert_cpu_bf16_kernels(void) {
+    static bert_kernels k;
+    if (!k.name) {
+        bert_kernels t = bert__cpu_kernels;
+        t.linear_forward = bert__bf16_linear_forward;
+        t.linear_act_forward = bert__bf16_linear_act_forward;
+        t.linear_backward = bert__bf16_linear_backward;
+        t.name = "cpu-bf16";
+        k = t;
+    }
+    return &k;
+}
 
 /* The measuring table: its memory is only counted (every block gets the same fake device address,
    never dereferenced) and its kernels do nothing, so a step built on a ctx from

@@ -102,8 +102,9 @@ static void usage(void) {
             "  --max-time S   stop after S seconds of timed runs once 5 were done (default 0 = no limit)\n"
             "  --shapes S     sgemm set: all (default) | linear | attn | quick | comma list of names\n"
             "                 (names: attn_out,qkv,ffn_up,ffn_down with .fwd/.dx/.dw, attn.qk, attn.pv)\n"
-            "  --precision P  infer: fp32 (default), bf16 or int8 (bert_model_quantize; the workload keeps\n"
-            "                 its name, the JSON line says \"precision\" and the low-precision kernel)\n"
+            "  --precision P  infer: fp32 (default), bf16 or int8 (bert_model_quantize); train: fp32 or bf16\n"
+            "                 (bert_cpu_bf16_kernels); the workload keeps its name, the JSON line says\n"
+            "                 \"precision\" and the low-precision kernel\n"
             "  --clip X       global-norm clipping threshold for the train step (default 0 = off, as\n"
             "                 torch.optim.AdamW without clip_grad_norm_)\n");
 }
@@ -140,7 +141,7 @@ static options parse_args(int argc, char **argv) {
         fprintf(stderr, "bench_bert: --precision %s: fp32, bf16 or int8\n", o.precision);
         exit(2);
     }
-    if (strcmp(o.precision, "fp32") && strcmp(o.mode, "infer")) {
+    if (!strcmp(o.precision, "int8") && strcmp(o.mode, "infer")) {
         fprintf(stderr, "bench_bert: --precision %s is for --mode infer only\n", o.precision);
         exit(2);
     }
@@ -225,7 +226,7 @@ static int run_bert(const options *o, int train) {
     int B = o->batch, T = o->seq, MP = o->masked;
     if (T > cfg.max_position_embeddings) { fprintf(stderr, "bench_bert: seq > max positions\n"); return 1; }
     int warmup = o->warmup_set ? o->warmup : train ? 2 : 3;
-    int int8 = !train && !strcmp(o->precision, "int8"), bf16 = !train && !strcmp(o->precision, "bf16");   // training: fp32 only
+    int int8 = !train && !strcmp(o->precision, "int8"), bf16 = !strcmp(o->precision, "bf16");   // training: fp32 or bf16 (bert_cpu_bf16_kernels)
     const char *precision = int8 ? "int8" : bf16 ? "bf16" : "fp32";
     options oo = *o;
     if (!o->iters_set) oo.iters = train ? 7 : B >= 8 ? 10 : 20;
@@ -233,7 +234,7 @@ static int run_bert(const options *o, int train) {
     double t_create = now_s();
     bert_model *m = bert_model_create(&cfg, 42);
     if (!m) { fprintf(stderr, "bench_bert: %s\n", bert_last_error()); return 1; }
-    bert_ctx *ctx = bert_ctx_create((size_t)64 << 20);
+    bert_ctx *ctx = bert_ctx_create_on(train && bf16 ? bert_cpu_bf16_kernels() : bert_cpu_kernels(), (size_t)64 << 20);
     if (!ctx) { fprintf(stderr, "bench_bert: out of memory\n"); return 1; }
     bert_optim opt;
     memset(&opt, 0, sizeof opt);

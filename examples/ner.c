@@ -163,6 +163,7 @@ static void predict_windows(bert_ctx *ctx, bert_model *m, const dataset *d, cons
     int32_t *tags = (int32_t *)run_calloc((size_t)EB * opt.max_seq_length, sizeof(int32_t));
     ctx->training = 0; ctx->grad_enabled = 0;
     ctx->remove_padding = ro.remove_padding;   // acts on inference only
+    double t0 = bert_time_s();
     for (int i = 0; i < ws->n; i += EB) {
         int B = ws->n - i < EB ? ws->n - i : EB;
         for (int e = 0; e < B; e++) idx[e] = (size_t)(i + e);
@@ -175,6 +176,8 @@ static void predict_windows(bert_ctx *ctx, bert_model *m, const dataset *d, cons
             memcpy(wtags + ws->tag_at[idx[e]], tags + (size_t)e * b.T + 1, (size_t)b.lengths[e] * sizeof(int32_t));
     }
     ctx->training = saved_training; ctx->grad_enabled = saved_grad;
+    double s = bert_time_s() - t0;
+    printf("%s: %d windows in %.2f s (%.2f windows/s)\n", d->path, ws->n, s, s > 0 ? ws->n / s : 0.0);
     free(b.ids); free(idx); free(tags);
 }
 

@@ -367,8 +367,16 @@ static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
                                                       "or Hugging Face's BertTokenizer (default for a transformers model directory): hf drops "
                                                       "unassigned and private-use characters and makes words over 100 characters [UNK]")
     }
-    if (groups & RUN_FLAGS_INFER) {
+    if ((groups & RUN_FLAGS_INFER) && (groups & RUN_FLAGS_TRAIN)) {
+        RUN__F("precision", BERT_FLAG_STR, precision, "fp32 | bf16 | int8: bf16 trains with bf16 GEMM inputs and fp32 sums, master weights and "
+                                                      "optimizer (AMX / AVX512-BF16); evaluation and prediction run the encoder's weights in "
+                                                      "bf16 or int8 (faster with AVX512-BF16 / VNNI; int8 trains in fp32)")
+    } else if (groups & RUN_FLAGS_INFER) {
         RUN__F("precision", BERT_FLAG_STR, precision, "inference: fp32 | bf16 | int8 (the encoder's weights in bf16 or int8: faster with AVX512-BF16 / VNNI)")
+    } else if (groups & RUN_FLAGS_TRAIN) {
+        RUN__F("precision", BERT_FLAG_STR, precision, "training: fp32 | bf16 (bf16 GEMM inputs, fp32 sums, master weights and optimizer: AMX / AVX512-BF16)")
+    }
+    if (groups & RUN_FLAGS_INFER) {
         RUN__F("remove_padding", BERT_FLAG_BOOL, remove_padding, "inference: run the encoder on the real tokens of a batch only, attention per sequence (same outputs, faster on padded batches)")
     }
     if (groups & RUN_FLAGS_TRAIN) {
@@ -483,6 +491,8 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
         RUN__RANGE(o->threads >= 0 && o->threads <= 4096, "threads", "in [0, 4096]");
     }
     if (groups & RUN_FLAGS_INFER) run_check_precision(o->precision);
+    else if ((groups & RUN_FLAGS_TRAIN) && strcmp(o->precision, "fp32") && strcmp(o->precision, "bf16"))
+        run_die("--precision %s: fp32 or bf16 for training", o->precision);
     if ((groups & RUN_FLAGS_TOKENIZER) && o->tokenizer && strcmp(o->tokenizer, "google") && strcmp(o->tokenizer, "hf"))
         run_die("--tokenizer must be google or hf (got '%s')", o->tokenizer);
     if (!(groups & RUN_FLAGS_TRAIN)) return;
@@ -945,6 +955,18 @@ static void run__check_memory(const run_opts *o, bert_model *m, bert_optim_type 
            total, o->max_memory_mb, weights, moments, acts);
 }
 
+/* the kernel table training runs on: --precision bf16 -> bf16 mixed precision (bert_cpu_bf16_kernels),
+   unless this build has only the plain-C bf16 kernel (slower than fp32: a note, and fp32) */
+static const bert_kernels *run__train_kernels(const run_opts *o) {
+    if (strcmp(o->precision, "bf16")) return bert_cpu_kernels();
+    if (strstr(bert_bf16_kernel_name(), "plain")) {
+        run_warn("--precision bf16: this build has no AMX-BF16 or AVX512-BF16 kernel (built without -march=native on such a CPU?), "
+                 "so it would be slower than fp32: training in fp32");
+        return bert_cpu_kernels();
+    }
+    return bert_cpu_bf16_kernels();
+}
+
 /* Starts a training run of m (created or loaded, task heads added) over n_train examples: the output
    directory and its lock, the optimizer from the options with total_steps, the activation arena,
    signal handlers, --resume, the log. fingerprint names the data and settings a checkpoint must
@@ -968,7 +990,7 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
     r->opt.momentum = o->momentum; r->opt.clip_norm = o->clip_norm;
     r->opt.comm = run_comm;   // bert_optim_step sums the ranks' grads
     if (bert_optim_init(&r->opt, m)) run_die("%s", bert_last_error());
-    if (!(r->ctx = bert_ctx_create((size_t)64 << 20))) run_die("out of memory for the activation arena");
+    if (!(r->ctx = bert_ctx_create_on(run__train_kernels(o), (size_t)64 << 20))) run_die("out of memory for the activation arena");
     r->ctx->seed = (uint64_t)o->seed + (uint64_t)run_rank() * 0x9E3779B97F4A7C15ull;   // each rank its own dropout masks
     r->perm = (size_t *)run_calloc(n_train, sizeof(size_t));
     r->batch = (size_t *)run_calloc((size_t)o->batch_size, sizeof(size_t));
@@ -992,10 +1014,12 @@ static RUN_UNUSED void run_print_setup(const run *r, const char *what) {
     const bert_config *c = &r->m->config;
     char ranks[64] = "";
     if (run_world() > 1) snprintf(ranks, sizeof ranks, " x %d ranks", run_world());
-    printf("%s | L=%d H=%d A=%d (%zu params) | %s lr %g warmup %d | batch %d%s x %d accumulation | %d steps | sgemm %s\n",
+    char gemm[96];
+    if (r->ctx->k == bert_cpu_bf16_kernels()) snprintf(gemm, sizeof gemm, "bf16 %s (linear layers), sgemm %s", bert_bf16_kernel_name(), bert_sgemm_kernel_name());
+    else snprintf(gemm, sizeof gemm, "sgemm %s", bert_sgemm_kernel_name());
+    printf("%s | L=%d H=%d A=%d (%zu params) | %s lr %g warmup %d | batch %d%s x %d accumulation | %d steps | %s\n",
            what, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, r->m->num_params, r->o->optimizer,
-           (double)r->opt.lr, r->opt.warmup_steps, r->o->batch_size, ranks, r->o->accumulation_steps, r->total_steps,
-           bert_sgemm_kernel_name());
+           (double)r->opt.lr, r->opt.warmup_steps, r->o->batch_size, ranks, r->o->accumulation_steps, r->total_steps, gemm);
     fflush(stdout);
 }
 

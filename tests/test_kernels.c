@@ -246,6 +246,75 @@ static void test_bf16_gemm(void) {
           "(%d of %d outside; at most %.0f %% of the bound used)", bad_bound, cases, 100 * worst_use);
 }
 
+/* bert_cpu_bf16_kernels (bf16 training): the linear layer's forward (bias + residual) and both
+   backward GEMMs (accumulating into what the grads held) against double sums of the fp32 inputs,
+   within the bf16 GEMM's bound per output: (2^-7 + 2^-16) sum|ab| for the rounded inputs, K 2^-24
+   sum|ab| for the fp32 sums, plus one fp32 rounding of each add to what was there (2^-24 |result|,
+   doubled for slack). At awkward shapes (1, odd, past the 32-row AMX block and a 16-k tile). */
+static int bf16_check(const char *what, const float *got, const double *want, const double *mag, size_t n, int kdim, double *use) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double bound = (0x1p-7 + 0x1p-16) * mag[i] + kdim * 0x1p-24 * mag[i] * 1.01 + 0x1p-23 * fabs(want[i]) + 1e-30;
+        if (!(fabs(got[i] - want[i]) <= bound)) bad++;
+        if (fabs(got[i] - want[i]) / bound > *use) *use = fabs(got[i] - want[i]) / bound;
+    }
+    if (bad) printf("    %s: %d of %zu outside\n", what, bad, n);
+    return bad;
+}
+
+static void test_bf16_training_kernels(void) {
+    const bert_kernels *k = bert_cpu_bf16_kernels();
+    static const int shapes[][3] = { { 1, 1, 1 }, { 3, 5, 7 }, { 33, 40, 31 }, { 70, 96, 65 }, { 128, 64, 192 } };
+    int bad = 0;
+    double use = 0;
+    for (int s = 0; s < 5; s++) {
+        int N = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2];
+        float *x = vec((size_t)N * IC, 301 + s), *w = vec((size_t)OC * IC, 311 + s), *b = vec((size_t)OC, 321 + s);
+        float *res = vec((size_t)N * OC, 331 + s), *dy = vec((size_t)N * OC, 341 + s), *out = vec((size_t)N * OC, 351);
+        float *dx = vec((size_t)N * IC, 361 + s), *dw = vec((size_t)OC * IC, 371 + s), *db = vec((size_t)OC, 381 + s);
+        double *want = (double *)malloc(((size_t)N * IC + (size_t)OC * IC + (size_t)N * OC) * sizeof(double) * 2);
+        double *mag = want + (size_t)N * IC + (size_t)OC * IC + (size_t)N * OC;
+        k->linear_act_forward(out, x, w, b, res, N, IC, OC, BERT_ACT_NONE);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < OC; j++) {
+                double sum = 0, m = 0;
+                for (int c = 0; c < IC; c++) { sum += (double)x[(size_t)i * IC + c] * w[(size_t)j * IC + c]; m += fabs((double)x[(size_t)i * IC + c] * w[(size_t)j * IC + c]); }
+                want[(size_t)i * OC + j] = sum + b[j] + res[(size_t)i * OC + j];
+                mag[(size_t)i * OC + j] = m;
+            }
+        bad += bf16_check("forward", out, want, mag, (size_t)N * OC, IC, &use);
+        float *dx0 = (float *)malloc((size_t)N * IC * sizeof(float)), *dw0 = (float *)malloc((size_t)OC * IC * sizeof(float));
+        memcpy(dx0, dx, (size_t)N * IC * sizeof(float));
+        memcpy(dw0, dw, (size_t)OC * IC * sizeof(float));
+        float db0 = db[0];
+        k->linear_backward(dx, dw, db, dy, x, w, N, IC, OC);
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < IC; c++) {
+                double sum = 0, m = 0;
+                for (int j = 0; j < OC; j++) { sum += (double)dy[(size_t)i * OC + j] * w[(size_t)j * IC + c]; m += fabs((double)dy[(size_t)i * OC + j] * w[(size_t)j * IC + c]); }
+                want[(size_t)i * IC + c] = dx0[(size_t)i * IC + c] + sum;
+                mag[(size_t)i * IC + c] = m;
+            }
+        bad += bf16_check("dinp", dx, want, mag, (size_t)N * IC, OC, &use);
+        for (int j = 0; j < OC; j++)
+            for (int c = 0; c < IC; c++) {
+                double sum = 0, m = 0;
+                for (int i = 0; i < N; i++) { sum += (double)dy[(size_t)i * OC + j] * x[(size_t)i * IC + c]; m += fabs((double)dy[(size_t)i * OC + j] * x[(size_t)i * IC + c]); }
+                want[(size_t)j * IC + c] = dw0[(size_t)j * IC + c] + sum;
+                mag[(size_t)j * IC + c] = m;
+            }
+        bad += bf16_check("dweight", dw, want, mag, (size_t)OC * IC, N, &use);
+        double sb = db0;
+        for (int i = 0; i < N; i++) sb += dy[(size_t)i * OC];
+        bad += !(fabs(db[0] - sb) <= 1e-5 * (1 + fabs(sb)));   // bias sums stay fp32
+        free(x); free(w); free(b); free(res); free(dy); free(out); free(dx); free(dw); free(db); free(want); free(dx0); free(dw0);
+    }
+    CHECK(bad == 0 && !strcmp(k->name, "cpu-bf16"), "bf16 training table (%s GEMM): linear forward (bias + residual), dinp and dweight (accumulating) "
+          "within the bf16 bound at 5 shapes (at most %.0f %% of it used)", bert_bf16_kernel_name(), 100 * use);
+    CHECK(k->layernorm_forward == bert_cpu_kernels()->layernorm_forward && k->attention_forward == bert_cpu_kernels()->attention_forward,
+          "bf16 training table: every op but the linear layer's is the fp32 table's");
+}
+
 static void layernorm_fwd(fd_op *op, float *out) {
     int N = op->dims[0], C = op->dims[1];
     float mean[16], rstd[16];
@@ -680,6 +749,7 @@ int main(void) {
     test_linear_act();
     test_int8_gemm();
     test_bf16_gemm();
+    test_bf16_training_kernels();
     test_layernorm_fd();
     test_attention_fd(0.0f);
     test_attention_fd(0.3f);
