@@ -200,6 +200,7 @@ PRETRAIN_TFRECORD ?= ../shared/data/pretrain_tfrecord/tf_examples.tfrecord
 ref:
 	$(PYTHON_TORCH) tests/ref/bert_ref.py --out tests/ref
 	$(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out tests/ref
+	$(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out tests/ref --bf16
 	$(PYTHON_TORCH) tests/ref/encode_ref.py --out tests/ref
 	$(PYTHON_TORCH) tests/ref/classify_ref.py --out tests/ref
 	$(PYTHON_TORCH) tests/ref/metrics_ref.py --out tests/ref
@@ -215,13 +216,14 @@ clean:
 ref-check: $(BUILD)/pretrain $(BUILD)/classify $(BUILD)/encode $(BUILD)/convert_forward
 	@tmp=$$(mktemp -d) && $(PYTHON_TORCH) tests/ref/bert_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out $$tmp >/dev/null && \
+	  $(PYTHON_TORCH) tests/ref/pretrain_ref.py --tfrecord $(PRETRAIN_TFRECORD) --out $$tmp --bf16 >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/encode_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/classify_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/metrics_ref.py --out $$tmp >/dev/null && cmp tests/ref/metrics_ref.json $$tmp/metrics_ref.json && \
 	  $(PYTHON_TORCH) tests/ref/ner_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/squad_ref.py --out $$tmp >/dev/null && $(PYTHON) tests/ref/squad_features_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON) tools/gen_squad_tables.py --check examples/squad_eval.h && \
-	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional encode_ref.safetensors) $$([ -f ../shared/data/squad/dev-v1.1.json ] || echo --optional squad_dev_ref.safetensors); \
+	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional pretrain_bf16_ref.safetensors --optional encode_ref.safetensors) $$([ -f ../shared/data/squad/dev-v1.1.json ] || echo --optional squad_dev_ref.safetensors); \
 	  rc=$$?; rm -rf $$tmp; exit $$rc
 	@BUILD=$(BUILD) PYTHON=$(PYTHON_TORCH) CONVERT_FORWARD=$(BUILD)/convert_forward sh tests/test_hf_load.sh --require-torch
 

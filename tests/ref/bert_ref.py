@@ -117,6 +117,37 @@ def ln(x, w, b):
     mu = x.mean(-1, keepdim=True); var = ((x - mu) ** 2).mean(-1, keepdim=True)
     return (x - mu) / torch.sqrt(var + EPS) * w + b
 
+# bf16 mixed precision as bert.h's bert_cpu_bf16_kernels defines it (set BF16 = True): each linear
+# layer's GEMM inputs rounded to bf16 (from their float32 value, round to nearest even), products
+# summed in float64 here; the backward rounds dout and the other operand the same way for dX and dW;
+# the bias and everything else stay in full precision.
+BF16 = False
+
+
+def bf16(t):
+    return t.float().to(torch.bfloat16).double()
+
+
+class _BF16Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return bf16(x) @ bf16(w).T + b
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        d = bf16(dy)
+        dx = d @ bf16(w)
+        dw = d.reshape(-1, w.shape[0]).T @ bf16(x).reshape(-1, w.shape[1])
+        return dx, dw, dy.reshape(-1, w.shape[0]).sum(0)
+
+
+def linear(x, w, b):
+    """x (..., IC) . w (OC, IC)^T + b (OC)."""
+    return _BF16Linear.apply(x, w, b) if BF16 else x @ w.T + b
+
+
 def forward(W, inp, act, cfg, NH=NH):
     """W: name -> float64 tensor. Returns dict of named outputs (all float64 tensors).
     B, T come from the inputs, C and L from the weights; NH (not recoverable from the weights) is an
@@ -138,31 +169,31 @@ def forward(W, inp, act, cfg, NH=NH):
         a = p + "attention.self."
         Wqkv = torch.cat([W[a + "query.weight"], W[a + "key.weight"], W[a + "value.weight"]], 0)
         bqkv = torch.cat([W[a + "query.bias"], W[a + "key.bias"], W[a + "value.bias"]], 0)
-        qkv = x @ Wqkv.T + bqkv
+        qkv = linear(x, Wqkv, bqkv)
         o[f"layer.{l}.qkv"] = qkv
         q, k, v = (qkv[..., i * C:(i + 1) * C].reshape(B, T, NH, HS).transpose(1, 2) for i in range(3))
         s = q @ k.transpose(-1, -2) / math.sqrt(HS) + ext
         pr = dropout(torch.softmax(s, -1), 1 + 3 * l, cfg)          # (B,NH,T,T)
         ctx = (pr @ v).transpose(1, 2).reshape(B, T, C)
         o[f"layer.{l}.ctx"] = ctx
-        ao = dropout(ctx @ W[p + "attention.output.dense.weight"].T + W[p + "attention.output.dense.bias"], 2 + 3 * l, cfg)
+        ao = dropout(linear(ctx, W[p + "attention.output.dense.weight"], W[p + "attention.output.dense.bias"]), 2 + 3 * l, cfg)
         x1 = ln(ao + x, W[p + "attention.output.LayerNorm.weight"], W[p + "attention.output.LayerNorm.bias"])
         o[f"layer.{l}.attn_ln"] = x1
-        f = gelu(x1 @ W[p + "intermediate.dense.weight"].T + W[p + "intermediate.dense.bias"], act)
+        f = gelu(linear(x1, W[p + "intermediate.dense.weight"], W[p + "intermediate.dense.bias"]), act)
         o[f"layer.{l}.ffn_act"] = f
-        f2 = dropout(f @ W[p + "output.dense.weight"].T + W[p + "output.dense.bias"], 3 + 3 * l, cfg)
+        f2 = dropout(linear(f, W[p + "output.dense.weight"], W[p + "output.dense.bias"]), 3 + 3 * l, cfg)
         x = ln(f2 + x1, W[p + "output.LayerNorm.weight"], W[p + "output.LayerNorm.bias"])
         o[f"layer.{l}"] = x
-    pooled = torch.tanh(x[:, 0] @ W["bert.pooler.dense.weight"].T + W["bert.pooler.dense.bias"])
+    pooled = torch.tanh(linear(x[:, 0], W["bert.pooler.dense.weight"], W["bert.pooler.dense.bias"]))
     o["pooled"] = pooled
-    nsp = pooled @ W["cls.seq_relationship.weight"].T + W["cls.seq_relationship.bias"]
+    nsp = linear(pooled, W["cls.seq_relationship.weight"], W["cls.seq_relationship.bias"])
     o["nsp_logits"] = nsp
     pos = inp["masked_lm_positions"].long()
     g = x.reshape(B * T, C)[(torch.arange(B)[:, None] * T + pos).reshape(-1)]
     c = "cls.predictions."
-    h = gelu(g @ W[c + "transform.dense.weight"].T + W[c + "transform.dense.bias"], act)
+    h = gelu(linear(g, W[c + "transform.dense.weight"], W[c + "transform.dense.bias"]), act)
     h = ln(h, W[c + "transform.LayerNorm.weight"], W[c + "transform.LayerNorm.bias"])
-    mlm = h @ W[e + "word_embeddings.weight"].T + W[c + "bias"]
+    mlm = linear(h, W[e + "word_embeddings.weight"], W[c + "bias"])
     o["mlm_logits"] = mlm
     o["mlm_loss"] = F.cross_entropy(mlm, inp["masked_lm_ids"].long().reshape(-1), ignore_index=-100)
     o["nsp_loss"] = F.cross_entropy(nsp, inp["next_sentence_label"].long())

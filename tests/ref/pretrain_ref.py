@@ -180,15 +180,19 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--tfrecord", default=os.path.join(root, DEFAULT_TFRECORD),
                     help="default: " + DEFAULT_TFRECORD + " from the repository root")
+    ap.add_argument("--bf16", action="store_true", help="the same run with bf16 linear layers (bert_ref.BF16; "
+                    "build/pretrain --precision bf16): writes pretrain_bf16_ref.safetensors only")
     args = ap.parse_args()
+    bert_ref.BF16 = args.bf16
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
 
     tab, NH = table(), CONFIG["num_attention_heads"]
     W32 = bert_ref.make_weights(tab, seed=0)
-    bert_ref.save(os.path.join(args.out, "pretrain_init.safetensors"), [(n, W32[n]) for n, _ in tab],
-                  {"format": "bert.h", "config": json.dumps(CONFIG)})
+    if not args.bf16:
+        bert_ref.save(os.path.join(args.out, "pretrain_init.safetensors"), [(n, W32[n]) for n, _ in tab],
+                      {"format": "bert.h", "config": json.dumps(CONFIG)})
     if not os.path.exists(args.tfrecord):
         print(f"pretrain_ref: SKIP pretrain_ref.safetensors: {args.tfrecord} not found", file=sys.stderr)
         return 0
@@ -245,9 +249,9 @@ def main():
             ("perm", np.array(perm, dtype=np.int32))]
     tens += [("final." + n, W[n].numpy().astype(np.float32)) for n, _ in tab]
     sha = hashlib.sha256(open(args.tfrecord, "rb").read()).hexdigest()
-    meta = {"command": COMMAND, "steps": str(STEPS), "seed": str(SEED), "tfrecord_sha256": sha,
-            "init": "pretrain_init.safetensors"}
-    bert_ref.save(os.path.join(args.out, "pretrain_ref.safetensors"), tens, meta)
+    meta = {"command": COMMAND + (" --precision bf16" if args.bf16 else ""), "steps": str(STEPS), "seed": str(SEED),
+            "tfrecord_sha256": sha, "init": "pretrain_init.safetensors"}
+    bert_ref.save(os.path.join(args.out, "pretrain_bf16_ref.safetensors" if args.bf16 else "pretrain_ref.safetensors"), tens, meta)
     return 0
 
 if __name__ == "__main__":
