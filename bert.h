@@ -1897,24 +1897,45 @@ static void bert__bgemm_micro(int K2, const uint16_t *a, size_t lda, const uint1
 
 static int bert__bf16_k2(int K) { return ((K + 1) / 2 + 15) / 16 * 16; }   // k pairs, padded to an AMX tile's 32 k
 
+// n floats -> bf16, round to nearest even (vcvtneps2bf16 where the build has it: the same rounding)
+static void bert__bf16_row(uint16_t *dst, const float *src, int n) {
+    int k = 0;
+#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512BF16__)
+    for (; k + 16 <= n; k += 16)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + k)));
+#endif
+    for (; k < n; k++) dst[k] = bert__bf16(src[k]);
+}
+
 // M' (R,K) = X (row stride ld) or, when t, X^T, rounded to bf16 into the weight-panel layout h:
-// (ceil(R/32), K2, 32, 2), zero-padded
+// (ceil(R/32), K2, 32, 2), zero-padded. Rows are converted whole (bert__bf16_row), then moved into
+// place as 32-bit k pairs.
 static void bert__bf16_pack_panels(uint16_t *h, const float *X, size_t ld, int t, int R, int K, int K2) {
     int panels = (R + BERT__QNR - 1) / BERT__QNR;
     BERT__PARALLEL_FOR_IF((size_t)R * K)
     for (int p = 0; p < panels; p++) {
         uint16_t *panel = h + (size_t)p * K2 * BERT__QNR * 2;
-        int j0 = p * BERT__QNR, j1 = R < j0 + BERT__QNR ? R : j0 + BERT__QNR;
+        int j0 = p * BERT__QNR, nj = R - j0 < BERT__QNR ? R - j0 : BERT__QNR;
         memset(panel, 0, (size_t)K2 * BERT__QNR * 2 * sizeof(uint16_t));
-        if (t)   // X^T: row k of X holds the panel's 32 columns side by side
-            for (int k = 0; k < K; k++) {
-                const float *xk = X + (size_t)k * ld;
-                uint16_t *dst = panel + (size_t)(k / 2) * BERT__QNR * 2 + k % 2;
-                for (int j = j0; j < j1; j++) dst[(j - j0) * 2] = bert__bf16(xk[j]);
+        if (t) {   // X^T: rows k and k+1 of X hold the panel's 32 columns side by side
+            uint16_t a[BERT__QNR], b[BERT__QNR];
+            for (int k = 0; k < K; k += 2) {
+                bert__bf16_row(a, X + (size_t)k * ld + j0, nj);
+                if (k + 1 < K) bert__bf16_row(b, X + (size_t)(k + 1) * ld + j0, nj);
+                else memset(b, 0, sizeof b);
+                uint16_t *dst = panel + (size_t)(k / 2) * BERT__QNR * 2;
+                for (int j = 0; j < nj; j++) { dst[2 * j] = a[j]; dst[2 * j + 1] = b[j]; }
             }
-        else
-            for (int j = j0; j < j1; j++)
-                for (int k = 0; k < K; k++) panel[(size_t)(k / 2) * BERT__QNR * 2 + (j - j0) * 2 + k % 2] = bert__bf16(X[(size_t)j * ld + k]);
+        } else {   // X: row j converted, its k pairs to their places 32 pairs apart
+            uint16_t *row = (uint16_t *)bert__malloc((size_t)K2 * 2 * sizeof(uint16_t));
+            BERT_ASSERT_MSG(row != NULL, "bf16 packing: out of memory for a row");
+            memset(row, 0, (size_t)K2 * 2 * sizeof(uint16_t));
+            for (int j = 0; j < nj; j++) {
+                bert__bf16_row(row, X + (size_t)(j0 + j) * ld, K);
+                for (int g = 0; g < (K + 1) / 2; g++) memcpy(panel + ((size_t)g * BERT__QNR + j) * 2, row + 2 * g, 2 * sizeof(uint16_t));
+            }
+            BERT_FREE(row);
+        }
     }
 }
 
@@ -1936,12 +1957,13 @@ static void bert__bf16_pack_rows(uint16_t *xh, const float *X, size_t ld, int t,
         BERT__PARALLEL_FOR_IF((size_t)R * K)
         for (int b = 0; b < rb; b++) {
             int i0 = b * 32, i1 = Rpad < i0 + 32 ? Rpad : i0 + 32;
+            int ni = (R < i1 ? R : i1) - i0;
+            uint16_t cv[32];
             for (int i = i0; i < i1; i++) memset(xh + (size_t)i * lh, 0, lh * sizeof(uint16_t));
-            for (int k0 = 0; k0 < K; k0 += 32)
-                for (int k = k0; k < K && k < k0 + 32; k++) {
-                    const float *xk = X + (size_t)k * ld;
-                    for (int i = i0; i < i1 && i < R; i++) xh[(size_t)i * lh + k] = bert__bf16(xk[i]);
-                }
+            for (int k = 0; k < K && ni > 0; k++) {
+                bert__bf16_row(cv, X + (size_t)k * ld + i0, ni);
+                for (int i = 0; i < ni; i++) xh[(size_t)(i0 + i) * lh + k] = cv[i];
+            }
         }
         return;
     }
@@ -1949,13 +1971,7 @@ static void bert__bf16_pack_rows(uint16_t *xh, const float *X, size_t ld, int t,
     for (int i = 0; i < Rpad; i++) {
         uint16_t *hi = xh + (size_t)i * lh;
         if (i >= R) { memset(hi, 0, lh * sizeof(uint16_t)); continue; }
-        int k = 0;
-        const float *xi = X + (size_t)i * ld;
-#if !defined(BERT_NO_SIMD) && defined(__AVX512F__) && defined(__AVX512BF16__)
-        for (; k + 16 <= K; k += 16)   // vcvtneps2bf16: round to nearest even, as bert__bf16
-            _mm256_storeu_si256((__m256i *)(void *)(hi + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(xi + k)));
-#endif
-        for (; k < K; k++) hi[k] = bert__bf16(xi[k]);
+        bert__bf16_row(hi, X + (size_t)i * ld, K);
         memset(hi + K, 0, (lh - (size_t)K) * sizeof(uint16_t));   // (arena memory: NaN bits x 0 would be NaN)
     }
 }
