@@ -156,6 +156,7 @@ def main():
     ours, ours8 = pick("bert.h", "fp32"), pick("bert.h", "int8")
     torch = pick("torch", "fp32")
     ort, ort8 = pick("ort", "fp32"), pick("ort", "int8")
+    ours16, torch16 = pick("bert.h", "bf16"), pick("torch", "bf16")
     for r in rows:
         # % of the FP32 FMA peak: for fp32 work only (int8 GF/s count the same FLOPs, fp32-equivalent)
         r["pct_peak"] = (round(100.0 * r["gflops"] / peak, 1) if peak and r.get("gflops") and r["impl"] != "fma_peak"
@@ -180,6 +181,16 @@ def main():
                 r["ratio_ort"] = round(ort8[w]["ms_med"] / r["ms_med"], 3)
             if w in ours:
                 r["speedup_vs_fp32"] = round(ours[w]["ms_med"] / r["ms_med"], 3)
+        if prec == "bf16" and r["impl"] in ("bert.h", "torch"):
+            # bf16 training (issue 23): against torch fp32 and torch bf16 autocast, and bert.h's own fp32
+            o16 = ours16.get(w)
+            if o16 and r["impl"] == "bert.h":
+                if w in torch:
+                    r["ratio_torch_fp32"] = round(torch[w]["ms_med"] / r["ms_med"], 3)
+                if w in torch16:
+                    r["ratio"] = round(torch16[w]["ms_med"] / r["ms_med"], 3)
+                if w in ours:
+                    r["speedup_vs_fp32"] = round(ours[w]["ms_med"] / r["ms_med"], 3)
         if r["impl"] == "fma_peak":
             r.setdefault("ms_min", None); r.setdefault("ms_med", None); r.setdefault("ms_max", None)
             r.setdefault("rss_mb", None)
@@ -277,6 +288,21 @@ def main():
         print("  int8 rows' GF/s in results.jsonl count the same FLOPs (fp32-equivalent), with no % of the FP32 peak.")
     print("  other load = % of the machine's CPU time other processes used while that process ran.")
     print("  FLOP counts: GEMMs 2*M*N*K; BERT the standard count of torch_bert.py's flops() for every impl.")
+
+    # ---- bf16 training
+    if ours16 or torch16:
+        kernel16 = next((r["bf16_kernel"] for r in ours16.values() if "bf16_kernel" in r), "?")
+        print()
+        print("== bf16 mixed-precision training (bert.h: bf16 GEMM inputs in the linear layers, %s; torch: "
+              "torch.autocast('cpu', dtype=torch.bfloat16))" % kernel16)
+        print("  %-10s %12s %12s %12s %12s  %s" % ("workload", "bert.h fp32", "bert.h bf16", "torch fp32", "torch bf16",
+                                                   "bert.h bf16 vs torch fp32 / torch bf16 / bert.h fp32; RSS vs torch fp32"))
+        for w in sorted(set(ours16) | set(torch16)):
+            o, o16, t, t16 = ours.get(w), ours16.get(w), torch.get(w), torch16.get(w)
+            ms = lambda q: "%.0f" % q["ms_med"] if q else "-"
+            rat = lambda q: "%.2fx" % (q["ms_med"] / o16["ms_med"]) if q and o16 else "-"
+            rss = "%.0f%%" % (100.0 * o16["rss_mb"] / t["rss_mb"]) if o16 and t and o16.get("rss_mb") and t.get("rss_mb") else "-"
+            print("  %-10s %12s %12s %12s %12s  %s / %s / %s; %s" % (w, ms(o), ms(o16), ms(t), ms(t16), rat(t), rat(t16), rat(o), rss))
 
     # ---- noise
     spreads = [r["spread"] for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch", "ort")]

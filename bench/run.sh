@@ -2,7 +2,8 @@
 # bench/run.sh - bert.h against PyTorch and ONNX Runtime on this machine, side by side, one process
 # at a time.
 #
-#   bench/run.sh            full run (several minutes): FMA peak, sgemm shapes, train b8,
+#   bench/run.sh            full run (several minutes): FMA peak, sgemm shapes, train b8 (fp32 and
+#                           bf16, PyTorch fp32 and bf16 autocast),
 #                           infer b8, infer b1 (ours fp32 and int8, then torch, then ORT fp32 and
 #                           int8, for each)
 #   bench/run.sh --quick    reduced set in under a minute: FMA peak, two sgemm shapes, infer b1
@@ -278,6 +279,8 @@ run_one() {   # run_one LABEL IMPL cmd... ; the human lines go to the terminal, 
 export OMP_NUM_THREADS=$THREADS
 OURS=("$BUILD/bench_bert")
 TORCHCMD=(env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" "$PY" "$TORCH_BERT" --config base --impl hf --threads 1)
+# the same model and step under torch.autocast('cpu', dtype=torch.bfloat16) (bench/torch_autocast.py)
+TORCHAUTOCAST=(env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" "$PY" "$HERE/torch_autocast.py" "$TORCH_BERT" --config base --impl hf --threads 1)
 ORTCMD=("$NODE" "$HERE/ort_bench.js" --ort "$ORT_DIR/node_modules" --threads "$THREADS" --seq 128)
 run_ours_infer() {   # run_ours_infer LABEL ARGS... : bert.h fp32, then int8 (bert_model_quantize), same runs
     local label=$1; shift
@@ -303,7 +306,9 @@ else
     run_one fma fma_peak "$BUILD/fma_peak" --threads "$THREADS" --reps 7 --time 0.25 --all-isa
     run_one sgemm bert.h "${OURS[@]}" --mode sgemm --shapes all --warmup 2 --iters 10 --min-time 0.3
     run_one train_b8 bert.h "${OURS[@]}" --mode train --batch 8 --warmup 2 --iters 7 --max-time 90
+    run_one train_b8_bf16 bert.h "${OURS[@]}" --mode train --precision bf16 --batch 8 --warmup 2 --iters 7 --max-time 90
     [ "$TORCH" = 1 ] && run_one train_b8 torch "${TORCHCMD[@]}" --mode train --batch 8 --warmup 1 --iters 5
+    [ "$TORCH" = 1 ] && run_one train_b8_bf16 torch "${TORCHAUTOCAST[@]}" --mode train --batch 8 --warmup 1 --iters 5
     run_ours_infer infer_b8 --batch 8 --warmup 2 --iters 10 --max-time 60
     [ "$TORCH" = 1 ] && run_one infer_b8 torch "${TORCHCMD[@]}" --mode infer --batch 8 --warmup 2 --iters 7
     run_ort infer_b8 --batch 8 --warmup 2 --iters 10 --max-time 60
