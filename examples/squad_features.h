@@ -61,12 +61,13 @@ typedef struct {
     char version[32];                // the file's "version" ("1.1"), "?" if absent
 } squad_data;
 
-// bert_json_parse's "json: what at byte N" as "PATH:LINE:COL: what"
-static void die_json(const char *path, const char *text, size_t len, const char *msg) {
+// bert_json_parse's "json: what at byte N" as "PATH:LINE:COL: what"; frees text (the file's bytes)
+static void die_json(const char *path, char *text, size_t len, const char *msg) {
     const char *at = strstr(msg, " at byte ");
-    if (!at) run_die("%s: %s", path, msg);
+    if (!at) { free(text); run_die("%s: %s", path, msg); }
     size_t byte = strtoull(at + 9, NULL, 10), line = 1, col = 1;
     for (size_t i = 0; i < byte && i < len; i++) { if (text[i] == '\n') { line++; col = 1; } else col++; }
+    free(text);
     const char *what = strncmp(msg, "json: ", 6) ? msg : msg + 6;
     run_die("%s:%zu:%zu: %.*s (not valid JSON)", path, line, col, (int)(at - what), what);
 }
