@@ -659,6 +659,8 @@ typedef struct {
     float clip_norm;           // global-norm clipping threshold, <= 0 disables (1.0)
     int bias_correction;       // divide m, v by 1-beta^t (standard AdamW: 1; Google/LAMB: 0)
     int lamb_exclude_ln_bias;  // LAMB: LayerNorm/bias tensors get trust ratio 1 (Google: 1)
+    float grad_scale;          // the grads hold this times the true gradient (a loss scale; 0 or 1: none):
+                               // the norm, clipping and update divide it out
     // state
     uint64_t step;             // updates done
     size_t n;
@@ -676,8 +678,8 @@ BERTDEF float bert_optim_lr(const bert_optim *o, uint64_t step);
 // Google create_optimizer: decayed = (lr-end)*(1-min(s,total)/total)^power + end, and
 // lr*s/warmup while s < warmup, where s = updates done before this one.
 BERTDEF int bert_optim_step(bert_optim *o, bert_model *m);
-// Clip the grads (as accumulated, see bert_backward_scaled) to clip_norm, one update; sets last_lr
-// and last_grad_norm.
+// Clip the grads (as accumulated, see bert_backward_scaled; divided by grad_scale) to clip_norm, one
+// update; sets last_lr and last_grad_norm (of the true gradient).
 // A NaN/Inf gradient norm skips the update (step not counted) and returns BERT_ERR_NONFINITE.
 BERTDEF const char *bert_optim_name(bert_optim_type type);
 BERTDEF int bert_optim_parse(bert_optim_type *type, const char *name);   // the inverse; BERT_ERR_ARG
@@ -4166,11 +4168,12 @@ BERTDEF int bert_optim_step(bert_optim *o, bert_model *m) {
         o->last_comm_s = bert_time_s() - t0;
         if (rc) return rc;
     }
-    double norm = sqrt(k->sumsq(m->grads, m->num_params));
+    float S = o->grad_scale > 0.0f ? o->grad_scale : 1.0f;   // a power of two divides out exactly
+    double norm = sqrt(k->sumsq(m->grads, m->num_params)) / S;
     o->last_grad_norm = (float)norm;
     if (!isfinite(norm)) return bert__err(BERT_ERR_NONFINITE, "gradient norm is %g: update skipped", norm);
     float clip = o->clip_norm > 0.0f && norm > o->clip_norm ? (float)(o->clip_norm / norm) : 1.0f;
-    float gscale = clip, lr = bert_optim_lr(o, o->step);
+    float gscale = clip / S, lr = bert_optim_lr(o, o->step);
     double t = (double)(o->step + 1);
     float bc1 = o->bias_correction ? (float)(1.0 - pow(o->beta1, t)) : 1.0f;
     float bc2 = o->bias_correction ? (float)(1.0 - pow(o->beta2, t)) : 1.0f;

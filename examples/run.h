@@ -329,6 +329,7 @@ typedef struct {
     int steps, epochs, batch_size, accumulation_steps, warmup_steps, seed, threads, no_shuffle;
     int resume, overwrite, keep, save_every, eval_every, print_every, max_bad_steps;
     float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm, momentum;
+    float loss_scale; int dynamic_loss_scale, loss_scale_window;   // loss scaling (1, off, 2000: none)
     int max_memory_mb;   // 0: no cap
     const char *tokenizer;   // --tokenizer google | hf (RUN_FLAGS_TOKENIZER); NULL: not given
     int remove_padding;  // inference: the encoder on the real tokens only (ctx->remove_padding)
@@ -348,6 +349,7 @@ static RUN_UNUSED run_opts run_defaults(void) {
     o.keep = 3; o.print_every = 10; o.max_bad_steps = 10; o.debug_nan_count = 1; o.debug_kill_rank = -1;
     o.lr = 5e-5f; o.warmup_proportion = 0.1f; o.poly_power = 1.0f; o.weight_decay = 0.01f;
     o.beta1 = 0.9f; o.beta2 = 0.999f; o.eps = 1e-6f; o.clip_norm = 1.0f; o.momentum = 0.9f;
+    o.loss_scale = 1.0f; o.loss_scale_window = 2000;
     return o;
 }
 
@@ -406,6 +408,11 @@ static int run__flags(bert_flag *t, run_opts *o, unsigned groups) {
         RUN__F("print_every", BERT_FLAG_INT, print_every, "progress line every N steps")
         RUN__F("max_memory_mb", BERT_FLAG_INT, max_memory_mb, "refuse to start if params, grads, optimizer state and activations need more (0: no cap)")
         RUN__F("max_bad_steps", BERT_FLAG_INT, max_bad_steps, "stop after this many NaN/Inf steps in a row")
+        RUN__F("loss_scale", BERT_FLAG_FLOAT, loss_scale, "multiply the loss by this before the backward and divide the grads by it "
+                                                          "(a power of two; 1: none; with --dynamic_loss_scale the start, default 2^15)")
+        RUN__F("dynamic_loss_scale", BERT_FLAG_BOOL, dynamic_loss_scale, "halve the loss scale and skip the step when the grads overflow, "
+                                                                         "double it after --loss_scale_window clean steps")
+        RUN__F("loss_scale_window", BERT_FLAG_INT, loss_scale_window, "clean steps before a dynamic loss scale doubles")
         RUN__F("debug_kill_at_step", BERT_FLAG_INT, debug_kill_at_step, "testing: SIGKILL itself right after this step")
         RUN__F("debug_kill_rank", BERT_FLAG_INT, debug_kill_rank, "testing: ... only this rank (-1: every rank)")
         RUN__F("debug_trace_records", BERT_FLAG_BOOL, debug_trace_records, "testing: each micro-batch's record indices on stderr")
@@ -516,6 +523,9 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
     RUN__RANGE(o->keep >= 1, "keep", ">= 1");
     RUN__RANGE(o->print_every >= 1, "print_every", ">= 1");
     RUN__RANGE(o->max_bad_steps >= 1, "max_bad_steps", ">= 1");
+    RUN__RANGE(o->loss_scale >= 1 && isfinite(o->loss_scale) && frexpf(o->loss_scale, &(int){ 0 }) == 0.5f, "loss_scale",
+               "a power of two >= 1 (it must divide out exactly)");
+    RUN__RANGE(o->loss_scale_window >= 1, "loss_scale_window", ">= 1");
     RUN__RANGE(o->max_memory_mb >= 0, "max_memory_mb", ">= 0 (0: no cap)");
     RUN__RANGE(o->debug_kill_rank >= -1, "debug_kill_rank", ">= -1");
     RUN__RANGE(o->save_every >= 0, "save_every", ">= 0 (0: only at the end)");
@@ -608,6 +618,7 @@ typedef struct {
     int tokens_per_example;     // for the tok/s of the progress line (0: not shown)
     // the step being taken
     double step_loss; int step_finite, step_samples;
+    float scale; uint64_t scale_clean;   // the loss scale now, clean steps since it last changed (saved)
     double share;               // this rank's part of the current global micro-batch (1 in one process)
     int interrupted;            // the signal every rank agreed to stop on (run__stopped)
     int bad_in_row, poisoned;
@@ -740,15 +751,17 @@ static void run__save(run *r) {
     run_model_save(r->m, path, r->o->hf_architecture);
     snprintf(path, sizeof path, "%s/config.json", dir);   // the directory loads in transformers as it is
     run_hf_config(r->m, path, r->o->hf_architecture ? r->o->hf_architecture : "BertForPreTraining", r->o->hf_config_keys);
-    char micro[32], epoch[32], cur[32], bad[32], ranks[32];
+    char micro[32], epoch[32], cur[32], bad[32], ranks[32], scale[64];
     snprintf(ranks, sizeof ranks, "%d", run_world());
+    snprintf(scale, sizeof scale, "%.9g %llu", (double)r->scale, (unsigned long long)r->scale_clean);
     snprintf(micro, sizeof micro, "%llu", (unsigned long long)r->micro);
     snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)r->epoch);
     snprintf(cur, sizeof cur, "%llu", (unsigned long long)r->cursor);
     snprintf(bad, sizeof bad, "%llu", (unsigned long long)r->bad_steps);
-    const char *kv[] = { "micro", micro, "epoch", epoch, "cursor", cur, "bad_steps", bad, "data", r->fingerprint, "ranks", ranks };
+    const char *kv[] = { "micro", micro, "epoch", epoch, "cursor", cur, "bad_steps", bad, "data", r->fingerprint, "ranks", ranks,
+                         "loss_scale", scale };
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
-    if (bert_optim_save(&r->opt, r->m, path, kv, 6)) run_die("saving %s", bert_last_error());
+    if (bert_optim_save(&r->opt, r->m, path, kv, 7)) run_die("saving %s", bert_last_error());
     run__prune(r);
     r->t_ckpt += bert_time_s() - t0;
     r->saves++;
@@ -773,6 +786,13 @@ static int run__load(run *r, const char *dir) {
         fprintf(stderr, "%s: %s: it was trained on other data or settings (%s) than this run's (%s)\n", run_prog, dir, data ? data : "?", r->fingerprint);
         bert_st_close(&st);
         exit(1);
+    }
+    const char *scale = bert_st_meta(&st, "loss_scale");   // "S CLEAN" (a dynamic scale goes on where it was)
+    double sv;
+    unsigned long long clean;
+    if (scale && r->o->dynamic_loss_scale && sscanf(scale, "%lf %llu", &sv, &clean) == 2 && sv >= 1 && sv <= 0x1p127) {
+        r->scale = (float)sv;
+        r->scale_clean = clean;
     }
     uint64_t ranks = 1;
     if (run__meta_u64(&st, "ranks", &ranks) && ranks != (uint64_t)run_world())
@@ -910,9 +930,14 @@ static void run__agree(run *r) {
 // rank 0's weights, moments and counters (fresh or resumed) on every rank
 static void run__share_state(run *r) {
     if (run_world() == 1) return;
-    uint64_t c[6] = { r->opt.step, r->micro, r->epoch, r->cursor, r->bad_steps, r->run_id };
+    uint32_t scale_bits;
+    memcpy(&scale_bits, &r->scale, 4);
+    uint64_t c[8] = { r->opt.step, r->micro, r->epoch, r->cursor, r->bad_steps, r->run_id, scale_bits, r->scale_clean };
     if (run_comm->broadcast(run_comm, c, sizeof c, 0)) run_die("broadcast failed");
     r->opt.step = c[0]; r->micro = c[1]; r->epoch = c[2]; r->cursor = c[3]; r->bad_steps = c[4]; r->run_id = c[5];
+    scale_bits = (uint32_t)c[6];
+    memcpy(&r->scale, &scale_bits, 4);
+    r->scale_clean = c[7];
     run__broadcast_model(r, r->m->params, r->m->num_params);
     run__broadcast_model(r, r->opt.m, r->opt.n);
     if (r->opt.v) run__broadcast_model(r, r->opt.v, r->opt.n);
@@ -976,6 +1001,7 @@ static RUN_UNUSED void run_begin(run *r, run_opts *o, bert_model *m, size_t n_tr
     r->t_start = bert_time_s();
     r->o = o; r->m = m; r->n_train = n_train; r->total_steps = total_steps; r->stop_reason = "done";
     r->last_eval = NAN;
+    r->scale = o->dynamic_loss_scale && o->loss_scale == 1.0f ? 32768.0f : o->loss_scale;
     snprintf(r->fingerprint, sizeof r->fingerprint, "%s", fingerprint);
     if (total_steps < 1) run_die("no optimizer step to take (check --steps, --epochs, --batch_size and the data)");
     if (n_train < 1) run_die("no training examples");
@@ -1014,9 +1040,11 @@ static RUN_UNUSED void run_print_setup(const run *r, const char *what) {
     const bert_config *c = &r->m->config;
     char ranks[64] = "";
     if (run_world() > 1) snprintf(ranks, sizeof ranks, " x %d ranks", run_world());
-    char gemm[96];
+    char gemm[160];
     if (r->ctx->k == bert_cpu_bf16_kernels()) snprintf(gemm, sizeof gemm, "bf16 %s (linear layers), sgemm %s", bert_bf16_kernel_name(), bert_sgemm_kernel_name());
     else snprintf(gemm, sizeof gemm, "sgemm %s", bert_sgemm_kernel_name());
+    if (r->o->dynamic_loss_scale || r->scale != 1.0f)
+        snprintf(gemm + strlen(gemm), sizeof gemm - strlen(gemm), " | loss scale %g%s", (double)r->scale, r->o->dynamic_loss_scale ? " (dynamic)" : "");
     printf("%s | L=%d H=%d A=%d (%zu params) | %s lr %g warmup %d | batch %d%s x %d accumulation | %d steps | %s\n",
            what, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, r->m->num_params, r->o->optimizer,
            (double)r->opt.lr, r->opt.warmup_steps, r->o->batch_size, ranks, r->o->accumulation_steps, r->total_steps, gemm);
@@ -1103,7 +1131,7 @@ static RUN_UNUSED double run_backward(run *r, bert_tensor *loss, float weight) {
     double v = bert_tensor_item(r->ctx, loss);
     if (!isfinite(v)) { r->step_finite = 0; return v; }
     float w = (float)((double)weight * r->share);
-    if (r->step_finite) bert_backward_scaled(r->ctx, loss, w);
+    if (r->step_finite) bert_backward_scaled(r->ctx, loss, w * r->scale);   // the optimizer divides r->scale out
     r->step_loss += v * w;
     return v;
 }
@@ -1129,6 +1157,18 @@ static void run__log_step(run *r, const run_metric *mt, int n) {
             (double)r->opt.last_lr, (double)r->opt.last_grad_norm, (double)r->samples / (r->t_compute > 0 ? r->t_compute : 1e-9),
             bert_time_s() - r->t_start);
     fflush(r->log);
+}
+
+/* --dynamic_loss_scale: grads that overflowed (the loss itself finite) halve the scale (the step is
+   skipped as any NaN/Inf step); --loss_scale_window clean steps in a row double it. Changes are logged. */
+static void run__adjust_scale(run *r, int ok, int loss_finite) {
+    float was = r->scale;
+    if (!ok && loss_finite && r->scale > 1.0f) { r->scale *= 0.5f; r->scale_clean = 0; }
+    else if (ok && ++r->scale_clean >= (uint64_t)r->o->loss_scale_window && r->scale <= 0x1p126f) { r->scale *= 2.0f; r->scale_clean = 0; }
+    if (r->scale != was) {
+        fprintf(r->log, "{\"loss_scale\": %.9g, \"after_step\": %llu, \"was\": %.9g}\n", (double)r->scale, (unsigned long long)r->opt.step, (double)was);
+        fflush(r->log);
+    }
 }
 
 static void run__skip(run *r) {
@@ -1175,9 +1215,11 @@ static RUN_UNUSED int run_end_step(run *r, const run_metric *mt, int n, double d
     run_metric global[RUN_MAX_METRICS];
     uint64_t samples;
     mt = run__global_step(r, mt, n, global, &samples);
+    r->opt.grad_scale = r->scale;
     int rc = r->step_finite ? bert_optim_step(&r->opt, r->m) : BERT_ERR_NONFINITE;
     if (rc && rc != BERT_ERR_NONFINITE) run_die("%s", bert_last_error());   // the ranks' sum failed
     int ok = rc == BERT_OK;
+    if (o->dynamic_loss_scale) run__adjust_scale(r, ok, r->step_finite);
     double now = bert_time_s();
     r->t_compute += now - r->t_mark - data_s;
     r->t_data += data_s;

@@ -2,8 +2,9 @@
 # test_bf16_train.sh - --precision bf16 for training (bert_cpu_bf16_kernels: the linear layers' three
 # GEMMs with bf16 inputs and fp32 sums; fp32 master weights, grads and optimizer) through the run
 # layer: a short pretraining run follows the fp32 run's loss curve far closer than another seed's
-# does, a resumed bf16 run ends bit-identical to an uninterrupted one, classify trains and evaluates
-# in bf16, and training programs refuse int8. The kernels themselves are checked in test_kernels.
+# does, a resumed bf16 run ends bit-identical to an uninterrupted one, loss scaling (static: bit for
+# bit the unscaled run; dynamic: halved on overflow, doubled after clean steps), classify trains and
+# evaluates in bf16, and training programs refuse int8. The kernels themselves are checked in test_kernels.
 # BUILD: where the binaries are. Ends with "N passed, N failed".
 B=${BUILD:-build}
 pass=0; fail=0
@@ -36,7 +37,22 @@ else
         --max_seq_length 64 --lr 2e-3 --precision bf16 --seed 3 --resume --out "$dir/resumed" > "$dir/resumed.log" 2>&1; rc=$?
     a=$(ls -d "$dir"/bf16/ckpt-* | tail -1); b=$(ls -d "$dir"/resumed/ckpt-* | tail -1)
     [ $rc = 0 ] && cmp -s "$a/model.safetensors" "$b/model.safetensors"; check $? "bf16 run resumed at step 20 ends bit-identical to the uninterrupted one ($(basename "$b"))"
+    # loss scaling: a power of two divides out exactly, so a static scale changes nothing at all
+    pt scaled bf16 3 --loss_scale 1024
+    c=$(ls -d "$dir"/scaled/ckpt-* | tail -1)
+    cmp -s "$a/model.safetensors" "$c/model.safetensors"; check $? "--loss_scale 1024: the same weights as without, bit for bit ($(basename "$c"))"
+    # dynamic: started at 2^127 the grads overflow; each overflow skips the step and halves the scale until
+    # they fit, then --loss_scale_window 5 clean steps double it again
+    pt dyn bf16 3 --dynamic_loss_scale --loss_scale 170141183460469231731687303715884105728 --loss_scale_window 5; rc=$?
+    halved=$(grep -c '"loss_scale": .*"was"' "$dir/dyn/log.jsonl"); skipped=$(grep -c '"skipped_step"' "$dir/dyn/log.jsonl")
+    down=$(awk -F'[:,]' '/"loss_scale"/ { if ($2 + 0 < $6 + 0) n++ } END { print n + 0 }' "$dir/dyn/log.jsonl")
+    up=$(awk -F'[:,]' '/"loss_scale"/ { if ($2 + 0 > $6 + 0) n++ } END { print n + 0 }' "$dir/dyn/log.jsonl")
+    last=$(sed -n 's/^step *40\/40 | loss \([0-9.]*\).*/\1/p' "$dir/dyn.log")
+    [ $rc = 0 ] && [ "$down" -ge 1 ] && [ "$down" = "$skipped" ] && [ "$up" -ge 1 ] && [ -n "$last" ]
+    check $? "--dynamic_loss_scale from 2^127: $skipped overflowing steps skipped, the scale halved $down times and doubled $up times after 5 clean steps; the run ends (loss $last, exit $rc)"
 fi
+$B/pretrain --text examples/data/sample_text.txt --vocab $V --config "$dir/tiny.json" --loss_scale 3 --out "$dir/ls3" > "$dir/ls3.log" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q 'loss_scale' "$dir/ls3.log"; check $? "--loss_scale 3 (not a power of two): refused (exit $rc: $(head -1 "$dir/ls3.log"))"
 # classify: trains in bf16 and evaluates with bf16 weights
 $B/classify --task cola --do_train --do_eval --train_file tests/data/classify_cola_train.tsv --dev_file tests/data/classify_cola_dev.tsv --vocab $V \
     --config "$dir/tiny.json" --max_seq_length 48 --epochs 1 --batch_size 8 --precision bf16 --out "$dir/cls" > "$dir/cls.log" 2>&1; rc=$?
