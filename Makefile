@@ -206,6 +206,7 @@ ref:
 	$(PYTHON_TORCH) tests/ref/metrics_ref.py --out tests/ref
 	$(PYTHON_TORCH) tests/ref/ner_ref.py --out tests/ref
 	$(PYTHON_TORCH) tests/ref/squad_ref.py --out tests/ref
+	$(PYTHON_TORCH) tests/ref/nezha_ref.py --out tests/ref
 	$(PYTHON) tests/ref/squad_features_ref.py --out tests/ref
 
 clean:
@@ -221,6 +222,7 @@ ref-check: $(BUILD)/pretrain $(BUILD)/classify $(BUILD)/encode $(BUILD)/convert_
 	  $(PYTHON_TORCH) tests/ref/classify_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/metrics_ref.py --out $$tmp >/dev/null && cmp tests/ref/metrics_ref.json $$tmp/metrics_ref.json && \
 	  $(PYTHON_TORCH) tests/ref/ner_ref.py --out $$tmp >/dev/null && \
+	  $(PYTHON_TORCH) tests/ref/nezha_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON_TORCH) tests/ref/squad_ref.py --out $$tmp >/dev/null && $(PYTHON) tests/ref/squad_features_ref.py --out $$tmp >/dev/null && \
 	  $(PYTHON) tools/gen_squad_tables.py --check examples/squad_eval.h && \
 	  $(PYTHON_TORCH) tests/ref/compare.py tests/ref $$tmp $$([ -f $(PRETRAIN_TFRECORD) ] || echo --optional pretrain_ref.safetensors --optional pretrain_bf16_ref.safetensors --optional encode_ref.safetensors) $$([ -f ../shared/data/squad/dev-v1.1.json ] || echo --optional squad_dev_ref.safetensors); \
