@@ -1914,21 +1914,29 @@ static void bert__bf16_row(uint16_t *dst, const float *src, int n) {
 // place as 32-bit k pairs.
 static void bert__bf16_pack_panels(uint16_t *h, const float *X, size_t ld, int t, int R, int K, int K2) {
     int panels = (R + BERT__QNR - 1) / BERT__QNR;
+    if (t) {   // X^T: rows k and k+1 of X, read whole, are k pair k/2 of every panel (a stream, not a stride)
+        memset(h, 0, (size_t)panels * K2 * BERT__QNR * 2 * sizeof(uint16_t));
+        int pairs = (K + 1) / 2;
+        BERT__PARALLEL_FOR_IF((size_t)R * K)
+        for (int g = 0; g < pairs; g++) {
+            uint16_t a[BERT__QNR], b[BERT__QNR];
+            for (int p = 0; p < panels; p++) {
+                int j0 = p * BERT__QNR, nj = R - j0 < BERT__QNR ? R - j0 : BERT__QNR;
+                bert__bf16_row(a, X + (size_t)(2 * g) * ld + j0, nj);
+                if (2 * g + 1 < K) bert__bf16_row(b, X + (size_t)(2 * g + 1) * ld + j0, nj);
+                else memset(b, 0, sizeof b);
+                uint16_t *dst = h + (size_t)p * K2 * BERT__QNR * 2 + (size_t)g * BERT__QNR * 2;
+                for (int j = 0; j < nj; j++) { dst[2 * j] = a[j]; dst[2 * j + 1] = b[j]; }
+            }
+        }
+        return;
+    }
     BERT__PARALLEL_FOR_IF((size_t)R * K)
     for (int p = 0; p < panels; p++) {
         uint16_t *panel = h + (size_t)p * K2 * BERT__QNR * 2;
         int j0 = p * BERT__QNR, nj = R - j0 < BERT__QNR ? R - j0 : BERT__QNR;
         memset(panel, 0, (size_t)K2 * BERT__QNR * 2 * sizeof(uint16_t));
-        if (t) {   // X^T: rows k and k+1 of X hold the panel's 32 columns side by side
-            uint16_t a[BERT__QNR], b[BERT__QNR];
-            for (int k = 0; k < K; k += 2) {
-                bert__bf16_row(a, X + (size_t)k * ld + j0, nj);
-                if (k + 1 < K) bert__bf16_row(b, X + (size_t)(k + 1) * ld + j0, nj);
-                else memset(b, 0, sizeof b);
-                uint16_t *dst = panel + (size_t)(k / 2) * BERT__QNR * 2;
-                for (int j = 0; j < nj; j++) { dst[2 * j] = a[j]; dst[2 * j + 1] = b[j]; }
-            }
-        } else {   // X: row j converted, its k pairs to their places 32 pairs apart
+        {   // X: row j converted, its k pairs to their places 32 pairs apart
             uint16_t *row = (uint16_t *)bert__malloc((size_t)K2 * 2 * sizeof(uint16_t));
             BERT_ASSERT_MSG(row != NULL, "bf16 packing: out of memory for a row");
             memset(row, 0, (size_t)K2 * 2 * sizeof(uint16_t));
@@ -1954,17 +1962,20 @@ static int bert__bweight_make(bert_qweight *q, const float *W, int OC, int IC) {
 // M' (R,K) (X itself, or X^T when t; row stride ld) -> xh: Rpad rows of K2*2 bf16, zero padding
 static void bert__bf16_pack_rows(uint16_t *xh, const float *X, size_t ld, int t, int R, int Rpad, int K, int K2) {
     size_t lh = (size_t)K2 * 2;
-    if (t) {   // X^T: 32 x 32 blocks, each read along X's rows and written along xh's
-        int rb = (Rpad + 31) / 32;
+    if (t) {   // X^T: 32 x 32 tiles; a band of 32 rows of X is read whole, each tile's 32 rows of xh get one cache line
+        memset(xh, 0, (size_t)Rpad * lh * sizeof(uint16_t));
+        int kb = (K + 31) / 32;
         BERT__PARALLEL_FOR_IF((size_t)R * K)
-        for (int b = 0; b < rb; b++) {
-            int i0 = b * 32, i1 = Rpad < i0 + 32 ? Rpad : i0 + 32;
-            int ni = (R < i1 ? R : i1) - i0;
-            uint16_t cv[32];
-            for (int i = i0; i < i1; i++) memset(xh + (size_t)i * lh, 0, lh * sizeof(uint16_t));
-            for (int k = 0; k < K && ni > 0; k++) {
-                bert__bf16_row(cv, X + (size_t)k * ld + i0, ni);
-                for (int i = 0; i < ni; i++) xh[(size_t)(i0 + i) * lh + k] = cv[i];
+        for (int b = 0; b < kb; b++) {
+            int k0 = b * 32, nk = K - k0 < 32 ? K - k0 : 32;
+            uint16_t tile[32][32];
+            for (int i0 = 0; i0 < R; i0 += 32) {
+                int ni = R - i0 < 32 ? R - i0 : 32;
+                for (int k = 0; k < nk; k++) bert__bf16_row(tile[k], X + (size_t)(k0 + k) * ld + i0, ni);
+                for (int i = 0; i < ni; i++) {
+                    uint16_t *dst = xh + (size_t)(i0 + i) * lh + k0;
+                    for (int k = 0; k < nk; k++) dst[k] = tile[k][i];
+                }
             }
         }
         return;
