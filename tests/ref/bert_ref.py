@@ -148,6 +148,28 @@ def linear(x, w, b):
     return _BF16Linear.apply(x, w, b) if BF16 else x @ w.T + b
 
 
+def heads(W, x, inp, act, o):
+    """The pretraining heads on the last layer x (B,T,C) into o: pooler on token 0, NSP, the MLM
+    transform + tied decoder at the masked positions, both losses and their sum. Returns o."""
+    B, T, C = x.shape
+    e = "bert.embeddings."
+    pooled = torch.tanh(linear(x[:, 0], W["bert.pooler.dense.weight"], W["bert.pooler.dense.bias"]))
+    o["pooled"] = pooled
+    nsp = linear(pooled, W["cls.seq_relationship.weight"], W["cls.seq_relationship.bias"])
+    o["nsp_logits"] = nsp
+    pos = inp["masked_lm_positions"].long()
+    g = x.reshape(B * T, C)[(torch.arange(B)[:, None] * T + pos).reshape(-1)]
+    c = "cls.predictions."
+    h = gelu(linear(g, W[c + "transform.dense.weight"], W[c + "transform.dense.bias"]), act)
+    h = ln(h, W[c + "transform.LayerNorm.weight"], W[c + "transform.LayerNorm.bias"])
+    mlm = linear(h, W[e + "word_embeddings.weight"], W[c + "bias"])
+    o["mlm_logits"] = mlm
+    o["mlm_loss"] = F.cross_entropy(mlm, inp["masked_lm_ids"].long().reshape(-1), ignore_index=-100)
+    o["nsp_loss"] = F.cross_entropy(nsp, inp["next_sentence_label"].long())
+    o["loss"] = o["mlm_loss"] + o["nsp_loss"]
+    return o
+
+
 def forward(W, inp, act, cfg, NH=NH):
     """W: name -> float64 tensor. Returns dict of named outputs (all float64 tensors).
     B, T come from the inputs, C and L from the weights; NH (not recoverable from the weights) is an
@@ -184,21 +206,7 @@ def forward(W, inp, act, cfg, NH=NH):
         f2 = dropout(linear(f, W[p + "output.dense.weight"], W[p + "output.dense.bias"]), 3 + 3 * l, cfg)
         x = ln(f2 + x1, W[p + "output.LayerNorm.weight"], W[p + "output.LayerNorm.bias"])
         o[f"layer.{l}"] = x
-    pooled = torch.tanh(linear(x[:, 0], W["bert.pooler.dense.weight"], W["bert.pooler.dense.bias"]))
-    o["pooled"] = pooled
-    nsp = linear(pooled, W["cls.seq_relationship.weight"], W["cls.seq_relationship.bias"])
-    o["nsp_logits"] = nsp
-    pos = inp["masked_lm_positions"].long()
-    g = x.reshape(B * T, C)[(torch.arange(B)[:, None] * T + pos).reshape(-1)]
-    c = "cls.predictions."
-    h = gelu(linear(g, W[c + "transform.dense.weight"], W[c + "transform.dense.bias"]), act)
-    h = ln(h, W[c + "transform.LayerNorm.weight"], W[c + "transform.LayerNorm.bias"])
-    mlm = linear(h, W[e + "word_embeddings.weight"], W[c + "bias"])
-    o["mlm_logits"] = mlm
-    o["mlm_loss"] = F.cross_entropy(mlm, inp["masked_lm_ids"].long().reshape(-1), ignore_index=-100)
-    o["nsp_loss"] = F.cross_entropy(nsp, inp["next_sentence_label"].long())
-    o["loss"] = o["mlm_loss"] + o["nsp_loss"]
-    return o
+    return heads(W, x, inp, act, o)
 
 def loss_and_grads(W64, inp, act, cfg):
     W = {n: t.detach().clone().requires_grad_(True) for n, t in W64.items()}

@@ -111,22 +111,7 @@ def forward(W, inp, flavour, k=K, R=None, clip=True, dbg=None):
                W[p + "output.LayerNorm.weight"], W[p + "output.LayerNorm.bias"])
         o[f"layer.{l}"] = x
     o["sequence_output"] = x
-    # heads exactly as bert_ref.forward: pooler on token 0, NSP, MLM transform + tied decoder
-    pooled = torch.tanh(linear(x[:, 0], W["bert.pooler.dense.weight"], W["bert.pooler.dense.bias"]))
-    o["pooled"] = pooled
-    nsp = linear(pooled, W["cls.seq_relationship.weight"], W["cls.seq_relationship.bias"])
-    o["nsp_logits"] = nsp
-    pos = inp["masked_lm_positions"].long()
-    g = x.reshape(Bn * Tn, C)[(torch.arange(Bn)[:, None] * Tn + pos).reshape(-1)]
-    c = "cls.predictions."
-    h = ln(gelu(linear(g, W[c + "transform.dense.weight"], W[c + "transform.dense.bias"]), ACT),
-           W[c + "transform.LayerNorm.weight"], W[c + "transform.LayerNorm.bias"])
-    mlm = linear(h, W[e + "word_embeddings.weight"], W[c + "bias"])
-    o["mlm_logits"] = mlm
-    o["mlm_loss"] = F.cross_entropy(mlm, inp["masked_lm_ids"].long().reshape(-1), ignore_index=-100)
-    o["nsp_loss"] = F.cross_entropy(nsp, inp["next_sentence_label"].long())
-    o["loss"] = o["mlm_loss"] + o["nsp_loss"]
-    return o
+    return bert_ref.heads(W, x, inp, ACT, o)   # the pretraining heads exactly as bert_ref.forward
 
 
 def loss_and_grads(W64, inp, flavour, **kw):
