@@ -16,6 +16,13 @@
      google-research/bert's WordPiece tokenizer (id-for-id, Unicode tables included; or, per vocab,
      Hugging Face BertTokenizer's rules: bert_vocab_set_mode(v, BERT_TOKENIZE_HF)).
 
+   PRECISION AND SPEED KNOBS
+     Training in bf16 mixed precision: build the step's ctx on bert_cpu_bf16_kernels() (the linear
+     layers' GEMMs with bf16 inputs, fp32 sums; everything else fp32); opt.grad_scale divides a loss
+     scale back out. Inference: bert_model_quantize(m, BERT_PRECISION_BF16 | _INT8) for low-precision
+     weights; ctx->remove_padding = 1 runs the encoder on the real tokens of a batch only. A fine-tuned
+     model for transformers: bert_model_save_finetuned (no pretraining heads).
+
    COMPILE-TIME OPTIONS (set them before including bert.h)
      BERT_STATIC            all functions static (set in every TU that includes bert.h)
      BERT_MALLOC(n), BERT_FREE(p)   your allocator: define both or neither (implementation TU)
@@ -68,6 +75,8 @@
    REVISION HISTORY
      0.1  (2026-11-22)  first release: tensors, tape, CPU kernels, BERT + heads, optimizers,
                         safetensors, proven against a PyTorch reference
+     (2026-12-06)       bf16 training kernels and loss scaling, padding-free inference, the
+                        tokenizer's Hugging Face mode, bert_model_save_finetuned
 */
 #ifndef BERT_H
 #define BERT_H
