@@ -1802,9 +1802,13 @@ BERT__AMX_KERNEL(bert__qgemm_amx, _tile_dpbusd)
 static void bert__qgemm_store(float *out, const int32_t *acc, const float *sx, const bert_qweight *q, const bert__epilogue *ep,
                               int i0, int j0, int mr, int nr) {
     int OC = q->OC;
-    for (int i = 0; i < mr; i++) {
-        float *o = out + (size_t)(i0 + i) * OC + j0;
-        for (int j = 0; j < nr; j++) o[j] = (float)(acc[i * BERT__QNR + j] - q->comp[j0 + j]) * (sx[i0 + i] * q->scale[j0 + j]);
+    const int32_t *comp = q->comp + j0;
+    const float *sw = q->scale + j0;
+    for (int i = 0; i < mr; i++) {   // (locals and simd: otherwise -O2 keeps it scalar for fear of aliasing)
+        float *o = out + (size_t)(i0 + i) * OC + j0, s = sx[i0 + i];
+        const int32_t *a = acc + i * BERT__QNR;
+        BERT__SIMD
+        for (int j = 0; j < nr; j++) o[j] = (float)(a[j] - comp[j]) * (s * sw[j]);
     }
     bert__epilogue_tile(ep, out + (size_t)i0 * OC + j0, (size_t)OC, i0, j0, mr, nr);
 }
