@@ -46,6 +46,13 @@ outcome $? "squad: symlinks at model.safetensors, predictions.json, nbest_predic
     "$dir/sq/model.safetensors" "$dir/sq/predictions.json" "$dir/sq/nbest_predictions.json"
 $B/squad --eval "$dir/squad.json" "$dir/sq/predictions.json" --eval_details "$dir/sq/details.jsonl" > "$dir/sqe.out" 2>&1
 outcome $? "squad --eval --eval_details: a symlink at the details file and its .tmp" "$dir/sq/details.jsonl"
+# squad on a SQuAD 2.0 file: null_odds.json too
+printf '{"version": "v2.0", "data": [{"title": "t", "paragraphs": [{"context": "the cat sat on the mat in the house", "qas": [{"id": "q1", "question": "where did the cat sit", "answers": [{"text": "the mat", "answer_start": 15}], "is_impossible": false}, {"id": "q2", "question": "what flew", "answers": [], "is_impossible": true}]}]}]}\n' > "$dir/squad2.json"
+plant "$dir/sq2" predictions.json nbest_predictions.json null_odds.json
+$B/squad --do_predict --debug_logits oracle --predict_file "$dir/squad2.json" --vocab $V --max_seq_length 64 --doc_stride 32 \
+    --max_query_length 16 --output_dir "$dir/sq2" > "$dir/sq2.out" 2>&1
+outcome $? "squad v2.0: symlinks at predictions.json, nbest_predictions.json, null_odds.json and their .tmp" \
+    "$dir/sq2/predictions.json" "$dir/sq2/nbest_predictions.json" "$dir/sq2/null_odds.json"
 # encode --output, create_pretraining_data --output_file, the demo's vocab.txt writer (bert_vocab_save)
 plant "$dir/misc" e.jsonl d.tfrecord
 $B/encode --ids --vocab $V --input tests/data/encode_lines.txt --output "$dir/misc/e.jsonl" > "$dir/enc.out" 2>&1
