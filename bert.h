@@ -1922,6 +1922,19 @@ static void bert__bf16_row(uint16_t *dst, const float *src, int n) {
     for (; k < n; k++) dst[k] = bert__bf16(src[k]);
 }
 
+static BERT__THREAD_LOCAL uint16_t *bert__bf16_row_buf;   // one converted row, per thread, grown once
+static BERT__THREAD_LOCAL size_t bert__bf16_row_cap;
+
+static uint16_t *bert__bf16_row_scratch(size_t n) {
+    if (n > bert__bf16_row_cap) {
+        BERT_FREE(bert__bf16_row_buf);
+        bert__bf16_row_buf = (uint16_t *)BERT_MALLOC(n * sizeof(uint16_t));
+        BERT_ASSERT_MSG(bert__bf16_row_buf != NULL, "bf16 packing: out of memory for a row");
+        bert__bf16_row_cap = n;
+    }
+    return bert__bf16_row_buf;
+}
+
 // M' (R,K) = X (row stride ld) or, when t, X^T, rounded to bf16 into the weight-panel layout h:
 // (ceil(R/32), K2, 32, 2), zero-padded. Rows are converted whole (bert__bf16_row), then moved into
 // place as 32-bit k pairs.
@@ -1950,14 +1963,12 @@ static void bert__bf16_pack_panels(uint16_t *h, const float *X, size_t ld, int t
         int j0 = p * BERT__QNR, nj = R - j0 < BERT__QNR ? R - j0 : BERT__QNR;
         memset(panel, 0, (size_t)K2 * BERT__QNR * 2 * sizeof(uint16_t));
         {   // X: row j converted, its k pairs to their places 32 pairs apart
-            uint16_t *row = (uint16_t *)bert__malloc((size_t)K2 * 2 * sizeof(uint16_t));
-            BERT_ASSERT_MSG(row != NULL, "bf16 packing: out of memory for a row");
-            memset(row, 0, (size_t)K2 * 2 * sizeof(uint16_t));
+            uint16_t *row = bert__bf16_row_scratch((size_t)K + 1);
+            row[K] = 0;   // the second half of an odd K's last pair
             for (int j = 0; j < nj; j++) {
                 bert__bf16_row(row, X + (size_t)(j0 + j) * ld, K);
                 for (int g = 0; g < (K + 1) / 2; g++) memcpy(panel + ((size_t)g * BERT__QNR + j) * 2, row + 2 * g, 2 * sizeof(uint16_t));
             }
-            BERT_FREE(row);
         }
     }
 }

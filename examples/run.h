@@ -329,7 +329,7 @@ typedef struct {
     int steps, epochs, batch_size, accumulation_steps, warmup_steps, seed, threads, no_shuffle;
     int resume, overwrite, keep, save_every, eval_every, print_every, max_bad_steps;
     float lr, warmup_proportion, poly_power, end_lr, weight_decay, beta1, beta2, eps, clip_norm, momentum;
-    float loss_scale; int dynamic_loss_scale, loss_scale_window;   // loss scaling (1, off, 2000: none)
+    float loss_scale; int dynamic_loss_scale, loss_scale_window;   // loss scaling (defaults 1, off, 2000: none)
     int max_memory_mb;   // 0: no cap
     const char *tokenizer;   // --tokenizer google | hf (RUN_FLAGS_TOKENIZER); NULL: not given
     int remove_padding;  // inference: the encoder on the real tokens only (ctx->remove_padding)
@@ -523,7 +523,8 @@ static void run_check_opts(const run_opts *o, unsigned groups) {
     RUN__RANGE(o->keep >= 1, "keep", ">= 1");
     RUN__RANGE(o->print_every >= 1, "print_every", ">= 1");
     RUN__RANGE(o->max_bad_steps >= 1, "max_bad_steps", ">= 1");
-    RUN__RANGE(o->loss_scale >= 1 && isfinite(o->loss_scale) && frexpf(o->loss_scale, &(int){ 0 }) == 0.5f, "loss_scale",
+    int exponent;   // a power of two has mantissa 0.5 exactly
+    RUN__RANGE(o->loss_scale >= 1 && isfinite(o->loss_scale) && frexpf(o->loss_scale, &exponent) == 0.5f, "loss_scale",
                "a power of two >= 1 (it must divide out exactly)");
     RUN__RANGE(o->loss_scale_window >= 1, "loss_scale_window", ">= 1");
     RUN__RANGE(o->max_memory_mb >= 0, "max_memory_mb", ">= 0 (0: no cap)");

@@ -262,6 +262,24 @@ static int bf16_check(const char *what, const float *got, const double *want, co
     return bad;
 }
 
+/* want[i,j] = add[i,j] + sum_k A[i,k] B[k,j] in double and mag[i,j] = sum_k |A[i,k] B[k,j]|, for
+   (M,N) outputs over K, the operands given by their strides (element (i,k) of A at A[i*ai + k*ak]);
+   add may be NULL */
+static void ref_gemm(double *want, double *mag, const float *add, const float *A, size_t ai, size_t ak,
+                     const float *B, size_t bk, size_t bj, int M, int N, int kdim) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double sum = 0, m = 0;
+            for (int k = 0; k < kdim; k++) {
+                double p = (double)A[i * ai + k * ak] * B[k * bk + j * bj];
+                sum += p;
+                m += fabs(p);
+            }
+            want[(size_t)i * N + j] = (add ? add[(size_t)i * N + j] : 0.0) + sum;
+            mag[(size_t)i * N + j] = m;
+        }
+}
+
 static void test_bf16_training_kernels(void) {
     const bert_kernels *k = bert_cpu_bf16_kernels();
     static const int shapes[][3] = { { 1, 1, 1 }, { 3, 5, 7 }, { 33, 40, 31 }, { 70, 96, 65 }, { 128, 64, 192 } };
@@ -275,34 +293,18 @@ static void test_bf16_training_kernels(void) {
         double *want = (double *)malloc(((size_t)N * IC + (size_t)OC * IC + (size_t)N * OC) * sizeof(double) * 2);
         double *mag = want + (size_t)N * IC + (size_t)OC * IC + (size_t)N * OC;
         k->linear_act_forward(out, x, w, b, res, N, IC, OC, BERT_ACT_NONE);
+        ref_gemm(want, mag, res, x, (size_t)IC, 1, w, 1, (size_t)IC, N, OC, IC);   // x . w^T + res
         for (int i = 0; i < N; i++)
-            for (int j = 0; j < OC; j++) {
-                double sum = 0, m = 0;
-                for (int c = 0; c < IC; c++) { sum += (double)x[(size_t)i * IC + c] * w[(size_t)j * IC + c]; m += fabs((double)x[(size_t)i * IC + c] * w[(size_t)j * IC + c]); }
-                want[(size_t)i * OC + j] = sum + b[j] + res[(size_t)i * OC + j];
-                mag[(size_t)i * OC + j] = m;
-            }
+            for (int j = 0; j < OC; j++) want[(size_t)i * OC + j] += b[j];
         bad += bf16_check("forward", out, want, mag, (size_t)N * OC, IC, &use);
         float *dx0 = (float *)malloc((size_t)N * IC * sizeof(float)), *dw0 = (float *)malloc((size_t)OC * IC * sizeof(float));
         memcpy(dx0, dx, (size_t)N * IC * sizeof(float));
         memcpy(dw0, dw, (size_t)OC * IC * sizeof(float));
         float db0 = db[0];
         k->linear_backward(dx, dw, db, dy, x, w, N, IC, OC);
-        for (int i = 0; i < N; i++)
-            for (int c = 0; c < IC; c++) {
-                double sum = 0, m = 0;
-                for (int j = 0; j < OC; j++) { sum += (double)dy[(size_t)i * OC + j] * w[(size_t)j * IC + c]; m += fabs((double)dy[(size_t)i * OC + j] * w[(size_t)j * IC + c]); }
-                want[(size_t)i * IC + c] = dx0[(size_t)i * IC + c] + sum;
-                mag[(size_t)i * IC + c] = m;
-            }
+        ref_gemm(want, mag, dx0, dy, (size_t)OC, 1, w, (size_t)IC, 1, N, IC, OC);   // dx0 + dy . w
         bad += bf16_check("dinp", dx, want, mag, (size_t)N * IC, OC, &use);
-        for (int j = 0; j < OC; j++)
-            for (int c = 0; c < IC; c++) {
-                double sum = 0, m = 0;
-                for (int i = 0; i < N; i++) { sum += (double)dy[(size_t)i * OC + j] * x[(size_t)i * IC + c]; m += fabs((double)dy[(size_t)i * OC + j] * x[(size_t)i * IC + c]); }
-                want[(size_t)j * IC + c] = dw0[(size_t)j * IC + c] + sum;
-                mag[(size_t)j * IC + c] = m;
-            }
+        ref_gemm(want, mag, dw0, dy, 1, (size_t)OC, x, (size_t)IC, 1, OC, IC, N);   // dw0 + dy^T . x
         bad += bf16_check("dweight", dw, want, mag, (size_t)OC * IC, N, &use);
         double sb = db0;
         for (int i = 0; i < N; i++) sb += dy[(size_t)i * OC];
