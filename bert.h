@@ -120,6 +120,13 @@ BERTDEF const char *bert_last_error(void);
 // config: field names are the bert_config.json keys
 
 typedef enum { BERT_GELU_ERF, BERT_GELU_TANH } bert_act;
+/* NEZHA (use_relative_position): no absolute position table; every layer's attention adds
+   a_ij = R[clip(j-i, -K, K) + K], a (2K+1, HS) table row, to the keys and the values:
+       s_ij = (q_i.k_j + q_i.a_ij) / sqrt(HS) + mask_j,   z_i = sum_j softmax(s)_ij (v_j + a_ij)
+   FIXED: R[p][2k] = sin(p / 10000^(2k/HS)), R[p][2k+1] = cos(same), p = 0..2K (Huawei's released
+   NEZHA and transformers' NezhaModel: one table for all layers, not a parameter); LEARNED: MindSpore's
+   nezha, one (2K+1, HS) parameter per layer (attention.self.relative_positions_embeddings.weight). */
+typedef enum { BERT_RELPOS_FIXED, BERT_RELPOS_LEARNED } bert_relpos;
 #define BERT_ACT_NONE (-1)   // linear_act_forward without an activation
 
 typedef struct {
@@ -135,6 +142,10 @@ typedef struct {
     float attention_probs_dropout_prob;
     float initializer_range;
     float layer_norm_eps;                // 1e-12 when absent
+    // NEZHA's functional relative positions (all three 0/absent: BERT's absolute position table)
+    int use_relative_position;           // "use_relative_position(s)": true, or "model_type": "nezha"
+    int max_relative_position;           // K: distances j-i clip to [-K, K] (64, MindSpore's nezha 16)
+    bert_relpos relative_position_flavour; // "huawei" (fixed sinusoid table) or "mindspore" (learned)
 } bert_config;
 
 BERTDEF bert_config bert_config_default(void);                    // BERT-base
@@ -147,11 +158,13 @@ BERTDEF int bert_config_to_json(const bert_config *cfg, char *buf, size_t cap); 
 // ----------------------------------------------------------------------------
 // parameter table: one row per stored tensor, in flat-buffer order (layer-major; q/k/v weights
 // adjacent so the fused (3C,C) QKV matrix is the query weight's pointer, biases likewise).
-// X(field, dim0, dim1, hf_name, decay): dim1 == 0 means a 1-D tensor; dims use V C P TV F.
+// X(field, dim0, dim1, hf_name, decay): dim1 == 0 means a 1-D tensor; dims use V C TV F and
+// PA (P, or 0 for NEZHA: no absolute positions), RK HS (a learned relative table's 2K+1 rows of the
+// head size; 0 unless MindSpore's NEZHA). A row whose size is 0 is absent: no tensor, a NULL field.
 
 #define BERT_PARAMS_EMB(X) \
     X(word_emb,  V,  C, "bert.embeddings.word_embeddings.weight",        1) \
-    X(pos_emb,   P,  C, "bert.embeddings.position_embeddings.weight",    1) \
+    X(pos_emb,   PA, C, "bert.embeddings.position_embeddings.weight",    1) \
     X(type_emb,  TV, C, "bert.embeddings.token_type_embeddings.weight",  1) \
     X(emb_ln_w,  C,  0, "bert.embeddings.LayerNorm.weight",              0) \
     X(emb_ln_b,  C,  0, "bert.embeddings.LayerNorm.bias",                0)
@@ -163,6 +176,7 @@ BERTDEF int bert_config_to_json(const bert_config *cfg, char *buf, size_t cap); 
     X(q_b,       C, 0, "bert.encoder.layer.%d.attention.self.query.bias",         0) \
     X(k_b,       C, 0, "bert.encoder.layer.%d.attention.self.key.bias",           0) \
     X(v_b,       C, 0, "bert.encoder.layer.%d.attention.self.value.bias",         0) \
+    X(rel_w,    RK, HS, "bert.encoder.layer.%d.attention.self.relative_positions_embeddings.weight", 1) \
     X(attn_o_w,  C, C, "bert.encoder.layer.%d.attention.output.dense.weight",     1) \
     X(attn_o_b,  C, 0, "bert.encoder.layer.%d.attention.output.dense.bias",       0) \
     X(attn_ln_w, C, 0, "bert.encoder.layer.%d.attention.output.LayerNorm.weight", 0) \
@@ -306,11 +320,13 @@ BERTDEF const char *bert_op_name(bert_op op);
     X(void, layernorm_backward, (float *dinp, float *dweight, float *dbias, const float *dout,    \
                                  const float *inp, const float *weight, const float *mean,        \
                                  const float *rstd, int N, int C))                                \
+    /* rel (2K+1, C/NH) NEZHA's relative position table or NULL (BERT); drel NULL: not learned */ \
     X(void, attention_forward, (float *out, float *att, const float *qkv, const float *mask_add,  \
-                                int B, int T, int C, int NH, float drop_p, uint64_t stream))      \
-    X(void, attention_backward, (float *dqkv, const float *dout, const float *qkv,                \
-                                 const float *att, int B, int T, int C, int NH, float drop_p,     \
-                                 uint64_t stream))                                                \
+                                const float *rel, int B, int T, int C, int NH, int K,             \
+                                float drop_p, uint64_t stream))                                   \
+    X(void, attention_backward, (float *dqkv, float *drel, const float *dout, const float *qkv,   \
+                                 const float *att, const float *rel, int B, int T, int C, int NH, \
+                                 int K, float drop_p, uint64_t stream))                           \
     X(void, gelu_forward, (float *out, const float *inp, size_t n, int act))                      \
     X(void, gelu_backward, (float *dinp, const float *dout, const float *inp, size_t n, int act))  \
     X(void, tanh_forward, (float *out, const float *inp, size_t n))                               \
@@ -389,6 +405,7 @@ BERTDEF uint64_t bert_rng_bits(uint64_t stream, uint64_t i);  // 64 random bits 
 
 BERTDEF bert_tensor *bert_embed(bert_ctx *ctx, bert_tensor *wte, bert_tensor *wpe, bert_tensor *wtt,
                                 const int32_t *ids, const int32_t *types, int B, int T);  // (B,T,C)
+// wte[ids] + wpe[t] + wtt[types]; wpe NULL: no position term (NEZHA), types NULL: type 0
 BERTDEF bert_tensor *bert_linear(bert_ctx *ctx, bert_tensor *x, bert_tensor *w, bert_tensor *b);
 // x (..., IC), w (OC, IC), b (OC) or NULL -> (..., OC)
 BERTDEF bert_tensor *bert_layernorm(bert_ctx *ctx, bert_tensor *x, bert_tensor *w, bert_tensor *b,
@@ -396,6 +413,13 @@ BERTDEF bert_tensor *bert_layernorm(bert_ctx *ctx, bert_tensor *x, bert_tensor *
 BERTDEF bert_tensor *bert_attention(bert_ctx *ctx, bert_tensor *qkv, const int32_t *mask, int NH,
                                     float drop_p);
 // qkv (B,T,3C), mask (B,T) of 0/1 or NULL -> (B,T,C); additive mask (1-mask)*-10000 on keys
+BERTDEF bert_tensor *bert_attention_relative(bert_ctx *ctx, bert_tensor *qkv, const int32_t *mask, int NH,
+                                             float drop_p, bert_tensor *rel);
+// the same with NEZHA's relative positions (bert_relpos): rel (2K+1, C/NH), a parameter (learned,
+// it gets a gradient) or a table without grad (bert_relative_table); NULL = bert_attention
+BERTDEF bert_tensor *bert_relative_table(bert_ctx *ctx, int K, int HS);
+// the fixed sinusoid table (2K+1, HS) in the context (no gradient): R[p][2k] = sin(p / 10000^(2k/HS)),
+// R[p][2k+1] = cos(same), p = 0..2K (the shifted index, as the released code, not the distance)
 BERTDEF bert_tensor *bert_gelu(bert_ctx *ctx, bert_tensor *x, bert_act act);
 BERTDEF bert_tensor *bert_tanh(bert_ctx *ctx, bert_tensor *x);
 BERTDEF bert_tensor *bert_add(bert_ctx *ctx, bert_tensor *a, bert_tensor *b);
@@ -442,7 +466,7 @@ typedef struct bert_model {
     float *params;               // (num_params) weights, table order
     float *grads;                // (num_params) same layout
     int num_tensors;             // PE + L*PL + PH, then any task heads added
-    int num_base_tensors;        // PE + L*PL + PH
+    int num_base_tensors;        // the table's present rows (PE + L*PL + PH for BERT)
 #define BERT_MAX_ADDED_TENSORS 16  // task-head tensors bert_model_add_tensor can append
     bert_tensor *tensors;        // (num_tensors) views into params/grads, table order
     char **names;                // (num_tensors) HF names
@@ -2073,10 +2097,11 @@ static void bert__embedding_forward(float *out, const int32_t *ids, const int32_
                                     int B, int T, int C) {
     BERT__PARALLEL_FOR_IF((size_t)B * T * C)
     for (int bt = 0; bt < B * T; bt++) {
-        const float *w = wte + (size_t)ids[bt] * C, *p = wpe + (size_t)(bt % T) * C;
+        const float *w = wte + (size_t)ids[bt] * C, *p = wpe ? wpe + (size_t)(bt % T) * C : NULL;
         const float *y = wtt + (size_t)(types ? types[bt] : 0) * C;
         float *o = out + (size_t)bt * C;
-        for (int c = 0; c < C; c++) o[c] = w[c] + p[c] + y[c];
+        if (p) for (int c = 0; c < C; c++) o[c] = w[c] + p[c] + y[c];
+        else for (int c = 0; c < C; c++) o[c] = w[c] + y[c];   // NEZHA: no absolute positions
     }
 }
 
@@ -2280,16 +2305,57 @@ static void bert__attention_dropped(float *pd, const float *a, size_t n, uint64_
     for (size_t j = 0; j < n; j++) pd[j] = bert__uniform(stream, row0 + j) >= drop_p ? a[j] * keep_scale : 0.0f;
 }
 
-static void bert__attention_forward(float *out, float *att, const float *qkv, const float *mask_add,
-                                    int B, int T, int C, int NH, float drop_p, uint64_t stream) {
-    int HS = C / NH, C3 = 3 * C;
+// NEZHA's relative terms (see bert_relpos) on one (b,h), with the table rows it can reach: when
+// T-1 < K nothing is clipped and only rows K-(T-1) .. K+(T-1) are used, so the kernels take the
+// table from row K-Ke with Ke = min(K, T-1) rows each side (2Ke+1 = KR), and bucket p of query i
+// holds the keys j with clip(j-i, -Ke, Ke) + Ke = p: the first and last buckets gather all the
+// clipped keys. The score term is a gather of Qr = Q R^T (T,KR), the value term P R summed by
+// bucket, so both are (T,KR,HS) sgemms plus O(T*T) adds instead of (T,T,HS) gathers.
+static int bert__rel_reach(int K, int T) { return K < T - 1 ? K : T - 1; }
+
+static int bert__rel_bucket_of(int i, int j, int Ke) {
+    int d = j - i;
+    return (d < -Ke ? -Ke : d > Ke ? Ke : d) + Ke;
+}
+
+// row i: s[j] += r[bucket(i,j)]   (the scores' key term; the backward's value term)
+static void bert__rel_gather_add(float *s, const float *r, int i, int T, int Ke) {
+    for (int j = 0; j < T; j++) s[j] += r[bert__rel_bucket_of(i, j, Ke)];
+}
+
+// row i: r[p] = sum of s[j] over bucket p   (the adjoint of the gather)
+static void bert__rel_bucket_sum(float *r, const float *s, int i, int T, int Ke) {
+    for (int p = 0; p <= 2 * Ke; p++) r[p] = 0.0f;
+    for (int j = 0; j < T; j++) r[bert__rel_bucket_of(i, j, Ke)] += s[j];
+}
+
+// rel (2K+1,HS) or NULL (BERT): the key and value terms of one (b,h) whose (T,T) scores are in a
+static void bert__rel_scores(float *a, float *qr, const float *q, int C3, const float *R, int T, int HS, int Ke, float scale) {
+    int KR = 2 * Ke + 1;
+    bert__sgemm_blocked(0, 1, T, KR, HS, scale, q, C3, R, HS, 0.0f, qr, KR);   // (T,KR) scale Q R^T
+    for (int i = 0; i < T; i++) bert__rel_gather_add(a + (size_t)i * T, qr + (size_t)i * KR, i, T, Ke);
+}
+
+static void bert__rel_values(float *o, int ldo, float *pb, const float *p, const float *R, int T, int HS, int Ke) {
+    int KR = 2 * Ke + 1;
+    for (int i = 0; i < T; i++) bert__rel_bucket_sum(pb + (size_t)i * KR, p + (size_t)i * T, i, T, Ke);
+    bert__sgemm_blocked(0, 0, T, HS, KR, 1.0f, pb, KR, R, HS, 1.0f, o, ldo);    // O += bucket(P') R
+}
+
+static void bert__attention_forward(float *out, float *att, const float *qkv, const float *mask_add, const float *rel,
+                                    int B, int T, int C, int NH, int K, float drop_p, uint64_t stream) {
+    int HS = C / NH, C3 = 3 * C, Ke = bert__rel_reach(K, T), KR = 2 * Ke + 1;
     float scale = 1.0f / sqrtf((float)HS);
+    const float *R = rel ? rel + (size_t)(K - Ke) * HS : NULL;   // the rows this T reaches
     BERT__PARALLEL_FOR_IF((size_t)B * NH * T * T * HS)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         const float *q = qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
-        float *a = att + (size_t)bh * T * T;
+        float *a = att + (size_t)bh * T * T, *o = out + (size_t)b * T * C + h * HS;
+        size_t pd_n = drop_p > 0.0f ? (size_t)T * T : 0;
+        float *pd = bert__attn_scratch(pd_n + (R ? (size_t)T * KR : 0)), *rb = pd + pd_n;
         bert__sgemm_blocked(0, 1, T, T, HS, scale, q, C3, k, C3, 0.0f, a, T);   // (T,T) scores
+        if (R) bert__rel_scores(a, rb, q, C3, R, T, HS, Ke, scale);
         for (int i = 0; i < T; i++) {
             float *row = a + (size_t)i * T;
             if (mask_add) {
@@ -2301,20 +2367,41 @@ static void bert__attention_forward(float *out, float *att, const float *qkv, co
         }
         const float *p = a;
         if (drop_p > 0.0f) {
-            float *pd = bert__attn_scratch((size_t)T * T);
             bert__attention_dropped(pd, a, (size_t)T * T, (uint64_t)bh * T * T, drop_p, stream);
             p = pd;
         }
-        bert__sgemm_blocked(0, 0, T, HS, T, 1.0f, p, T, v, C3, 0.0f, out + (size_t)b * T * C + h * HS, C);
+        bert__sgemm_blocked(0, 0, T, HS, T, 1.0f, p, T, v, C3, 0.0f, o, C);
+        if (R) bert__rel_values(o, C, rb, p, R, T, HS, Ke);
     }
 }
 
+// the per-(b,h) parts of a learned table's gradient, summed in a fixed order after the parallel loop
+// (deterministic for any thread count); on the calling thread, grown once
+static BERT__THREAD_LOCAL float *bert__relgrad_buf;
+static BERT__THREAD_LOCAL size_t bert__relgrad_cap;
+
 // dP' = dO V^T; dV += P'^T dO; dP = dP' * dropout mask; dS = P * (dP - rowsum(dP * P)) * scale;
-// dQ += dS K; dK += dS^T Q. Each (b,h) owns its own columns of dqkv.
-static void bert__attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                                     int B, int T, int C, int NH, float drop_p, uint64_t stream) {
-    int HS = C / NH, C3 = 3 * C;
+// dQ += dS K; dK += dS^T Q. Each (b,h) owns its own columns of dqkv. With rel (NEZHA): dP' also
+// gathers dO R^T, dQ += bucket(dS) R, and drel (NULL: the table is fixed) += bucket(P')^T dO +
+// bucket(dS)^T Q.
+static void bert__attention_backward(float *dqkv, float *drel, const float *dout, const float *qkv, const float *att,
+                                     const float *rel, int B, int T, int C, int NH, int K, float drop_p, uint64_t stream) {
+    int HS = C / NH, C3 = 3 * C, Ke = bert__rel_reach(K, T), KR = 2 * Ke + 1;
     float scale = 1.0f / sqrtf((float)HS), keep_scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
+    const float *R = rel ? rel + (size_t)(K - Ke) * HS : NULL;
+    size_t part = (size_t)KR * HS;
+    float *parts = NULL;
+    if (R && drel) {
+        size_t need = (size_t)B * NH * part;
+        if (need > bert__relgrad_cap) {
+            BERT_FREE(bert__relgrad_buf);
+            bert__relgrad_buf = (float *)BERT_MALLOC(need * sizeof(float));
+            BERT_ASSERT_MSG(bert__relgrad_buf != NULL, "attention: out of memory for the relative table's gradient");
+            bert__relgrad_cap = need;
+        }
+        parts = bert__relgrad_buf;
+        memset(parts, 0, need * sizeof(float));
+    }
     BERT__PARALLEL_FOR_IF((size_t)B * NH * T * T * HS)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
@@ -2322,23 +2409,45 @@ static void bert__attention_backward(float *dqkv, const float *dout, const float
         const float *q = qkv + (size_t)b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
         float *dq = dqkv + (size_t)b * T * C3 + h * HS, *dk = dq + C, *dv = dq + 2 * C;
         const float *a = att + (size_t)bh * TT, *d = dout + (size_t)b * T * C + h * HS;
-        float *ds = bert__attn_scratch(2 * TT), *pd = ds + TT;
+        float *ds = bert__attn_scratch(2 * TT + (R ? (size_t)T * KR : 0)), *pd = ds + TT, *rb = pd + TT;
+        float *dr = parts ? parts + (size_t)bh * part : NULL;
         const float *p = a;
         if (drop_p > 0.0f) { bert__attention_dropped(pd, a, TT, (uint64_t)bh * TT, drop_p, stream); p = pd; }
         bert__sgemm_blocked(1, 0, T, HS, T, 1.0f, p, T, d, C, 1.0f, dv, C3);    // dV += P'^T dO
         bert__sgemm_blocked(0, 1, T, T, HS, 1.0f, d, C, v, C3, 0.0f, ds, T);    // dP' = dO V^T
+        if (R) {   // the value term: dP' += gather(dO R^T); drel += bucket(P')^T dO
+            bert__sgemm_blocked(0, 1, T, KR, HS, 1.0f, d, C, R, HS, 0.0f, rb, KR);
+            for (int i = 0; i < T; i++) bert__rel_gather_add(ds + (size_t)i * T, rb + (size_t)i * KR, i, T, Ke);
+            if (dr) {
+                for (int i = 0; i < T; i++) bert__rel_bucket_sum(rb + (size_t)i * KR, p + (size_t)i * T, i, T, Ke);
+                bert__sgemm_blocked(1, 0, KR, HS, T, 1.0f, rb, KR, d, C, 1.0f, dr, HS);
+            }
+        }
         for (int i = 0; i < T; i++) {
-            float *dr = ds + (size_t)i * T;
+            float *dsr = ds + (size_t)i * T;
             const float *ar = a + (size_t)i * T;
             float dot = 0.0f;
             uint64_t row0 = (uint64_t)bh * TT + (uint64_t)i * T;
             if (drop_p > 0.0f)   // through dropout: the same mask, regenerated
-                for (int j = 0; j < T; j++) dr[j] = bert__uniform(stream, row0 + j) >= drop_p ? dr[j] * keep_scale : 0.0f;
-            for (int j = 0; j < T; j++) dot += dr[j] * ar[j];
-            for (int j = 0; j < T; j++) dr[j] = ar[j] * (dr[j] - dot) * scale;
+                for (int j = 0; j < T; j++) dsr[j] = bert__uniform(stream, row0 + j) >= drop_p ? dsr[j] * keep_scale : 0.0f;
+            for (int j = 0; j < T; j++) dot += dsr[j] * ar[j];
+            for (int j = 0; j < T; j++) dsr[j] = ar[j] * (dsr[j] - dot) * scale;
         }
         bert__sgemm_blocked(0, 0, T, HS, T, 1.0f, ds, T, k, C3, 1.0f, dq, C3);  // dQ += dS K
         bert__sgemm_blocked(1, 0, T, HS, T, 1.0f, ds, T, q, C3, 1.0f, dk, C3);  // dK += dS^T Q
+        if (R) {   // the key term: dQ += bucket(dS) R; drel += bucket(dS)^T Q
+            for (int i = 0; i < T; i++) bert__rel_bucket_sum(rb + (size_t)i * KR, ds + (size_t)i * T, i, T, Ke);
+            bert__sgemm_blocked(0, 0, T, HS, KR, 1.0f, rb, KR, R, HS, 1.0f, dq, C3);
+            if (dr) bert__sgemm_blocked(1, 0, KR, HS, T, 1.0f, rb, KR, q, C3, 1.0f, dr, HS);
+        }
+    }
+    if (parts) {   // the rows this T reached, in (b,h) order
+        float *dst = drel + (size_t)(K - Ke) * HS;
+        for (int bh = 0; bh < B * NH; bh++) {
+            const float *src = parts + (size_t)bh * part;
+            BERT__SIMD
+            for (size_t i = 0; i < part; i++) dst[i] += src[i];
+        }
     }
 }
 
@@ -3182,8 +3291,8 @@ static void bert__backward_node(bert_ctx *ctx, bert_node *n) {
                               b->data, n->saved[0], n->saved[1], bert__rows(a), bert__cols(a));
         break;
     case BERT_OP_ATTENTION:
-        k->attention_backward(bert__grad(ctx, a), dout, a->data, n->saved[0], n->iarg[0], n->iarg[1],
-                              n->iarg[2], n->iarg[3], n->farg[0], n->stream);
+        k->attention_backward(bert__grad(ctx, a), bert__grad(ctx, b), dout, a->data, n->saved[0], b ? b->data : NULL,
+                              n->iarg[0], n->iarg[1], n->iarg[2], n->iarg[3], n->iarg[4], n->farg[0], n->stream);
         break;
     case BERT_OP_GELU:
         k->gelu_backward(bert__grad(ctx, a), dout, a->data, a->numel, n->iarg[0]);
@@ -3247,14 +3356,14 @@ BERTDEF void bert_backward_scaled(bert_ctx *ctx, bert_tensor *loss, float weight
 
 BERTDEF bert_tensor *bert_embed(bert_ctx *ctx, bert_tensor *wte, bert_tensor *wpe, bert_tensor *wtt,
                                 const int32_t *ids, const int32_t *types, int B, int T) {
-    int C = bert__cols(wte);
-    BERT_ASSERT(bert__cols(wpe) == C && bert__cols(wtt) == C && T <= wpe->shape[0]);
+    int C = bert__cols(wte);   // wpe NULL: no absolute positions (NEZHA)
+    BERT_ASSERT(bert__cols(wtt) == C && (!wpe || (bert__cols(wpe) == C && T <= wpe->shape[0])));
     for (int i = 0; i < B * T; i++) {
         BERT_ASSERT_MSG(ids[i] >= 0 && ids[i] < wte->shape[0], "bert_embed: token id out of range");
         BERT_ASSERT_MSG(!types || (types[i] >= 0 && types[i] < wtt->shape[0]), "bert_embed: token type out of range");
     }
     bert_tensor *out = bert__tensor(ctx, 3, B, T, C, 0);
-    ctx->k->embedding_forward(out->data, ids, types, wte->data, wpe->data, wtt->data, B, T, C);
+    ctx->k->embedding_forward(out->data, ids, types, wte->data, wpe ? wpe->data : NULL, wtt->data, B, T, C);
     bert_node *n = bert__record(ctx, BERT_OP_EMBED, out, wte, wpe, wtt);
     if (n) {
         n->idx[0] = bert__copy_ints(ctx, ids, (size_t)B * T);
@@ -3334,9 +3443,17 @@ static uint64_t bert__next_stream(bert_ctx *ctx) {
 
 BERTDEF bert_tensor *bert_attention(bert_ctx *ctx, bert_tensor *qkv, const int32_t *mask, int NH,
                                     float drop_p) {
+    return bert_attention_relative(ctx, qkv, mask, NH, drop_p, NULL);
+}
+
+BERTDEF bert_tensor *bert_attention_relative(bert_ctx *ctx, bert_tensor *qkv, const int32_t *mask, int NH,
+                                             float drop_p, bert_tensor *rel) {
     BERT_ASSERT_MSG(qkv->ndim == 3 && qkv->shape[2] % 3 == 0, "bert_attention: qkv must be (B,T,3C)");
     int B = qkv->shape[0], T = qkv->shape[1], C = qkv->shape[2] / 3;
     BERT_ASSERT_MSG(NH > 0 && C % NH == 0, "bert_attention: C must divide into NH heads");
+    BERT_ASSERT_MSG(!rel || (rel->ndim == 2 && rel->shape[0] % 2 == 1 && rel->shape[1] == C / NH),
+                    "bert_attention_relative: the table must be (2K+1, head size)");
+    int K = rel ? rel->shape[0] / 2 : 0;
     float *mask_add = NULL;
     if (mask) {
         float *h = bert__host_floats(ctx, (size_t)B * T);
@@ -3347,11 +3464,11 @@ BERTDEF bert_tensor *bert_attention(bert_ctx *ctx, bert_tensor *qkv, const int32
     uint64_t stream = ctx->training ? bert__next_stream(ctx) : 0;   // sites count calls, not p
     bert_tensor *out = bert__tensor(ctx, 3, B, T, C, 0);
     float *att = bert__floats(ctx, (size_t)B * NH * T * T);
-    ctx->k->attention_forward(out->data, att, qkv->data, mask_add, B, T, C, NH, p, stream);
-    bert_node *n = bert__record(ctx, BERT_OP_ATTENTION, out, qkv, NULL, NULL);
+    ctx->k->attention_forward(out->data, att, qkv->data, mask_add, rel ? rel->data : NULL, B, T, C, NH, K, p, stream);
+    bert_node *n = bert__record(ctx, BERT_OP_ATTENTION, out, qkv, rel, NULL);
     if (n) {
         n->saved[0] = att;
-        n->iarg[0] = B; n->iarg[1] = T; n->iarg[2] = C; n->iarg[3] = NH;
+        n->iarg[0] = B; n->iarg[1] = T; n->iarg[2] = C; n->iarg[3] = NH; n->iarg[4] = K;
         n->farg[0] = p;
         n->stream = stream;
     }
@@ -3479,19 +3596,37 @@ BERTDEF bert_tensor *bert_transpose(bert_ctx *ctx, bert_tensor *x) {
 // ----------------------------------------------------------------------------
 // model: the parameter table laid out in one flat buffer per role
 
-// Sets tensor i's shape, name and decay flag and, once the buffers exist, its data/grad views.
-static void bert__param_row(bert_model *m, int *i, size_t *off, int d0, int d1, const char *fmt,
-                            int layer, int decay) {
+// the table's dimension names for a config (see BERT_PARAMS_EMB): V C P TV F PA RK HS
+typedef struct { size_t V, C, P, TV, F, PA, RK, HS; } bert__dims;
+
+static bert__dims bert__dims_of(const bert_config *cfg) {
+    bert__dims d;
+    int rel = cfg->use_relative_position, K = cfg->max_relative_position;
+    d.V = (size_t)cfg->vocab_size; d.C = (size_t)cfg->hidden_size; d.P = (size_t)cfg->max_position_embeddings;
+    d.TV = (size_t)cfg->type_vocab_size; d.F = (size_t)cfg->intermediate_size;
+    d.PA = rel ? 0 : d.P;
+    d.RK = rel && cfg->relative_position_flavour == BERT_RELPOS_LEARNED ? (size_t)(2 * K + 1) : 0;
+    d.HS = d.C / (size_t)cfg->num_attention_heads;
+    return d;
+}
+
+// Sets tensor i's shape, name and decay flag and, once the buffers exist, its data/grad views, and
+// returns it; a row of size 0 is absent from the model (NULL, no tensor).
+static bert_tensor *bert__param_row(bert_model *m, int *i, size_t *off, size_t d0, size_t d1, const char *fmt,
+                                    int layer, int decay) {
+    if (d0 == 0) return NULL;
     bert_tensor *t = &m->tensors[*i];
     t->ndim = d1 ? 2 : 1;
-    t->shape[0] = d0;
-    t->shape[1] = d1;
-    t->numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    t->shape[0] = (int)d0;
+    t->shape[1] = (int)d1;
+    t->numel = d0 * (d1 ? d1 : 1);
     t->flags = BERT_TENSOR_PARAM | BERT_TENSOR_REQUIRES_GRAD;
     if (m->params) {
-        char name[128];
-        if (layer >= 0) snprintf(name, sizeof name, fmt, layer);
-        else snprintf(name, sizeof name, "%s", fmt);
+        char raw[128], name[136];
+        if (layer >= 0) snprintf(raw, sizeof raw, fmt, layer);
+        else snprintf(raw, sizeof raw, "%s", fmt);
+        if (m->config.use_relative_position && !strncmp(raw, "bert.", 5)) snprintf(name, sizeof name, "nezha.%s", raw + 5);
+        else snprintf(name, sizeof name, "%s", raw);   // (NEZHA: transformers' prefix)
         m->names[*i] = bert__strdup(name);
         t->name = m->names[*i];
         t->data = m->params + *off;
@@ -3500,29 +3635,35 @@ static void bert__param_row(bert_model *m, int *i, size_t *off, int d0, int d1, 
     }
     *off += t->numel;
     (*i)++;
+    return t;
 }
 
-// Walks the table once: without buffers it measures, with buffers it points.
-static size_t bert__param_layout(bert_model *m) {
+// Walks the table once: without buffers it measures (floats, tensors), with buffers it points and
+// binds the named views (m->w).
+static size_t bert__param_layout(bert_model *m, int *count) {
     const bert_config *cfg = &m->config;
-    int V = cfg->vocab_size, C = cfg->hidden_size, P = cfg->max_position_embeddings;
-    int TV = cfg->type_vocab_size, F = cfg->intermediate_size, i = 0, l = -1;
-    size_t off = 0;
-#define BERT__ROW(f, d0, d1, name, decay) bert__param_row(m, &i, &off, d0, d1, name, l, decay);
-    BERT_PARAMS_EMB(BERT__ROW)
-    for (l = 0; l < cfg->num_hidden_layers; l++) { BERT_PARAMS_LAYER(BERT__ROW) }
+    bert__dims d = bert__dims_of(cfg);
+    size_t V = d.V, C = d.C, TV = d.TV, F = d.F, PA = d.PA, RK = d.RK, HS = d.HS, off = 0;
+    int i = 0, l = -1;
+    bert_layer_weights *lw = NULL;
+#define BERT__ROW_W(f, d0, d1, name, decay) m->w.f = bert__param_row(m, &i, &off, d0, d1, name, l, decay);
+#define BERT__ROW_L(f, d0, d1, name, decay) lw->f = bert__param_row(m, &i, &off, d0, d1, name, l, decay);
+    BERT_PARAMS_EMB(BERT__ROW_W)
+    for (l = 0; l < cfg->num_hidden_layers; l++) { lw = &m->w.layer[l]; BERT_PARAMS_LAYER(BERT__ROW_L) }
     l = -1;
-    BERT_PARAMS_HEAD(BERT__ROW)
-#undef BERT__ROW
-    (void)V; (void)P; (void)TV; (void)F;
+    BERT_PARAMS_HEAD(BERT__ROW_W)
+#undef BERT__ROW_W
+#undef BERT__ROW_L
+    (void)V; (void)TV; (void)F; (void)PA; (void)RK; (void)HS;
+    *count = i;
     return off;
 }
 
 // the base parameter count a config implies (with or without the pooler and pretraining heads), from
 // the same table, without building the model
 static size_t bert__config_num_params(const bert_config *cfg, int with_heads) {
-    size_t V = (size_t)cfg->vocab_size, C = (size_t)cfg->hidden_size, P = (size_t)cfg->max_position_embeddings;
-    size_t TV = (size_t)cfg->type_vocab_size, F = (size_t)cfg->intermediate_size, emb = 0, layer = 0, head = 0;
+    bert__dims d = bert__dims_of(cfg);
+    size_t V = d.V, C = d.C, TV = d.TV, F = d.F, PA = d.PA, RK = d.RK, HS = d.HS, emb = 0, layer = 0, head = 0;
 #define BERT__COUNT(sum, d0, d1) (sum) += (size_t)(d0) * (size_t)((d1) ? (d1) : 1);
 #define BERT__ROW_EMB(f, d0, d1, name, decay) BERT__COUNT(emb, d0, d1)
 #define BERT__ROW_LAYER(f, d0, d1, name, decay) BERT__COUNT(layer, d0, d1)
@@ -3534,7 +3675,7 @@ static size_t bert__config_num_params(const bert_config *cfg, int with_heads) {
 #undef BERT__ROW_LAYER
 #undef BERT__ROW_HEAD
 #undef BERT__COUNT
-    (void)V; (void)C; (void)P; (void)TV; (void)F;
+    (void)V; (void)C; (void)TV; (void)F; (void)PA; (void)RK; (void)HS;
     return emb + (size_t)cfg->num_hidden_layers * layer + (with_heads ? head : 0);
 }
 
@@ -3548,24 +3689,14 @@ static bert_tensor bert__view(const bert_tensor *first, int d0, int d1) {
     return t;
 }
 
+// the fused QKV views copy their first tensor's data pointers: rebuilt whenever those move
 static void bert__bind_weights(bert_model *m) {
-    int L = m->config.num_hidden_layers, C = m->config.hidden_size;
-    bert_tensor *head = m->tensors + BERT_PE_COUNT + (size_t)L * BERT_PL_COUNT;
-#define BERT__BIND_EMB(f, d0, d1, name, decay) m->w.f = &m->tensors[BERT_PE_##f];
-#define BERT__BIND_HEAD(f, d0, d1, name, decay) m->w.f = &head[BERT_PH_##f];
-#define BERT__BIND_LAYER(f, d0, d1, name, decay) lw->f = &layer[BERT_PL_##f];
-    BERT_PARAMS_EMB(BERT__BIND_EMB)
-    BERT_PARAMS_HEAD(BERT__BIND_HEAD)
-    for (int l = 0; l < L; l++) {
+    int C = m->config.hidden_size;
+    for (int l = 0; l < m->config.num_hidden_layers; l++) {
         bert_layer_weights *lw = &m->w.layer[l];
-        bert_tensor *layer = m->tensors + BERT_PE_COUNT + (size_t)l * BERT_PL_COUNT;
-        BERT_PARAMS_LAYER(BERT__BIND_LAYER)
         lw->qkv_w = bert__view(lw->q_w, 3 * C, C);   // q_w, k_w, v_w are adjacent in the table
         lw->qkv_b = bert__view(lw->q_b, 3 * C, 0);
     }
-#undef BERT__BIND_EMB
-#undef BERT__BIND_HEAD
-#undef BERT__BIND_LAYER
 }
 
 static int bert__config_check(const bert_config *c, const char *source) {
@@ -3583,6 +3714,10 @@ static int bert__config_check(const bert_config *c, const char *source) {
         bad = "attention_probs_dropout_prob must be in [0,1)";
     else if (!(c->layer_norm_eps > 0.0f && c->layer_norm_eps < 1.0f)) bad = "layer_norm_eps must be in (0,1)";
     else if (!(c->initializer_range >= 0.0f && c->initializer_range < 10.0f)) bad = "initializer_range must be in [0,10)";
+    else if (c->use_relative_position && (c->max_relative_position < 1 || c->max_relative_position > (1 << 16)))
+        bad = "max_relative_position must be in [1, 65536]";
+    else if (c->use_relative_position && c->relative_position_flavour == BERT_RELPOS_FIXED && (c->hidden_size / c->num_attention_heads) % 2)
+        bad = "the fixed relative position table needs an even head size";
     else {   // the whole parameter count must fit comfortably in size_t and int dims
         double C = c->hidden_size, n = (double)c->vocab_size * C + (double)c->max_position_embeddings * C +
             c->num_hidden_layers * (4.0 * C * C + 2.0 * C * c->intermediate_size);
@@ -3656,18 +3791,19 @@ BERTDEF bert_model *bert_model_create(const bert_config *cfg, uint64_t seed) {
     bert_model *m = (bert_model *)bert__calloc(1, sizeof *m);
     if (!m) return NULL;
     m->config = *cfg;
-    m->num_tensors = m->num_base_tensors = BERT_PE_COUNT + cfg->num_hidden_layers * BERT_PL_COUNT + BERT_PH_COUNT;
-    size_t slots = (size_t)m->num_tensors + BERT_MAX_ADDED_TENSORS;   // room for task heads
+    // every row present (at most) + room for task heads; absent rows leave slots unused
+    size_t slots = BERT_PE_COUNT + (size_t)cfg->num_hidden_layers * BERT_PL_COUNT + BERT_PH_COUNT + BERT_MAX_ADDED_TENSORS;
     m->tensors = (bert_tensor *)bert__calloc(slots, sizeof(bert_tensor));
     m->names = (char **)bert__calloc(slots, sizeof(char *));
     m->decay = (unsigned char *)bert__calloc(slots, 1);
     m->w.layer = (bert_layer_weights *)bert__calloc((size_t)cfg->num_hidden_layers, sizeof(bert_layer_weights));
     if (!m->tensors || !m->names || !m->decay || !m->w.layer) { bert_model_free(m); return NULL; }
-    m->num_params = bert__param_layout(m);
+    m->num_params = bert__param_layout(m, &m->num_tensors);
+    m->num_base_tensors = m->num_tensors;
     m->params = (float *)bert__calloc(m->num_params, sizeof(float));
     m->grads = (float *)bert__calloc(m->num_params, sizeof(float));
     if (!m->params || !m->grads) { bert_model_free(m); return NULL; }
-    bert__param_layout(m);
+    bert__param_layout(m, &m->num_tensors);
     for (int i = 0; i < m->num_tensors; i++)
         if (!m->names[i]) { bert_model_free(m); return NULL; }
     bert__bind_weights(m);
@@ -3815,15 +3951,42 @@ static const bert__packing *bert__pack(bert_ctx *ctx, const int32_t *mask, int B
 }
 
 // attention of packed qkv (N,3C): each sequence over its own tokens, no mask -> (N,C); inference
-static bert_tensor *bert__attention_packed(bert_ctx *ctx, bert_tensor *qkv, const bert__packing *pk, int NH) {
+static bert_tensor *bert__attention_packed(bert_ctx *ctx, bert_tensor *qkv, const bert__packing *pk, int NH,
+                                          const bert_tensor *rel) {
     int C = bert__cols(qkv) / 3;
     bert_tensor *out = bert__tensor(ctx, 2, pk->n, C, 0, 0);
     float *att = bert__floats(ctx, (size_t)NH * pk->maxlen * pk->maxlen);
     for (int b = 0; b < pk->B; b++)
         if (pk->len[b])
             ctx->k->attention_forward(out->data + (size_t)pk->start[b] * C, att, qkv->data + (size_t)pk->start[b] * 3 * C,
-                                      NULL, 1, pk->len[b], C, NH, 0.0f, 0);
+                                      NULL, rel ? rel->data : NULL, 1, pk->len[b], C, NH, rel ? rel->shape[0] / 2 : 0, 0.0f, 0);
     return out;
+}
+
+// relative positions count within the packed sequences: the same distances only when each
+// sequence's real tokens are one run (padding at the ends)
+static int bert__packing_contiguous(const bert__packing *pk) {
+    for (int b = 0; b < pk->B; b++)
+        if (pk->len[b] && pk->rows[pk->start[b] + pk->len[b] - 1] - pk->rows[pk->start[b]] != pk->len[b] - 1) return 0;
+    return 1;
+}
+
+BERTDEF bert_tensor *bert_relative_table(bert_ctx *ctx, int K, int HS) {
+    BERT_ASSERT_MSG(K >= 0 && HS > 0 && HS % 2 == 0, "bert_relative_table: K >= 0 and an even head size");
+    size_t n = (size_t)(2 * K + 1) * HS;
+    float *h = bert__host_floats(ctx, n);
+    for (int p = 0; p <= 2 * K; p++)   // in double, rounded once: Huawei's numpy table cast to float32
+        for (int k = 0; k < HS / 2; k++) {
+            double angle = p / pow(10000.0, 2.0 * k / HS);
+            h[(size_t)p * HS + 2 * k] = (float)sin(angle);
+            h[(size_t)p * HS + 2 * k + 1] = (float)cos(angle);
+        }
+    bert_tensor *t = (bert_tensor *)bert__arena_alloc(&ctx->arena, sizeof(bert_tensor));
+    memset(t, 0, sizeof *t);
+    t->ndim = 2; t->shape[0] = 2 * K + 1; t->shape[1] = HS; t->numel = n;
+    t->data = bert__to_data(ctx, h, n);
+    t->name = "relative_positions_table";
+    return t;
 }
 
 // packed rows (N,C) back at their places in a (B,T,C) of zeros (gather's backward into zeros)
@@ -3839,10 +4002,13 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
                                  const int32_t *types, const int32_t *mask, int B, int T) {
     const bert_config *cfg = &m->config;
     float eps = cfg->layer_norm_eps, hp = cfg->hidden_dropout_prob;
-    BERT_ASSERT_MSG(T <= cfg->max_position_embeddings, "bert_encode: T exceeds max_position_embeddings");
+    BERT_ASSERT_MSG(T <= cfg->max_position_embeddings, "bert_encode: T exceeds max_position_embeddings");   // NEZHA too, as transformers
     int infer = !ctx->grad_enabled && !ctx->training;   // no tape, no dropout: bias, residual, GELU fused
     const bert__packing *pk = infer && ctx->remove_padding && mask ? bert__pack(ctx, mask, B, T) : NULL;
     if (pk && (pk->n == B * T || pk->n == 0)) pk = NULL;   // no padding to remove (or nothing left)
+    int rel = cfg->use_relative_position, learned = rel && cfg->relative_position_flavour == BERT_RELPOS_LEARNED;
+    if (pk && rel && !bert__packing_contiguous(pk)) pk = NULL;
+    bert_tensor *table = rel && !learned ? bert_relative_table(ctx, cfg->max_relative_position, cfg->hidden_size / cfg->num_attention_heads) : NULL;
     bert_tensor *x = bert_embed(ctx, m->w.word_emb, m->w.pos_emb, m->w.type_emb, ids, types, B, T);
     if (pk) x = bert_gather(ctx, x, pk->rows, pk->n);   // (N,C): the real tokens, their positions kept
     x = bert_dropout(ctx, bert_layernorm(ctx, x, m->w.emb_ln_w, m->w.emb_ln_b, eps), hp);
@@ -3854,9 +4020,10 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
         bert_tensor *qkv = q ? bert__qlinear_act(ctx, x, &q[0], &w->qkv_b, NULL, BERT_ACT_NONE)
                          : infer ? bert__linear_act(ctx, x, &w->qkv_w, &w->qkv_b, NULL, BERT_ACT_NONE)
                                  : bert_linear(ctx, x, &w->qkv_w, &w->qkv_b);             // (B,T,3C)
-        bert_tensor *att = pk ? bert__attention_packed(ctx, qkv, pk, cfg->num_attention_heads)
-                              : bert_attention(ctx, qkv, mask, cfg->num_attention_heads,
-                                               cfg->attention_probs_dropout_prob);     // (B,T,C)
+        bert_tensor *r = learned ? w->rel_w : table;   // NULL: BERT
+        bert_tensor *att = pk ? bert__attention_packed(ctx, qkv, pk, cfg->num_attention_heads, r)
+                              : bert_attention_relative(ctx, qkv, mask, cfg->num_attention_heads,
+                                                        cfg->attention_probs_dropout_prob, r);   // (B,T,C)
         bert_tensor *x1, *f;
         if (q) {
             x1 = bert_layernorm(ctx, bert__qlinear_act(ctx, att, &q[1], w->attn_o_b, x, BERT_ACT_NONE), w->attn_ln_w, w->attn_ln_b, eps);
@@ -5187,6 +5354,9 @@ BERTDEF bert_config bert_config_default(void) {
     c.attention_probs_dropout_prob = 0.1f;
     c.initializer_range = 0.02f;
     c.layer_norm_eps = 1e-12f;
+    c.use_relative_position = 0;
+    c.max_relative_position = 64;
+    c.relative_position_flavour = BERT_RELPOS_FIXED;
     return c;
 }
 
@@ -5217,6 +5387,30 @@ static int bert__act_parse(const char *s, bert_act *act) {
     return 0;
 }
 
+// NEZHA's keys: Huawei's bert_config "use_relative_position", MindSpore's "use_relative_positions",
+// transformers' "model_type": "nezha" (its NezhaConfig has no switch: always relative); the flavour is
+// ours ("huawei"/"fixed" or "mindspore"/"learned"), written by the converters, never guessed
+static int bert__config_relative(const bert_json *root, bert_config *c, const char *src) {
+    static const char *const keys[] = { "use_relative_position", "use_relative_positions" };
+    for (int i = 0; i < 2; i++) {
+        const bert_json *j = bert_json_get(root, keys[i]);
+        if (!j) continue;
+        if (j->type != BERT_JSON_TRUE && j->type != BERT_JSON_FALSE)
+            return bert__err(BERT_ERR_FORMAT, "%s: bad config: \"%s\" must be true or false", src, keys[i]);
+        c->use_relative_position |= j->type == BERT_JSON_TRUE;
+    }
+    const bert_json *mt = bert_json_get(root, "model_type");
+    if (mt && mt->type == BERT_JSON_STRING && strcmp(mt->string, "nezha") == 0) c->use_relative_position = 1;
+    const bert_json *fl = bert_json_get(root, "relative_position_flavour");
+    if (fl) {
+        const char *f = fl->type == BERT_JSON_STRING ? fl->string : "";
+        if (!strcmp(f, "huawei") || !strcmp(f, "fixed")) c->relative_position_flavour = BERT_RELPOS_FIXED;
+        else if (!strcmp(f, "mindspore") || !strcmp(f, "learned")) c->relative_position_flavour = BERT_RELPOS_LEARNED;
+        else return bert__err(BERT_ERR_FORMAT, "%s: bad config: \"relative_position_flavour\" must be \"huawei\" or \"mindspore\"", src);
+    }
+    return bert__config_int(root, "max_relative_position", 0, &c->max_relative_position, src);
+}
+
 BERTDEF int bert_config_parse(bert_config *cfg, const char *json, size_t len, const char *source) {
     const char *src = source ? source : "config";
     bert_json *root = NULL;
@@ -5238,6 +5432,7 @@ BERTDEF int bert_config_parse(bert_config *cfg, const char *json, size_t len, co
     if (!rc) rc = bert__config_float(root, "attention_probs_dropout_prob", &c.attention_probs_dropout_prob, src);
     if (!rc) rc = bert__config_float(root, "initializer_range", &c.initializer_range, src);
     if (!rc) rc = bert__config_float(root, "layer_norm_eps", &c.layer_norm_eps, src);
+    if (!rc) rc = bert__config_relative(root, &c, src);
     if (!rc) {
         const bert_json *act = bert_json_get(root, "hidden_act");
         if (act && (act->type != BERT_JSON_STRING || !bert__act_parse(act->string, &c.hidden_act)))
@@ -5282,6 +5477,13 @@ BERTDEF int bert_config_to_json(const bert_config *c, char *buf, size_t cap) {
         c->vocab_size, c->hidden_size, c->num_hidden_layers, c->num_attention_heads, c->intermediate_size,
         c->max_position_embeddings, c->type_vocab_size, c->hidden_act == BERT_GELU_TANH ? "gelu_new" : "gelu",
         hd, ad, ir, eps);
+    if (n < 0 || (size_t)n >= cap) return -1;
+    if (c->use_relative_position) {   // NEZHA's keys only where they mean something: BERT files stay as they were
+        int r = snprintf(buf + n - 1, cap - (size_t)n + 1,
+                         ", \"use_relative_position\": true, \"max_relative_position\": %d, \"relative_position_flavour\": \"%s\"}",
+                         c->max_relative_position, c->relative_position_flavour == BERT_RELPOS_LEARNED ? "mindspore" : "huawei");
+        n = r < 0 ? -1 : n - 1 + r;
+    }
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -5323,22 +5525,25 @@ static int bert__model_save(const bert_model *m, const char *path, int skip_head
 BERTDEF int bert_model_save(const bert_model *m, const char *path) { return bert__model_save(m, path, 0); }
 BERTDEF int bert_model_save_finetuned(const bert_model *m, const char *path) { return bert__model_save(m, path, 1); }
 
-// The stored name of tensor `name` in st: ours, then the spellings other BERT files use.
+// The stored name of tensor `name` in st: ours, then the spellings other BERT files use: the
+// encoder's prefix "bert." or "nezha." (either for either), none (a BertModel file), and TF's
+// LayerNorm gamma/beta and decoder bias names.
 static const char *bert__st_alias(const bert_st *st, const char *name, char *buf, size_t cap) {
     if (bert_st_find(st, name)) return name;
     static const char *const from[] = { "LayerNorm.weight", "LayerNorm.bias", "cls.predictions.bias" };
     static const char *const to[] = { "LayerNorm.gamma", "LayerNorm.beta", "cls.predictions.decoder.bias" };
-    for (int pass = 0; pass < 2; pass++) {   // pass 1: a BertModel file stores names without "bert."
-        const char *base = name;
-        if (pass == 1) {
-            if (strncmp(name, "bert.", 5) != 0) break;
-            base = name + 5;
-            if (bert_st_find(st, base)) return base;
-        }
+    static const char *const prefixes[] = { "bert.", "nezha." };
+    const char *base = !strncmp(name, "bert.", 5) ? name + 5 : !strncmp(name, "nezha.", 6) ? name + 6 : NULL;
+    char spelled[160];
+    for (int pass = 0; pass < 4; pass++) {   // 0: as named, 1-2: each prefix, 3: none
+        if (pass == 0) snprintf(spelled, sizeof spelled, "%s", name);
+        else if (!base) break;
+        else snprintf(spelled, sizeof spelled, "%s%s", pass < 3 ? prefixes[pass - 1] : "", base);
+        if (pass && bert_st_find(st, spelled)) { snprintf(buf, cap, "%s", spelled); return buf; }
         for (int i = 0; i < 3; i++) {
-            const char *hit = strstr(base, from[i]);
+            const char *hit = strstr(spelled, from[i]);
             if (!hit) continue;
-            snprintf(buf, cap, "%.*s%s%s", (int)(hit - base), base, to[i], hit + strlen(from[i]));
+            snprintf(buf, cap, "%.*s%s%s", (int)(hit - spelled), spelled, to[i], hit + strlen(from[i]));
             if (bert_st_find(st, buf)) return buf;
         }
     }

@@ -146,6 +146,7 @@ static struct {
     bert_cuda_math math;
     bc_buf ints[2];               // integer inputs of the current call
     bc_buf attn;                  // attention: dropped probabilities and dS, (2, B*NH, T, T)
+    bc_buf rel;                   // NEZHA attention: Q R^T, dO R^T and the bucket sums, (NH, B*T, 2Ke+1)
     bc_buf ptrs;                  // attention: the batched GEMMs' pointer arrays
     bc_buf part;                  // column-sum partials
     bc_buf red;                   // double partials of the reductions
@@ -385,7 +386,7 @@ __global__ void bc_embed_fwd(float *out, const int32_t *ids, const int32_t *type
                              const float *wpe, const float *wtt, int T, int C, size_t n) {
     BC_FOR(i, n) {
         size_t bt = i / C, c = i % C;
-        out[i] = wte[(size_t)ids[bt] * C + c] + wpe[(bt % T) * C + c] + wtt[(size_t)(types ? types[bt] : 0) * C + c];
+        out[i] = wte[(size_t)ids[bt] * C + c] + (wpe ? wpe[(bt % T) * C + c] : 0.0f) + wtt[(size_t)(types ? types[bt] : 0) * C + c];
     }
 }
 
@@ -664,30 +665,83 @@ static float **bc_attn_table(const float *qkv, const float *o, float *dqkv, cons
     return BC_LAUNCHED("bc_attn_ptrs") ? ptr : NULL;
 }
 
-static void bc_attention_forward(float *out, float *att, const float *qkv, const float *mask_add, int B, int T,
-                                 int C, int NH, float drop_p, uint64_t stream) {
-    int HS = C / NH, BH = B * NH, C3 = 3 * C, rows = BH * T;
+// NEZHA's relative terms (bert.h's bert__rel_* on the CPU: the same buckets, the same table rows
+// K-Ke .. K+Ke with Ke = min(K, T-1)). The (T,KR) products of head h for all B sequences are one
+// sgemm over the B*T rows of that head's columns, kept as rb (NH, B*T, KR); a score row
+// r = (b*NH + h)*T + i reads rb row (h*B + b)*T + i.
+__device__ __forceinline__ size_t bc_rel_row(int r, int B, int NH, int T) {
+    int i = r % T, bh = r / T, b = bh / NH, h = bh % NH;
+    return ((size_t)h * B + b) * T + i;
+}
+
+// s[r][j] += rb[row(r)][bucket(i,j)] for every score row r
+__global__ void bc_rel_gather_add(float *s, const float *rb, int rows, int B, int NH, int T, int Ke) {
+    BC_FOR(e, (size_t)rows * T) {
+        int r = (int)(e / T), j = (int)(e % T), i = r % T, d = j - i;
+        d = d < -Ke ? -Ke : d > Ke ? Ke : d;
+        s[e] += rb[bc_rel_row(r, B, NH, T) * (2 * Ke + 1) + d + Ke];
+    }
+}
+
+// rb[row(r)][p] = sum of s[r][j] over bucket p (the gather's adjoint)
+__global__ void bc_rel_bucket_sum(float *rb, const float *s, int rows, int B, int NH, int T, int Ke) {
+    int KR = 2 * Ke + 1;
+    BC_FOR(e, (size_t)rows * KR) {
+        int r = (int)(e / KR), p = (int)(e % KR), i = r % T;
+        const float *row = s + (size_t)r * T;
+        int lo = p == 0 ? 0 : i + p - Ke, hi = p == KR - 1 ? T - 1 : i + p - Ke;   // the keys in bucket p
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > T - 1 ? T - 1 : hi;
+        float acc = 0.0f;
+        for (int j = lo; j <= hi; j++) acc += row[j];
+        rb[bc_rel_row(r, B, NH, T) * KR + p] = acc;
+    }
+}
+
+static bool bc_rel_launch(bool gather, float *s, float *rb, int rows, int B, int NH, int T, int Ke) {
+    size_t n = (size_t)rows * (gather ? T : 2 * Ke + 1);
+    if (gather) bc_rel_gather_add<<<bc_blocks(n, BC_T), BC_T, 0, bc.stream>>>(s, rb, rows, B, NH, T, Ke);
+    else bc_rel_bucket_sum<<<bc_blocks(n, BC_T), BC_T, 0, bc.stream>>>(rb, s, rows, B, NH, T, Ke);
+    return BC_LAUNCHED(gather ? "bc_rel_gather_add" : "bc_rel_bucket_sum");
+}
+
+static void bc_attention_forward(float *out, float *att, const float *qkv, const float *mask_add, const float *rel,
+                                 int B, int T, int C, int NH, int K, float drop_p, uint64_t stream) {
+    int HS = C / NH, BH = B * NH, C3 = 3 * C, rows = BH * T, Ke = K < T - 1 ? K : T - 1, KR = 2 * Ke + 1;
     if (BH <= 0 || T <= 0) return;
-    size_t TT = (size_t)T * T;
+    size_t TT = (size_t)T * T, hstride = (size_t)B * T * KR;
     float *pd = drop_p > 0.0f ? (float *)bc_scratch(&bc.attn, (size_t)BH * TT * sizeof(float)) : att;
-    if (!pd) return;
+    float *rb = rel ? (float *)bc_scratch(&bc.rel, (size_t)NH * hstride * sizeof(float)) : NULL;
+    if (!pd || (rel && !rb)) return;
+    const float *R = rel ? rel + (size_t)(K - Ke) * HS : NULL;
     float **P = bc_attn_table(qkv, out, NULL, att, pd, NULL, B, T, C, NH);
     if (!P) return;
     float scale = 1.0f / sqrtf((float)HS);
     bc_sgemm_batched(0, 1, T, T, HS, scale, P + BC_Q * BH, C3, P + BC_K * BH, C3, 0.0f, P + BC_A * BH, T, BH);
+    if (R) {   // the key term: scores += gather(scale Q R^T)
+        for (int h = 0; h < NH; h++) bc_sgemm(0, 1, B * T, KR, HS, scale, qkv + h * HS, C3, R, HS, 0.0f, rb + h * hstride, KR);
+        if (!bc_rel_launch(true, att, rb, rows, B, NH, T, Ke)) return;
+    }
     bc_attn_softmax<<<(rows + 7) / 8, 256, 0, bc.stream>>>(att, drop_p > 0.0f ? pd : NULL, mask_add, rows, T, NH,
                                                            drop_p, stream, 1.0f / (1.0f - drop_p));
     if (!BC_LAUNCHED("bc_attn_softmax")) return;
     bc_sgemm_batched(0, 0, T, HS, T, 1.0f, P + BC_PD * BH, T, P + BC_V * BH, C3, 0.0f, P + BC_O * BH, C, BH);
+    if (R) {   // the value term: O += bucket(P') R
+        if (!bc_rel_launch(false, pd, rb, rows, B, NH, T, Ke)) return;
+        for (int h = 0; h < NH; h++) bc_sgemm(0, 0, B * T, HS, KR, 1.0f, rb + h * hstride, KR, R, HS, 1.0f, out + h * HS, C);
+    }
 }
 
-static void bc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T,
-                                  int C, int NH, float drop_p, uint64_t stream) {
-    int HS = C / NH, BH = B * NH, C3 = 3 * C, rows = BH * T;
+static void bc_attention_backward(float *dqkv, float *drel, const float *dout, const float *qkv, const float *att,
+                                  const float *rel, int B, int T, int C, int NH, int K, float drop_p, uint64_t stream) {
+    int HS = C / NH, BH = B * NH, C3 = 3 * C, rows = BH * T, Ke = K < T - 1 ? K : T - 1, KR = 2 * Ke + 1;
     if (BH <= 0 || T <= 0 || !dqkv) return;
-    size_t TT = (size_t)T * T, n = (size_t)BH * TT;
+    size_t TT = (size_t)T * T, n = (size_t)BH * TT, hstride = (size_t)B * T * KR;
     float *ds = (float *)bc_scratch(&bc.attn, 2 * n * sizeof(float));
-    if (!ds) return;
+    float *rb = rel ? (float *)bc_scratch(&bc.rel, (size_t)NH * hstride * sizeof(float)) : NULL;
+    if (!ds || (rel && !rb)) return;
+    const float *R = rel ? rel + (size_t)(K - Ke) * HS : NULL;
+    float *dR = drel ? drel + (size_t)(K - Ke) * HS : NULL;
     float *pd = (float *)att, keep_scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
     if (drop_p > 0.0f) {   // the dropped probabilities again, from the same bits
         pd = ds + n;
@@ -699,10 +753,25 @@ static void bc_attention_backward(float *dqkv, const float *dout, const float *q
     float scale = 1.0f / sqrtf((float)HS);
     bc_sgemm_batched(1, 0, T, HS, T, 1.0f, P + BC_PD * BH, T, P + BC_O * BH, C, 1.0f, P + BC_DV * BH, C3, BH);  // dV += P'^T dO
     bc_sgemm_batched(0, 1, T, T, HS, 1.0f, P + BC_O * BH, C, P + BC_V * BH, C3, 0.0f, P + BC_DS * BH, T, BH);   // dP' = dO V^T
+    if (R) {   // the value term: dP' += gather(dO R^T); drel += bucket(P')^T dO
+        for (int h = 0; h < NH; h++) bc_sgemm(0, 1, B * T, KR, HS, 1.0f, dout + h * HS, C, R, HS, 0.0f, rb + h * hstride, KR);
+        if (!bc_rel_launch(true, ds, rb, rows, B, NH, T, Ke)) return;
+        if (dR) {
+            if (!bc_rel_launch(false, pd, rb, rows, B, NH, T, Ke)) return;
+            for (int h = 0; h < NH; h++) bc_sgemm(1, 0, KR, HS, B * T, 1.0f, rb + h * hstride, KR, dout + h * HS, C, 1.0f, dR, HS);
+        }
+    }
     bc_attn_softmax_bwd<<<(rows + 7) / 8, 256, 0, bc.stream>>>(ds, att, rows, T, drop_p, stream, keep_scale, scale);
     if (!BC_LAUNCHED("bc_attn_softmax_bwd")) return;
     bc_sgemm_batched(0, 0, T, HS, T, 1.0f, P + BC_DS * BH, T, P + BC_K * BH, C3, 1.0f, P + BC_DQ * BH, C3, BH);  // dQ += dS K
     bc_sgemm_batched(1, 0, T, HS, T, 1.0f, P + BC_DS * BH, T, P + BC_Q * BH, C3, 1.0f, P + BC_DK * BH, C3, BH);  // dK += dS^T Q
+    if (R) {   // the key term: dQ += bucket(dS) R; drel += bucket(dS)^T Q
+        if (!bc_rel_launch(false, ds, rb, rows, B, NH, T, Ke)) return;
+        for (int h = 0; h < NH; h++) {
+            bc_sgemm(0, 0, B * T, HS, KR, 1.0f, rb + h * hstride, KR, R, HS, 1.0f, dqkv + h * HS, C3);
+            if (dR) bc_sgemm(1, 0, KR, HS, B * T, 1.0f, rb + h * hstride, KR, qkv + h * HS, C3, 1.0f, dR, HS);
+        }
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -1188,7 +1257,7 @@ void bert_cuda_set_math(bert_cuda_math math) { bc.math = math; }
 void bert_cuda_shutdown(void) {
     if (!bc.ready) return;
     BC_CUDA(cudaStreamSynchronize(bc.stream));
-    bc_buf *bufs[] = { &bc.ints[0], &bc.ints[1], &bc.attn, &bc.ptrs, &bc.part, &bc.red, &bc.flt };
+    bc_buf *bufs[] = { &bc.ints[0], &bc.ints[1], &bc.attn, &bc.rel, &bc.ptrs, &bc.part, &bc.red, &bc.flt };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bc_free_buf(bufs[i]);
     BC_BLAS(cublasDestroy(bc.blas));
     BC_CUDA(cudaStreamDestroy(bc.stream));

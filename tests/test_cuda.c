@@ -150,28 +150,36 @@ static void test_layernorm(void) {
     dfree(d_x); dfree(d_w); dfree(d_b); dfree(d_out); dfree(d_mean); dfree(d_rstd); dfree(d_dout); dfree(d_gx); dfree(d_gw); dfree(d_gb);
 }
 
-static void test_attention(float drop_p, int masked) {
-    int B = 2, T = 13, C = 48, NH = 4;
-    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+// K > 0: NEZHA's relative table (2K+1, HS), learned (its gradient compared too); T = 13 > 2K+1 clips
+static void test_attention(float drop_p, int masked, int K) {
+    int B = 2, T = 13, C = 48, NH = 4, HS = C / NH;
+    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T, nr = (size_t)(2 * K + 1) * HS;
     float *qkv = hrand(nq, 50, -1, 1), *out = hrand(no, 51, 0, 0), *att = hrand(na, 52, 0, 0), *dout = hrand(no, 53, -1, 1);
-    float *gq = hrand(nq, 54, -1, 1), mask[26];
+    float *gq = hrand(nq, 54, -1, 1), mask[26], *rel = K ? hrand(nr, 55, -1, 1) : NULL, *gr = K ? hrand(nr, 56, -1, 1) : NULL;
     for (int i = 0; i < B * T; i++) mask[i] = masked && (i % T) >= T - 3 - i / T ? -10000.0f : 0.0f;   // padded tails
     uint64_t stream = bert_rng_stream(1234, 3, 5);
     float *d_qkv = dcopy(qkv, nq), *d_out = dcopy(out, no), *d_att = dcopy(att, na), *d_dout = dcopy(dout, no);
     float *d_gq = dcopy(gq, nq), *d_mask = dcopy(mask, (size_t)B * T);
-    CPU->attention_forward(out, att, qkv, masked ? mask : NULL, B, T, C, NH, drop_p, stream);
-    GPU->attention_forward(d_out, d_att, d_qkv, masked ? d_mask : NULL, B, T, C, NH, drop_p, stream);
-    char label[96];
-    snprintf(label, sizeof label, "attention_forward out (p=%.1f%s)", (double)drop_p, masked ? ", masked" : "");
+    float *d_rel = K ? dcopy(rel, nr) : NULL, *d_gr = K ? dcopy(gr, nr) : NULL;
+    CPU->attention_forward(out, att, qkv, masked ? mask : NULL, rel, B, T, C, NH, K, drop_p, stream);
+    GPU->attention_forward(d_out, d_att, d_qkv, masked ? d_mask : NULL, d_rel, B, T, C, NH, K, drop_p, stream);
+    char label[96], what[32] = "";
+    if (K) snprintf(what, sizeof what, ", relative K=%d", K);
+    snprintf(label, sizeof label, "attention_forward out (p=%.1f%s%s)", (double)drop_p, masked ? ", masked" : "", what);
     cmp(label, d_out, out, no, TOL_SUM);
-    snprintf(label, sizeof label, "attention_forward probabilities (p=%.1f%s)", (double)drop_p, masked ? ", masked" : "");
+    snprintf(label, sizeof label, "attention_forward probabilities (p=%.1f%s%s)", (double)drop_p, masked ? ", masked" : "", what);
     cmp(label, d_att, att, na, TOL_MATH);
-    CPU->attention_backward(gq, dout, qkv, att, B, T, C, NH, drop_p, stream);
-    GPU->attention_backward(d_gq, d_dout, d_qkv, d_att, B, T, C, NH, drop_p, stream);
-    snprintf(label, sizeof label, "attention_backward dqkv (p=%.1f%s)", (double)drop_p, masked ? ", masked" : "");
+    CPU->attention_backward(gq, gr, dout, qkv, att, rel, B, T, C, NH, K, drop_p, stream);
+    GPU->attention_backward(d_gq, d_gr, d_dout, d_qkv, d_att, d_rel, B, T, C, NH, K, drop_p, stream);
+    snprintf(label, sizeof label, "attention_backward dqkv (p=%.1f%s%s)", (double)drop_p, masked ? ", masked" : "", what);
     cmp(label, d_gq, gq, nq, TOL_GRAD);
-    free(qkv); free(out); free(att); free(dout); free(gq);
+    if (K) {
+        snprintf(label, sizeof label, "attention_backward drel (p=%.1f%s%s)", (double)drop_p, masked ? ", masked" : "", what);
+        cmp(label, d_gr, gr, nr, TOL_GRAD);
+    }
+    free(qkv); free(out); free(att); free(dout); free(gq); free(rel); free(gr);
     dfree(d_qkv); dfree(d_out); dfree(d_att); dfree(d_dout); dfree(d_gq); dfree(d_mask);
+    if (K) { dfree(d_rel); dfree(d_gr); }
 }
 
 // forward out = f(x), backward dx += g(x, dout) for the pointwise entries
@@ -585,9 +593,12 @@ int main(int argc, char **argv) {
     test_embedding();
     test_linear();
     test_layernorm();
-    test_attention(0.0f, 0);
-    test_attention(0.0f, 1);
-    test_attention(0.1f, 1);
+    test_attention(0.0f, 0, 0);
+    test_attention(0.0f, 1, 0);
+    test_attention(0.1f, 1, 0);
+    test_attention(0.0f, 1, 3);    // NEZHA: clipped (T 13 > 2K+1 7)
+    test_attention(0.1f, 1, 3);
+    test_attention(0.0f, 0, 16);   // K > T-1: only the table's middle rows reached
     test_pointwise();
     test_dropout();
     test_xent();

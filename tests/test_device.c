@@ -57,10 +57,10 @@ W(layernorm_forward, (float *o, float *m, float *r, const float *x, const float 
   (o, m, r, x, w, b, N, C, e))
 W(layernorm_backward, (float *dx, float *dw, float *db, const float *d, const float *x, const float *w, const float *m, const float *r, int N, int C),
   (dx, dw, db, d, x, w, m, r, N, C))
-W(attention_forward, (float *o, float *a, const float *q, const float *m, int B, int T, int C, int NH, float p, uint64_t s),
-  (o, a, q, m, B, T, C, NH, p, s))
-W(attention_backward, (float *dq, const float *d, const float *q, const float *a, int B, int T, int C, int NH, float p, uint64_t s),
-  (dq, d, q, a, B, T, C, NH, p, s))
+W(attention_forward, (float *o, float *a, const float *q, const float *m, const float *r, int B, int T, int C, int NH, int K, float p, uint64_t s),
+  (o, a, q, m, r, B, T, C, NH, K, p, s))
+W(attention_backward, (float *dq, float *dr, const float *d, const float *q, const float *a, const float *r, int B, int T, int C, int NH, int K, float p, uint64_t s),
+  (dq, dr, d, q, a, r, B, T, C, NH, K, p, s))
 W(gelu_forward, (float *o, const float *x, size_t n, int a), (o, x, n, a))
 W(gelu_backward, (float *dx, const float *d, const float *x, size_t n, int a), (dx, d, x, n, a))
 W(tanh_forward, (float *o, const float *x, size_t n), (o, x, n))

@@ -336,50 +336,64 @@ static void test_layernorm_fd(void) {
     free(x); free(g); free(b); free(w); free(dx); free(dg); free(db); free(out);
 }
 
+// dims: B T C NH K; args: qkv, mask_add, rel (NULL when K = 0)
 static void attention_fwd(fd_op *op, float *out) {
-    int B = op->dims[0], T = op->dims[1], C = op->dims[2], NH = op->dims[3];
+    int B = op->dims[0], T = op->dims[1], C = op->dims[2], NH = op->dims[3], Kr = op->dims[4];
     float *att = vec((size_t)B * NH * T * T, 0);
-    K->attention_forward(out, att, ARG(0), ARG(1), B, T, C, NH, op->f, 99);
+    K->attention_forward(out, att, ARG(0), ARG(1), ARG(2), B, T, C, NH, Kr, op->f, 99);
     free(att);
 }
 
-static void test_attention_fd(float drop_p) {
-    int B = 2, T = 5, C = 8, NH = 2;
-    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C;
+// Kr > 0: NEZHA's relative table (2Kr+1, HS) as a learned parameter; T = 5 > 2*1+1 clips at Kr = 1
+static void test_attention_fd(float drop_p, int Kr) {
+    int B = 2, T = 5, C = 8, NH = 2, HS = C / NH;
+    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, nr = (size_t)(2 * Kr + 1) * HS;
     float *qkv = vec(nq, 31), *w = vec(no, 32), *dqkv = vec(nq, 0), *out = vec(no, 0);
     float *att = vec((size_t)B * NH * T * T, 0), mask_add[10];
+    float *rel = Kr ? vec(nr, 33) : NULL, *drel = Kr ? vec(nr, 0) : NULL;
     for (int i = 0; i < B * T; i++) mask_add[i] = (i == 8 || i == 9) ? -10000.0f : 0.0f;   // pad the last 2 of seq 1
     for (size_t i = 0; i < nq; i++) qkv[i] *= 2.0f;   // peakier softmax
-    K->attention_forward(out, att, qkv, mask_add, B, T, C, NH, drop_p, 99);
-    K->attention_backward(dqkv, w, qkv, att, B, T, C, NH, drop_p, 99);
-    fd_op op = { attention_fwd, no, { qkv, mask_add }, { B, T, C, NH }, drop_p };
-    fd_check(drop_p > 0 ? "attention dqkv (mask, dropout 0.3)" : "attention dqkv (mask)", &op, qkv, nq, dqkv, w, 1e-3f, 2e-3, 2e-2);
+    K->attention_forward(out, att, qkv, mask_add, rel, B, T, C, NH, Kr, drop_p, 99);
+    K->attention_backward(dqkv, drel, w, qkv, att, rel, B, T, C, NH, Kr, drop_p, 99);
+    fd_op op = { attention_fwd, no, { qkv, mask_add, rel }, { B, T, C, NH, Kr }, drop_p };
+    char label[96];
+    snprintf(label, sizeof label, "attention dqkv (mask%s%s)", drop_p > 0 ? ", dropout 0.3" : "", Kr == 1 ? ", relative K=1 clipped" : Kr ? ", relative" : "");
+    fd_check(label, &op, qkv, nq, dqkv, w, 1e-3f, 2e-3, 2e-2);
+    if (Kr) {
+        snprintf(label, sizeof label, "attention drel, the learned table (mask%s, K=%d)", drop_p > 0 ? ", dropout 0.3" : "", Kr);
+        fd_check(label, &op, rel, nr, drel, w, 1e-3f, 2e-3, 2e-2);
+    }
     // masked keys get (almost) no probability
     double masked = 0.0;
     for (int h = 0; h < NH; h++)
         for (int i = 0; i < T; i++) masked += att[(((size_t)1 * NH + h) * T + i) * T + 3] + att[(((size_t)1 * NH + h) * T + i) * T + 4];
     if (drop_p == 0.0f) CHECK(masked < 1e-6, "attention: padded keys get probability %.1e", masked);
-    free(qkv); free(w); free(dqkv); free(out); free(att);
+    free(qkv); free(w); free(dqkv); free(out); free(att); free(rel); free(drel);
 }
 
 // the fused attention against a naive twin in double (odd T, 3 heads, padding, dropout): scores,
-// mask, softmax, dropout with the same counter-based mask, weighted sum, heads merged
-static void test_attention_naive(float drop_p) {
+// mask, softmax, dropout with the same counter-based mask, weighted sum, heads merged. Kr > 0:
+// NEZHA's relative terms written straight from the definition, a_ij = R[clip(j-i, -Kr, Kr) + Kr]:
+// s_ij = (q_i.k_j + q_i.a_ij)/sqrt(HS) + mask, z_i = sum_j p_ij (v_j + a_ij)
+static void test_attention_naive(float drop_p, int Kr) {
     int B = 2, T = 37, NH = 3, HS = 7, C = NH * HS, C3 = 3 * C;
     float *qkv = vec((size_t)B * T * C3, 81), *out = vec((size_t)B * T * C, 0), *att = vec((size_t)B * NH * T * T, 0);
-    float *ref = vec((size_t)B * T * C, 0), *mask_add = vec((size_t)B * T, 0);
+    float *ref = vec((size_t)B * T * C, 0), *mask_add = vec((size_t)B * T, 0), *rel = Kr ? vec((size_t)(2 * Kr + 1) * HS, 82) : NULL;
     for (int t = 30; t < T; t++) mask_add[T + t] = -10000.0f;   // sequence 1 padded after 30 tokens
     uint64_t stream = bert_rng_stream(5, 6, 7);
-    K->attention_forward(out, att, qkv, mask_add, B, T, C, NH, drop_p, stream);
+    K->attention_forward(out, att, qkv, mask_add, rel, B, T, C, NH, Kr, drop_p, stream);
     double scale = 1.0 / sqrt((double)HS), s[64];
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int i = 0; i < T; i++) {
                 double mx = -1e300, sum = 0.0;
                 for (int j = 0; j < T; j++) {
+                    int dist = j - i < -Kr ? -Kr : j - i > Kr ? Kr : j - i;
+                    const float *a = rel ? rel + (size_t)(dist + Kr) * HS : NULL;
                     double d = 0.0;
                     for (int e = 0; e < HS; e++)
-                        d += (double)qkv[((size_t)b * T + i) * C3 + h * HS + e] * qkv[((size_t)b * T + j) * C3 + C + h * HS + e];
+                        d += (double)qkv[((size_t)b * T + i) * C3 + h * HS + e] *
+                             ((double)qkv[((size_t)b * T + j) * C3 + C + h * HS + e] + (a ? a[e] : 0.0));
                     s[j] = d * scale + mask_add[b * T + j];
                     mx = fmax(mx, s[j]);
                 }
@@ -387,17 +401,20 @@ static void test_attention_naive(float drop_p) {
                 for (int e = 0; e < HS; e++) {
                     double o = 0.0;
                     for (int j = 0; j < T; j++) {
+                        int dist = j - i < -Kr ? -Kr : j - i > Kr ? Kr : j - i;
                         double p = s[j] / sum;
                         uint64_t idx = (((uint64_t)b * NH + h) * T + i) * T + j;
                         if (drop_p > 0.0f) p = bert_rng_uniform(stream, idx) >= drop_p ? p / (1.0 - drop_p) : 0.0;
-                        o += p * qkv[((size_t)b * T + j) * C3 + 2 * C + h * HS + e];
+                        o += p * (qkv[((size_t)b * T + j) * C3 + 2 * C + h * HS + e] + (rel ? rel[(size_t)(dist + Kr) * HS + e] : 0.0));
                     }
                     ref[((size_t)b * T + i) * C + h * HS + e] = (float)o;
                 }
             }
-    check_close(drop_p > 0 ? "attention vs naive twin (T=37, 3 heads, padding, dropout 0.2)" : "attention vs naive twin (T=37, 3 heads, padding)",
-                out, ref, (size_t)B * T * C, 1e-6, 1e-5);
-    free(qkv); free(out); free(att); free(ref); free(mask_add);
+    char label[112];
+    snprintf(label, sizeof label, "attention vs naive twin (T=37, 3 heads, padding%s%s)", drop_p > 0 ? ", dropout 0.2" : "",
+             Kr == 0 ? "" : Kr < T - 1 ? ", relative K=5 clipped" : ", relative K=40 > T-1");
+    check_close(label, out, ref, (size_t)B * T * C, 1e-6, 1e-5);
+    free(qkv); free(out); free(att); free(ref); free(mask_add); free(rel);
 }
 
 static void gelu_fwd(fd_op *op, float *out) { K->gelu_forward(out, ARG(0), op->n_out, op->dims[0]); }
@@ -753,10 +770,16 @@ int main(void) {
     test_bf16_gemm();
     test_bf16_training_kernels();
     test_layernorm_fd();
-    test_attention_fd(0.0f);
-    test_attention_fd(0.3f);
-    test_attention_naive(0.0f);
-    test_attention_naive(0.2f);
+    test_attention_fd(0.0f, 0);
+    test_attention_fd(0.3f, 0);
+    test_attention_fd(0.0f, 1);
+    test_attention_fd(0.3f, 1);
+    test_attention_fd(0.0f, 6);   // K > T-1: the outer table rows get no gradient
+    test_attention_naive(0.0f, 0);
+    test_attention_naive(0.2f, 0);
+    test_attention_naive(0.0f, 5);
+    test_attention_naive(0.2f, 5);
+    test_attention_naive(0.0f, 40);
     test_pointwise_fd();
     test_embedding_fd();
     test_xent_fd();
