@@ -37,7 +37,7 @@ ifeq ($(MPI),1)
   BUILD := $(BUILD)/mpi
 endif
 
-TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode test_classify test_crash_save test_ner test_device test_squad
+TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_nezha test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode test_classify test_crash_save test_ner test_device test_squad
 TEST_BINS = $(addprefix $(BUILD)/,$(TESTS))
 
 # the kernel tests again with the other microkernels this CPU can run: plain C always, AVX2 if present
