@@ -700,9 +700,12 @@ __global__ void bc_rel_bucket_sum(float *rb, const float *s, int rows, int B, in
 
 static bool bc_rel_launch(bool gather, float *s, float *rb, int rows, int B, int NH, int T, int Ke) {
     size_t n = (size_t)rows * (gather ? T : 2 * Ke + 1);
-    if (gather) bc_rel_gather_add<<<bc_blocks(n, BC_T), BC_T, 0, bc.stream>>>(s, rb, rows, B, NH, T, Ke);
-    else bc_rel_bucket_sum<<<bc_blocks(n, BC_T), BC_T, 0, bc.stream>>>(rb, s, rows, B, NH, T, Ke);
-    return BC_LAUNCHED(gather ? "bc_rel_gather_add" : "bc_rel_bucket_sum");
+    if (gather) {
+        bc_rel_gather_add<<<bc_blocks(n, BC_T), BC_T, 0, bc.stream>>>(s, rb, rows, B, NH, T, Ke);
+        return BC_LAUNCHED("bc_rel_gather_add");
+    }
+    bc_rel_bucket_sum<<<bc_blocks(n, BC_T), BC_T, 0, bc.stream>>>(rb, s, rows, B, NH, T, Ke);
+    return BC_LAUNCHED("bc_rel_bucket_sum");
 }
 
 static void bc_attention_forward(float *out, float *att, const float *qkv, const float *mask_add, const float *rel,
