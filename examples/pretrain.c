@@ -35,12 +35,12 @@
 
 static struct {
     bert_flag_list input, eval_input, text;
-    int do_lower_case, dupe_factor, do_whole_word_mask, max_seq_length, max_predictions_per_seq, eval_records;
+    int do_lower_case, dupe_factor, do_whole_word_mask, max_seq_length, max_predictions_per_seq, eval_records, next_sentence;
     float masked_lm_prob, eval_fraction;
     const char *config, *init, *vocab, *schema_dir;
 } po = {
     .do_lower_case = 1, .dupe_factor = 5, .max_seq_length = 128, .max_predictions_per_seq = 20, .eval_records = -1,
-    .masked_lm_prob = 0.15f, .eval_fraction = 0.05f,
+    .masked_lm_prob = 0.15f, .eval_fraction = 0.05f, .next_sentence = 1,
 };
 static run_opts ro;
 
@@ -60,6 +60,7 @@ static const bert_flag flags[] = {
     { "vocab", BERT_FLAG_STR, &po.vocab, "vocab.txt: its size is checked against the config" },
     { "max_seq_length", BERT_FLAG_INT, &po.max_seq_length, "sequence length of the records" },
     { "max_predictions_per_seq", BERT_FLAG_INT, &po.max_predictions_per_seq, "masked positions per record" },
+    { "next_sentence", BERT_FLAG_BOOL, &po.next_sentence, "train next-sentence prediction; false: the masked LM alone (NEZHA, RoBERTa)" },
 };
 
 static const char usage_text[] =
@@ -231,8 +232,9 @@ static void batch_load(batch *b, dataset *d, const size_t *idx, int B, int vocab
     }
 }
 
+// without --next_sentence the batch has no NSP labels: bert_pretrain_forward then leaves the NSP head out
 static bert_batch batch_view(const batch *b) {
-    bert_batch v = { b->B, b->T, b->MP, b->ids, b->types, b->mask, b->pos, b->labels, b->nsp };
+    bert_batch v = { b->B, b->T, b->MP, b->ids, b->types, b->mask, b->pos, b->labels, po.next_sentence ? b->nsp : NULL };
     return v;
 }
 
@@ -247,6 +249,10 @@ static int count_correct(bert_ctx *ctx, const bert_tensor *logits, const int32_t
     for (size_t i = 0; i < N; i++) hits += labels[i] >= 0 && pred[i] == labels[i];
     return hits;
 }
+
+// the NSP loss of an output (0 without --next_sentence) and its hits
+static double nsp_loss_of(bert_ctx *ctx, const bert_pretrain_out *o) { return o->nsp_loss ? (double)bert_tensor_item(ctx, o->nsp_loss) : 0.0; }
+static int nsp_hits_of(bert_ctx *ctx, const bert_pretrain_out *o, const int32_t *labels) { return o->nsp_logits ? count_correct(ctx, o->nsp_logits, labels) : 0; }
 
 // ----------------------------------------------------------------------------
 // the data of a run: training records (the run's cursor indexes them) and the held-out ones
@@ -303,10 +309,10 @@ static eval_result evaluate(run *r, corpus_split *s, batch *b) {
         bert_batch v = batch_view(b);
         bert_pretrain_out o = bert_pretrain_forward(ctx, r->m, &v);
         mlm_sum += (double)bert_tensor_item(ctx, o.mlm_loss) * b->predictions;
-        nsp_sum += (double)bert_tensor_item(ctx, o.nsp_loss) * B;
+        nsp_sum += nsp_loss_of(ctx, &o) * B;
         predictions += b->predictions;
         mlm_hits += count_correct(ctx, o.mlm_logits, b->labels);
-        nsp_hits += count_correct(ctx, o.nsp_logits, b->nsp);
+        nsp_hits += nsp_hits_of(ctx, &o, b->nsp);
     }
     ctx->training = saved_training; ctx->grad_enabled = saved_grad;
     if (s->n_eval) {
@@ -324,7 +330,7 @@ static void run_evaluation(run *r, corpus_split *s, batch *b) {
     char what[64];
     snprintf(what, sizeof what, "%zu records", s->n_eval);
     run_metric mt[] = { { "mlm_acc", e.mlm_acc }, { "mlm_loss", e.mlm_loss }, { "nsp_acc", e.nsp_acc }, { "nsp_loss", e.nsp_loss } };
-    run_eval_end(r, what, mt, 4);
+    run_eval_end(r, what, mt, po.next_sentence ? 4 : 2);
 }
 
 // ----------------------------------------------------------------------------
@@ -345,7 +351,7 @@ static bert_model *make_model(void) {
     bert_model *m = run_load_model(po.init, po.config, (uint64_t)ro.seed);   // --init without heads: they start random
     if (m->config.max_position_embeddings < po.max_seq_length)
         run_die("--max_seq_length %d exceeds the model's max_position_embeddings %d", po.max_seq_length, m->config.max_position_embeddings);
-    if (m->config.type_vocab_size < 2)   // every pretraining example is a pair: segment ids 0 and 1
+    if (m->config.type_vocab_size < 2)   // every pretraining example is a pair: segment ids 0 and 1 (NSP or not)
         run_die("%s: type_vocab_size %d: next-sentence pairs need token types 0 and 1", po.init ? po.init : po.config, m->config.type_vocab_size);
     if (po.vocab) check_vocab_file(m->config.vocab_size);
     return m;
@@ -374,16 +380,18 @@ static void train_step(run *r, corpus_split *s, batch *mb) {
         bert_pretrain_out out = bert_pretrain_forward(ctx, r->m, &v);
         float wm = global > 0 ? (float)mb[k].predictions / (float)global : 0.0f;
         if (run_world() > 1) wm = (float)((double)wm / run_share(r));
-        bert_tensor *loss = bert_add(ctx, bert_scale(ctx, out.mlm_loss, wm), bert_scale(ctx, out.nsp_loss, 1.0f / (float)A));
+        bert_tensor *loss = bert_scale(ctx, out.mlm_loss, wm);
+        if (out.nsp_loss) loss = bert_add(ctx, loss, bert_scale(ctx, out.nsp_loss, 1.0f / (float)A));
         run_backward(r, loss, 1.0f);
         mlm += (double)bert_tensor_item(ctx, out.mlm_loss) * wm;
-        nsp += (double)bert_tensor_item(ctx, out.nsp_loss) / A;
+        nsp += nsp_loss_of(ctx, &out) / A;
         mlm_hits += count_correct(ctx, out.mlm_logits, mb[k].labels);
-        nsp_hits += count_correct(ctx, out.nsp_logits, mb[k].nsp);
+        nsp_hits += nsp_hits_of(ctx, &out, mb[k].nsp);
     }
     run_metric mt[] = { { "mlm_loss", mlm }, { "nsp_loss", nsp }, { "mlm_acc", global > 0 ? (double)mlm_hits * run_world() / global : 0.0 },
                         { "nsp_acc", (double)nsp_hits / (A * B) } };
-    run_end_step(r, mt, 4, data_s);
+    if (!po.next_sentence) mt[1] = mt[2];   // the masked LM's two
+    run_end_step(r, mt, po.next_sentence ? 4 : 2, data_s);
 }
 
 // the step's loss on a zero batch, for run_begin's --max_memory_mb check
@@ -394,7 +402,7 @@ static bert_tensor *measure_loss(bert_ctx *ctx, bert_model *m, int B, void *arg)
     bert_batch v = batch_view(&b);
     bert_pretrain_out out = bert_pretrain_forward(ctx, m, &v);
     free(b.ids);
-    return bert_add(ctx, out.mlm_loss, out.nsp_loss);
+    return out.nsp_loss ? bert_add(ctx, out.mlm_loss, out.nsp_loss) : out.mlm_loss;
 }
 
 int main(int argc, char **argv) {

@@ -234,7 +234,7 @@ static RUN_UNUSED void run_precision(bert_model *m, const char *p) {
 }
 
 /* config.json for transformers beside a model.safetensors: the BERT config (bert.h writes HF's
-   keys), "model_type": "bert", the architecture, and the head's keys (id2label, ...) that keys (may be
+   keys), "model_type": "bert" (or "nezha"), the architecture, and the head's keys (id2label, ...) that keys (may be
    NULL) writes, each as ", \"key\": value". */
 static RUN_UNUSED void run_hf_config(const bert_model *m, const char *path, const char *architecture,
                                      void (*keys)(FILE *f, const bert_model *m)) {
@@ -243,7 +243,11 @@ static RUN_UNUSED void run_hf_config(const bert_model *m, const char *path, cons
     if (bert_config_to_json(&m->config, base, sizeof base) < 0) run_die("config too long");
     FILE *f = run_create(&out, path);
     base[strlen(base) - 1] = 0;   // the closing brace comes after the head's keys
-    fprintf(f, "%s, \"model_type\": \"bert\", \"architectures\": [\"%s\"], \"torch_dtype\": \"float32\"", base, architecture);
+    // NEZHA: transformers' NezhaModel classes (BertForX -> NezhaForX); its learned-table flavour has none
+    int nezha = m->config.use_relative_position;
+    const char *arch = nezha && !strncmp(architecture, "Bert", 4) ? architecture + 4 : architecture;
+    fprintf(f, "%s, \"model_type\": \"%s\", \"architectures\": [\"%s%s\"], \"torch_dtype\": \"float32\"", base,
+            nezha ? "nezha" : "bert", arch == architecture ? "" : "Nezha", arch);
     if (keys) keys(f, m);
     fprintf(f, "}\n");
     run_commit(&out, path);
