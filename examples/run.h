@@ -1050,8 +1050,11 @@ static RUN_UNUSED void run_print_setup(const run *r, const char *what) {
     else snprintf(gemm, sizeof gemm, "sgemm %s", bert_sgemm_kernel_name());
     if (r->o->dynamic_loss_scale || r->scale != 1.0f)
         snprintf(gemm + strlen(gemm), sizeof gemm - strlen(gemm), " | loss scale %g%s", (double)r->scale, r->o->dynamic_loss_scale ? " (dynamic)" : "");
-    printf("%s | L=%d H=%d A=%d (%zu params) | %s lr %g warmup %d | batch %d%s x %d accumulation | %d steps | %s\n",
-           what, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, r->m->num_params, r->o->optimizer,
+    char arch[80] = "";
+    if (c->use_relative_position)
+        snprintf(arch, sizeof arch, " NEZHA K=%d %s", c->max_relative_position, c->relative_position_flavour == BERT_RELPOS_LEARNED ? "learned" : "fixed");
+    printf("%s | L=%d H=%d A=%d%s (%zu params) | %s lr %g warmup %d | batch %d%s x %d accumulation | %d steps | %s\n",
+           what, c->num_hidden_layers, c->hidden_size, c->num_attention_heads, arch, r->m->num_params, r->o->optimizer,
            (double)r->opt.lr, r->opt.warmup_steps, r->o->batch_size, ranks, r->o->accumulation_steps, r->total_steps, gemm);
     fflush(stdout);
 }
