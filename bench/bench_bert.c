@@ -83,7 +83,7 @@ static stats stats_of(const double *v, int n) {   // v in seconds; returns ms
 }
 
 typedef struct {
-    const char *mode, *shapes, *precision;
+    const char *mode, *shapes, *precision, *arch;
     int batch, seq, masked, warmup, iters, max_iters;
     double min_time, max_time, clip;
     int warmup_set, iters_set, min_time_set;
@@ -105,6 +105,8 @@ static void usage(void) {
             "  --precision P  infer: fp32 (default), bf16 or int8 (bert_model_quantize); train: fp32 or bf16\n"
             "                 (bert_cpu_bf16_kernels); the workload keeps its name, the JSON line says\n"
             "                 \"precision\" and the low-precision kernel\n"
+            "  --arch A       bert (default) or nezha: the same BERT-base with NEZHA's relative positions\n"
+            "                 (fixed table, K 64, no absolute positions); workloads nezha_train_b8, ...\n"
             "  --clip X       global-norm clipping threshold for the train step (default 0 = off, as\n"
             "                 torch.optim.AdamW without clip_grad_norm_)\n");
 }
@@ -112,7 +114,7 @@ static void usage(void) {
 static options parse_args(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
-    o.mode = "infer"; o.shapes = "all"; o.precision = "fp32";
+    o.mode = "infer"; o.shapes = "all"; o.precision = "fp32"; o.arch = "bert";
     o.batch = 8; o.seq = 128; o.masked = 20; o.max_iters = 1000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -131,6 +133,7 @@ static options parse_args(int argc, char **argv) {
         else if (!strcmp(a, "--max-time")) o.max_time = atof(v);
         else if (!strcmp(a, "--clip")) o.clip = atof(v);
         else if (!strcmp(a, "--precision")) o.precision = v;
+        else if (!strcmp(a, "--arch")) o.arch = v;
         else { fprintf(stderr, "bench_bert: unknown option %s\n", a); usage(); exit(2); }
     }
     if (o.batch < 1 || o.seq < 2 || o.masked < 1 || o.masked >= o.seq || o.warmup < 0 || o.iters < 0) {
@@ -139,6 +142,10 @@ static options parse_args(int argc, char **argv) {
     }
     if (strcmp(o.precision, "fp32") && strcmp(o.precision, "int8") && strcmp(o.precision, "bf16")) {
         fprintf(stderr, "bench_bert: --precision %s: fp32, bf16 or int8\n", o.precision);
+        exit(2);
+    }
+    if (strcmp(o.arch, "bert") && strcmp(o.arch, "nezha")) {
+        fprintf(stderr, "bench_bert: --arch %s: bert or nezha\n", o.arch);
         exit(2);
     }
     if (!strcmp(o.precision, "int8") && strcmp(o.mode, "infer")) {
@@ -223,6 +230,12 @@ static void free_inputs(inputs *in) {
 
 static int run_bert(const options *o, int train) {
     bert_config cfg = bert_config_default();   // BERT-base, vocab 30522, GELU erf, dropout 0.1
+    int nezha = !strcmp(o->arch, "nezha");
+    if (nezha) {   // Huawei's NEZHA-base: the fixed table, K 64 (the FLOP count stays BERT's standard one)
+        cfg.use_relative_position = 1;
+        cfg.max_relative_position = 64;
+        cfg.relative_position_flavour = BERT_RELPOS_FIXED;
+    }
     int B = o->batch, T = o->seq, MP = o->masked;
     if (T > cfg.max_position_embeddings) { fprintf(stderr, "bench_bert: seq > max positions\n"); return 1; }
     int warmup = o->warmup_set ? o->warmup : train ? 2 : 3;
@@ -258,10 +271,10 @@ static int run_bert(const options *o, int train) {
     // the workload is named the same in both precisions (infer_b1 / infer_b8); the precision is a
     // field of its own in the JSON line; label = what the human-readable lines say
     char workload[64], label[80];
-    snprintf(workload, sizeof workload, "%s_b%d", train ? "train" : "infer", B);
+    snprintf(workload, sizeof workload, "%s%s_b%d", nezha ? "nezha_" : "", train ? "train" : "infer", B);
     snprintf(label, sizeof label, "%s%s", workload, int8 ? " int8" : bf16 ? " bf16" : "");
-    printf("bert.h %s: BERT-base (L=%d H=%d NH=%d F=%d V=%d) B=%d T=%d%s, sgemm kernel %s%s%s, %d threads, "
-           "%zu params, setup %.1f s\n", label, cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
+    printf("bert.h %s: %s-base (L=%d H=%d NH=%d F=%d V=%d) B=%d T=%d%s, sgemm kernel %s%s%s, %d threads, "
+           "%zu params, setup %.1f s\n", label, nezha ? "NEZHA" : "BERT", cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads,
            cfg.intermediate_size, cfg.vocab_size, B, T, train ? ", MP=20 + NSP, dropout 0.1, AdamW" : ", encoder + pooler",
            bert_sgemm_kernel_name(), int8 ? ", int8 kernel " : bf16 ? ", bf16 kernel " : "",
            int8 ? bert_int8_kernel_name() : bf16 ? bert_bf16_kernel_name() : "", threads_used(),
@@ -321,6 +334,8 @@ static int run_bert(const options *o, int train) {
            "\"arena_mb\":%.1f,\"flop_formula\":\"standard (torch_bert.py flops())\"",
            train ? "train" : "infer", B, T, m->num_params, B / (s.med * 1e-3), check,
            (double)bert_ctx_high_water(ctx) / 1048576.0);
+    printf(",\"arch\":\"%s\"", nezha ? "nezha" : "bert");
+    if (nezha) printf(",\"max_relative_position\":%d", cfg.max_relative_position);
     if (train)
         printf(",\"masked\":%d,\"ms_fwd\":%.3f,\"ms_bwd\":%.3f,\"ms_opt\":%.3f,\"optim\":\"%s\",\"clip\":%g",
                MP, stats_of(tf, n).med, stats_of(tb, n).med, stats_of(to, n).med, bert_optim_name(opt.type), o->clip);

@@ -304,6 +304,20 @@ def main():
             rss = "%.0f%%" % (100.0 * o16["rss_mb"] / t["rss_mb"]) if o16 and t and o16.get("rss_mb") and t.get("rss_mb") else "-"
             print("  %-10s %12s %12s %12s %12s  %s / %s / %s; %s" % (w, ms(o), ms(o16), ms(t), ms(t16), rat(t), rat(t16), rat(o), rss))
 
+    # ---- NEZHA
+    nz = {w: r for w, r in ours.items() if w.startswith("nezha_")}
+    if nz:
+        print()
+        print("== NEZHA (relative positions: fixed table, K %s) against the same BERT-base, bert.h fp32" % (
+            next(iter(nz.values())).get("max_relative_position", "?")))
+        print("  %-16s %12s %12s  %s" % ("workload", "BERT ms", "NEZHA ms", "NEZHA / BERT time"))
+        for w in sorted(nz):
+            b = ours.get(w[len("nezha_"):])
+            print("  %-16s %12s %12.0f  %s" % (w, "%.0f" % b["ms_med"] if b else "-", nz[w]["ms_med"],
+                                               "%.3f" % (nz[w]["ms_med"] / b["ms_med"]) if b else "-"))
+            if b:
+                nz[w]["ratio_bert"] = round(b["ms_med"] / nz[w]["ms_med"], 3)
+
     # ---- noise
     spreads = [r["spread"] for r in rows if r.get("spread") and r["impl"] in ("bert.h", "torch", "ort")]
     others = [r["others_cpu_pct"] for r in rows if r.get("others_cpu_pct") is not None]

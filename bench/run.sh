@@ -309,6 +309,9 @@ else
     run_one train_b8_bf16 bert.h "${OURS[@]}" --mode train --precision bf16 --batch 8 --warmup 2 --iters 7 --max-time 90
     [ "$TORCH" = 1 ] && run_one train_b8 torch "${TORCHCMD[@]}" --mode train --batch 8 --warmup 1 --iters 5
     [ "$TORCH" = 1 ] && run_one train_b8_bf16 torch "${TORCHAUTOCAST[@]}" --mode train --batch 8 --warmup 1 --iters 5
+    # NEZHA (issue 25): the same BERT-base with relative positions (fixed table, K 64), against the rows above
+    run_one nezha_train_b8 bert.h "${OURS[@]}" --arch nezha --mode train --batch 8 --warmup 2 --iters 7 --max-time 90
+    run_one nezha_infer_b8 bert.h "${OURS[@]}" --arch nezha --mode infer --batch 8 --warmup 2 --iters 10 --max-time 60
     run_ours_infer infer_b8 --batch 8 --warmup 2 --iters 10 --max-time 60
     [ "$TORCH" = 1 ] && run_one infer_b8 torch "${TORCHCMD[@]}" --mode infer --batch 8 --warmup 2 --iters 7
     run_ort infer_b8 --batch 8 --warmup 2 --iters 10 --max-time 60

@@ -56,7 +56,7 @@ def canonical(raw, path, L, skip_unknown):
         if n == "cls.predictions.decoder.weight":
             tied = a
             continue
-        if n in names.HF_DROPPED:
+        if names.hf_dropped(n):
             continue
         if not names.known_hf(n, L):
             unknown.append(k)

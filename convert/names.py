@@ -7,7 +7,14 @@ bert.h's (out, in)). MindSpore's nn.Dense already stores (out, in), and TF's
 cls/seq_relationship/output_weights is already [2, H] (used with transpose_b=True).
 
 Sources: ../shared/reference/{tf,hf,mindspore}_bert_names.md (google-research/bert modeling.py,
-transformers' load_tf_weights_in_bert, mindspore models official/nlp/Bert ms2tf_config.py)."""
+transformers' load_tf_weights_in_bert, mindspore models official/nlp/Bert ms2tf_config.py).
+
+NEZHA (relative positions; bert.h's config "use_relative_position"): no absolute position table, and
+in MindSpore's flavour one learned (2K+1, head size) table per layer: BertAttention's
+RelaPosEmbeddingsGenerator `_generate_relative_positions_embeddings.embeddings_table`
+(mindspore-ai/models official/nlp/Bert/src/bert_model.py). Huawei's NEZHA-TensorFlow uses Google's
+names and a fixed sinusoid table that is no variable, so that row has no TF name. rows() and shapes()
+take the flavour (None for BERT, "huawei", "mindspore") and list what such a model holds."""
 import re
 
 # (bert.h name relative to its scope, TF name, MindSpore name relative to BertModel/BertPreTraining,
@@ -31,6 +38,9 @@ LAYER = [
     ("attention.self.query.bias", "attention/self/query/bias", "attention.attention.query_layer.bias", False),
     ("attention.self.key.bias", "attention/self/key/bias", "attention.attention.key_layer.bias", False),
     ("attention.self.value.bias", "attention/self/value/bias", "attention.attention.value_layer.bias", False),
+    # NEZHA, MindSpore's flavour only (bert.h's rel_w row): no TF variable (Huawei's table is fixed)
+    ("attention.self.relative_positions_embeddings.weight", None,
+     "attention.attention._generate_relative_positions_embeddings.embeddings_table", False),
     ("attention.output.dense.weight", "attention/output/dense/kernel", "attention.output.dense.weight", True),
     ("attention.output.dense.bias", "attention/output/dense/bias", "attention.output.dense.bias", False),
     ("attention.output.LayerNorm.weight", "attention/output/LayerNorm/gamma", "attention.output.layernorm.gamma", False),
@@ -67,6 +77,16 @@ FINETUNE = [
     ("crf.transitions", None, "transitions", False),
 ]
 HEAD_NAMES = [r[0] for r in HEADS]
+POSITION = "bert.embeddings.position_embeddings.weight"   # absent from a NEZHA model
+RELATIVE = "attention.self.relative_positions_embeddings.weight"   # per layer, MindSpore's NEZHA only
+FLAVOURS = ("huawei", "mindspore")   # bert.h's "relative_position_flavour": fixed sinusoid / learned tables
+
+
+def flavour(cfg):
+    """None for a BERT config dict, else its relative_position_flavour ("huawei" unless it says otherwise)."""
+    if not cfg.get("use_relative_position"):
+        return None
+    return cfg.get("relative_position_flavour", "huawei")
 
 
 class Row:
@@ -76,26 +96,51 @@ class Row:
         self.hf, self.tf, self.ms, self.transpose, self.layer = hf, tf, ms, transpose, layer
 
 
-def rows(num_layers):
-    """Every bert.h tensor, in bert.h's flat-buffer order (BERT_PARAMS_EMB, _LAYER x L, _HEAD)."""
+def _present(hf, rel):
+    """Whether a row of the tables exists in a model of this flavour (bert.h's rows of size 0 do not)."""
+    if hf == POSITION:
+        return rel is None
+    if hf.endswith(RELATIVE):
+        return rel == "mindspore"
+    return True
+
+
+def rows(num_layers, rel=None):
+    """Every bert.h tensor, in bert.h's flat-buffer order (BERT_PARAMS_EMB, _LAYER x L, _HEAD), of a
+    BERT (rel None) or NEZHA model (rel "huawei": no position table; "mindspore": also the learned
+    relative table of every layer). The names are bert.h's "bert." spelling in every flavour."""
     out = [Row("bert." + h, "bert/" + t, m, tr) for h, t, m, tr in EMBEDDINGS]
     for i in range(num_layers):
-        out += [Row(f"bert.encoder.layer.{i}.{h}", f"bert/encoder/layer_{i}/{t}", f"bert_encoder.layers.{i}.{m}", tr, i)
+        out += [Row(f"bert.encoder.layer.{i}.{h}", t and f"bert/encoder/layer_{i}/{t}", f"bert_encoder.layers.{i}.{m}", tr, i)
                 for h, t, m, tr in LAYER]
     out += [Row(*r) for r in POOLER + HEADS]
-    return out
+    return [r for r in out if _present(r.hf, rel)]
 
 
 def shapes(cfg):
-    """{bert.h name: shape} for a config dict, as bert.h's parameter table defines them."""
+    """{bert.h name: shape} for a config dict, as bert.h's parameter table defines them (the flavour
+    from the config: see flavour(); a learned relative table is (2K+1, hidden/heads))."""
     V, C, P = cfg["vocab_size"], cfg["hidden_size"], cfg["max_position_embeddings"]
     TV, F, L = cfg["type_vocab_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
-    emb = [(V, C), (P, C), (TV, C), (C,), (C,)]
-    layer = [(C, C)] * 3 + [(C,)] * 3 + [(C, C), (C,), (C,), (C,), (F, C), (F,), (C, F), (C,), (C,), (C,)]
-    head = [(C, C), (C,), (C, C), (C,), (C,), (C,), (V,), (2, C), (2,)]
-    out, rs = {}, rows(L)
-    for r, s in zip(rs, emb + layer * L + head):
-        out[r.hf] = s
+    rel = flavour(cfg)
+    RK = 2 * cfg.get("max_relative_position", 64) + 1 if rel else 0
+    emb = {"word_embeddings.weight": (V, C), "position_embeddings.weight": (P, C),
+           "token_type_embeddings.weight": (TV, C)}
+    layer = {"attention.self.query.weight": (C, C), "attention.self.key.weight": (C, C),
+             "attention.self.value.weight": (C, C), RELATIVE: (RK, C // cfg["num_attention_heads"]),
+             "attention.output.dense.weight": (C, C), "intermediate.dense.weight": (F, C),
+             "intermediate.dense.bias": (F,), "output.dense.weight": (C, F)}
+    head = {"cls.predictions.transform.dense.weight": (C, C), "cls.predictions.bias": (V,),
+            "cls.seq_relationship.weight": (2, C), "cls.seq_relationship.bias": (2,), "bert.pooler.dense.weight": (C, C)}
+    out = {}
+    for r in rows(L, rel):
+        if r.layer >= 0:
+            s = layer.get(r.hf.split(".", 4)[4])
+        elif r.hf.startswith("bert.embeddings."):
+            s = emb.get(r.hf[len("bert.embeddings."):])
+        else:
+            s = head.get(r.hf)
+        out[r.hf] = s or (C,)   # every other tensor: a LayerNorm weight/bias or bias of width C
     return out
 
 
@@ -111,7 +156,7 @@ def tf_to_hf(tf_name):
     m = _TF_LAYER.match(tf_name)
     if m:
         for h, t, _, tr in LAYER:
-            if m.group(2) == t:
+            if t is not None and m.group(2) == t:
                 return f"bert.encoder.layer.{int(m.group(1))}.{h}", tr
         return None
     for h, t, _, tr in EMBEDDINGS:
@@ -135,7 +180,7 @@ def hf_to_tf(hf_name):
     if m:
         for h, t, _, tr in LAYER:
             if m.group(2) == h:
-                return f"bert/encoder/layer_{int(m.group(1))}/{t}", tr
+                return (f"bert/encoder/layer_{int(m.group(1))}/{t}", tr) if t else None
         return None
     for h, t, _, tr in EMBEDDINGS:
         if hf_name == "bert." + h:
@@ -202,14 +247,24 @@ def ms_split_slot(ms_name):
 
 HF_DROPPED = ("bert.embeddings.position_ids", "cls.predictions.decoder.weight")   # buffer; tied to word_embeddings
 _HF_BACKBONE = ("embeddings.", "encoder.", "pooler.")
+# transformers' NezhaModel: a persistent buffer, the fixed table gathered to (P, P, head size)
+_HF_NEZHA_BUFFER = re.compile(r"bert\.encoder\.layer\.\d+\.attention\.self\.relative_positions_encoding\.positions_encoding")
+
+
+def hf_dropped(name):
+    """True for a canonical key that is no weight: position_ids, the tied decoder, NEZHA's buffer."""
+    return name in HF_DROPPED or _HF_NEZHA_BUFFER.fullmatch(name) is not None
 
 
 def hf_canonical(name):
-    """bert.h's spelling of an HF / PyTorch BERT key: `bert.` added to BertModel keys, old
-    LayerNorm `gamma`/`beta` to `weight`/`bias`, `module.` (DataParallel) removed, and the MLM
-    bias stored as `cls.predictions.decoder.bias` folded into `cls.predictions.bias`."""
+    """bert.h's spelling of an HF / PyTorch BERT key: `bert.` added to BertModel keys, NEZHA's
+    `nezha.` (transformers' NezhaModel prefix, which bert.h also saves NEZHA models under) made
+    `bert.`, old LayerNorm `gamma`/`beta` to `weight`/`bias`, `module.` (DataParallel) removed, and
+    the MLM bias stored as `cls.predictions.decoder.bias` folded into `cls.predictions.bias`."""
     if name.startswith("module."):
         name = name[len("module."):]
+    if name.startswith("nezha."):
+        name = "bert." + name[len("nezha."):]
     if name.startswith(_HF_BACKBONE):
         name = "bert." + name
     name = re.sub(r"\.LayerNorm\.gamma$", ".LayerNorm.weight", name)

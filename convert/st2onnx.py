@@ -164,7 +164,7 @@ def weights(raw, path, cfg, skip_unknown):
     out, unknown = {}, []
     for k, a in raw.items():
         n = names.hf_canonical(k)
-        if n in names.HF_DROPPED or n.startswith("cls."):
+        if names.hf_dropped(n) or n.startswith("cls."):
             continue   # the position_ids buffer, the pretraining heads: not exported
         if not names.known_hf(n, L):
             unknown.append(k)
