@@ -157,6 +157,8 @@ SCRIPT_TESTS += tests/test_flags.sh
 SCRIPT_TESTS += tests/test_symlinks.sh
 # squad --eval on SQuAD v2.0 files against a reference written from the v2.0 metric's definition
 SCRIPT_TESTS += tests/test_squad2.sh
+# NEZHA models (both flavours) through pretrain, classify, ner, squad and encode
+SCRIPT_TESTS += tests/test_nezha_programs.sh
 # data parallel over MPI: 2 ranks against 1 (make MPI=1 builds; a skip line without mpicc/mpirun)
 SCRIPT_TESTS += tests/test_mpi.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output

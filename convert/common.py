@@ -175,9 +175,53 @@ def load_config_json(path):
     return cfg
 
 
-def bert_config(src, source_path, act=None, eps=None):
+# NEZHA (relative positions) in a config: Huawei's bert_config "use_relative_position", MindSpore's
+# yaml "use_relative_positions", transformers' "model_type": "nezha" (bert.h reads all three).
+# K: "max_relative_position" (NEZHA-PyTorch's bert_config.json, NezhaConfig, bert.h), else 64: the
+# value Huawei's NEZHA-TensorFlow attention_layer hard-codes and NezhaConfig's default.
+RELATIVE_KEYS = ("use_relative_position", "use_relative_positions")
+DEFAULT_MAX_RELATIVE = 64
+MAX_RELATIVE_LIMIT = 1 << 16   # bert.h: "max_relative_position must be in [1, 65536]"
+FLAVOUR_SPELLINGS = {"huawei": "huawei", "fixed": "huawei", "mindspore": "mindspore", "learned": "mindspore"}
+
+
+def says_relative(src, source_path):
+    """True when a config dict asks for NEZHA's relative positions (never guessed from tensors)."""
+    on = False
+    for k in RELATIVE_KEYS:
+        if k in src:
+            if not isinstance(src[k], bool):
+                raise ConvertError(source_path, f"config \"{k}\" must be true or false, not {reprlib.repr(src[k])}")
+            on |= src[k]
+    return on or src.get("model_type") == "nezha"
+
+
+def relative_config(src, source_path, flavour=None):
+    """bert.h's NEZHA keys for a config dict that says relative: (K, flavour). `flavour` is what the
+    checkpoint format holds ("huawei": no table, Huawei TF / transformers; "mindspore": learned
+    tables); a "relative_position_flavour" in the config must agree with it."""
+    K = src.get("max_relative_position", DEFAULT_MAX_RELATIVE)
+    if not isinstance(K, int) or isinstance(K, bool) or not 1 <= K <= MAX_RELATIVE_LIMIT:
+        raise ConvertError(source_path, f"config \"max_relative_position\" must be an integer in [1, {MAX_RELATIVE_LIMIT}], "
+                                        f"not {reprlib.repr(K)}")
+    said = src.get("relative_position_flavour")
+    if said is not None:
+        if said not in FLAVOUR_SPELLINGS:
+            raise ConvertError(source_path, f"config \"relative_position_flavour\" must be \"huawei\" or \"mindspore\", "
+                                            f"not {reprlib.repr(said)}")
+        said = FLAVOUR_SPELLINGS[said]
+        if flavour is not None and said != flavour:
+            raise ConvertError(source_path, f"config says relative_position_flavour \"{said}\", but this checkpoint "
+                                            f"format holds the \"{flavour}\" flavour")
+    return K, flavour or said or "huawei"
+
+
+def bert_config(src, source_path, act=None, eps=None, flavour=None, relative=None):
     """bert.h's config from a bert_config.json / config.json dict. `act` overrides hidden_act with
-    bert.h's meaning ("gelu" = erf, "gelu_tanh" = tanh); `eps` fills layer_norm_eps if absent."""
+    bert.h's meaning ("gelu" = erf, "gelu_tanh" = tanh); `eps` fills layer_norm_eps if absent.
+    NEZHA: when the config says so, or `relative` is K read from learned tables found in the
+    checkpoint, the keys use_relative_position, max_relative_position and relative_position_flavour
+    (`flavour`, see relative_config) are added."""
     cfg = {}
     for k in CONFIG_KEYS:
         if k in src:
@@ -198,6 +242,17 @@ def bert_config(src, source_path, act=None, eps=None):
     if cfg["hidden_act"] not in TANH_ACTS + ERF_ACTS:
         raise ConvertError(source_path, f"hidden_act {reprlib.repr(cfg['hidden_act'])} is not supported by bert.h "
                                         f"(gelu erf or tanh only)")
+    if relative is not None or says_relative(src, source_path):
+        K, fl = relative_config(src, source_path, flavour)
+        if relative is not None:   # K read from the learned tables' shape
+            if "max_relative_position" in src and src["max_relative_position"] != relative:
+                raise ConvertError(source_path, f"config \"max_relative_position\" {src['max_relative_position']} "
+                                                f"disagrees with the relative-position tables' {2 * relative + 1} rows (K {relative})")
+            K = relative
+        cfg.update(use_relative_position=True, max_relative_position=K, relative_position_flavour=fl)
+        if fl == "huawei" and (cfg["hidden_size"] // cfg["num_attention_heads"]) % 2:
+            raise ConvertError(source_path, "NEZHA's fixed sinusoid table needs an even head size "
+                                            "(hidden_size / num_attention_heads)")
     return cfg
 
 
@@ -215,8 +270,13 @@ def step_value(a, path):
     return int(v)
 
 
+NEZHA_KEYS = ("use_relative_position", "max_relative_position", "relative_position_flavour")
+
+
 def config_to_json(cfg):
-    return json.dumps({k: cfg[k] for k in CONFIG_KEYS})
+    """bert_config_to_json's keys and order; NEZHA's three keys last, only for a NEZHA model."""
+    keys = CONFIG_KEYS + (NEZHA_KEYS if cfg.get("use_relative_position") else ())
+    return json.dumps({k: cfg[k] for k in keys})
 
 
 def model_metadata(cfg, source):

@@ -15,6 +15,14 @@ kernels are transposed from TF's [in, out] to bert.h's (out, in), names go throu
 training-state file (optimizer "adamw_gb": Google's AdamWeightDecayOptimizer, which these slots
 come from) that bert_optim_load accepts.
 
+NEZHA: Huawei's NEZHA-TensorFlow (huawei-noah/Pretrained-Language-Model) saves Google's variable
+names without bert/embeddings/position_embeddings; its relative-position table is a fixed sinusoid,
+not a variable. Its bert_config.json says "use_relative_position": true; K is "max_relative_position"
+when the config has it (NEZHA-PyTorch's configs do), else 64, the value Huawei's attention_layer
+hard-codes. The output's config gets use_relative_position, max_relative_position and
+relative_position_flavour "huawei". A checkpoint without position_embeddings whose config does not
+say relative is an error: NEZHA is never guessed from a missing tensor.
+
 GELU: google-research/bert's modeling.py computes "gelu" with the tanh form
 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))); in bert.h (as in HF) "gelu" means the exact erf form.
 So a TF config's "gelu" is written as "gelu_tanh": the converted model computes what TF computed.
@@ -67,7 +75,7 @@ def tf_config(path, act):
             act = "gelu_tanh"
         else:
             raise ConvertError(path, f"hidden_act {src.get('hidden_act')!r}: bert.h has only GELU (erf or tanh)")
-    return bert_config(src, path, act=act or TF_GELU)
+    return bert_config(src, path, act=act or TF_GELU, flavour="huawei")
 
 
 class Plan:
@@ -78,11 +86,13 @@ class Plan:
         self.slots = {}     # ('m'|'v', bert.h name) -> (entry, transpose)
         self.step = None    # entry
         self.unknown = []
+        self.unused = []    # NEZHA: a position table its model does not use
 
 
 def plan(bundle, cfg, skip_unknown):
     path = tf_bundle.index_path(bundle.prefix)
     want = names.shapes(cfg)
+    rel = names.flavour(cfg)
     p = Plan()
     for e in bundle.entries:
         if e.name == names.TF_STEP:
@@ -94,6 +104,9 @@ def plan(bundle, cfg, skip_unknown):
             p.unknown.append(e.name)
             continue
         hf, tr = hit
+        if rel and hf == names.POSITION:
+            p.unused.append(e.name)
+            continue
         _check_shape(path, e, hf, tr, want, cfg)
         if slot:
             p.slots[("m" if slot == "adam_m" else "v", hf)] = (e, tr)
@@ -122,13 +135,25 @@ def _check_shape(path, e, hf, tr, want, cfg):
 
 
 def missing_model(p, cfg):
-    return [r.hf for r in names.rows(cfg["num_hidden_layers"]) if r.hf not in p.model]
+    return [r.hf for r in names.rows(cfg["num_hidden_layers"], names.flavour(cfg)) if r.hf not in p.model]
+
+
+def check_position(p, cfg, path):
+    """A BERT bundle must have the absolute position table; without it, it may be NEZHA, but only
+    its config can say so."""
+    if not names.flavour(cfg) and names.POSITION not in p.model:
+        raise ConvertError(path, "no variable bert/embeddings/position_embeddings: a BERT checkpoint has one; "
+                                 "if this is NEZHA (relative positions), its bert_config.json must say "
+                                 "\"use_relative_position\": true")
 
 
 def fill_heads(tensors, missing, cfg, path, allow):
     """Absent pretraining heads (a fine-tuned checkpoint has none) get Google's init, so bert.h can
     load the file; anything else absent is an error."""
     backbone = [n for n in missing if n not in names.HEAD_NAMES]
+    if names.POSITION in backbone:
+        raise ConvertError(path, f"no tensor for bert.h's {names.POSITION} (absolute positions); a NEZHA checkpoint "
+                                 f"has none, but then its config must say \"use_relative_position\": true")
     if backbone:
         raise ConvertError(path, f"no tensor for bert.h's {backbone[0]}" +
                            (f" (and {len(backbone) - 1} more)" if len(backbone) > 1 else ""))
@@ -151,7 +176,7 @@ def fill_heads(tensors, missing, cfg, path, allow):
 
 def ordered(tensors, cfg):
     """bert.h's order, then the carried fine-tuning heads by name."""
-    order = [r.hf for r in names.rows(cfg["num_hidden_layers"])]
+    order = [r.hf for r in names.rows(cfg["num_hidden_layers"], names.flavour(cfg))]
     rest = sorted(n for n in tensors if n not in set(order))
     return [(n, tensors[n]) for n in order + rest if n in tensors]
 
@@ -167,6 +192,9 @@ def check_only(bundle, p, cfg):
     miss = missing_model(p, cfg)
     print(f"{path}: {len(bundle.entries)} entries; {n_model} map to bert.h tensors with the right shapes, "
           f"{len(p.slots)} optimizer slots, {'a' if p.step else 'no'} global_step, {len(p.unknown)} unmapped")
+    if names.flavour(cfg):
+        print(f"  NEZHA: relative positions (max_relative_position {cfg['max_relative_position']}, fixed sinusoid "
+              f"table), no absolute position table{'; ignored: ' + ', '.join(p.unused) if p.unused else ''}")
     if miss:
         print(f"  absent: {', '.join(miss[:4])}{' ...' if len(miss) > 4 else ''}")
     shards = [bundle.shard_path(i) for i in range(bundle.num_shards)]
@@ -187,6 +215,7 @@ def main(argv):
     if a.check:
         return check_only(bundle, p, cfg)
     path = tf_bundle.index_path(prefix)
+    check_position(p, cfg, path)
     dest = {}   # entry name -> (dict to fill, key, transpose)
     for hf, (e, tr) in p.model.items():
         dest[e.name] = ("model", hf, tr)
@@ -212,6 +241,9 @@ def main(argv):
         write_optim(a.optim_out, moments, step, tensors, cfg, path)
     elif dropped:
         note(f"{path}: {dropped} optimizer entries (adam_m/adam_v/global_step) not carried (--optim-out keeps them)")
+    if p.unused:
+        note(f"{path}: NEZHA uses no absolute positions: dropped {', '.join(p.unused[:3])}"
+             f"{' ...' if len(p.unused) > 3 else ''}")
     if p.unknown:
         note(f"{path}: dropped {len(p.unknown)} unmapped variables: {', '.join(p.unknown[:3])}"
              f"{' ...' if len(p.unknown) > 3 else ''}")
