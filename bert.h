@@ -15,6 +15,10 @@
      gradient accumulation, safetensors checkpoints with HF `BertForPreTraining` names, and
      google-research/bert's WordPiece tokenizer (id-for-id, Unicode tables included; or, per vocab,
      Hugging Face BertTokenizer's rules: bert_vocab_set_mode(v, BERT_TOKENIZE_HF)).
+     NEZHA is a config away ("use_relative_position": true; bert_relpos): functional relative
+     positions in every attention layer, Huawei's fixed sinusoid table or MindSpore's learned ones,
+     no absolute position table, tensors named nezha.*; everything else, heads included, is BERT's.
+     The pretraining heads without NSP: a bert_batch with next_sentence_label NULL.
 
    PRECISION AND SPEED KNOBS
      Training in bf16 mixed precision: build the step's ctx on bert_cpu_bf16_kernels() (the linear
@@ -77,6 +81,9 @@
                         safetensors, proven against a PyTorch reference
      (2026-12-06)       bf16 training kernels and loss scaling, padding-free inference, the
                         tokenizer's Hugging Face mode, bert_model_save_finetuned
+     (2026-12-06)       NEZHA: relative positions in the attention kernels (attention_forward/
+                        backward take the table and K), bert_attention_relative, bert_relative_table,
+                        config keys, absent table rows (a size-0 row is no tensor)
 */
 #ifndef BERT_H
 #define BERT_H

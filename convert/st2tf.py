@@ -12,6 +12,12 @@ TF's names and kernels back to [in, out]. With --optim (a bert_optim_save file o
 or lamb) the moments become `X/adam_m`, `X/adam_v` and the step `global_step` (int64), as
 run_pretraining.py's AdamWeightDecayOptimizer would have saved them.
 
+NEZHA (a config with "use_relative_position"): the bundle has no position_embeddings, as Huawei's
+NEZHA-TensorFlow saves it, and bert_config.json says "use_relative_position": true and
+"max_relative_position": K. Huawei's attention_layer hard-codes K = 64 (a note says when K differs;
+NEZHA-PyTorch and tf2st.py read the key). Only the fixed-table flavour ("huawei") has a TF form: a
+model with MindSpore's learned tables is refused (st2ms.py writes those).
+
 GELU: TF's modeling.py computes "gelu" with the tanh form, so the config says "gelu" for a
 gelu_tanh model. A model trained with bert.h's erf "gelu" is written with "gelu" too, and a note
 says TF will compute the tanh form (differences of order 1e-3 in activations).
@@ -25,7 +31,9 @@ import numpy as np
 import names
 import safetensors_np
 import tf_bundle
-from common import LIMITS, ConvertError, cli, json_loads, note, write_atomic
+from common import LIMITS, ConvertError, cli, json_loads, note, relative_config, says_relative, write_atomic
+
+HUAWEI_TF_K = 64   # max_relative_position in Huawei's NEZHA-TensorFlow attention_layer
 
 
 def parse_args(argv):
@@ -50,6 +58,11 @@ def model_config(meta, path):
     return cfg
 
 
+def nezha(cfg, path):
+    """None for a BERT config, else (K, flavour) of a NEZHA one."""
+    return relative_config(cfg, path) if says_relative(cfg, path) else None
+
+
 def tf_config(cfg, path):
     """bert_config.json for google-research/bert: its "gelu" is the tanh form."""
     out = {k: cfg[k] for k in ("attention_probs_dropout_prob", "hidden_act", "hidden_dropout_prob", "hidden_size",
@@ -63,6 +76,12 @@ def tf_config(cfg, path):
     if eps != 1e-12:
         out["layer_norm_eps"] = eps
         note(f"{path}: layer_norm_eps {eps} recorded in bert_config.json; TF's modeling.py uses 1e-12")
+    rel = nezha(cfg, path)
+    if rel:
+        out["use_relative_position"], out["max_relative_position"] = True, rel[0]
+        if rel[0] != HUAWEI_TF_K:
+            note(f"{path}: max_relative_position {rel[0]} recorded in bert_config.json; Huawei's NEZHA-TensorFlow "
+                 f"attention_layer hard-codes {HUAWEI_TF_K} (edit it there)")
     return out
 
 
@@ -120,6 +139,10 @@ def main(argv):
     tensors, meta = safetensors_np.read(a.model)
     cfg = model_config(meta, a.model)
     L = cfg["num_hidden_layers"]
+    rel = nezha(cfg, a.model)
+    if rel and rel[1] == "mindspore":
+        raise ConvertError(a.model, "a NEZHA model with learned relative-position tables (flavour \"mindspore\") has "
+                                    "no TF form: Huawei's NEZHA-TensorFlow uses a fixed table (st2ms.py writes this model)")
     tf = tf_tensors(tensors, a.model, a.skip_unknown, L)
     if a.optim:
         kept = {n: tensors[n].shape for n in tensors

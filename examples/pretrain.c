@@ -36,7 +36,7 @@
 static struct {
     bert_flag_list input, eval_input, text;
     int do_lower_case, dupe_factor, do_whole_word_mask, max_seq_length, max_predictions_per_seq, eval_records, next_sentence;
-    float masked_lm_prob, eval_fraction;
+    float masked_lm_prob, eval_fraction, stop_at_mlm_acc;
     const char *config, *init, *vocab, *schema_dir;
 } po = {
     .do_lower_case = 1, .dupe_factor = 5, .max_seq_length = 128, .max_predictions_per_seq = 20, .eval_records = -1,
@@ -60,6 +60,7 @@ static const bert_flag flags[] = {
     { "vocab", BERT_FLAG_STR, &po.vocab, "vocab.txt: its size is checked against the config" },
     { "max_seq_length", BERT_FLAG_INT, &po.max_seq_length, "sequence length of the records" },
     { "max_predictions_per_seq", BERT_FLAG_INT, &po.max_predictions_per_seq, "masked positions per record" },
+    { "stop_at_mlm_acc", BERT_FLAG_FLOAT, &po.stop_at_mlm_acc, "stop once the held-out MLM accuracy reaches this (0: off); time and steps to it are reported" },
     { "next_sentence", BERT_FLAG_BOOL, &po.next_sentence, "train next-sentence prediction; false: the masked LM alone (NEZHA, RoBERTa)" },
 };
 
@@ -78,6 +79,7 @@ static void parse_options(int argc, char **argv) {
     if (!po.input.count && !po.text.count) { printf("%s", usage_text); run_die("--input (TFRecords) or --text is required"); }
     if (po.text.count && !po.vocab) run_die("--text needs --vocab");
     if (!po.config && !po.init) run_die("give --config bert_config.json (or --init with a config in its metadata)");
+    if (!(po.stop_at_mlm_acc >= 0 && po.stop_at_mlm_acc <= 1)) run_die("--stop_at_mlm_acc %g: an accuracy in [0, 1] please", (double)po.stop_at_mlm_acc);
     if (po.max_seq_length < 2 || po.max_predictions_per_seq < 1) run_die("--max_seq_length >= 2 and --max_predictions_per_seq >= 1 please");
     if (po.max_predictions_per_seq > 1024) run_die("--max_predictions_per_seq over 1024");
     if (po.eval_fraction < 0 || po.eval_fraction >= 1) run_die("--eval_fraction must be in [0,1)");
@@ -331,6 +333,14 @@ static void run_evaluation(run *r, corpus_split *s, batch *b) {
     snprintf(what, sizeof what, "%zu records", s->n_eval);
     run_metric mt[] = { { "mlm_acc", e.mlm_acc }, { "mlm_loss", e.mlm_loss }, { "nsp_acc", e.nsp_acc }, { "nsp_loss", e.nsp_loss } };
     run_eval_end(r, what, mt, po.next_sentence ? 4 : 2);
+    if (po.stop_at_mlm_acc > 0 && e.mlm_acc >= po.stop_at_mlm_acc && r->stop_reason[0] == 'd') {   // time to target, as MLPerf
+        double s_run = bert_time_s() - r->t_start;
+        printf("target: held-out MLM accuracy %.4f >= %.4f at step %llu, %.1f s (%.2f h) after this process started\n", e.mlm_acc,
+               (double)po.stop_at_mlm_acc, (unsigned long long)r->opt.step, s_run, s_run / 3600.0);
+        fprintf(r->log, "{\"target_reached\": \"mlm_acc\", \"target\": %g, \"mlm_acc\": %.6f, \"step\": %llu, \"seconds\": %.3f}\n",
+                (double)po.stop_at_mlm_acc, e.mlm_acc, (unsigned long long)r->opt.step, s_run);
+        r->stop_reason = "target reached";
+    }
 }
 
 // ----------------------------------------------------------------------------
