@@ -159,6 +159,8 @@ SCRIPT_TESTS += tests/test_symlinks.sh
 SCRIPT_TESTS += tests/test_squad2.sh
 # NEZHA models (both flavours) through pretrain, classify, ner, squad and encode
 SCRIPT_TESTS += tests/test_nezha_programs.sh
+# NEZHA checkpoints in Huawei's TF and MindSpore's layouts through the converters, back to the reference outputs
+SCRIPT_TESTS += tests/test_convert_nezha.sh
 # data parallel over MPI: 2 ranks against 1 (make MPI=1 builds; a skip line without mpicc/mpirun)
 SCRIPT_TESTS += tests/test_mpi.sh
 # the checkpoint converters (convert/*.py: python3 + numpy), with a helper that runs bert.h on their output

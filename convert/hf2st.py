@@ -104,9 +104,10 @@ def main(argv):
     for n, t in tensors.items():
         if n in want and t.shape != want[n]:
             raise ConvertError(a.model, f"{n} has shape {list(t.shape)}, {os.path.basename(cpath)} needs {list(want[n])}")
-    fill_heads(tensors, [r.hf for r in names.rows(cfg["num_hidden_layers"]) if r.hf not in tensors], cfg, a.model,
+    fill_heads(tensors, [r.hf for r in names.rows(cfg["num_hidden_layers"], names.flavour(cfg)) if r.hf not in tensors], cfg, a.model,
                not a.no_fill_heads)
-    safetensors_np.write(a.out, ordered(tensors, cfg), model_metadata(cfg, "hf/pytorch"))
+    safetensors_np.write(a.out, [(names.saved_name(n, cfg), t) for n, t in ordered(tensors, cfg)],
+                         model_metadata(cfg, "hf/pytorch"))
     return 0
 
 

@@ -185,7 +185,7 @@ def write_optim(out, slots, scalars, tensors, cfg, path):
                 a = np.zeros_like(tensors[n])   # heads initialised here start with zero moments
             if a.shape != tensors[n].shape:
                 raise ConvertError(path, f"--optim-out: {fam} slot of {n} has shape {list(a.shape)}")
-            items.append((f"{k}.{n}", a))
+            items.append((f"{k}.{names.saved_name(n, cfg)}", a))
     step = 0
     if "global_step" in scalars and scalars["global_step"].size:
         step = step_value(scalars["global_step"], path)
@@ -211,7 +211,8 @@ def main(argv):
         write_optim(a.optim_out, slots, scalars, model, cfg, a.ckpt)
     elif slots or scalars:
         note(f"{a.ckpt}: {len(slots) + len(scalars)} training-state entries not carried (--optim-out keeps the moments)")
-    safetensors_np.write(a.out, ordered(model, cfg), model_metadata(cfg, "mindspore ckpt"))
+    safetensors_np.write(a.out, [(names.saved_name(n, cfg), t) for n, t in ordered(model, cfg)],
+                         model_metadata(cfg, "mindspore ckpt"))
     return 0
 
 

@@ -79,7 +79,6 @@ FINETUNE = [
 HEAD_NAMES = [r[0] for r in HEADS]
 POSITION = "bert.embeddings.position_embeddings.weight"   # absent from a NEZHA model
 RELATIVE = "attention.self.relative_positions_embeddings.weight"   # per layer, MindSpore's NEZHA only
-FLAVOURS = ("huawei", "mindspore")   # bert.h's "relative_position_flavour": fixed sinusoid / learned tables
 
 
 def flavour(cfg):
@@ -103,6 +102,21 @@ def _present(hf, rel):
     if hf.endswith(RELATIVE):
         return rel == "mindspore"
     return True
+
+
+def saved_name(name, cfg):
+    """The name bert.h itself gives a tensor of a model with this config (bert_model_save's, and the
+    one bert_optim_load looks up as "m.<name>"): a NEZHA model's encoder is "nezha.*", transformers'
+    NezhaModel prefix; BERT names are unchanged. (bert_model_load takes "bert.*" for either.)"""
+    return "nezha." + name[len("bert."):] if flavour(cfg) and name.startswith("bert.") else name
+
+
+def spellings(name):
+    """The name and its other encoder prefix ("bert." <-> "nezha."), which bert.h loads as the same tensor."""
+    for a, b in (("bert.", "nezha."), ("nezha.", "bert.")):
+        if name.startswith(a):
+            return name, b + name[len(a):]
+    return (name,)
 
 
 def rows(num_layers, rel=None):

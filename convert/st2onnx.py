@@ -317,6 +317,9 @@ def main(argv):
     raw, meta = read_model(a.model)
     src, cpath, arch = find_config(a.model, a.config, meta)
     cfg = bert_config(src, cpath)
+    if names.flavour(cfg):
+        raise ConvertError(cpath, "NEZHA (relative positions) is not exported to ONNX: this graph has BERT's "
+                                  "absolute positions only")
     if cfg["hidden_size"] % cfg["num_attention_heads"]:
         raise ConvertError(cpath, f"hidden_size {cfg['hidden_size']} does not divide into "
                                   f"{cfg['num_attention_heads']} attention heads")

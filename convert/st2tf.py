@@ -118,8 +118,9 @@ def optim_tensors(path, model_names, L):
         for n, shape in model_names.items():
             hf = names.hf_canonical(n)
             tf, tr = names.hf_to_tf(hf)
-            if key + n in t:
-                a = np.asarray(t[key + n], dtype=np.float32)
+            got = next((key + s for s in names.spellings(n) if key + s in t), None)   # bert.* / nezha.*
+            if got is not None:
+                a = np.asarray(t[got], dtype=np.float32)
             elif hf not in bert_names:   # a fine-tuning head bert.h's optimizer never saw
                 a = np.zeros(shape, np.float32)
                 zero.append(key + n)

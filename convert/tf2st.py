@@ -175,7 +175,8 @@ def fill_heads(tensors, missing, cfg, path, allow):
 
 
 def ordered(tensors, cfg):
-    """bert.h's order, then the carried fine-tuning heads by name."""
+    """bert.h's order, then the carried fine-tuning heads by name (names.saved_name gives the names to write:
+    "nezha.*" for NEZHA, as bert.h saves it and as its training state must name it)."""
     order = [r.hf for r in names.rows(cfg["num_hidden_layers"], names.flavour(cfg))]
     rest = sorted(n for n in tensors if n not in set(order))
     return [(n, tensors[n]) for n in order + rest if n in tensors]
@@ -215,7 +216,6 @@ def main(argv):
     if a.check:
         return check_only(bundle, p, cfg)
     path = tf_bundle.index_path(prefix)
-    check_position(p, cfg, path)
     dest = {}   # entry name -> (dict to fill, key, transpose)
     for hf, (e, tr) in p.model.items():
         dest[e.name] = ("model", hf, tr)
@@ -234,6 +234,7 @@ def main(argv):
     finally:
         for f in shards.values():
             f.close()
+    check_position(p, cfg, path)   # after the data: every entry and CRC is checked first
     missing = missing_model(p, cfg)
     fill_heads(tensors, missing, cfg, path, not a.no_fill_heads)
     dropped = len(p.slots) + (1 if p.step else 0)
@@ -247,7 +248,8 @@ def main(argv):
     if p.unknown:
         note(f"{path}: dropped {len(p.unknown)} unmapped variables: {', '.join(p.unknown[:3])}"
              f"{' ...' if len(p.unknown) > 3 else ''}")
-    safetensors_np.write(a.out, ordered(tensors, cfg), model_metadata(cfg, "tf tensor bundle"))
+    safetensors_np.write(a.out, [(names.saved_name(n, cfg), t) for n, t in ordered(tensors, cfg)],
+                         model_metadata(cfg, "tf tensor bundle"))
     return 0
 
 
@@ -267,7 +269,7 @@ def write_optim(out, moments, step, tensors, cfg, path):
         step_val = 0
     else:
         step_val = step_value(step, path)
-    items = [(f"m.{n}", moments[("m", n)]) for n in order] + [(f"v.{n}", moments[("v", n)]) for n in order]
+    items = [(f"{k}.{names.saved_name(n, cfg)}", moments[(k, n)]) for k in ("m", "v") for n in order]
     safetensors_np.write(out, items, {"format": "bert.h-optim", "optimizer": "adamw_gb", "step": str(step_val),
                                       "converted_from": "tf tensor bundle"})
 
