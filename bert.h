@@ -1241,9 +1241,11 @@ static float bert__trunc_normal(uint64_t stream, uint64_t *counter) {
 static inline float bert__expf(float x) {
     float xc = x < 88.0f ? x : 88.0f;
     xc = xc > -88.0f ? xc : -88.0f;                                   // NaN lands on -88, restored below
-    // round to nearest (the 1.5 * 2^23 trick); the casts matter where float math runs wider
-    // (FLT_EVAL_METHOD 1, e.g. s390x, or 2, x87): they round each step to float as C requires
-    float n = (float)((float)(xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f);
+    // round to nearest (the 1.5 * 2^23 trick), one float step per statement: where float math runs
+    // wider (FLT_EVAL_METHOD 1 on s390x, 2 on x87) only an assignment or a cast rounds to float
+    float t = xc * 1.44269504088896341f;
+    float big = t + 12582912.0f;
+    float n = big - 12582912.0f;
     float r = xc - n * 0.693359375f + n * 2.12194440e-4f;             // Cody-Waite: x - n ln2 in two parts
     float p = 1.9875691500e-4f;                                        // Cephes expf minimax polynomial
     p = p * r + 1.3981999507e-3f;
@@ -1756,7 +1758,8 @@ static float bert__quantize_row(uint8_t *q, const float *x, int IC) {
     for (int k = 0; k < IC; k++) { float a = fabsf(x[k]); mx = a > mx ? a : mx; }
     float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
     for (int k = 0; k < IC; k++) {
-        float r = (float)((float)(x[k] * inv + 12582912.0f) - 12582912.0f);   // (casts: see bert__expf)
+        float xs = x[k] * inv, big = xs + 12582912.0f;   // one float step each (see bert__expf)
+        float r = big - 12582912.0f;
         r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
         q[k] = (uint8_t)((int)r + 128);
     }

@@ -225,7 +225,7 @@ static void test_remove_padding(bert_model *m) {
             for (int c = 0; c < C; c++) {
                 double d = fabs((double)a->data[(size_t)i * C + c] - b->data[(size_t)i * C + c]);
                 if (mask[i] && d > worst) worst = d;
-                if (!mask[i] && b->data[(size_t)i * C + c] != 0.0f) zeros = 0;
+                if (!mask[i] && b->data[(size_t)i * C + c] != (float)0.0f) zeros = 0;
                 real += mask[i] && c == 0;
             }
         CHECK(b->ndim == 3 && b->shape[0] == B && b->shape[1] == T && b->shape[2] == C && worst <= 1e-5 && zeros,
@@ -244,7 +244,7 @@ int main(void) {
     bert_model *m = bert_model_load(check_path("tiny.safetensors"), NULL);
     if (!CHECK(m != NULL, "load tests/ref/tiny.safetensors: %s", m ? "" : bert_last_error())) return check_summary();
     CHECK(m->config.hidden_size == 64 && m->config.num_hidden_layers == 2 && m->config.vocab_size == 112 &&
-          m->config.layer_norm_eps == 1e-12f && m->config.hidden_act == BERT_GELU_ERF,
+          m->config.layer_norm_eps == (float)1e-12f && m->config.hidden_act == BERT_GELU_ERF,
           "config from the checkpoint metadata: C=64 L=2 V=112 eps=1e-12 gelu=erf");
     float *init = (float *)malloc(m->num_params * sizeof(float));
     memcpy(init, m->params, m->num_params * sizeof(float));

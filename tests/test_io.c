@@ -586,8 +586,8 @@ static void test_conversion(const bert_model *m) {
         CHECK(ok, "BF16 decode is exact for all 65536 patterns%s%04x", ok ? "" : ": first bad 0x", ok ? 0 : bad);
         shape[0] = 5;
         ok = bert_st_read_f32(&st, "f64", got, shape, 1) == BERT_OK;
-        CHECK(ok && got[0] == 1.5f && isinf(got[1]) && got[1] < 0 && isinf(got[2]) && got[2] > 0 &&
-              got[3] == (float)3.141592653589793 && got[4] == 0.0f && signbit(got[4]), "F64 -> F32: rounds, overflows to +-inf, keeps -0");
+        CHECK(ok && got[0] == (float)1.5f && isinf(got[1]) && got[1] < 0 && isinf(got[2]) && got[2] > 0 &&
+              got[3] == (float)3.141592653589793 && got[4] == (float)0.0f && signbit(got[4]), "F64 -> F32: rounds, overflows to +-inf, keeps -0");
         int32_t iv[3];
         shape[0] = 3;
         rc = bert_st_read_i32(&st, "i64_big", iv, shape, 1);
@@ -710,10 +710,10 @@ static void test_config(void) {
     int rc = bert_config_parse(&c, google, strlen(google), "bert_config.json");
     CHECK(rc == BERT_OK && c.vocab_size == 30522 && c.hidden_size == 768 && c.num_hidden_layers == 12 &&
           c.num_attention_heads == 12 && c.intermediate_size == 3072 && c.max_position_embeddings == 512 &&
-          c.type_vocab_size == 2 && c.hidden_dropout_prob == 0.1f && c.attention_probs_dropout_prob == 0.1f &&
-          c.initializer_range == 0.02f, "Google bert_config.json: every field (%s)", rc ? bert_last_error() : "ok");
+          c.type_vocab_size == 2 && c.hidden_dropout_prob == (float)0.1f && c.attention_probs_dropout_prob == (float)0.1f &&
+          c.initializer_range == (float)0.02f, "Google bert_config.json: every field (%s)", rc ? bert_last_error() : "ok");
     CHECK(rc == BERT_OK && c.hidden_act == BERT_GELU_ERF, "hidden_act \"gelu\" -> BERT_GELU_ERF");
-    CHECK(rc == BERT_OK && c.layer_norm_eps == 1e-12f, "layer_norm_eps absent -> 1e-12 (got %g)", (double)c.layer_norm_eps);
+    CHECK(rc == BERT_OK && c.layer_norm_eps == (float)1e-12f, "layer_norm_eps absent -> 1e-12 (got %g)", (double)c.layer_norm_eps);
 
     static const char *const tanh_names[] = { "gelu_new", "gelu_tanh" };
     for (int k = 0; k < 2; k++) {
@@ -721,7 +721,7 @@ static void test_config(void) {
         snprintf(text, sizeof text, "{\"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
                  "\"intermediate_size\": 16, \"hidden_act\": \"%s\", \"layer_norm_eps\": 1e-5}", tanh_names[k]);
         rc = bert_config_parse(&c, text, strlen(text), NULL);
-        CHECK(rc == BERT_OK && c.hidden_act == BERT_GELU_TANH && c.layer_norm_eps == 1e-5f && c.max_position_embeddings == 512 &&
+        CHECK(rc == BERT_OK && c.hidden_act == BERT_GELU_TANH && c.layer_norm_eps == (float)1e-5f && c.max_position_embeddings == 512 &&
               c.type_vocab_size == 2, "hidden_act \"%s\" -> BERT_GELU_TANH, eps 1e-5, defaults for absent P/TV", tanh_names[k]);
     }
 
@@ -759,7 +759,7 @@ static void test_config(void) {
         memset(&c, 0, sizeof c);
         rc = bert_config_load(&c, real[k].path);
         CHECK(rc == BERT_OK && c.hidden_size == real[k].hidden && c.vocab_size == real[k].vocab && c.hidden_act == BERT_GELU_ERF &&
-              c.layer_norm_eps == 1e-12f, "%s: hidden %d vocab %d (%s)", real[k].path, c.hidden_size, c.vocab_size,
+              c.layer_norm_eps == (float)1e-12f, "%s: hidden %d vocab %d (%s)", real[k].path, c.hidden_size, c.vocab_size,
               rc ? bert_last_error() : "ok");
     }
 }
@@ -886,7 +886,7 @@ static void test_optim(const bert_model *m) {
         bert_optim r = bert_optim_defaults(BERT_OPTIM_ADAMW);
         bert_optim_init(&r, m);
         rc = bert_optim_load(&r, m, patched);
-        CHECK(rc == BERT_ERR_FORMAT && err_has(patched) && err_has(k ? "or negative" : "NaN/Inf") && r.m[3] == 0.0f && r.step == 0,
+        CHECK(rc == BERT_ERR_FORMAT && err_has(patched) && err_has(k ? "or negative" : "NaN/Inf") && r.m[3] == (float)0.0f && r.step == 0,
               "%s moment in the state file: refused, the optimizer untouched: %s", k ? "a negative second" : "a NaN first", bert_last_error());
         bert_optim_free(&r);
         bert_optim_free(&o);

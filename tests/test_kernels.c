@@ -199,7 +199,7 @@ static void test_int8_gemm(void) {
 // correcting to nearest even, the products summed in double), within fp32 summation's error; and
 // against the fp32 product within the bound derived in bert.h
 static float to_bf16(float x) {   // round to nearest even, by way of double (independent of bert.h's bit trick)
-    if (x == 0.0f) return x;
+    if (x == (float)0.0f) return x;
     int e;
     double m = frexp((double)x, &e);       // x = m 2^e, 0.5 <= |m| < 1: bf16 keeps 8 significant bits
     double scaled = m * 256.0, r = nearbyint(scaled);
@@ -367,7 +367,7 @@ static void test_attention_fd(float drop_p, int Kr) {
     double masked = 0.0;
     for (int h = 0; h < NH; h++)
         for (int i = 0; i < T; i++) masked += att[(((size_t)1 * NH + h) * T + i) * T + 3] + att[(((size_t)1 * NH + h) * T + i) * T + 4];
-    if (drop_p == 0.0f) CHECK(masked < 1e-6, "attention: padded keys get probability %.1e", masked);
+    if (drop_p == (float)0.0f) CHECK(masked < 1e-6, "attention: padded keys get probability %.1e", masked);
     free(qkv); free(w); free(dqkv); free(out); free(att); free(rel); free(drel);
 }
 
@@ -492,7 +492,7 @@ static void test_xent_fd(void) {
     }
     CHECK(fabs(loss - ref) < 1e-5, "softmax-xent loss %.7f vs %.7f (mean over the 3 counted rows)", loss, ref);
     int32_t none[2] = { -100, -100 };
-    CHECK(K->xent_forward(probs, logits, none, 2, V, -100) == 0.0f, "softmax-xent with every row ignored is 0");
+    CHECK(K->xent_forward(probs, logits, none, 2, V, -100) == (float)0.0f, "softmax-xent with every row ignored is 0");
     free(logits); free(probs); free(dl);
 }
 
@@ -651,11 +651,11 @@ static void test_rng(void) {
 static void test_schedule(void) {
     bert_optim o = bert_optim_defaults(BERT_OPTIM_LAMB);
     o.lr = 1e-3f; o.warmup_steps = 10; o.total_steps = 100; o.poly_power = 1.0f; o.end_lr = 0.0f;
-    CHECK(bert_optim_lr(&o, 0) == 0.0f, "lr at step 0 of warmup is 0 (Google)");
+    CHECK(bert_optim_lr(&o, 0) == (float)0.0f, "lr at step 0 of warmup is 0 (Google)");
     CHECK(fabsf(bert_optim_lr(&o, 5) - 5e-4f) < 1e-9f, "lr halfway through warmup %.3g", bert_optim_lr(&o, 5));
     CHECK(fabsf(bert_optim_lr(&o, 10) - 9e-4f) < 1e-9f, "lr right after warmup is the decayed value %.3g", bert_optim_lr(&o, 10));
     CHECK(fabsf(bert_optim_lr(&o, 55) - 4.5e-4f) < 1e-9f, "lr at 55/100 with linear decay %.3g", bert_optim_lr(&o, 55));
-    CHECK(bert_optim_lr(&o, 100) == 0.0f && bert_optim_lr(&o, 1000) == 0.0f, "lr reaches end_lr at total_steps and stays");
+    CHECK(bert_optim_lr(&o, 100) == (float)0.0f && bert_optim_lr(&o, 1000) == (float)0.0f, "lr reaches end_lr at total_steps and stays");
     o.poly_power = 2.0f; o.end_lr = 1e-5f;
     double want = (1e-3 - 1e-5) * pow(1.0 - 0.5, 2.0) + 1e-5;
     CHECK(fabs(bert_optim_lr(&o, 50) - want) < 1e-9, "poly power 2 with end_lr: %.4g vs %.4g", bert_optim_lr(&o, 50), want);
@@ -683,8 +683,8 @@ static void test_math_bounds(void) {
     CHECK(e_tanh < 4e-7, "tanhf absolute error on [-10, 10]: %.2e (bound 4e-7)", e_tanh);
     CHECK(e_gelu < 1e-6, "gelu (erf) error / max(1,|x|) on [-10, 10]: %.2e (bound 1e-6)", e_gelu);
     float nan = NAN;
-    CHECK(bert__expf(-100.0f) == 0.0f && bert__expf(-10000.0f) == 0.0f && isnan(bert__expf(nan)) &&
-          isinf(bert__expf(100.0f)) == 0 && bert__expf(0.0f) == 1.0f,
+    CHECK(bert__expf(-100.0f) == (float)0.0f && bert__expf(-10000.0f) == (float)0.0f && isnan(bert__expf(nan)) &&
+          isinf(bert__expf(100.0f)) == 0 && bert__expf(0.0f) == (float)1.0f,
           "expf: 0 far below (the -10000 mask), NaN stays NaN, exp(0) = 1, clamps instead of overflowing");
 }
 
@@ -753,11 +753,11 @@ static void test_gelu_tanh_bounds(void) {
 static void test_optimizer_defaults(void) {
     bert_optim gb = bert_optim_defaults(BERT_OPTIM_ADAMW_GB), std = bert_optim_defaults(BERT_OPTIM_ADAMW);
     bert_optim lamb = bert_optim_defaults(BERT_OPTIM_LAMB), mom = bert_optim_defaults(BERT_OPTIM_MOMENTUM);
-    CHECK(!gb.bias_correction && gb.eps == 1e-6f && gb.weight_decay == 0.01f && gb.clip_norm == 1.0f &&
-          gb.beta1 == 0.9f && gb.beta2 == 0.999f, "adamw_gb defaults: Google's (no bias correction, eps 1e-6, wd 0.01, clip 1)");
+    CHECK(!gb.bias_correction && gb.eps == (float)1e-6f && gb.weight_decay == (float)0.01f && gb.clip_norm == (float)1.0f &&
+          gb.beta1 == (float)0.9f && gb.beta2 == (float)0.999f, "adamw_gb defaults: Google's (no bias correction, eps 1e-6, wd 0.01, clip 1)");
     CHECK(std.bias_correction, "adamw defaults: bias correction on");
     CHECK(!lamb.bias_correction && lamb.lamb_exclude_ln_bias, "lamb defaults: Google/ALBERT variant (no bias correction, LN/bias ratio 1)");
-    CHECK(mom.weight_decay == 0.0f && mom.momentum == 0.9f, "momentum defaults: mu 0.9, no weight decay");
+    CHECK(mom.weight_decay == (float)0.0f && mom.momentum == (float)0.9f, "momentum defaults: mu 0.9, no weight decay");
 }
 
 int main(void) {
