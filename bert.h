@@ -1,6 +1,7 @@
 /* bert.h - v0.1 - BERT pretraining, fine-tuning and inference in one C header - MIT license
                                               (full text at the end of this file)
 
+   Needs C11 (or C++11); -std=c99 is refused with one #error line.
    Do this:
        #define BERT_IMPLEMENTATION
    before you include this file in *one* C or C++ file to create the implementation.
@@ -87,6 +88,11 @@
 */
 #ifndef BERT_H
 #define BERT_H
+
+// C11 or C++11 (timespec_get, _Thread_local / thread_local): say so rather than fail somewhere below
+#if !defined(__cplusplus) && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L)
+#error "bert.h needs C11 or later (e.g. -std=c11) or C++11"
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
