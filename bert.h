@@ -1336,7 +1336,7 @@ BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, flo
 // The fast sgemm, BLIS style: op(A) and op(B) are packed into MR-row / NR-column micro-panels
 // (edges zero-padded, so every transpose case and every edge meets the same microkernel), and the
 // packed blocks are sized for the caches of the machines each ISA runs on (below). One microkernel per
-// ISA, chosen at compile time; the plain C one is the fallback and the template for NEON.
+// ISA, chosen at compile time (AVX-512, AVX2+FMA, NEON on aarch64); plain C is the fallback.
 #if !defined(BERT_NO_SIMD) && defined(__AVX512F__)
 #include <immintrin.h>
 #define BERT__MR 12
@@ -1353,6 +1353,14 @@ BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, flo
 #define BERT__MC_DEFAULT 1020    // A block 1020 x 256 = 1 MB, from L3
 #define BERT__NC_DEFAULT 192     // B block 256 x 192 = 192 KB stays in a 512 KB L2
 #define BERT__GEMM_KERNEL "avx2+fma 6x16"
+#elif !defined(BERT_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define BERT__MR 12              // 12 x 2 accumulators + 2 B vectors + 1 broadcast: 27 of the 32 NEON registers
+#define BERT__NR 8
+#define BERT__KC_DEFAULT 256     // A micro-panel 12 x 256 floats = 12 KB stays in a 64 KB L1 (Neoverse, Kunpeng)
+#define BERT__MC_DEFAULT 1020    // A block 1020 x 256 = 1 MB
+#define BERT__NC_DEFAULT 512     // B block 256 x 512 = 512 KB stays in a 1 MB L2
+#define BERT__GEMM_KERNEL "neon 12x8"
 #else
 #define BERT__MR 8
 #define BERT__NR 16
@@ -1382,9 +1390,8 @@ BERTDEF void bert_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, flo
 BERTDEF const char *bert_sgemm_kernel_name(void) { return BERT__GEMM_KERNEL; }
 
 // The one hot spot: C (MR,NR) = alpha * sum_p a[p][0..MR) x b[p][0..NR) + beta * C, for kc steps
-// over packed panels. beta == 0 overwrites C (it may hold garbage). One body for both SIMD ISAs,
-// written against these vector mappings (ggml style); NR is two vectors wide. A NEON port adds
-// a block of mappings here.
+// over packed panels. beta == 0 overwrites C (it may hold garbage). One body for every SIMD ISA
+// (AVX-512, AVX2, NEON), written against these vector mappings (ggml style); NR is two vectors wide.
 #if !defined(BERT_NO_SIMD) && defined(__AVX512F__)
 typedef __m512 bert__vec;
 #define BERT__VW 16
@@ -1407,6 +1414,17 @@ typedef __m256 bert__vec;
 #define BERT__VMUL(a, b) _mm256_mul_ps(a, b)
 #define BERT__VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define BERT__ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#elif !defined(BERT_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
+typedef float32x4_t bert__vec;
+#define BERT__VW 4
+#define BERT__VZERO() vdupq_n_f32(0.0f)
+#define BERT__VSET1(x) vdupq_n_f32(x)
+#define BERT__VLOAD(p) vld1q_f32(p)
+#define BERT__VLOADU(p) vld1q_f32(p)
+#define BERT__VSTOREU(p, v) vst1q_f32(p, v)
+#define BERT__VMUL(a, b) vmulq_f32(a, b)
+#define BERT__VFMA(a, b, c) vfmaq_f32(c, a, b)   // a * b + c
+#define BERT__ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #endif
 
 #ifdef BERT__ROWS

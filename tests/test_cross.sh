@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_cross.sh - bert.h on other machines (issue 26), under qemu-user: the library's test programs
 # built by the Debian cross compilers (static, -O2 -std=c11, no -march: the plain-C kernels) for
-#   aarch64-linux-gnu  (64-bit ARM, little-endian)
+#   aarch64-linux-gnu  (64-bit ARM, little-endian; the NEON sgemm microkernel, and plain C too)
 #   s390x-linux-gnu    (64-bit, BIG-endian; float math in double, FLT_EVAL_METHOD 1)
 #   i686-linux-gnu     (32-bit size_t and pointers; x87 float math, FLT_EVAL_METHOD 2)
 # run on the committed little-endian fixtures (PyTorch parity, kernels, autograd, NEZHA, safetensors,
@@ -57,6 +57,18 @@ for t in $TARGETS; do
         check $? "$t: $x: $summary"
         [ $rc = 0 ] || grep -E '^  FAIL|^FAIL' "$bin.out" | head -5
     done
+    if [ "$t" = aarch64-linux-gnu ]; then   # its default is the NEON microkernel: the plain-C one too
+        bin="$B/test_kernels_c.$t"
+        if "$t-gcc" -O2 -std=c11 -static -DBERT_NO_SIMD tests/test_kernels.c -o "$bin" -lm > "$bin.build" 2>&1; then
+            "$q" "$bin" > "$bin.out" 2>&1; rc=$?
+            [ $rc = 0 ] && tail -1 "$bin.out" | grep -q ' 0 failed$'
+            check $? "$t: test_kernels with -DBERT_NO_SIMD (plain C): $(tail -1 "$bin.out")"
+        else
+            check 1 "$t: test_kernels -DBERT_NO_SIMD builds"
+        fi
+        grep -q 'microkernel under test: neon' "$B/test_kernels.$t.out"
+        check $? "$t: the default build ran the NEON sgemm microkernel ($(grep -m1 'microkernel under test' "$B/test_kernels.$t.out"))"
+    fi
     bin="$B/cross_ckpt.$t"
     rm -rf "$B/ckpt.$t" && mkdir -p "$B/ckpt.$t"
     if "$t-gcc" -O2 -std=c11 -static tests/cross_ckpt.c -o "$bin" -lm > "$bin.build" 2>&1 && "$q" "$bin" write "$B/ckpt.$t" > "$B/ckpt.$t.out" 2>&1; then
