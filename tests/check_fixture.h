@@ -1,10 +1,12 @@
 // check_fixture.h - the input batch of a PyTorch parity fixture (tests/ref/*.safetensors written by
 // tests/ref/bert_ref.py: input_ids, token_type_ids, attention_mask, masked_lm_positions/ids,
-// next_sentence_label), read into fixed arrays and pointed at by a bert_batch. Shared by test_bert.c
-// (CPU) and test_cuda.c (GPU); include after bert.h.
+// next_sentence_label), read into fixed arrays and pointed at by a bert_batch, and check_fixture, which
+// compares floats with a fixture tensor. Shared by test_bert.c, test_nezha.c (CPU) and test_cuda.c
+// (GPU); include after bert.h and check.h.
 #ifndef CHECK_FIXTURE_H
 #define CHECK_FIXTURE_H
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct { int B, T, MP; int32_t ids[64], types[64], mask[64], pos[16], labels[16], nsp[4]; } fixture_batch;
@@ -31,4 +33,17 @@ static int load_batch_named(const bert_st *st, const char *prefix, fixture_batch
 }
 
 static inline int load_batch(const bert_st *st, fixture_batch *fb, bert_batch *b) { return load_batch_named(st, "", fb, b); }
+
+// compares a float array with fixture tensor `name` (same numel required)
+static inline int check_fixture(const bert_st *st, const char *label, const char *name, const float *got, size_t n,
+                                 double atol, double rtol) {
+    const bert_st_tensor *t = bert_st_find(st, name);
+    if (!t || t->numel != n) return CHECK(0, "fixture has %s with %zu values", name, n);
+    float *ref = (float *)malloc(n * sizeof(float));
+    int64_t shape[8];
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    int ok = bert_st_read_f32(st, name, ref, shape, t->ndim) == BERT_OK && check_close(label, got, ref, n, atol, rtol);
+    free(ref);
+    return ok;
+}
 #endif

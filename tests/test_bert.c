@@ -14,25 +14,12 @@
 #define OPT_ATOL 1e-5
 #define OPT_RTOL 1e-4
 
-// compares a float array with fixture tensor `name` (same numel required)
-static int check_ref(const bert_st *st, const char *label, const char *name, const float *got, size_t n,
-                     double atol, double rtol) {
-    const bert_st_tensor *t = bert_st_find(st, name);
-    if (!t || t->numel != n) return CHECK(0, "fixture has %s with %zu values", name, n);
-    float *ref = (float *)malloc(n * sizeof(float));
-    int64_t shape[8];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    int ok = bert_st_read_f32(st, name, ref, shape, t->ndim) == BERT_OK && check_close(label, got, ref, n, atol, rtol);
-    free(ref);
-    return ok;
-}
-
 static int check_activation(const bert_st *st, const bert_ctx *ctx, const char *name) {
     const bert_tensor *t = bert_ctx_find(ctx, name);
     if (!CHECK(t != NULL, "tape has a tensor named %s", name)) return 0;
     char label[96];
     snprintf(label, sizeof label, "fwd %s", name);
-    return check_ref(st, label, name, t->data, t->numel, FWD_ATOL, FWD_RTOL);
+    return check_fixture(st, label, name, t->data, t->numel, FWD_ATOL, FWD_RTOL);
 }
 
 static void test_variant(bert_model *m, const float *init, const char *act, int dropout) {
@@ -64,23 +51,23 @@ static void test_variant(bert_model *m, const float *init, const char *act, int 
         }
     }
     if (ok) ok = check_activation(&st, ctx, "pooled");
-    if (ok) ok = check_ref(&st, "fwd mlm_logits", "mlm_logits", o.mlm_logits->data, o.mlm_logits->numel, FWD_ATOL, FWD_RTOL);
-    if (ok) ok = check_ref(&st, "fwd nsp_logits", "nsp_logits", o.nsp_logits->data, o.nsp_logits->numel, FWD_ATOL, FWD_RTOL);
-    if (ok) ok = check_ref(&st, "loss mlm", "mlm_loss", o.mlm_loss->data, 1, FWD_ATOL, FWD_RTOL);
-    if (ok) ok = check_ref(&st, "loss nsp", "nsp_loss", o.nsp_loss->data, 1, FWD_ATOL, FWD_RTOL);
-    if (ok) ok = check_ref(&st, "loss total", "loss", o.loss->data, 1, FWD_ATOL, FWD_RTOL);
+    if (ok) ok = check_fixture(&st, "fwd mlm_logits", "mlm_logits", o.mlm_logits->data, o.mlm_logits->numel, FWD_ATOL, FWD_RTOL);
+    if (ok) ok = check_fixture(&st, "fwd nsp_logits", "nsp_logits", o.nsp_logits->data, o.nsp_logits->numel, FWD_ATOL, FWD_RTOL);
+    if (ok) ok = check_fixture(&st, "loss mlm", "mlm_loss", o.mlm_loss->data, 1, FWD_ATOL, FWD_RTOL);
+    if (ok) ok = check_fixture(&st, "loss nsp", "nsp_loss", o.nsp_loss->data, 1, FWD_ATOL, FWD_RTOL);
+    if (ok) ok = check_fixture(&st, "loss total", "loss", o.loss->data, 1, FWD_ATOL, FWD_RTOL);
     for (int i = 0; ok && i < m->num_tensors; i++) {
         char name[160], label[200];
         snprintf(name, sizeof name, "grad.%s", m->names[i]);
         snprintf(label, sizeof label, "grad %s", m->names[i]);
-        ok = check_ref(&st, label, name, m->tensors[i].grad, m->tensors[i].numel, GRAD_ATOL, GRAD_RTOL);
+        ok = check_fixture(&st, label, name, m->tensors[i].grad, m->tensors[i].numel, GRAD_ATOL, GRAD_RTOL);
     }
     if (!ok) printf("  (stopped at the first tensor out of tolerance)\n");
     if (bert_st_find(&st, "rng.u_site0")) {   // the RNG bits themselves: exact
         float u[64];
         uint64_t stream = bert_rng_stream(1234, 0, 0);
         for (int i = 0; i < 64; i++) u[i] = bert_rng_uniform(stream, (uint64_t)i);
-        check_ref(&st, "rng uniform (seed 1234, step 0, site 0), exact", "rng.u_site0", u, 64, 0.0, 0.0);
+        check_fixture(&st, "rng uniform (seed 1234, step 0, site 0), exact", "rng.u_site0", u, 64, 0.0, 0.0);
     }
     bert_ctx_free(ctx);
     bert_st_close(&st);
@@ -116,7 +103,7 @@ static void test_optimizer(bert_model *m, const float *init, const opt_case *oc)
     char name[200], label[220];
     snprintf(name, sizeof name, "%s.losses", oc->name);
     snprintf(label, sizeof label, "%s losses (10 steps)", oc->name);
-    int ok = check_ref(&st, label, name, losses, 10, OPT_ATOL, OPT_RTOL);
+    int ok = check_fixture(&st, label, name, losses, 10, OPT_ATOL, OPT_RTOL);
     for (int i = 0; ok && i < m->num_tensors; i++) {
         // The key bias gets an exactly zero gradient (softmax ignores a constant shift of a row),
         // so what it receives is rounding noise: 1e-9 here, 1e-17 in the float64 reference.
@@ -137,7 +124,7 @@ static void test_optimizer(bert_model *m, const float *init, const opt_case *oc)
         }
         snprintf(name, sizeof name, "%s.final.%s", oc->name, m->names[i]);
         snprintf(label, sizeof label, "%s final %s", oc->name, m->names[i]);
-        ok = check_ref(&st, label, name, m->tensors[i].data, m->tensors[i].numel, OPT_ATOL, OPT_RTOL);
+        ok = check_fixture(&st, label, name, m->tensors[i].data, m->tensors[i].numel, OPT_ATOL, OPT_RTOL);
     }
     bert_optim_free(&o);
     bert_ctx_free(ctx);

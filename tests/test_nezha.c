@@ -14,18 +14,6 @@
 #define GRAD_ATOL 1e-6
 #define GRAD_RTOL 1e-4
 
-static int check_ref(const bert_st *st, const char *label, const char *name, const float *got, size_t n,
-                     double atol, double rtol) {
-    const bert_st_tensor *t = bert_st_find(st, name);
-    if (!t || t->numel != n) return CHECK(0, "fixture has %s with %zu values", name, n);
-    float *ref = (float *)malloc(n * sizeof(float));
-    int64_t shape[8];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    int ok = bert_st_read_f32(st, name, ref, shape, t->ndim) == BERT_OK && check_close(label, got, ref, n, atol, rtol);
-    free(ref);
-    return ok;
-}
-
 // the fixture's name of our tensor: <flavour>.<part>.bert.* (ours are nezha.*)
 static void fixture_name(char *buf, size_t cap, const char *flavour, const char *part, const char *ours) {
     snprintf(buf, cap, "%s.%s.%s%s", flavour, part, strncmp(ours, "nezha.", 6) ? "" : "bert.", strncmp(ours, "nezha.", 6) ? ours : ours + 6);
@@ -62,40 +50,51 @@ static bert_model *model_from_fixture(const bert_st *st, const char *flavour) {
     return m;
 }
 
-static void test_flavour(const bert_st *st, const char *flavour) {
-    printf("--- %s: forward, losses, gradients\n", flavour);
-    bert_model *m = model_from_fixture(st, flavour);
-    if (!m) return;
+// one pretraining forward and backward of m on the flavour's fixture batch (without NSP labels when
+// no_nsp), dropout off; NULL (and m freed) when the inputs cannot be read
+static bert_ctx *forward_backward(const bert_st *st, bert_model *m, const char *flavour, int no_nsp, bert_pretrain_out *o) {
     fixture_batch fb;
     bert_batch batch;
-    char pre[32], name[200], label[240];
+    char pre[32];
     snprintf(pre, sizeof pre, "%s.in.", flavour);
-    if (!CHECK(load_batch_named(st, pre, &fb, &batch), "%s: read the inputs", flavour)) { bert_model_free(m); return; }
+    if (!CHECK(load_batch_named(st, pre, &fb, &batch), "%s: read the inputs", flavour)) { bert_model_free(m); return NULL; }
+    if (no_nsp) batch.next_sentence_label = NULL;
     bert_ctx *ctx = bert_ctx_create(1 << 20);
     ctx->training = 0;
     bert_ctx_reset(ctx, 0);
     bert_model_zero_grad(m);
-    bert_pretrain_out o = bert_pretrain_forward(ctx, m, &batch);
-    bert_backward(ctx, o.loss);
+    *o = bert_pretrain_forward(ctx, m, &batch);
+    bert_backward(ctx, o->loss);
+    return ctx;
+}
+
+static void test_flavour(const bert_st *st, const char *flavour) {
+    printf("--- %s: forward, losses, gradients\n", flavour);
+    bert_model *m = model_from_fixture(st, flavour);
+    if (!m) return;
+    char name[200], label[240];
+    bert_pretrain_out o;
+    bert_ctx *ctx = forward_backward(st, m, flavour, 0, &o);
+    if (!ctx) return;
     static const char *const acts[] = { "emb", "layer.0.ctx", "layer.0.attn_ln", "layer.0", "layer.1.ctx", "layer.1.attn_ln", "layer.1", "pooled" };
     int ok = 1;
     for (size_t a = 0; ok && a < sizeof acts / sizeof acts[0]; a++) {
         const bert_tensor *t = bert_ctx_find(ctx, acts[a]);
         snprintf(name, sizeof name, "%s.out.%s", flavour, acts[a]);
         snprintf(label, sizeof label, "%s fwd %s", flavour, acts[a]);
-        ok = CHECK(t != NULL, "tape has %s", acts[a]) && check_ref(st, label, name, t->data, t->numel, FWD_ATOL, FWD_RTOL);
+        ok = CHECK(t != NULL, "tape has %s", acts[a]) && check_fixture(st, label, name, t->data, t->numel, FWD_ATOL, FWD_RTOL);
     }
     struct { const char *what; bert_tensor *t; } outs[] = { { "mlm_logits", o.mlm_logits }, { "nsp_logits", o.nsp_logits },
                                                            { "mlm_loss", o.mlm_loss }, { "nsp_loss", o.nsp_loss }, { "loss", o.loss } };
     for (size_t a = 0; ok && a < sizeof outs / sizeof outs[0]; a++) {
         snprintf(name, sizeof name, "%s.out.%s", flavour, outs[a].what);
         snprintf(label, sizeof label, "%s %s", flavour, outs[a].what);
-        ok = check_ref(st, label, name, outs[a].t->data, outs[a].t->numel, FWD_ATOL, FWD_RTOL);
+        ok = check_fixture(st, label, name, outs[a].t->data, outs[a].t->numel, FWD_ATOL, FWD_RTOL);
     }
     for (int i = 0; ok && i < m->num_tensors; i++) {
         fixture_name(name, sizeof name, flavour, "grad", m->names[i]);
         snprintf(label, sizeof label, "%s grad %s", flavour, m->names[i]);
-        ok = check_ref(st, label, name, m->tensors[i].grad, m->tensors[i].numel, GRAD_ATOL, GRAD_RTOL);
+        ok = check_fixture(st, label, name, m->tensors[i].grad, m->tensors[i].numel, GRAD_ATOL, GRAD_RTOL);
     }
     if (!ok) printf("  (stopped at the first tensor out of tolerance)\n");
     bert_ctx_free(ctx);
@@ -105,7 +104,7 @@ static void test_flavour(const bert_st *st, const char *flavour) {
 static void test_fixed_table(const bert_st *st) {
     bert_ctx *ctx = bert_ctx_create(1 << 16);
     bert_tensor *R = bert_relative_table(ctx, 3, 16);
-    check_ref(st, "the fixed sinusoid table (K 3, HS 16) = the reference's, exact", "huawei.R", R->data, R->numel, 0.0, 0.0);
+    check_fixture(st, "the fixed sinusoid table (K 3, HS 16) = the reference's, exact", "huawei.R", R->data, R->numel, 0.0, 0.0);
     bert_ctx_free(ctx);
 }
 
@@ -183,20 +182,13 @@ static void test_checkpoint(const bert_st *st, const char *flavour) {
 static void test_no_nsp(const bert_st *st) {
     bert_model *m = model_from_fixture(st, "huawei");
     if (!m) return;
-    fixture_batch fb;
-    bert_batch batch;
-    if (!load_batch_named(st, "huawei.in.", &fb, &batch)) { bert_model_free(m); return; }
-    batch.next_sentence_label = NULL;
-    bert_ctx *ctx = bert_ctx_create(1 << 20);
-    ctx->training = 0;
-    bert_ctx_reset(ctx, 0);
-    bert_model_zero_grad(m);
-    bert_pretrain_out o = bert_pretrain_forward(ctx, m, &batch);
-    bert_backward(ctx, o.loss);
+    bert_pretrain_out o;
+    bert_ctx *ctx = forward_backward(st, m, "huawei", 1, &o);
+    if (!ctx) return;
     int nsp_grad = 0;
     for (size_t i = 0; i < m->w.nsp_w->numel; i++) nsp_grad |= m->w.nsp_w->grad[i] != 0.0f;
     CHECK(o.nsp_loss == NULL && o.loss == o.mlm_loss && !nsp_grad &&
-          check_ref(st, "no NSP: loss = the reference's mlm_loss", "huawei.out.mlm_loss", o.loss->data, 1, FWD_ATOL, FWD_RTOL),
+          check_fixture(st, "no NSP: loss = the reference's mlm_loss", "huawei.out.mlm_loss", o.loss->data, 1, FWD_ATOL, FWD_RTOL),
           "without next_sentence_label: no NSP loss, no NSP gradient");
     bert_ctx_free(ctx);
     bert_model_free(m);
