@@ -3760,6 +3760,8 @@ static int bert__config_check(const bert_config *c, const char *source) {
         if (n > 4e10 || c->vocab_size > (1 << 24) || c->hidden_size > (1 << 16) || c->intermediate_size > (1 << 18) ||
             c->num_hidden_layers > 1024 || c->max_position_embeddings > (1 << 20) || c->type_vocab_size > (1 << 16))
             bad = "sizes are implausibly large";
+        else if (2.0 * n * sizeof(float) > (double)SIZE_MAX)   // params + grads: a 32-bit size_t ends at 4 GiB
+            bad = "too large for this machine's address space (params and grads exceed SIZE_MAX bytes)";
     }
     return bad ? bert__err(BERT_ERR_ARG, "%s: bad config: %s", source ? source : "config", bad) : BERT_OK;
 }

@@ -395,6 +395,20 @@ static void test_bad_config(const bert_model *m) {
         CHECK(rc != BERT_OK && c.vocab_size == 7 && err_has("cfgtest") && err_has(bad[k].what),
               "config %s: rejected (code %d), cfg untouched: %s", bad[k].label, rc, rc ? bert_last_error() : "accepted");
     }
+    {   // BERT-large with a 500k vocabulary: 0.8 G parameters, 6.5 GB of params + grads. A 64-bit
+        // host takes the config (allocating it is another matter); a 32-bit one (test-cross's i686)
+        // must refuse it by name instead of wrapping its size_t
+        static const char big[] = "{\"vocab_size\": 500000, \"hidden_size\": 1024, \"num_hidden_layers\": 24, "
+                                  "\"num_attention_heads\": 16, \"intermediate_size\": 4096}";
+        bert_config c;
+        clear_error();
+        int rc = bert_config_parse(&c, big, strlen(big), "bigcfg");
+        if (sizeof(size_t) == 4)
+            CHECK(rc == BERT_ERR_ARG && err_has("bigcfg") && err_has("address space"),
+                  "32-bit: a model over the address space is refused by name: %s", rc ? bert_last_error() : "accepted");
+        else
+            CHECK(rc == BERT_OK, "64-bit: a 0.8 G-parameter config is accepted (%s)", rc ? bert_last_error() : "ok");
+    }
     // a checkpoint whose __metadata__ config is not JSON
     const char *path = tmp_path("bad_meta_config.safetensors");
     entries s = model_entries(m, 0);
