@@ -241,7 +241,7 @@ readme-check: | $(BUILD)
 
 # the parser-heavy tests under valgrind (memcheck, leaks): built for plain x86-64, since valgrind
 # does not decode AVX-512
-VG_TESTS = test_safetensors test_io test_tfrecord test_tokenizer test_autograd
+VG_TESTS = test_safetensors test_io test_tfrecord test_tokenizer test_autograd test_nezha
 # the library's tests on aarch64, s390x (big-endian) and i686 (32-bit) under qemu-user, built by the
 # Debian cross compilers (tests/test_cross.sh installs them and qemu-user when it can; about 8 minutes)
 .PHONY: test-cross
