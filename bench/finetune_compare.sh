@@ -10,6 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 SEEDS=${1:-"1 2 3"}
 TASKS=${2:-"cola mrpc sst2"}
+PREC=${PREC:-fp32}   # PREC=bf16: bf16 mixed-precision fine-tuning (AVX512-BF16 / AMX machines)
 OUT=build/finetune_compare
 DATA=../shared/data
 PT=build/pretrain_real
@@ -17,7 +18,7 @@ CKPT=$(ls -d $PT/run/ckpt-* 2>/dev/null | tail -1)
 [ -n "$CKPT" ] || { echo "no checkpoint in $PT/run: run bench/pretrain_real.sh first"; exit 1; }
 mkdir -p "$OUT"
 make -s build/classify
-echo "pretrained init: $CKPT" | tee "$OUT/summary.txt"
+echo "pretrained init: $CKPT | precision $PREC" | tee "$OUT/summary.txt"
 args_of() {   # task -> classify's data and length flags
   case $1 in
     cola) echo "--task cola --train_file $DATA/cola/in_domain_train.tsv --dev_file $DATA/cola/in_domain_dev.tsv --max_seq_length 64 --epochs 3" ;;
@@ -31,7 +32,8 @@ one() {   # task init seed
   rm -rf "$dir"
   local t0=$(date +%s)
   ./build/classify $(args_of $1) $init --vocab $DATA/vocab/bert_uncased_vocab.txt --do_train --do_eval --batch_size 32 \
-      --lr 1e-4 --warmup_proportion 0.1 --weight_decay 0.01 --seed $3 --threads 1 --print_every 100 --out "$dir" > "$dir.log" 2>&1
+      --lr 1e-4 --warmup_proportion 0.1 --weight_decay 0.01 --seed $3 --threads 1 --print_every 100 --precision "$PREC" \
+      --out "$dir" > "$dir.log" 2>&1
   echo $(( $(date +%s) - t0 )) > "$dir.wall_s"
 }
 jobs_list=()
