@@ -262,6 +262,39 @@ static void test_hf_checkpoint(void) {
           "refused with one line (exit %d)", rc);
 }
 
+// --stop_at_mlm_acc: a run without it gives the held-out curve; with the curve's best value as the
+// target, the run stops at the first evaluation reaching it, saves, says "target reached" with the step
+static void test_stop_at_target(const char *data) {
+    char args[1024], path[256], line[512];
+    snprintf(args, sizeof args, "%s --seed 3 --batch_size 4 --steps 24 --eval_every 4 --eval_records 10 --lr 1e-3 --out %s/curve", data, dir);
+    int rc = run("curve", args);
+    snprintf(path, sizeof path, "%s/curve/log.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    double best = -1.0;
+    int steps[16], n = 0, first_best = -1;
+    double accs[16];
+    while (f && n < 16 && fgets(line, sizeof line, f)) {
+        int st; double acc;
+        if (sscanf(line, "{\"eval_step\": %d, \"mlm_acc\": %lf", &st, &acc) == 2) { steps[n] = st; accs[n++] = acc; if (acc > best) best = acc; }
+    }
+    if (f) fclose(f);
+    double target = best - 1e-4;   // (printed with 6 decimals below: just under the best, never above)
+    for (int i = 0; i < n; i++) if (accs[i] >= target) { first_best = steps[i]; break; }
+    if (!CHECK(rc == 0 && n >= 4 && best > 0, "the reference run: %d held-out evaluations, best MLM accuracy %.4f (exit %d)", n, best, rc)) return;
+    snprintf(args, sizeof args, "%s --seed 3 --batch_size 4 --steps 24 --eval_every 4 --eval_records 10 --lr 1e-3 --stop_at_mlm_acc %.6f --out %s/target",
+             data, target, dir);
+    rc = run("target", args);
+    char want[128], ck[64];
+    snprintf(want, sizeof want, "at step %d,", first_best);
+    snprintf(ck, sizeof ck, "ckpt-%08d", first_best);
+    CHECK(rc == 0 && output_has("target", "target: held-out MLM accuracy") && output_has("target", want) &&
+          output_has("target", "summary: target reached after") && output_has("target", ck),
+          "--stop_at_mlm_acc %.4f (the curve's best): stops at step %d, the first evaluation reaching it, and saves there", best, first_best);
+    snprintf(args, sizeof args, "%s --stop_at_mlm_acc 1.5 --out %s/target_bad", data, dir);
+    rc = run("target_bad", args);
+    CHECK(rc == 1 && output_has("target_bad", "--stop_at_mlm_acc 1.5: an accuracy in [0, 1]"), "--stop_at_mlm_acc 1.5: refused (exit %d)", rc);
+}
+
 // a resume state whose data cursor was damaged (past the data, or negative) is refused with one line,
 // never used to index the shuffled record order (it once read before the permutation's start)
 static void patch_cursor(const char *from, const char *to, char digit_or_minus) {
@@ -461,6 +494,8 @@ int main(int argc, char **argv) {
     // seed 5 makes 32 instances: 24 to train on, 3 steps an epoch, the 5 steps cross into the second
     snprintf(data, sizeof data, TEXT_DATA " --eval_records 8 --config %s/text_d0.json", dir);
     test_accumulation("--text", data, "text_", 5);
+    snprintf(data, sizeof data, TEXT_DATA " --config %s/text_d0.json", dir);
+    test_stop_at_target(data);
     CHECK(output_has("text_b8", "| 24 train + 8 held-out records |"), "--text, seed 5: 24 training records (3 steps of 8 an epoch)");
     if (file_exists(DATA)) {
         snprintf(data, sizeof data, "--input " DATA " --config %s/tiny.json", dir);
