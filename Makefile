@@ -248,6 +248,15 @@ VG_TESTS = test_safetensors test_io test_tfrecord test_tokenizer test_autograd t
 test-cross:
 	sh tests/test_cross.sh
 
+# the library's tests built by clang (C11, -Wall -Wextra -Wshadow as errors, no OpenMP), when clang is there
+CLANG_TESTS = test_kernels test_autograd test_bert test_nezha test_safetensors test_io test_tokenizer
+.PHONY: test-clang
+test-clang:
+	@if command -v clang >/dev/null 2>&1; then mkdir -p build/clang && \
+	  for t in $(CLANG_TESTS); do clang -O2 -std=c11 -Wall -Wextra -Wshadow -Werror -march=native tests/$$t.c -o build/clang/$$t -lm || exit 1; done && \
+	  sh tests/run.sh $(addprefix build/clang/,$(CLANG_TESTS)); \
+	else echo "skipped: no clang (apt-get install clang)"; echo "0 passed, 0 failed"; fi
+
 .PHONY: valgrind
 valgrind:
 	@mkdir -p build/vg
