@@ -15,12 +15,7 @@ DATA=../shared/data
 PY=/usr/bin/python3
 mkdir -p "$OUT"
 make -s build/pretrain build/create_pretraining_data
-cat > "$OUT/bert_config.json" <<'JSON'
-{"vocab_size": 30522, "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
- "intermediate_size": 1024, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
- "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
- "initializer_range": 0.02}
-JSON
+cp bench/bert_mini.json "$OUT/bert_config.json"   # BERT-Mini's shape, uncased vocab
 if [ ! -s "$OUT/train.tfrecord" ] || [ ! -s "$OUT/heldout.tfrecord" ]; then
   $PY tools/build_corpus.py $DATA "$OUT/corpus" | tee "$OUT/corpus.txt"
   ./build/create_pretraining_data --input_file "$OUT/corpus/train.txt" --vocab_file $DATA/vocab/bert_uncased_vocab.txt \
