@@ -9,7 +9,7 @@
 # Output: build/pretrain_real/ (corpus, TFRecords, run/ with log.jsonl, curve.svg, checkpoints).
 set -eu
 cd "$(dirname "$0")/.."
-STEPS=${1:-3000}
+STEPS=${1:-6000}
 OUT=build/pretrain_real
 DATA=../shared/data
 PY=/usr/bin/python3
