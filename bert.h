@@ -1520,7 +1520,7 @@ static void bert__pack_b_panel(float *BERT_RESTRICT dst, const float *B, size_t 
 
 // Packing buffers: one per calling thread, grown on first use and then reused, so a steady-state
 // training step allocates nothing. bert_cpu_workspace_free() releases the calling thread's.
-static BERT__THREAD_LOCAL float *bert__gemm_buf;
+static BERT__THREAD_LOCAL void *bert__gemm_buf;   // (void *: bert__scratch grows it)
 static BERT__THREAD_LOCAL size_t bert__gemm_cap;
 
 BERTDEF void bert_cpu_workspace_free(void) {
@@ -1529,13 +1529,20 @@ BERTDEF void bert_cpu_workspace_free(void) {
     bert__gemm_cap = 0;
 }
 
-static float *bert__gemm_workspace(size_t floats) {
-    if (floats > bert__gemm_cap) {
-        BERT_FREE(bert__gemm_buf);
-        bert__gemm_buf = (float *)BERT_MALLOC((floats + 16) * sizeof(float));
-        BERT_ASSERT_MSG(bert__gemm_buf != NULL, "sgemm: out of memory for the packing buffers");
-        bert__gemm_cap = floats;
+// A per-thread scratch buffer grown once (*buf of *cap bytes, thread-local in the caller): kernels
+// call it inside a training step, which then allocates nothing after its first run.
+static void *bert__scratch(void **buf, size_t *cap, size_t bytes, const char *what) {
+    if (bytes > *cap) {
+        BERT_FREE(*buf);
+        *buf = BERT_MALLOC(bytes);
+        BERT_ASSERT_MSG(*buf != NULL, what);
+        *cap = bytes;
     }
+    return *buf;
+}
+
+static float *bert__gemm_workspace(size_t floats) {
+    bert__scratch(&bert__gemm_buf, &bert__gemm_cap, (floats + 16) * sizeof(float), "sgemm: out of memory for the packing buffers");
     uintptr_t p = (uintptr_t)bert__gemm_buf;   // 64-byte aligned for the microkernel's aligned loads
     return (float *)((p + 63) & ~(uintptr_t)63);
 }
@@ -1982,17 +1989,11 @@ static void bert__bf16_row(uint16_t *dst, const float *src, int n) {
     for (; k < n; k++) dst[k] = bert__bf16(src[k]);
 }
 
-static BERT__THREAD_LOCAL uint16_t *bert__bf16_row_buf;   // one converted row, per thread, grown once
+static BERT__THREAD_LOCAL void *bert__bf16_row_buf;   // one converted row, per thread, grown once
 static BERT__THREAD_LOCAL size_t bert__bf16_row_cap;
 
 static uint16_t *bert__bf16_row_scratch(size_t n) {
-    if (n > bert__bf16_row_cap) {
-        BERT_FREE(bert__bf16_row_buf);
-        bert__bf16_row_buf = (uint16_t *)BERT_MALLOC(n * sizeof(uint16_t));
-        BERT_ASSERT_MSG(bert__bf16_row_buf != NULL, "bf16 packing: out of memory for a row");
-        bert__bf16_row_cap = n;
-    }
-    return bert__bf16_row_buf;
+    return (uint16_t *)bert__scratch(&bert__bf16_row_buf, &bert__bf16_row_cap, n * sizeof(uint16_t), "bf16 packing: out of memory for a row");
 }
 
 // M' (R,K) = X (row stride ld) or, when t, X^T, rounded to bf16 into the weight-panel layout h:
@@ -2322,17 +2323,11 @@ static void bert__layernorm_backward(float *dinp, float *dweight, float *dbias, 
 // keeps the softmax probabilities before dropout; out (B,T,C) = dropout(att) . v, heads merged.
 // Per (b,h), parallel over B*NH: S = scale * Q K^T and O = P V are two small sgemms that read the
 // strided heads in place (no head split/merge copies); the sgemms run on the calling thread.
-static BERT__THREAD_LOCAL float *bert__attn_buf;
+static BERT__THREAD_LOCAL void *bert__attn_buf;
 static BERT__THREAD_LOCAL size_t bert__attn_cap;
 
 static float *bert__attn_scratch(size_t floats) {   // per thread, grown once, like the sgemm buffers
-    if (floats > bert__attn_cap) {
-        BERT_FREE(bert__attn_buf);
-        bert__attn_buf = (float *)BERT_MALLOC(floats * sizeof(float));
-        BERT_ASSERT_MSG(bert__attn_buf != NULL, "attention: out of memory for scratch");
-        bert__attn_cap = floats;
-    }
-    return bert__attn_buf;
+    return (float *)bert__scratch(&bert__attn_buf, &bert__attn_cap, floats * sizeof(float), "attention: out of memory for scratch");
 }
 
 // the dropped-out probabilities of one (b,h): pd = att * keep / (1-p), row-major (T,T)
@@ -2413,7 +2408,7 @@ static void bert__attention_forward(float *out, float *att, const float *qkv, co
 
 // the per-(b,h) parts of a learned table's gradient, summed in a fixed order after the parallel loop
 // (deterministic for any thread count); on the calling thread, grown once
-static BERT__THREAD_LOCAL float *bert__relgrad_buf;
+static BERT__THREAD_LOCAL void *bert__relgrad_buf;
 static BERT__THREAD_LOCAL size_t bert__relgrad_cap;
 
 // dP' = dO V^T; dV += P'^T dO; dP = dP' * dropout mask; dS = P * (dP - rowsum(dP * P)) * scale;
@@ -2428,15 +2423,10 @@ static void bert__attention_backward(float *dqkv, float *drel, const float *dout
     size_t part = (size_t)KR * HS;
     float *parts = NULL;
     if (R && drel) {
-        size_t need = (size_t)B * NH * part;
-        if (need > bert__relgrad_cap) {
-            BERT_FREE(bert__relgrad_buf);
-            bert__relgrad_buf = (float *)BERT_MALLOC(need * sizeof(float));
-            BERT_ASSERT_MSG(bert__relgrad_buf != NULL, "attention: out of memory for the relative table's gradient");
-            bert__relgrad_cap = need;
-        }
-        parts = bert__relgrad_buf;
-        memset(parts, 0, need * sizeof(float));
+        size_t bytes = (size_t)B * NH * part * sizeof(float);
+        parts = (float *)bert__scratch(&bert__relgrad_buf, &bert__relgrad_cap, bytes,
+                                       "attention: out of memory for the relative table's gradient");
+        memset(parts, 0, bytes);
     }
     BERT__PARALLEL_FOR_IF((size_t)B * NH * T * T * HS)
     for (int bh = 0; bh < B * NH; bh++) {
