@@ -248,12 +248,21 @@ VG_TESTS = test_safetensors test_io test_tfrecord test_tokenizer test_autograd t
 test-cross:
 	sh tests/test_cross.sh
 
-# the library's tests built by clang (C11, -Wall -Wextra -Wshadow as errors, no OpenMP), when clang is there
-CLANG_TESTS = test_kernels test_autograd test_bert test_nezha test_safetensors test_io test_tokenizer
+# Windows x86-64: the library's tests, the programs end to end and checkpoints both ways, built by
+# mingw-w64 and run under wine (tests/test_windows.sh installs both when it can; 2-4 minutes)
+.PHONY: test-windows
+test-windows:
+	sh tests/test_windows.sh
+
+# every C test of make test and every program, built by clang (C11, -Wall -Wextra -Wshadow as errors, no
+# OpenMP) into build/clang, when clang is there: the tests that drive a program run the clang-built one
+CLANG_TESTS = $(TESTS)
+CLANG_FLAGS = -O2 -std=c11 -Wall -Wextra -Wshadow -Werror -march=native
 .PHONY: test-clang
 test-clang:
 	@if command -v clang >/dev/null 2>&1; then mkdir -p build/clang && \
-	  for t in $(CLANG_TESTS); do clang -O2 -std=c11 -Wall -Wextra -Wshadow -Werror -march=native tests/$$t.c -o build/clang/$$t -lm || exit 1; done && \
+	  for p in $(EXAMPLES) demo; do clang $(CLANG_FLAGS) examples/$$p.c -o build/clang/$$p -lm || exit 1; done && \
+	  for t in $(CLANG_TESTS); do clang $(CLANG_FLAGS) tests/$$t.c -o build/clang/$$t -lm || exit 1; done && \
 	  sh tests/run.sh $(addprefix build/clang/,$(CLANG_TESTS)); \
 	else echo "skipped: no clang (apt-get install clang)"; echo "0 passed, 0 failed"; fi
 

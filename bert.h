@@ -786,16 +786,17 @@ BERTDEF void *bert_open_input(const char *path);
    PATH.tmp exclusively (O_CREAT|O_EXCL|O_NOFOLLOW: a stale temp file or a symlink planted at that
    name is unlinked, never written through) and a->file is a FILE* to write to; bert_atomic_close(a,
    path, ok) with ok = every write succeeded flushes, fsyncs, closes and renames it over path (and
-   fsyncs the directory), or removes it (ok = 0, or any of that failing): path then keeps what it
-   held. Both return BERT_OK or BERT_ERR_IO "PATH: why" (e.g. "No space left on device"). */
+   fsyncs the directory; on Windows _commit, then MoveFileEx replacing path, written through), or
+   removes it (ok = 0, or any of that failing): path then keeps what it held. Both return BERT_OK
+   or BERT_ERR_IO "PATH: why" (e.g. "No space left on device"). */
 typedef struct { void *file; char *tmp; } bert_atomic_file;
 BERTDEF int bert_atomic_open(bert_atomic_file *a, const char *path);
 BERTDEF int bert_atomic_close(bert_atomic_file *a, const char *path, int ok);
 BERTDEF int bert_unicode_final_sigma(const uint32_t *cps, size_t n, size_t i);
 // 1 when U+03A3 at cps[i] (of n code points) lowers to U+03C2 by Python's str.lower() (Final_Sigma)
 // for progress lines and summaries
-BERTDEF double bert_time_s(void);          // seconds on the C11 wall clock (timespec_get): subtract two readings
-BERTDEF double bert_peak_rss_mib(void);    // this process's peak resident memory (Linux /proc), -1 where unknown
+BERTDEF double bert_time_s(void);          // seconds on the C11 wall clock (timespec_get; Windows: the system time): subtract two readings
+BERTDEF double bert_peak_rss_mib(void);    // this process's peak resident memory (Linux /proc; Windows: peak working set), -1 where unknown
 BERTDEF const char *bert_format_duration(char *buf, size_t n, double s);   // "42s", "3m05s", "1h02m"; "?" if s < 0 or NaN
 // ----------------------------------------------------------------------------
 // checkpoints: safetensors with HF BertForPreTraining names, config in __metadata__
@@ -1097,6 +1098,17 @@ BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, con
 #include <time.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
+#elif defined(_WIN32)   // MoveFileExA (the atomic save), the clock, the peak working set; not GDI/COM/winsock
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#include <psapi.h>
+#undef near   // 16-bit keywords defined away to nothing: they would eat identifiers (the headers use NEAR/FAR)
+#undef far
 #endif
 
 #if defined(_OPENMP) && !defined(BERT_NO_OPENMP)
@@ -1135,7 +1147,11 @@ BERTDEF int bert_pretrain_data_write(const char *path, const bert_corpus *c, con
 
 #if defined(__GNUC__) || defined(__clang__)
 #define BERT_RESTRICT __restrict__
+#ifdef __MINGW32__   // mingw's "printf" checks msvcrt's formats; its C99 stdio (on under -std=c11) takes %zu
+#define BERT__PRINTF(a, b) __attribute__((format(__MINGW_PRINTF_FORMAT, a, b)))
+#else
 #define BERT__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#endif
 #define BERT__ALIGNED64 __attribute__((aligned(64)))
 #else
 #define BERT__ALIGNED64
@@ -3035,6 +3051,12 @@ static bert__marks bert__marks_now(const bert_ctx *ctx) {
     return m;
 }
 
+// frees everything allocated since the mark (in both arenas)
+static void bert__ctx_pop(bert_ctx *ctx, bert__marks m) {
+    if (m.host.block) bert__arena_pop_to(&ctx->arena, m.host, 0);
+    if (m.data.block) bert__arena_pop_to(&ctx->data, m.data, 0);
+}
+
 static bert_tensor *bert__ctx_rewind_keep(bert_ctx *ctx, bert__marks m, bert_tensor *keep) {
     if (!ctx->data.mem) return bert__rewind_keep(&ctx->arena, m.host, keep);
     size_t hneed = bert__pad(sizeof(bert_tensor)), bytes = keep->numel * sizeof(float), dneed = bert__pad(bytes);
@@ -3462,6 +3484,19 @@ BERTDEF bert_tensor *bert_layernorm(bert_ctx *ctx, bert_tensor *x, bert_tensor *
     return out;
 }
 
+/* Inference: LayerNorm of x written over dst's floats (x's shape), with no tape and no saved
+   statistics: bert_encode writes each layer's output over the layer's input, dead by then, so the
+   layer's arena is dropped without moving the output down. Same floats as bert_layernorm. */
+static bert_tensor *bert__layernorm_over(bert_ctx *ctx, bert_tensor *dst, bert_tensor *x, bert_tensor *w, bert_tensor *b,
+                                         float eps) {
+    int N = bert__rows(x), C = bert__cols(x);
+    BERT_ASSERT_MSG(!ctx->grad_enabled && dst->numel == x->numel && w->numel == (size_t)C && b->numel == (size_t)C,
+                    "bert__layernorm_over: inference only, dst of x's size");
+    float *mean = bert__floats(ctx, (size_t)N), *rstd = bert__floats(ctx, (size_t)N);
+    ctx->k->layernorm_forward(dst->data, mean, rstd, x->data, w->data, b->data, N, C, eps);
+    return dst;
+}
+
 // the dropout stream of this call: each call in a step gets the next site number
 static uint64_t bert__next_stream(bert_ctx *ctx) {
     return bert_rng_stream(ctx->seed, ctx->step, (uint64_t)ctx->dropout_site++);
@@ -3516,13 +3551,25 @@ BERTDEF bert_tensor *bert_tanh(bert_ctx *ctx, bert_tensor *x) {
     return out;
 }
 
-BERTDEF bert_tensor *bert_add(bert_ctx *ctx, bert_tensor *a, bert_tensor *b) {
+/* A second header on t's floats, for an op that writes its output over its input: the tape keeps one
+   header per op, so each gets its own grad. Only where no backward reads the overwritten values. */
+static bert_tensor *bert__alias(bert_ctx *ctx, const bert_tensor *t) {
+    bert_tensor *a = (bert_tensor *)bert__arena_alloc(&ctx->arena, sizeof(bert_tensor));
+    *a = *t;
+    a->grad = NULL; a->flags = 0; a->name = NULL;
+    return a;
+}
+
+// a + b, into new memory or (in_place) over a's floats
+static bert_tensor *bert__add(bert_ctx *ctx, bert_tensor *a, bert_tensor *b, int in_place) {
     BERT_ASSERT_MSG(a->numel == b->numel, "bert_add: sizes differ");
-    bert_tensor *out = bert__tensor_of(ctx, a->ndim, a->shape);
+    bert_tensor *out = in_place ? bert__alias(ctx, a) : bert__tensor_of(ctx, a->ndim, a->shape);
     ctx->k->add_forward(out->data, a->data, b->data, a->numel);
     bert__record(ctx, BERT_OP_ADD, out, a, b, NULL);
     return out;
 }
+
+BERTDEF bert_tensor *bert_add(bert_ctx *ctx, bert_tensor *a, bert_tensor *b) { return bert__add(ctx, a, b, 0); }
 
 BERTDEF bert_tensor *bert_scale(bert_ctx *ctx, bert_tensor *x, float alpha) {
     bert_tensor *out = bert__tensor_of(ctx, x->ndim, x->shape);
@@ -3532,16 +3579,27 @@ BERTDEF bert_tensor *bert_scale(bert_ctx *ctx, bert_tensor *x, float alpha) {
     return out;
 }
 
-BERTDEF bert_tensor *bert_dropout(bert_ctx *ctx, bert_tensor *x, float p) {
+// dropout of x, into new memory or (in_place) over x's floats: its backward reads no values
+static bert_tensor *bert__dropout(bert_ctx *ctx, bert_tensor *x, float p, int in_place) {
     BERT_ASSERT_MSG(p >= 0.0f && p < 1.0f, "bert_dropout: p must be in [0,1)");
     if (!ctx->training) return x;
     uint64_t stream = bert__next_stream(ctx);   // taken even for p == 0, so sites stay in step
     if (p == 0.0f) return x;
-    bert_tensor *out = bert__tensor_of(ctx, x->ndim, x->shape);
+    bert_tensor *out = in_place ? bert__alias(ctx, x) : bert__tensor_of(ctx, x->ndim, x->shape);
     ctx->k->dropout_forward(out->data, x->data, x->numel, p, stream);
     bert_node *n = bert__record(ctx, BERT_OP_DROPOUT, out, x, NULL, NULL);
     if (n) { n->farg[0] = p; n->stream = stream; }
     return out;
+}
+
+BERTDEF bert_tensor *bert_dropout(bert_ctx *ctx, bert_tensor *x, float p) { return bert__dropout(ctx, x, p, 0); }
+
+/* Training's residual branch dropout(y) + res, written over y's floats: y is a linear's output (its
+   backward reads the linear's input, never y) and neither dropout's nor add's backward reads values,
+   so two (N,C) activations per residual -- four per layer -- are never stored. Same floats as
+   bert_add(ctx, bert_dropout(ctx, y, p), res). */
+static bert_tensor *bert__dropout_add_over(bert_ctx *ctx, bert_tensor *y, bert_tensor *res, float p) {
+    return bert__add(ctx, bert__dropout(ctx, y, p, 1), res, 1);
 }
 
 BERTDEF bert_tensor *bert_softmax_xent(bert_ctx *ctx, bert_tensor *logits, const int32_t *labels,
@@ -4039,7 +4097,7 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
     bert_tensor *table = rel && !learned ? bert_relative_table(ctx, cfg->max_relative_position, cfg->hidden_size / cfg->num_attention_heads) : NULL;
     bert_tensor *x = bert_embed(ctx, m->w.word_emb, m->w.pos_emb, m->w.type_emb, ids, types, B, T);
     if (pk) x = bert_gather(ctx, x, pk->rows, pk->n);   // (N,C): the real tokens, their positions kept
-    x = bert_dropout(ctx, bert_layernorm(ctx, x, m->w.emb_ln_w, m->w.emb_ln_b, eps), hp);
+    x = bert__dropout(ctx, bert_layernorm(ctx, x, m->w.emb_ln_w, m->w.emb_ln_b, eps), hp, 1);   // LayerNorm's backward reads its input, not its output
     bert_tensor_set_name(ctx, x, "emb", 0);
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
         bert__marks mark = bert__marks_now(ctx);
@@ -4056,24 +4114,29 @@ BERTDEF bert_tensor *bert_encode(bert_ctx *ctx, bert_model *m, const int32_t *id
         if (q) {
             x1 = bert_layernorm(ctx, bert__qlinear_act(ctx, att, &q[1], w->attn_o_b, x, BERT_ACT_NONE), w->attn_ln_w, w->attn_ln_b, eps);
             f = bert__qlinear_act(ctx, x1, &q[2], w->ffn_i_b, NULL, (int)cfg->hidden_act);   // (B,T,F)
-            x = bert_layernorm(ctx, bert__qlinear_act(ctx, f, &q[3], w->ffn_o_b, x1, BERT_ACT_NONE), w->ffn_ln_w, w->ffn_ln_b, eps);
+            x = bert__layernorm_over(ctx, x, bert__qlinear_act(ctx, f, &q[3], w->ffn_o_b, x1, BERT_ACT_NONE), w->ffn_ln_w, w->ffn_ln_b, eps);
         } else if (infer) {   // the same floats as the chain below, in fewer passes over memory
             x1 = bert_layernorm(ctx, bert__linear_act(ctx, att, w->attn_o_w, w->attn_o_b, x, BERT_ACT_NONE), w->attn_ln_w, w->attn_ln_b, eps);
             f = bert__linear_act(ctx, x1, w->ffn_i_w, w->ffn_i_b, NULL, (int)cfg->hidden_act);   // (B,T,F)
-            x = bert_layernorm(ctx, bert__linear_act(ctx, f, w->ffn_o_w, w->ffn_o_b, x1, BERT_ACT_NONE), w->ffn_ln_w, w->ffn_ln_b, eps);
+            x = bert__layernorm_over(ctx, x, bert__linear_act(ctx, f, w->ffn_o_w, w->ffn_o_b, x1, BERT_ACT_NONE), w->ffn_ln_w, w->ffn_ln_b, eps);
         } else {
-            bert_tensor *a = bert_dropout(ctx, bert_linear(ctx, att, w->attn_o_w, w->attn_o_b), hp);
-            x1 = bert_layernorm(ctx, bert_add(ctx, a, x), w->attn_ln_w, w->attn_ln_b, eps);
+            bert_tensor *a = bert__dropout_add_over(ctx, bert_linear(ctx, att, w->attn_o_w, w->attn_o_b), x, hp);
+            x1 = bert_layernorm(ctx, a, w->attn_ln_w, w->attn_ln_b, eps);
             f = bert_gelu(ctx, bert_linear(ctx, x1, w->ffn_i_w, w->ffn_i_b), cfg->hidden_act); // (B,T,F)
-            bert_tensor *f2 = bert_dropout(ctx, bert_linear(ctx, f, w->ffn_o_w, w->ffn_o_b), hp);
-            x = bert_layernorm(ctx, bert_add(ctx, f2, x1), w->ffn_ln_w, w->ffn_ln_b, eps);
+            bert_tensor *f2 = bert__dropout_add_over(ctx, bert_linear(ctx, f, w->ffn_o_w, w->ffn_o_b), x1, hp);
+            x = bert_layernorm(ctx, f2, w->ffn_ln_w, w->ffn_ln_b, eps);
         }
-        bert_tensor_set_name(ctx, qkv, "layer.%d.qkv", l);
-        bert_tensor_set_name(ctx, att, "layer.%d.ctx", l);
-        bert_tensor_set_name(ctx, x1, "layer.%d.attn_ln", l);
-        bert_tensor_set_name(ctx, f, "layer.%d.ffn_act", l);
-        bert_tensor_set_name(ctx, x, "layer.%d", l);
-        if (!ctx->grad_enabled) x = bert__ctx_rewind_keep(ctx, mark, x);   // inference keeps one layer live
+        if (ctx->grad_enabled) {   // for bert_ctx_find (the tape's); a name made after the mark would not outlive it
+            bert_tensor_set_name(ctx, qkv, "layer.%d.qkv", l);
+            bert_tensor_set_name(ctx, att, "layer.%d.ctx", l);
+            bert_tensor_set_name(ctx, x1, "layer.%d.attn_ln", l);
+            bert_tensor_set_name(ctx, f, "layer.%d.ffn_act", l);
+            bert_tensor_set_name(ctx, x, "layer.%d", l);
+        } else if (infer) {
+            bert__ctx_pop(ctx, mark);   // the output went over the layer's input: nothing to move
+        } else {
+            x = bert__ctx_rewind_keep(ctx, mark, x);   // no-grad training-mode forward keeps one layer live too
+        }
     }
     return pk ? bert__unpack(ctx, x, pk) : x;
 }
@@ -4514,12 +4577,27 @@ BERTDEF void bert_flags_usage(void *file, const bert_flag *flags, int nflags) {
 }
 
 BERTDEF double bert_time_s(void) {
+#ifdef _WIN32   // msvcrt has no timespec_get: the same wall clock, 100 ns ticks since 1601
+    FILETIME ft;
+#if _WIN32_WINNT >= 0x0602
+    GetSystemTimePreciseAsFileTime(&ft);   // Windows 8 on; the plain one ticks every ~15 ms
+#else
+    GetSystemTimeAsFileTime(&ft);
+#endif
+    return ((double)(((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime) - 116444736e9) * 1e-7;
+#else
     struct timespec ts;
     if (!timespec_get(&ts, TIME_UTC)) return 0.0;
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
 }
 
 BERTDEF double bert_peak_rss_mib(void) {   // VmHWM: the high-water mark of the resident set, in kB
+#ifdef _WIN32   // the same number there: the peak working set (kernel32's K32 name: no psapi.lib)
+    PROCESS_MEMORY_COUNTERS pmc;
+    if (!K32GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return -1.0;
+    return (double)pmc.PeakWorkingSetSize / (1024.0 * 1024.0);
+#else
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     double kib = -1.0;
@@ -4528,6 +4606,7 @@ BERTDEF double bert_peak_rss_mib(void) {   // VmHWM: the high-water mark of the 
         if (!strncmp(line, "VmHWM:", 6)) { kib = strtod(line + 6, NULL); break; }
     fclose(f);
     return kib < 0 ? -1.0 : kib / 1024.0;
+#endif
 }
 
 BERTDEF const char *bert_format_duration(char *buf, size_t n, double s) {
@@ -4569,6 +4648,20 @@ FILE *(fdopen)(int, const char *);
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0
 #endif
+#elif defined(_WIN32)
+#include <io.h>          /* _open, _commit (FlushFileBuffers), _close */
+#include <fcntl.h>
+#include <sys/stat.h>
+#endif
+
+#ifdef _WIN32   /* long is 32 bits there: files past 2 GB need the 64-bit seek and tell */
+typedef long long bert__off;
+#define bert__fseek _fseeki64
+#define bert__ftell _ftelli64
+#else
+typedef long bert__off;
+#define bert__fseek fseek
+#define bert__ftell ftell
 #endif
 
 #define BERT__IO_MAX_TEXT BERT_MAX_TEXT_BYTES   /* JSON text / safetensors header cap: 100 MB */
@@ -4590,6 +4683,18 @@ BERTDEF void *bert_open_input(const char *path) {
     FILE *f = fdopen(fd, "rb");   // (O_NONBLOCK means nothing for a regular file's reads)
     if (!f) { int e = errno; close(fd); bert__err(BERT_ERR_IO, "%s: %s", path, strerror(e)); }
     return f;
+#elif defined(_WIN32)   // a directory does not open there (EACCES): the name's stat says why; NUL, CON open
+    struct _stat64 st;
+    FILE *f = fopen(path, "rb");
+    int e = errno, isdir = !f && _stat64(path, &st) == 0 && (st.st_mode & _S_IFDIR);
+    if (f && _fstat64(_fileno(f), &st) == 0 && !(st.st_mode & _S_IFREG)) {
+        fclose(f);
+        bert__err(BERT_ERR_IO, "%s: not a regular file (%s)", path, (st.st_mode & _S_IFCHR) ? "a device" : "a pipe or other special file");
+        return NULL;
+    }
+    if (isdir) bert__err(BERT_ERR_IO, "%s: not a regular file (a directory)", path);
+    else if (!f) bert__err(BERT_ERR_IO, "%s: %s", path, strerror(e));
+    return f;
 #else
     FILE *f = fopen(path, "rb");
     if (!f) bert__err(BERT_ERR_IO, "%s: %s", path, strerror(errno));
@@ -4599,16 +4704,16 @@ BERTDEF void *bert_open_input(const char *path) {
 
 /* Whole file into memory (+1 NUL so text formats can be parsed in place); regular files only. */
 static int bert__read_file(const char *path, unsigned char **data, size_t *size) {
-    FILE *f; long n; unsigned char *buf; int e;
+    FILE *f; bert__off n; unsigned char *buf; int e;
     *data = NULL; *size = 0;
     if (!(f = (FILE *)bert_open_input(path))) return BERT_ERR_IO;
     errno = 0;
-    if ((getc(f) == EOF && ferror(f)) || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0) {
+    if ((getc(f) == EOF && ferror(f)) || bert__fseek(f, 0, SEEK_END) != 0 || (n = bert__ftell(f)) < 0 ||
+        bert__fseek(f, 0, SEEK_SET) != 0) {
         e = errno; fclose(f);
         return bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "cannot read");
     }
-    if ((unsigned long)n >= (size_t)-1) { fclose(f); return bert__err(BERT_ERR_IO, "%s: file too large", path); }
+    if ((unsigned long long)n >= (size_t)-1) { fclose(f); return bert__err(BERT_ERR_IO, "%s: file too large", path); }
     if (!(buf = (unsigned char *)bert__malloc((size_t)n + 1))) { fclose(f); return BERT_ERR_OOM; }
     errno = 0;
     if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
@@ -5216,6 +5321,14 @@ BERTDEF int bert_atomic_open(bert_atomic_file *a, const char *path) {
         if (fd < 0) break;
         if (!(a->file = fdopen(fd, "wb"))) { e = errno; close(fd); remove(a->tmp); break; }
     }
+#elif defined(_WIN32)   // the same exclusive create (CREATE_NEW fails on any existing name, a link included)
+    for (int tries = 0; tries < 3 && !a->file; tries++) {
+        int fd = _open(a->tmp, _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY | _O_NOINHERIT, _S_IREAD | _S_IWRITE);
+        e = errno;
+        if (fd < 0 && e == EEXIST && remove(a->tmp) == 0) continue;
+        if (fd < 0) break;
+        if (!(a->file = _fdopen(fd, "wb"))) { e = errno; _close(fd); remove(a->tmp); break; }
+    }
 #else
     a->file = fopen(a->tmp, "wb");
     e = errno;
@@ -5254,13 +5367,20 @@ BERTDEF int bert_atomic_close(bert_atomic_file *a, const char *path, int ok) {
     if (ok && fflush(f) != 0) { ok = 0; e = errno; }
 #if defined(__unix__) || defined(__APPLE__)
     if (ok && fsync(fileno(f)) != 0) { ok = 0; e = errno; }
+#elif defined(_WIN32)
+    if (ok && _commit(_fileno(f)) != 0) { ok = 0; e = errno; }   // FlushFileBuffers
 #endif
     if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
     a->file = NULL;
-#ifdef _WIN32
-    if (ok) remove(path);
-#endif
+#ifdef _WIN32   // rename() refuses an existing target there; MoveFileEx replaces it in one step, and
+                // WRITE_THROUGH returns only once the move is on disk (the directory fsync of POSIX)
+    if (ok && !MoveFileExA(a->tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        DWORD w = GetLastError();   // for strerror: the few a save can meet
+        ok = 0; e = w == ERROR_ACCESS_DENIED ? EACCES : w == ERROR_PATH_NOT_FOUND ? ENOENT : w == ERROR_DISK_FULL ? ENOSPC : EIO;
+    }
+#else
     if (ok && rename(a->tmp, path) != 0) { ok = 0; e = errno; }
+#endif
     if (ok) bert__fsync_dir(path);
     else remove(a->tmp);
     BERT_FREE(a->tmp);
@@ -6996,10 +7116,10 @@ static void bert__put_le(unsigned char *b, uint64_t v, int bytes) {
 BERTDEF int bert_tfrecord_open(bert_tfrecord *r, const char *path) {
     memset(r, 0, sizeof *r);
     FILE *f = (FILE *)bert_open_input(path);
-    long n = -1;
+    bert__off n = -1;
     if (!f) return BERT_ERR_IO;
-    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    if (!f || n < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    if (f && bert__fseek(f, 0, SEEK_END) == 0) n = bert__ftell(f);
+    if (!f || n < 0 || bert__fseek(f, 0, SEEK_SET) != 0) {
         int e = errno;
         if (f) fclose(f);
         return bert__err(BERT_ERR_IO, "%s: %s", path, e ? strerror(e) : "cannot read");
@@ -7018,7 +7138,7 @@ BERTDEF void bert_tfrecord_close(bert_tfrecord *r) {
 }
 
 BERTDEF int bert_tfrecord_seek(bert_tfrecord *r, uint64_t offset, uint64_t record) {
-    if (offset > r->size || fseek((FILE *)r->file, (long)offset, SEEK_SET) != 0)
+    if (offset > r->size || bert__fseek((FILE *)r->file, (bert__off)offset, SEEK_SET) != 0)
         return bert__err(BERT_ERR_IO, "%s: cannot seek to byte %llu", r->path, (unsigned long long)offset);
     r->offset = offset; r->record = record; r->eof = 0;
     return BERT_OK;

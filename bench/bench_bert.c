@@ -91,7 +91,7 @@ typedef struct {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: bench_bert --mode train|infer|sgemm [options]\n"
+            "usage: bench_bert --mode train|infer|sgemm|profile [options]\n"
             "  --batch N      batch size (train/infer; default 8)\n"
             "  --seq N        sequence length (default 128)\n"
             "  --masked N     masked positions per sequence (train; default 20)\n"
@@ -102,7 +102,7 @@ static void usage(void) {
             "  --max-time S   stop after S seconds of timed runs once 5 were done (default 0 = no limit)\n"
             "  --shapes S     sgemm set: all (default) | linear | attn | quick | comma list of names\n"
             "                 (names: attn_out,qkv,ffn_up,ffn_down with .fwd/.dx/.dw, attn.qk, attn.pv)\n"
-            "  --precision P  infer: fp32 (default), bf16 or int8 (bert_model_quantize); train: fp32 or bf16\n"
+            "  --precision P  infer, profile: fp32 (default), bf16 or int8 (bert_model_quantize); train: fp32 or bf16\n"
             "                 (bert_cpu_bf16_kernels); the workload keeps its name, the JSON line says\n"
             "                 \"precision\" and the low-precision kernel\n"
             "  --arch A       bert (default) or nezha: the same BERT-base with NEZHA's relative positions\n"
@@ -148,8 +148,8 @@ static options parse_args(int argc, char **argv) {
         fprintf(stderr, "bench_bert: --arch %s: bert or nezha\n", o.arch);
         exit(2);
     }
-    if (!strcmp(o.precision, "int8") && strcmp(o.mode, "infer")) {
-        fprintf(stderr, "bench_bert: --precision %s is for --mode infer only\n", o.precision);
+    if (!strcmp(o.precision, "int8") && strcmp(o.mode, "infer") && strcmp(o.mode, "profile")) {
+        fprintf(stderr, "bench_bert: --precision %s is for --mode infer or profile only\n", o.precision);
         exit(2);
     }
     return o;
@@ -542,13 +542,21 @@ static int run_sgemm(const options *o) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// profile: the inference forward's ops timed one by one (the sequence of bert_encode, as it is, with
-// a clock read between ops); medians over the timed runs, summed over the layers
+// profile: the inference forward's ops timed one by one: bert_encode's inference sequence as it is
+// (the fused linear epilogues; --precision int8/bf16: the quantised linears), a clock read between
+// ops, medians over the timed runs, summed over the layers
 
-enum { P_EMB, P_QKV, P_ATT, P_ATTO, P_ADD1, P_LN1, P_FFN1, P_GELU, P_FFN2, P_ADD2, P_LN2, P_REWIND, P_POOL, P_N };
-static const char *const prof_names[P_N] = { "embeddings + LayerNorm", "qkv linear (C -> 3C)", "attention (QK^T, softmax, PV)",
-    "attention out linear (C -> C)", "residual add 1", "LayerNorm 1", "ffn up linear (C -> F)", "GELU", "ffn down linear (F -> C)",
-    "residual add 2", "LayerNorm 2", "arena rewind", "pooler" };
+enum { P_EMB, P_QKV, P_ATT, P_ATTO, P_LN1, P_FFN1, P_FFN2, P_LN2, P_REWIND, P_POOL, P_N };
+static const char *const prof_names[P_N] = { "embeddings + LayerNorm", "qkv linear (C -> 3C) + bias", "attention (QK^T, softmax, PV)",
+    "attention out linear (C -> C) + bias + residual", "LayerNorm 1", "ffn up linear (C -> F) + bias + GELU",
+    "ffn down linear (F -> C) + bias + residual", "LayerNorm 2 (over the layer's input)", "arena rewind", "pooler" };
+
+// layer l's linear k (0 qkv, 1 attention out, 2 ffn up, 3 ffn down) as bert_encode runs it
+static bert_tensor *prof_linear(bert_ctx *ctx, bert_model *m, int l, int k, bert_tensor *x, bert_tensor *res, int act) {
+    bert_layer_weights *w = &m->w.layer[l];
+    bert_tensor *const W[4] = { &w->qkv_w, w->attn_o_w, w->ffn_i_w, w->ffn_o_w }, *const Bs[4] = { &w->qkv_b, w->attn_o_b, w->ffn_i_b, w->ffn_o_b };
+    return m->quant ? bert__qlinear_act(ctx, x, &m->quant[4 * l + k], Bs[k], res, act) : bert__linear_act(ctx, x, W[k], Bs[k], res, act);
+}
 
 static int run_profile(const options *o) {
     bert_config cfg = bert_config_default();
@@ -557,9 +565,15 @@ static int run_profile(const options *o) {
     bert_ctx *ctx = bert_ctx_create((size_t)64 << 20);
     if (!m || !ctx) { fprintf(stderr, "bench_bert: out of memory\n"); return 1; }
     ctx->grad_enabled = 0; ctx->training = 0;
+    int int8 = !strcmp(o->precision, "int8"), bf16 = !strcmp(o->precision, "bf16");
+    if ((int8 || bf16) && bert_model_quantize(m, int8 ? BERT_PRECISION_INT8 : BERT_PRECISION_BF16) != BERT_OK) {
+        fprintf(stderr, "bench_bert: %s\n", bert_last_error());
+        return 1;
+    }
     inputs in = make_inputs(B, T, 20, cfg.vocab_size);
     double *t = (double *)calloc((size_t)iters * P_N, sizeof(double)), *tot = (double *)calloc((size_t)iters, sizeof(double));
     float eps = cfg.layer_norm_eps;
+    int act = (int)cfg.hidden_act;
     for (int i = 0; i < warmup + iters; i++) {
         double *row = i >= warmup ? t + (size_t)(i - warmup) * P_N : NULL, c0 = now_s(), c = c0, c1;
 #define LAP(k) do { c1 = now_s(); if (row) row[k] += c1 - c; c = c1; } while (0)
@@ -570,25 +584,23 @@ static int run_profile(const options *o) {
         for (int l = 0; l < cfg.num_hidden_layers; l++) {
             bert__marks mark = bert__marks_now(ctx);
             bert_layer_weights *w = &m->w.layer[l];
-            bert_tensor *qkv = bert_linear(ctx, x, &w->qkv_w, &w->qkv_b); LAP(P_QKV);
+            bert_tensor *qkv = prof_linear(ctx, m, l, 0, x, NULL, BERT_ACT_NONE); LAP(P_QKV);
             bert_tensor *att = bert_attention(ctx, qkv, in.mask, cfg.num_attention_heads, 0.0f); LAP(P_ATT);
-            bert_tensor *a = bert_linear(ctx, att, w->attn_o_w, w->attn_o_b); LAP(P_ATTO);
-            bert_tensor *s1 = bert_add(ctx, a, x); LAP(P_ADD1);
+            bert_tensor *s1 = prof_linear(ctx, m, l, 1, att, x, BERT_ACT_NONE); LAP(P_ATTO);
             bert_tensor *x1 = bert_layernorm(ctx, s1, w->attn_ln_w, w->attn_ln_b, eps); LAP(P_LN1);
-            bert_tensor *f0 = bert_linear(ctx, x1, w->ffn_i_w, w->ffn_i_b); LAP(P_FFN1);
-            bert_tensor *f = bert_gelu(ctx, f0, cfg.hidden_act); LAP(P_GELU);
-            bert_tensor *f2 = bert_linear(ctx, f, w->ffn_o_w, w->ffn_o_b); LAP(P_FFN2);
-            bert_tensor *s2 = bert_add(ctx, f2, x1); LAP(P_ADD2);
-            x = bert_layernorm(ctx, s2, w->ffn_ln_w, w->ffn_ln_b, eps); LAP(P_LN2);
-            x = bert__ctx_rewind_keep(ctx, mark, x); LAP(P_REWIND);
+            bert_tensor *f = prof_linear(ctx, m, l, 2, x1, NULL, act); LAP(P_FFN1);
+            bert_tensor *s2 = prof_linear(ctx, m, l, 3, f, x1, BERT_ACT_NONE); LAP(P_FFN2);
+            x = bert__layernorm_over(ctx, x, s2, w->ffn_ln_w, w->ffn_ln_b, eps); LAP(P_LN2);
+            bert__ctx_pop(ctx, mark); LAP(P_REWIND);
         }
         bert_pool(ctx, m, x); LAP(P_POOL);
 #undef LAP
         if (row) tot[i - warmup] = c - c0;
     }
     stats all = stats_of(tot, iters);
-    printf("bert.h profile: BERT-base inference B=%d T=%d, %d threads, sgemm %s, %d warm-up + %d timed; total min %.1f / med %.1f / max %.1f ms\n",
-           B, T, threads_used(), bert_sgemm_kernel_name(), warmup, iters, all.min, all.med, all.max);
+    printf("bert.h profile: BERT-base inference B=%d T=%d, %s (%s), %d threads, sgemm %s, %d warm-up + %d timed; total min %.1f / med %.1f / max %.1f ms\n",
+           B, T, o->precision, int8 ? bert_int8_kernel_name() : bf16 ? bert_bf16_kernel_name() : "fp32", threads_used(),
+           bert_sgemm_kernel_name(), warmup, iters, all.min, all.med, all.max);
     printf("| op (summed over %d layers) | median ms | share | GFLOP/s |\n|---|---|---|---|\n", cfg.num_hidden_layers);
     double C = cfg.hidden_size, F = cfg.intermediate_size, N = (double)B * T, L = cfg.num_hidden_layers;
     double flops[P_N] = { 0 };

@@ -110,20 +110,28 @@ static bert_model *make_model(int K, int *from_file) {
     return m;
 }
 
-// ["0", "1"], or the descriptions (null where none), as a string (for the checkpoint's metadata)
-static char *labels_string(int descs) {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    if (!f) run_die("out of memory");
-    fputc('[', f);
+// ["0", "1"], or the descriptions (null where none), as a string (for the checkpoint's metadata):
+// measured, then written (the same loop twice: dst NULL only counts)
+static size_t labels_json(char *dst, int descs) {
+    size_t k = 0;
+#define PUT_TEXT(t) do { size_t len_ = strlen(t); if (dst) memcpy(dst + k, t, len_); k += len_; } while (0)
+    PUT_TEXT("[");
     for (int i = 0; i < labels.n; i++) {
-        if (i) fprintf(f, ", ");
-        if (descs && !labels.desc[i]) fprintf(f, "null");
-        else jstr(f, descs ? labels.desc[i] : labels.name[i]);
+        if (i) PUT_TEXT(", ");
+        const char *s = descs ? labels.desc[i] : labels.name[i];
+        if (!s) PUT_TEXT("null");
+        else k += run_json_escape(dst ? dst + k : NULL, s, strlen(s));
     }
-    fputc(']', f);
-    fclose(f);
+    PUT_TEXT("]");
+#undef PUT_TEXT
+    return k;
+}
+
+static char *labels_string(int descs) {
+    size_t n = labels_json(NULL, descs);
+    char *buf = (char *)run_malloc(n + 1);
+    labels_json(buf, descs);
+    buf[n] = 0;
     return buf;
 }
 

@@ -11,7 +11,9 @@
 // globs) are read in order, each starting a new document. Output is written to a temp file and
 // renamed, so a failed run never leaves a half-written file under the output name.
 #define _DEFAULT_SOURCE   // glob
-#include <glob.h>
+#ifndef _WIN32
+#include <glob.h>   // (Windows: run.h has a glob of its own)
+#endif
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "run.h"

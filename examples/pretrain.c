@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include <glob.h>
+#ifndef _WIN32
+#include <glob.h>   // (Windows: run.h has a glob of its own)
+#endif
 #define BERT_IMPLEMENTATION
 #include "../bert.h"
 #include "run.h"

@@ -1,5 +1,6 @@
 /* run.h - the run layer every program in examples/ stands on, and yours can: include it after bert.h
-   (POSIX: it uses fcntl locks, O_NOFOLLOW, directories and signals).
+   (POSIX: it uses fcntl locks, O_NOFOLLOW, directories and signals; on Windows, mingw-w64, the
+   stand-ins below the includes: _locking, a glob of its own, binary files, no O_NOFOLLOW).
 
    One training run lives in an output directory (--out):
        OUT/log.jsonl             one JSON object per line: {"step": ...}, {"eval_step": ...}, {"summary": ...}
@@ -63,21 +64,116 @@
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
+#ifdef __MINGW32__   // mingw's "printf" checks msvcrt's formats; its C99 stdio (on under -std=c11) takes %zu
+#define RUN_PRINTF(a, b) __attribute__((format(__MINGW_PRINTF_FORMAT, a, b)))
+#else
 #define RUN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#endif
 #define RUN_UNUSED __attribute__((unused))
 #else
 #define RUN_PRINTF(a, b)
 #define RUN_UNUSED
 #endif
 
+#ifdef _WIN32   // mingw-w64: the POSIX pieces run.h uses, in Windows' terms (see run__glob below too)
+#include <ctype.h>
+#include <direct.h>
+#include <io.h>
+#include <process.h>
+#include <sys/locking.h>
+#define mkdir(path, mode) _mkdir(path)   // no permission bits there
+/* No O_NOFOLLOW: _open follows a symlink. Making one takes an administrator (or developer mode)
+   there, and the atomic saves still never write through one (bert_atomic_open: O_EXCL on a name it
+   removed first); only log.jsonl and .lock could be opened through one. */
+#define O_NOFOLLOW 0
+#endif
 #if !defined(O_NOFOLLOW) && defined(__O_NOFOLLOW)
 #define O_NOFOLLOW __O_NOFOLLOW   // glibc hides the POSIX-2008 name under strict -std=c11
 #endif
 #ifndef O_NOFOLLOW
 #error "run.h needs O_NOFOLLOW: #define _DEFAULT_SOURCE (or _POSIX_C_SOURCE 200809L) before any #include"
 #endif
-#ifndef __cplusplus
+#if !defined(__cplusplus) && !defined(_WIN32)
 FILE *(fdopen)(int, const char *);   // POSIX, hidden under strict -std=c11; a compatible redeclaration
+#endif
+
+#ifdef _WIN32
+/* glob() for the programs' file arguments (pretrain --input/--text, create_pretraining_data
+   --input_file), which mingw lacks: * ? [set] [!set] in the last path component only, letters in
+   either case (as Windows names compare), a leading '.' matched only by the pattern's own, the
+   matches sorted as glob sorts them; a name without wildcards is itself when it exists. */
+typedef struct { size_t gl_pathc; char **gl_pathv; } glob_t;
+#define GLOB_NOSPACE 1
+#define GLOB_NOMATCH 3
+#define glob(pattern, flags, errfunc, g) run__glob(pattern, g)
+#define globfree run__globfree
+
+static int run__fnmatch(const char *p, const char *s) {
+    for (; *p; p++, s++) {
+        if (*p == '*') {
+            while (p[1] == '*') p++;
+            for (;; s++) { if (run__fnmatch(p + 1, s)) return 1; if (!*s) return 0; }
+        }
+        if (!*s) return 0;
+        if (*p == '?') continue;
+        if (*p == '[') {   // a set; without its ']' the '[' is a plain character
+            const char *q = p + 1;
+            int neg = *q == '!' || *q == '^', hit = 0, lo = tolower((unsigned char)*s), up = toupper((unsigned char)*s);
+            q += neg;
+            for (const char *first = q; *q && (*q != ']' || q == first); q++) {
+                int a = (unsigned char)*q, z = a;
+                if (q[1] == '-' && q[2] && q[2] != ']') { z = (unsigned char)q[2]; q += 2; }
+                hit |= (lo >= a && lo <= z) || (up >= a && up <= z);
+            }
+            if (*q == ']') { if (hit == neg) return 0; p = q; continue; }
+        }
+        if (tolower((unsigned char)*p) != tolower((unsigned char)*s)) return 0;
+    }
+    return !*s;
+}
+
+static RUN_UNUSED void run__globfree(glob_t *g) {
+    for (size_t i = 0; i < g->gl_pathc; i++) free(g->gl_pathv[i]);
+    free(g->gl_pathv);
+    g->gl_pathc = 0; g->gl_pathv = NULL;
+}
+
+static int run__glob_add(glob_t *g, const char *dir, size_t dn, const char *name) {   // 1: out of memory
+    char **v = (char **)realloc(g->gl_pathv, (g->gl_pathc + 1) * sizeof *v);
+    char *path = (char *)malloc(dn + strlen(name) + 1);
+    if (v) g->gl_pathv = v;
+    if (!v || !path) { free(path); return 1; }
+    memcpy(path, dir, dn);
+    strcpy(path + dn, name);
+    g->gl_pathv[g->gl_pathc++] = path;
+    return 0;
+}
+
+static int run__glob_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static RUN_UNUSED int run__glob(const char *pattern, glob_t *g) {
+    const char *slash = strrchr(pattern, '/'), *back = strrchr(pattern, '\\');
+    struct stat st;
+    g->gl_pathc = 0; g->gl_pathv = NULL;
+    if (back && (!slash || back > slash)) slash = back;
+    if (!strpbrk(pattern, "*?[")) return stat(pattern, &st) != 0 ? GLOB_NOMATCH : run__glob_add(g, "", 0, pattern) ? GLOB_NOSPACE : 0;
+    const char *name = slash ? slash + 1 : pattern;
+    size_t dn = (size_t)(name - pattern);   // the directory part, kept as written (with its separator)
+    char dir[4096];
+    if (dn >= sizeof dir) return GLOB_NOMATCH;
+    memcpy(dir, pattern, dn);
+    dir[dn] = 0;
+    DIR *d = opendir(dn ? dir : ".");
+    if (!d) return GLOB_NOMATCH;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' && name[0] != '.') continue;   // ".", "..", and hidden names as POSIX hides them
+        if (run__fnmatch(name, e->d_name) && run__glob_add(g, dir, dn, e->d_name)) { closedir(d); run__globfree(g); return GLOB_NOSPACE; }
+    }
+    closedir(d);
+    if (!g->gl_pathc) return GLOB_NOMATCH;
+    qsort(g->gl_pathv, g->gl_pathc, sizeof *g->gl_pathv, run__glob_cmp);
+    return 0;
+}
 #endif
 
 #define RUN_SHUFFLE_SITE 0x5348554646ull   // "SHUFF": the data order's RNG site, apart from dropout's
@@ -264,19 +360,33 @@ static RUN_UNUSED void run_barrier(void) {
     if (run_world() > 1 && run_comm->barrier(run_comm)) run_die("barrier failed");
 }
 
-// a JSON string of n bytes of UTF-8 (quotes and control characters escaped)
-static RUN_UNUSED void run_json_string(FILE *f, const char *s, size_t n) {
-    fputc('"', f);
+/* s (n bytes of UTF-8) as a JSON string literal (quotes and control characters escaped), quotes included, into dst (NULL: only counted); returns its
+   length. In memory, so a metadata string is built without stdio (open_memstream is POSIX only). */
+static RUN_UNUSED size_t run_json_escape(char *dst, const char *s, size_t n) {
+    size_t k = 0;
+#define RUN__PUT(ch) do { if (dst) dst[k] = (char)(ch); k++; } while (0)
+    RUN__PUT('"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : NULL;
+        char u[8];
+        if (!esc && c < 0x20) { snprintf(u, sizeof u, "\\u%04x", c); esc = u; }
+        if (esc) for (; *esc; esc++) RUN__PUT(*esc);
+        else RUN__PUT(c);
     }
-    fputc('"', f);
+    RUN__PUT('"');
+#undef RUN__PUT
+    return k;
+}
+
+// the same, written to f
+static RUN_UNUSED void run_json_string(FILE *f, const char *s, size_t n) {
+    char small[256];
+    size_t len = run_json_escape(NULL, s, n);
+    char *buf = len <= sizeof small ? small : (char *)run_malloc(len);
+    run_json_escape(buf, s, n);
+    fwrite(buf, 1, len, f);
+    if (buf != small) free(buf);
 }
 
 // a JSON number, or null for NaN/Inf (an undefined metric)
@@ -469,6 +579,9 @@ static RUN_UNUSED void run_parse(const char *prog, const char *intro, const bert
                                  run_opts *o, unsigned groups, int argc, char **argv) {
     bert_flag all[RUN_MAX_FLAGS];
     run_prog = prog;
+#ifdef _WIN32
+    _fmode = _O_BINARY;   // every file as on POSIX: no CRLF written, no ^Z ending a read early
+#endif
     run__start_ranks(argc, argv);
     int n = run__table(all, task, ntask, o, groups);
     int rc = bert_flags_parse(all, n, argc, argv);
@@ -743,9 +856,15 @@ static void run__save(run *r) {
     char dir[4096], path[4200];
     run__ckpt_dir(dir, sizeof dir, r, r->opt.step);
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) run_die("%s: %s", dir, strerror(errno));
+#ifdef _WIN32   // a directory does not open there: its stat says whether it is one
+    struct stat dst;
+    int why = stat(dir, &dst) != 0 ? errno : !S_ISDIR(dst.st_mode) ? ENOTDIR : 0;
+    if (why) run_die("%s: %s (a checkpoint directory must be a real directory)", dir, strerror(why));
+#else
     int fd = open(dir, O_RDONLY | O_NOFOLLOW);   // a symlink planted at the name would lead the save elsewhere
     if (fd < 0) run_die("%s: %s (a checkpoint directory must be a real directory)", dir, strerror(errno));
     close(fd);
+#endif
     snprintf(path, sizeof path, "%s/state.safetensors", dir);
     remove(path);   // an older state beside new weights would pair them wrongly
     snprintf(path, sizeof path, "%s/run_id", dir);
@@ -869,10 +988,14 @@ static RUN_UNUSED void run_claim(const run_opts *o) {
     snprintf(path, sizeof path, "%s/.lock", o->out);
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);   // never through a planted symlink
     if (fd < 0) run_die("%s: %s", path, strerror(errno));
+#ifdef _WIN32   // byte 0, taken without waiting; Windows too drops a process's locks when it ends
+    if (_locking(fd, _LK_NBLCK, 1) != 0)
+#else
     struct flock fl;
     memset(&fl, 0, sizeof fl);
     fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET;
     if (fcntl(fd, F_SETLK, &fl) != 0)
+#endif
         run_die("%s: another run is using this output directory (its lock %s is held); give another --out", o->out, path);
     if (!o->resume && !o->resume_from && !o->overwrite && run__holds_run(o->out))
         run_die("%s holds an earlier run (log.jsonl or checkpoints): --resume continues it, --overwrite starts over there, "
@@ -1245,7 +1368,11 @@ static RUN_UNUSED int run_end_step(run *r, const run_metric *mt, int n, double d
     if (o->save_every && s % (uint64_t)o->save_every == 0 && (int)s != r->total_steps) run__save(r);
     if (o->debug_kill_at_step && (int)s == o->debug_kill_at_step && (o->debug_kill_rank < 0 || o->debug_kill_rank == run_rank())) {
         fflush(NULL);
+#ifdef SIGKILL
         raise(SIGKILL);
+#else
+        _Exit(137);   // Windows: no SIGKILL; ended as abruptly, with the status a shell gives a killed process
+#endif
     }
     return 1;
 }

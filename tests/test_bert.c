@@ -51,6 +51,16 @@ static void test_variant(bert_model *m, const float *init, const char *act, int 
         }
     }
     if (ok) ok = check_activation(&st, ctx, "pooled");
+    {   // training's residual branches run in place: dropout over the linear's output, the add over that
+        int over = 0, L = m->config.num_hidden_layers;
+        for (int i = 0; i < ctx->tape_len; i++) {
+            const bert_node *n = &ctx->tape[i];
+            over += (n->op == BERT_OP_DROPOUT || n->op == BERT_OP_ADD) && n->out->data == n->in[0]->data;
+        }
+        int want = dropout ? 4 * L + 1 : 2 * L;   // + the embeddings' dropout; without dropout only the adds
+        CHECK(over == want, "ops written over their input: %d, want %d (2 per residual%s)", over, want,
+              dropout ? " + the embeddings' dropout" : ", no dropout");
+    }
     if (ok) ok = check_fixture(&st, "fwd mlm_logits", "mlm_logits", o.mlm_logits->data, o.mlm_logits->numel, FWD_ATOL, FWD_RTOL);
     if (ok) ok = check_fixture(&st, "fwd nsp_logits", "nsp_logits", o.nsp_logits->data, o.nsp_logits->numel, FWD_ATOL, FWD_RTOL);
     if (ok) ok = check_fixture(&st, "loss mlm", "mlm_loss", o.mlm_loss->data, 1, FWD_ATOL, FWD_RTOL);

@@ -202,7 +202,7 @@ int main(void) {
         bert_ctx_free(mc);
     }
 
-    // no-grad inference: the encoder rewinds both arenas after each layer; a fresh ctx with a tiny
+    // no-grad inference: the encoder pops both arenas after each layer; a fresh ctx with a tiny
     // block runs the chained-blocks path first, the merged single block after a reset
     bert_ctx *ic = bert_ctx_create_on(&sim, 1 << 12);
     ic->grad_enabled = cc->grad_enabled = 0;
@@ -216,9 +216,10 @@ int main(void) {
         snprintf(label, sizeof label, "no-grad encoder with arena rewind, pass %d", pass);
         same(label, got, h->data, h->numel);
         free(got);
-        // what stays: the embeddings, their LayerNorm (+ mean, rstd) and each layer's output, not its intermediates
-        size_t L = (size_t)cm->config.num_hidden_layers, keep = (2 + L) * bert__pad(h->numel * sizeof(float)) + 2 * bert__pad(32 * sizeof(float));
-        if (pass > 0) CHECK(ic->data.used == keep, "the device arena keeps the layer outputs only (%zu bytes, expected %zu)",
+        // what stays: the embeddings and their LayerNorm (+ mean, rstd), whose floats each layer's output
+        // overwrites in turn: no layer's intermediates, and no output of its own
+        size_t keep = 2 * bert__pad(h->numel * sizeof(float)) + 2 * bert__pad(32 * sizeof(float));
+        if (pass > 0) CHECK(ic->data.used == keep, "the device arena keeps the embeddings' LayerNorm only, each layer's output over it (%zu bytes, expected %zu)",
                             ic->data.used, keep);
     }
 

@@ -7,14 +7,24 @@
 #include "../bert.h"
 #include "check.h"
 
+#ifdef _WIN32   // no mkdtemp there: _mktemp_s picks the name, _mkdir fails if someone took it meanwhile
+#include <direct.h>
+#include <io.h>
+static char *mkdtemp(char *t) { return _mktemp_s(t, strlen(t) + 1) == 0 && _mkdir(t) == 0 ? t : NULL; }
+static int remove_any(const char *p) { return remove(p) == 0 || _rmdir(p) == 0 ? 0 : -1; }   // remove() takes no directory
+#define TMP_ROOT (getenv("TEMP") ? getenv("TEMP") : ".")
+#else
 char *mkdtemp(char *);   // POSIX, hidden by -std=c11
+#define TMP_ROOT "/tmp"
+#define remove_any remove   // a file or an empty directory
+#endif
 
 // ----------------------------------------------------------------------------
 // temporary files: every path is registered so cleanup can remove it and then check that the
 // directory is empty (a stray PATH.tmp left by a failed save would make that check fail)
 
 enum { MAX_TMP = 64 };
-static char g_dir[64];
+static char g_dir[128];
 static char g_tmp[MAX_TMP][256];
 static int g_ntmp;
 
@@ -28,8 +38,8 @@ static const char *tmp_path(const char *name) {
 }
 
 static void cleanup_tmp(void) {
-    for (int i = g_ntmp - 1; i >= 0; i--) remove(g_tmp[i]);
-    int empty = remove(g_dir) == 0;
+    for (int i = g_ntmp - 1; i >= 0; i--) remove_any(g_tmp[i]);
+    int empty = remove_any(g_dir) == 0;
     CHECK(empty, "temp dir %s is empty once our files are gone (no stray PATH.tmp)", g_dir);
     if (!empty) {   // still clean up after ourselves
         for (int i = 0; i < g_ntmp; i++) {
@@ -39,7 +49,7 @@ static void cleanup_tmp(void) {
             memcpy(t + len, ".tmp", 5);
             remove(t);
         }
-        remove(g_dir);
+        remove_any(g_dir);
     }
 }
 
@@ -1034,14 +1044,18 @@ static void test_program_helpers(void) {
     double t0 = bert_time_s(), t1 = bert_time_s();
     CHECK(t0 > 1.6e9 && t1 >= t0, "bert_time_s: %.3f then %.3f (seconds since 1970, not going back)", t0, t1);
     double rss = bert_peak_rss_mib();
+#ifdef _WIN32   // the peak working set there, /proc or not (wine has one)
+    CHECK(rss > 1 && rss < 1e6, "bert_peak_rss_mib: %.1f MiB (the peak working set)", rss);
+#else
     FILE *f = fopen("/proc/self/status", "r");
     if (f) fclose(f);
     CHECK(f ? rss > 1 && rss < 1e6 : rss == -1.0, "bert_peak_rss_mib: %.1f MiB (%s)", rss, f ? "/proc here" : "no /proc: -1");
+#endif
 }
 
 int main(void) {
     test_program_helpers();
-    snprintf(g_dir, sizeof g_dir, "/tmp/bert_test_io_XXXXXX");
+    snprintf(g_dir, sizeof g_dir, "%s/bert_test_io_XXXXXX", TMP_ROOT);
     if (!CHECK(mkdtemp(g_dir) != NULL, "create a temp dir")) return check_summary();
     bert_model *m = bert_model_load(check_path("tiny.safetensors"), NULL);
     if (CHECK(m != NULL, "load tests/ref/tiny.safetensors: %s", m ? "ok" : bert_last_error())) {
