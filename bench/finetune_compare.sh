@@ -8,7 +8,8 @@
 # windows of 128 (the pretraining length: longer positions were never trained), stride 64, 2 epochs.
 # Two runs at a time, one thread each. AdamW lr 1e-4, 10 % warmup, batch 32, weight decay 0.01, dropout
 # 0.1; CoLA and MRPC 3 epochs, SST-2 1 epoch, SQuAD 2 epochs. Prints mean and spread (max - min) per task and init.
-# Output: build/finetune_compare/<task>_<init>_s<seed>/ and summary_<tasks>.txt.
+# Output: build/finetune_compare/<task>_<init>_s<seed>/ and summary_<tasks>.txt (SUMMARY_ONLY=1: only that
+# table again, from the runs already there).
 set -eu
 cd "$(dirname "$0")/.."
 SEEDS=${1:-"1 2 3"}
@@ -22,7 +23,7 @@ CKPT=$(ls -d $PT/run/ckpt-* 2>/dev/null | tail -1)
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary_$(echo $TASKS | tr ' ' _).txt
 make -s build/classify build/squad
-echo "pretrained init: $CKPT | precision $PREC" | tee "$SUMMARY"
+echo "pretrained init: $CKPT | precision $PREC" | tee ${SUMMARY_ONLY:+-a} "$SUMMARY"
 args_of() {   # task -> classify's data and length flags
   case $1 in
     cola) echo "--task cola --train_file $DATA/cola/in_domain_train.tsv --dev_file $DATA/cola/in_domain_dev.tsv --max_seq_length 64 --epochs 3" ;;
@@ -47,6 +48,7 @@ jobs_list=()
 for task in $TASKS; do for seed in $SEEDS; do for init in pretrained random; do jobs_list+=("$task $init $seed"); done; done; done
 lscpu | grep -m1 'Model name' | tee -a "$SUMMARY"
 uptime | tee -a "$SUMMARY"
+[ -n "${SUMMARY_ONLY:-}" ] && jobs_list=()   # SUMMARY_ONLY=1: only the table of the runs already in $OUT
 for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do
   one ${jobs_list[i]} &
   [ $((i + 1)) -lt ${#jobs_list[@]} ] && one ${jobs_list[i + 1]} &

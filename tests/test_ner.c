@@ -256,7 +256,9 @@ static void test_crf_brute_force(void) {
     const int npool = (int)(sizeof pool - 1) / 3;
     bert_vocab *v = bert_vocab_load(VOCAB);
     if (!v) { CHECK(0, "%s", bert_last_error()); return; }
-    bert_config cfg = { v->size, 16, 1, 2, 32, 32, 2, BERT_GELU_ERF, 0.1f, 0.1f, 0.02f, 1e-12f };
+    bert_config cfg = bert_config_default();   // then a tiny BERT: V from the vocab, C 16, L 1, NH 2, F 32, P 32
+    cfg.vocab_size = v->size; cfg.hidden_size = 16; cfg.num_hidden_layers = 1; cfg.num_attention_heads = 2;
+    cfg.intermediate_size = 32; cfg.max_position_embeddings = 32; cfg.initializer_range = 0.02f;
     bert_model *m = bert_model_create(&cfg, 11);
     if (!m || bert_token_classifier_add(m, CRF_K, 1, 11)) { CHECK(0, "tiny CRF model: %s", bert_last_error()); bert_vocab_free(v); bert_model_free(m); return; }
     int wi = bert_model_find(m, "classifier.weight"), ti = bert_model_find(m, "crf.transitions");
