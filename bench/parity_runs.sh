@@ -72,12 +72,7 @@ NER_ARGS="--data_dir $DATA/cluener2020 --vocab $DATA/vocab/bert_chinese_vocab.tx
   --batch_size 32 --optimizer adamw --eps 1e-8 --lr $NER_LR --warmup_proportion 0.1 --weight_decay 0.01 --threads 1 --print_every 50"
 NER_INIT=$OUT/cluener_init/model.safetensors
 if [ ! -f $NER_INIT ]; then   # written once, by our side: a random init with its heads, weights untouched (lr 0)
-    cat > $OUT/cluener_config.json <<'JSON'
-{"vocab_size": 21128, "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
- "intermediate_size": 1024, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
- "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
- "initializer_range": 0.02}
-JSON
+    cp bench/bert_mini_chinese.json $OUT/cluener_config.json   # BERT-Mini's shape, the Chinese vocabulary
     rm -rf $OUT/cluener_init
     ./build/ner --do_train --data_dir $DATA/cluener2020 --vocab $DATA/vocab/bert_chinese_vocab.txt --config $OUT/cluener_config.json \
         --use_crf --max_seq_length 64 --batch_size 32 --steps 1 --lr 0 --seed 0 --threads 1 --out $OUT/cluener_init > $OUT/cluener_init.log 2>&1

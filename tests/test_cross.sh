@@ -15,6 +15,7 @@ B=${BUILD:-build}/cross
 mkdir -p "$B" || exit 1
 pass=0; fail=0; skip=0
 check() { if [ "$1" = 0 ]; then pass=$((pass + 1)); echo "  ok   $2"; else fail=$((fail + 1)); echo "  FAIL $2"; fi; }
+. tests/cross_losses.sh   # same_losses
 TARGETS=${CROSS_TARGETS:-"aarch64-linux-gnu s390x-linux-gnu i686-linux-gnu"}
 TESTS="test_kernels test_autograd test_bert test_nezha test_safetensors test_io test_tokenizer"
 
@@ -73,8 +74,7 @@ for t in $TARGETS; do
     rm -rf "$B/ckpt.$t" && mkdir -p "$B/ckpt.$t"
     if "$t-gcc" -O2 -std=c11 -static tests/cross_ckpt.c -o "$bin" -lm > "$bin.build" 2>&1 && "$q" "$bin" write "$B/ckpt.$t" > "$B/ckpt.$t.out" 2>&1; then
         losses=$(grep '^losses' "$B/ckpt.$t.out")
-        awk -v a="$host_losses" -v b="$losses" 'BEGIN { n = split(a, x, " "); m = split(b, y, " "); if (n != m || n != 4) exit 1;
-            for (i = 2; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-6 * (x[i] < 0 ? -x[i] : x[i])) exit 1 } }'
+        same_losses "$host_losses" "$losses"
         check $? "$t: 3 training steps give this host's losses (1e-6 relative): $losses | host $host_losses"
         theirs=$(grep '^hash' "$B/ckpt.$t.out"); read_here=$("$HOST" read "$B/ckpt.$t" 2>&1)
         [ -n "$theirs" ] && [ "$theirs" = "$read_here" ]

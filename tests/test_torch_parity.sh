@@ -42,12 +42,7 @@ head -n 801 $DATA/glue/SST-2/train.tsv > $T/sst2_train.tsv
 head -n 201 $DATA/glue/SST-2/dev.tsv > $T/sst2_dev.tsv
 head -n 640 $DATA/cluener2020/train.json > $T/ner_train.json
 head -n 250 $DATA/cluener2020/dev.json > $T/ner_dev.json
-cat > $T/ner_config.json <<'JSON'
-{"vocab_size": 21128, "hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
- "intermediate_size": 1024, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
- "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
- "initializer_range": 0.02}
-JSON
+cp bench/bert_mini_chinese.json $T/ner_config.json   # BERT-Mini's shape, the Chinese vocabulary
 ./build/ner --do_train --train_file $T/ner_train.json --vocab $CHN --config $T/ner_config.json --use_crf --max_seq_length 64 \
     --batch_size 32 --steps 1 --lr 0 --seed 0 --threads 1 --out $T/ner_init > $T/ner_init.log 2>&1 \
     || { echo "FAIL: ner could not write the random init"; cat $T/ner_init.log; exit 1; }
@@ -186,9 +181,11 @@ for h in ("crf", "softmax"):
         continue
     spans = lambda r: sorted((ty, s, e) for ty, ents in r["label"].items() for sp in ents.values() for s, e in sp)
     same = sum(spans(a) == sorted(tuple(x) for x in b) for a, b in zip(ours, mine))
-    counts = all(res_o[k] == res_t[k] for k in ("gold", "pred", "correct"))
-    check(len(ours) == len(mine) and same == len(ours) and counts,
-          f"cluener eval {h}: {same}/{len(ours)} records' predicted mentions identical ({res_o['pred']} mentions, "
+    # float32 on two BLAS libraries: a tag whose two best logits tie to the last bits may flip; allow one
+    # record in 100 and one mention in 1000 (a real difference -- tokens, windows, merging -- moves far more)
+    counts = res_o["gold"] == res_t["gold"] and all(abs(res_o[k] - res_t[k]) <= max(1, res_o[k] // 1000) for k in ("pred", "correct"))
+    check(len(ours) == len(mine) and same >= len(ours) - max(1, len(ours) // 100) and counts,
+          f"cluener eval {h}: {same}/{len(ours)} records' predicted mentions the same (>= 99 %) ({res_o['pred']} mentions, "
           f"gold/pred/correct {res_o['gold']}/{res_o['pred']}/{res_o['correct']} vs {res_t['gold']}/{res_t['pred']}/{res_t['correct']})")
 print(f"{ok} passed, {bad} failed")
 sys.exit(1 if bad else 0)

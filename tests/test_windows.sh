@@ -24,6 +24,7 @@ B=${BUILD:-build}/windows
 mkdir -p "$B" || exit 1
 pass=0; fail=0
 check() { if [ "$1" = 0 ]; then pass=$((pass + 1)); echo "  ok   $2"; else fail=$((fail + 1)); echo "  FAIL $2"; fi; }
+. tests/cross_losses.sh   # same_losses
 TESTS="test_kernels test_autograd test_bert test_nezha test_safetensors test_io test_tokenizer"
 PROGRAMS="pretrain create_pretraining_data encode classify ner squad finetune_own demo"
 CC=x86_64-w64-mingw32-gcc            # the win32-threads one: no OpenMP
@@ -172,8 +173,7 @@ if built cross_ckpt; then
     wine_run "$B/cross_ckpt.exe" write "$E/ck_win" | tr -d '\r' > "$E/ck_win.out"
     "$H/cross_ckpt" write "$E/ck_host" > "$E/ck_host.out"
     lw=$(grep '^losses' "$E/ck_win.out"); lh=$(grep '^losses' "$E/ck_host.out")
-    awk -v a="$lh" -v b="$lw" 'BEGIN { n = split(a, x, " "); m = split(b, y, " "); if (n != m || n != 4) exit 1;
-        for (i = 2; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-6 * (x[i] < 0 ? -x[i] : x[i])) exit 1 } }'
+    same_losses "$lh" "$lw"
     check $? "cross_ckpt: 3 training steps give this host's losses (1e-6 relative): $lw | host $lh"
     theirs=$(grep '^hash' "$E/ck_win.out"); read_here=$("$H/cross_ckpt" read "$E/ck_win" 2>&1)
     [ -n "$theirs" ] && [ "$theirs" = "$read_here" ]
