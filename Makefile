@@ -38,9 +38,15 @@ endif
 # build/san/mpi); run them
 # with mpirun -np N (make test-mpi tests them)
 ifeq ($(MPI),1)
-  CC = mpicc
+  # the MPI wrapper compiles; a CC given on the command line becomes the compiler it wraps
+  ifeq ($(origin CC),command line)
+    export OMPI_CC := $(CC)
+    export MPICH_CC := $(CC)
+  endif
+  override CC := mpicc
   CFLAGS += -DBERT_MPI
-  BUILD := $(BUILD)/mpi
+  # override: also under a BUILD=... given on the command line
+  override BUILD := $(BUILD)/mpi
 endif
 
 TESTS = test_kernels test_autograd test_safetensors test_io test_bert test_nezha test_tfrecord test_pretrain_data test_pretrain test_tokenizer test_encode test_classify test_crash_save test_ner test_device test_squad
