@@ -204,7 +204,7 @@ ort:
 	  then echo "✓ onnxruntime-node in build/ort"; else echo "✗ npm install onnxruntime-node failed (build/ort/npm.log): test_onnx.sh skips ONNX Runtime"; fi
 
 # the header compiles clean as C++ too (and as C11 with clang when present)
-cxx-check:
+cxx-check: | $(BUILD)
 	@printf '#define BERT_IMPLEMENTATION\n#include "bert.h"\n' > $(BUILD)/cxx_check.cpp
 	g++ -x c++ -std=c++11 -Wall -Wextra -Wshadow -I. -fsyntax-only $(BUILD)/cxx_check.cpp
 	@if command -v clang >/dev/null 2>&1; then printf '#define BERT_IMPLEMENTATION\n#include "bert.h"\n' > $(BUILD)/clang_check.c && \
