@@ -360,8 +360,9 @@ static RUN_UNUSED void run_barrier(void) {
     if (run_world() > 1 && run_comm->barrier(run_comm)) run_die("barrier failed");
 }
 
-/* s (n bytes of UTF-8) as a JSON string literal (quotes and control characters escaped), quotes included, into dst (NULL: only counted); returns its
-   length. In memory, so a metadata string is built without stdio (open_memstream is POSIX only). */
+/* s (n bytes of UTF-8) as a JSON string literal, quotes included, quotes and control characters
+   escaped, into dst (NULL: only counted); returns its length. In memory, so a metadata string is
+   built without stdio (open_memstream is POSIX only). */
 static RUN_UNUSED size_t run_json_escape(char *dst, const char *s, size_t n) {
     size_t k = 0;
 #define RUN__PUT(ch) do { if (dst) dst[k] = (char)(ch); k++; } while (0)
