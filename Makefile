@@ -169,6 +169,8 @@ SCRIPT_TESTS += tests/test_flags.sh
 SCRIPT_TESTS += tests/test_symlinks.sh
 # squad --eval on SQuAD v2.0 files against a reference written from the v2.0 metric's definition
 SCRIPT_TESTS += tests/test_squad2.sh
+# issue 27's pretraining corpora (tools/build_corpus.py, English and Chinese) against the data files read independently
+SCRIPT_TESTS += tests/test_corpus.sh
 # NEZHA models (both flavours) through pretrain, classify, ner, squad and encode
 SCRIPT_TESTS += tests/test_nezha_programs.sh
 # NEZHA checkpoints in Huawei's TF and MindSpore's layouts through the converters, back to the reference outputs

@@ -25,6 +25,11 @@
 #            1e-3 trains on every seed:
 #              NER_LR=1e-3 PARITY_OUT=build/parity/cluener_lr1e-3 SVG_SUFFIX=_lr1e-3 \
 #                  bash bench/parity_runs.sh "1 2 3" cluener
+#            CLUENER_INIT=pretrained: from the newest PT_LANG=zh bench/pretrain_real.sh checkpoint instead
+#            (the same shape and vocabulary, pretrained on the TNEWS and CLUENER training texts), with the
+#            heads (CRF included) ner draws from seed 0 in the same one-step, lr-0 run:
+#              CLUENER_INIT=pretrained NER_LR=1e-3 PARITY_OUT=build/parity/cluener_pretrained \
+#                  SVG_SUFFIX=_pretrained bash bench/parity_runs.sh "1 2 3" cluener
 # Two runs at a time (nice), one thread each; a torch run starts once our run of its seed has
 # written its trace. Torch uses OpenBLAS (libopenblas0-serial, fetched with apt-get download into
 # build/parity/openblas and put first on LD_LIBRARY_PATH for the torch runs only; Debian's torch
@@ -47,10 +52,18 @@ PY=/usr/bin/python3
 PT=build/pretrain_real
 mkdir -p "$OUT" docs
 CKPT=$(ls -d $PT/run/ckpt-* 2>/dev/null | tail -1)
+CLUENER_INIT=${CLUENER_INIT:-random}
+case $CLUENER_INIT in
+  random) NER_BASE="--config $OUT/cluener_config.json" ;;
+  pretrained) CKPT_ZH=$(ls -d build/pretrain_real_zh/run/ckpt-* 2>/dev/null | tail -1)
+              NER_BASE="--init $CKPT_ZH" ;;
+  *) echo "CLUENER_INIT must be random or pretrained"; exit 1 ;;
+esac
 
 if [ "${REPORT_ONLY:-0}" != 1 ]; then
 $PY -c "import torch, numpy" || { echo "$PY has no torch/numpy"; exit 1; }
 case " $TASKS " in *" sst2 "*) [ -n "$CKPT" ] || { echo "no checkpoint in $PT/run: run bench/pretrain_real.sh first"; exit 1; } ;; esac
+[ "$CLUENER_INIT" = random ] || [ -n "$CKPT_ZH" ] || { echo "no checkpoint in build/pretrain_real_zh/run: run PT_LANG=zh bench/pretrain_real.sh first"; exit 1; }
 make -s build/classify build/ner
 BLAS=$PWD/build/parity/openblas/root/usr/lib/x86_64-linux-gnu/openblas-serial
 if [ ! -f "$BLAS/libblas.so.3" ]; then
@@ -74,7 +87,7 @@ NER_INIT=$OUT/cluener_init/model.safetensors
 if [ ! -f $NER_INIT ]; then   # written once, by our side: a random init with its heads, weights untouched (lr 0)
     cp bench/bert_mini_chinese.json $OUT/cluener_config.json   # BERT-Mini's shape, the Chinese vocabulary
     rm -rf $OUT/cluener_init
-    ./build/ner --do_train --data_dir $DATA/cluener2020 --vocab $DATA/vocab/bert_chinese_vocab.txt --config $OUT/cluener_config.json \
+    ./build/ner --do_train --data_dir $DATA/cluener2020 --vocab $DATA/vocab/bert_chinese_vocab.txt $NER_BASE \
         --use_crf --max_seq_length 64 --batch_size 32 --steps 1 --lr 0 --seed 0 --threads 1 --out $OUT/cluener_init > $OUT/cluener_init.log 2>&1
 fi
 
@@ -123,9 +136,10 @@ wait
 uptime | tee -a $OUT/machine.txt
 fi
 
-$PY - "$OUT" "$TASKS" "$SEEDS" "$SVG_SUFFIX" <<'PY' | tee "$OUT/summary.txt"
+$PY - "$OUT" "$TASKS" "$SEEDS" "$SVG_SUFFIX" "${CLUENER_INIT:-random}" <<'PY' | tee "$OUT/summary.txt"
 import json, math, os, sys
-out, tasks, seeds, suffix = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4]
+out, tasks, seeds, suffix, cluener_init = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4], sys.argv[5]
+cluener_init = "our Chinese pretrained checkpoint" if cluener_init == "pretrained" else "one shared random init"
 
 def rows(path):
     try:
@@ -209,7 +223,7 @@ def svg(task, runs, path):
     lr = [r["lr"] for _, _, r in runs if r.get("lr")]
     lr = " lr %g," % lr[0] if lr else ""
     title = {"sst2": "SST-2 from our pretrained init,%s training loss (moving mean of %d steps)" % (lr, smooth),
-             "cluener": "CLUENER2020 (CRF) from one shared random init,%s training loss (mean of %d steps, log)" % (lr, smooth)}[task]
+             "cluener": "CLUENER2020 (CRF) from %s,%s training loss (mean of %d steps, log)" % (cluener_init, lr, smooth)}[task]
     s = ["<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif' font-size='11'>" % (W, H),
          "<rect width='100%' height='100%' fill='white'/>",
          "<text x='%d' y='20' font-size='13'>%s</text>" % (x0, title),
@@ -273,7 +287,7 @@ print("|---|---|---|---|---|---|")
 for t in tasks:
     o = [x for x in table if x[0] == t and x[1] == "ours"][0]
     p = [x for x in table if x[0] == t and x[1] == "torch"][0]
-    init = "our pretrained checkpoint" if t == "sst2" else "one shared random init"
+    init = "our pretrained checkpoint" if t == "sst2" else cluener_init
     print("| %s | %s | %s | %s | %s | %s s / %s s |" % ({"sst2": "SST-2 (872)", "cluener": "CLUENER2020 (1,343)"}[t],
           {"sst2": "accuracy (best on dev)", "cluener": "entity micro-F1"}[t], init, o[2], p[2], o[3], p[3]))
 PY

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""build_corpus.py DATA_DIR OUT_DIR [--heldout_articles N] - the English pretraining corpus of issue 27.
+"""build_corpus.py DATA_DIR OUT_DIR [--heldout_articles N] [--lang zh] - issue 27's pretraining corpora.
 
 All the English text in ../shared/data as create_pretraining_data documents (one sentence per line, a
 blank line between documents, documents kept whole), written as two files:
@@ -13,6 +13,10 @@ blank line between documents, documents kept whole), written as two files:
                        masked-LM slice AND the articles SQuAD fine-tuning is scored on, so no passage a
                        SQuAD score is measured on was seen in pretraining.
 The GLUE dev and test sentences are not used (the fine-tuning scores are measured on dev).
+--lang zh: the Chinese text instead (Google's Chinese vocabulary), 20 sentences per pseudo-document:
+  OUT_DIR/train.txt    the TRAINING texts of CLUE TNEWS (news titles) and CLUENER2020
+  OUT_DIR/heldout.txt  CLUENER2020's dev texts and the first --heldout_tnews TNEWS dev titles: never
+                       trained on (the TNEWS and CLUENER fine-tuning scores are measured on dev)
 Prints the counts. Standard library only. Deterministic.
 """
 import argparse, csv, json, os, re, sys
@@ -38,7 +42,11 @@ def main():
     ap.add_argument("data")
     ap.add_argument("out")
     ap.add_argument("--heldout_articles", type=int, default=8)
+    ap.add_argument("--lang", choices=("en", "zh"), default="en")
+    ap.add_argument("--heldout_tnews", type=int, default=2000)
     a = ap.parse_args()
+    if a.lang == "zh":
+        return chinese(a)
     d = a.data
     squad = json.load(open(os.path.join(d, "squad/dev-v1.1.json"), encoding="utf-8"))["data"]
     if not 0 < a.heldout_articles < len(squad):
@@ -62,16 +70,41 @@ def main():
     for name, lines in (("SST-2 train sentences", sst), ("CoLA in-domain train sentences", cola), ("MRPC train sentences", mrpc)):
         train_docs += chunks(lines, 20)
         counts[name] = len(lines)
-    os.makedirs(a.out, exist_ok=True)
+    counts["held-out SQuAD article titles"] = ", ".join(art["title"] for art in squad[len(squad) - a.heldout_articles:])
+    write(a.out, train_docs, held_docs, counts)
+
+
+def write(out, train_docs, held_docs, counts):
+    os.makedirs(out, exist_ok=True)
     for fname, docs in (("train.txt", train_docs), ("heldout.txt", held_docs)):
-        with open(os.path.join(a.out, fname), "w", encoding="utf-8") as f:
+        with open(os.path.join(out, fname), "w", encoding="utf-8") as f:
             for doc in docs:
                 f.write("\n".join(doc) + "\n\n")
-    counts["held-out SQuAD article titles"] = ", ".join(art["title"] for art in squad[len(squad) - a.heldout_articles:])
     for k, v in counts.items():
         print("%s: %s" % (k, v))
     print("documents: train %d, held out %d" % (len(train_docs), len(held_docs)))
 
 
+def json_lines(path, key):
+    with open(path, encoding="utf-8") as f:
+        return [t for t in (json.loads(l).get(key, "").strip() for l in f if l.strip()) if t]
+
+
+def chinese(a):
+    d = a.data
+    tnews = json_lines(os.path.join(d, "tnews/clue1.1_public/train.json"), "sentence")
+    ner = json_lines(os.path.join(d, "cluener2020/train.json"), "text")
+    tnews_dev = json_lines(os.path.join(d, "tnews/clue1.1_public/dev.json"), "sentence")[:a.heldout_tnews]
+    ner_dev = json_lines(os.path.join(d, "cluener2020/dev.json"), "text")
+    counts = {"TNEWS train titles": len(tnews), "CLUENER2020 train texts": len(ner),
+              "held out: CLUENER2020 dev texts / TNEWS dev titles": "%d / %d" % (len(ner_dev), len(tnews_dev))}
+    write(a.out, chunks(tnews, 20) + chunks(ner, 20), chunks(ner_dev, 20) + chunks(tnews_dev, 20), counts)
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OSError as e:   # a missing or unreadable data file: one line naming it
+        sys.exit("build_corpus.py: %s: %s" % (e.filename, e.strerror))
+    except (ValueError, KeyError) as e:   # a data file that is not what it should be (bad JSON, no "data")
+        sys.exit("build_corpus.py: bad data file under %s: %s" % (sys.argv[1] if len(sys.argv) > 1 else "?", e))
