@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """report.py - turns the logs of bench/run.sh into the comparison table, the noise summary, the
 target check and bench/results.jsonl (one JSON object per workload per impl and precision; every
-one names "impl": bert.h, torch, ort or fma_peak, and "precision": fp32 or int8). Standard library only.
+one names "impl": bert.h, torch, ort or fma_peak, and "precision": fp32, bf16 or int8). Standard library only.
 
 Each process run.sh started left LOGS/NN_label.impl.{out,time,stat,rc}:
   .out   its stdout+stderr; JSON result lines start with '{' (bench_bert, fma_peak, ort_bench.js) or
@@ -23,6 +23,20 @@ TARGETS = [  # (workload, minimum speed ratio torch median / ours median)
 ]
 SGEMM_PCT = 85.0   # % of the measured FMA peak, every linear shape
 RSS_FRACTION = 0.5  # ours <= half of torch, train b8
+# issue 21 (inference; per workload: ratio = the other's median / bert.h's, >1 bert.h faster) and issue 23
+# (bf16 training): (label, workload, bert.h precision, other impl, other precision, minimum ratio)
+LOWP_TARGETS = [
+    ("fp32 >= 1.0x ORT fp32", "infer_b1", "fp32", "ort", "fp32", 1.0),
+    ("fp32 >= 1.0x ORT fp32", "infer_b8", "fp32", "ort", "fp32", 1.0),
+    ("int8 >= 1.0x ORT int8", "infer_b1", "int8", "ort", "int8", 1.0),
+    ("int8 >= 1.0x ORT int8", "infer_b8", "int8", "ort", "int8", 1.0),
+    ("int8 >= 2.5x bert.h fp32", "infer_b8", "int8", "bert.h", "fp32", 2.5),
+    ("bf16 >= 1.7x bert.h fp32", "infer_b1", "bf16", "bert.h", "fp32", 1.7),
+    ("bf16 >= 1.7x bert.h fp32", "infer_b8", "bf16", "bert.h", "fp32", 1.7),
+    ("bf16 step >= 3x torch fp32", "train_b8", "bf16", "torch", "fp32", 3.0),
+    ("bf16 step >= 1.7x bert.h fp32", "train_b8", "bf16", "bert.h", "fp32", 1.7),
+]
+BF16_RSS_FRACTION = 0.55  # issue 23: bf16 train b8 peak RSS <= 0.55x torch fp32's
 
 
 def parse_time_v(path):
@@ -297,12 +311,23 @@ def main():
               "torch.autocast('cpu', dtype=torch.bfloat16))" % kernel16)
         print("  %-10s %12s %12s %12s %12s  %s" % ("workload", "bert.h fp32", "bert.h bf16", "torch fp32", "torch bf16",
                                                    "bert.h bf16 vs torch fp32 / torch bf16 / bert.h fp32; RSS vs torch fp32"))
-        for w in sorted(set(ours16) | set(torch16)):
+        for w in sorted(w for w in set(ours16) | set(torch16) if w.startswith("train")):
             o, o16, t, t16 = ours.get(w), ours16.get(w), torch.get(w), torch16.get(w)
             ms = lambda q: "%.0f" % q["ms_med"] if q else "-"
             rat = lambda q: "%.2fx" % (q["ms_med"] / o16["ms_med"]) if q and o16 else "-"
             rss = "%.0f%%" % (100.0 * o16["rss_mb"] / t["rss_mb"]) if o16 and t and o16.get("rss_mb") and t.get("rss_mb") else "-"
             print("  %-10s %12s %12s %12s %12s  %s / %s / %s; %s" % (w, ms(o), ms(o16), ms(t), ms(t16), rat(t), rat(t16), rat(o), rss))
+
+    # ---- inference at the three precisions (issue 21)
+    infer = [w for w in ("infer_b1", "infer_b8") if w in ours or w in ours8 or w in ours16]
+    if infer:
+        print()
+        print("== inference, BERT-base seq 128: bert.h fp32 / bf16 / int8 (bf16 kernel %s), ORT fp32 / int8, torch fp32 "
+              "(ms, medians)" % next((r["bf16_kernel"] for r in ours16.values() if "bf16_kernel" in r), "-"))
+        print("  %-10s %9s %9s %9s %9s %9s %9s" % ("workload", "bert.h", "bf16", "int8", "ORT", "ORT int8", "torch"))
+        for w in infer:
+            ms = lambda d: "%.1f" % d[w]["ms_med"] if w in d else "-"
+            print("  %-10s %9s %9s %9s %9s %9s %9s" % (w, ms(ours), ms(ours16), ms(ours8), ms(ort), ms(ort8), ms(torch)))
 
     # ---- NEZHA
     nz = {w: r for w, r in ours.items() if w.startswith("nezha_")}
@@ -376,6 +401,25 @@ def main():
             100.0 * (RSS_FRACTION / frac - 1)))
     else:
         print("  %-34s n/a (not run)" % label)
+
+    by = {("bert.h", "fp32"): ours, ("bert.h", "int8"): ours8, ("bert.h", "bf16"): ours16, ("torch", "fp32"): torch,
+          ("ort", "fp32"): ort, ("ort", "int8"): ort8}
+    for label, w, prec, impl, prec2, tgt in LOWP_TARGETS:
+        o, t = by[("bert.h", prec)].get(w), by[(impl, prec2)].get(w)
+        name = "%s %s" % (w, label)
+        if not o or not t:
+            print("  %-42s n/a (not run)" % name)
+            continue
+        ratio = t["ms_med"] / o["ms_med"]
+        print("  %-42s %s  %.2fx (%+.0f%% vs target)" % (name, "PASS" if ratio >= tgt else "MISS", ratio, 100.0 * (ratio / tgt - 1)))
+    o, t = ours16.get("train_b8"), torch.get("train_b8")
+    label = "train_b8 bf16 RSS <= %.0f%% of torch fp32" % (100 * BF16_RSS_FRACTION)
+    if o and t and o.get("rss_mb") and t.get("rss_mb"):
+        frac = o["rss_mb"] / t["rss_mb"]
+        print("  %-42s %s  %.0f / %.0f MiB = %.0f%%" % (label, "PASS" if frac <= BF16_RSS_FRACTION else "MISS",
+                                                       o["rss_mb"], t["rss_mb"], 100 * frac))
+    else:
+        print("  %-42s n/a (not run)" % label)
 
     # ---- results.jsonl
     common = dict(cpu=a.cpu, isa=isa, isa_flags=a.isa_flags, threads=a.threads, date=a.date, commit=a.commit,

@@ -4,8 +4,8 @@
 #
 #   bench/run.sh            full run (several minutes): FMA peak, sgemm shapes, train b8 (fp32 and
 #                           bf16, PyTorch fp32 and bf16 autocast),
-#                           infer b8, infer b1 (ours fp32 and int8, then torch, then ORT fp32 and
-#                           int8, for each)
+#                           infer b8, infer b1 (ours fp32, int8 and bf16, then torch, then ORT fp32
+#                           and int8, for each)
 #   bench/run.sh --quick    reduced set in under a minute: FMA peak, two sgemm shapes, infer b1
 #   options: --no-torch     skip the PyTorch runs
 #            --no-ort       skip ONNX Runtime (otherwise set up in bench/build/ort/, skipped with a
@@ -282,10 +282,11 @@ TORCHCMD=(env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" "$PY" "$TORCH_BERT" --config
 # the same model and step under torch.autocast('cpu', dtype=torch.bfloat16) (bench/torch_autocast.py)
 TORCHAUTOCAST=(env "${TORCH_UNSET[@]}" "${TORCH_ENV[@]}" "$PY" "$HERE/torch_autocast.py" "$TORCH_BERT" --config base --impl hf --threads 1)
 ORTCMD=("$NODE" "$HERE/ort_bench.js" --ort "$ORT_DIR/node_modules" --threads "$THREADS" --seq 128)
-run_ours_infer() {   # run_ours_infer LABEL ARGS... : bert.h fp32, then int8 (bert_model_quantize), same runs
+run_ours_infer() {   # run_ours_infer LABEL ARGS... : bert.h fp32, then int8 and bf16 (bert_model_quantize), same runs
     local label=$1; shift
     run_one "$label" bert.h "${OURS[@]}" --mode infer --precision fp32 "$@"
     run_one "${label}_int8" bert.h "${OURS[@]}" --mode infer --precision int8 "$@"
+    run_one "${label}_bf16" bert.h "${OURS[@]}" --mode infer --precision bf16 "$@"
 }
 run_ort() {   # run_ort LABEL ARGS... : ORT fp32, then int8 when there is the model
     local label=$1; shift
