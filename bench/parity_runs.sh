@@ -30,6 +30,8 @@
 #            heads (CRF included) ner draws from seed 0 in the same one-step, lr-0 run:
 #              CLUENER_INIT=pretrained NER_LR=1e-3 PARITY_OUT=build/parity/cluener_pretrained \
 #                  SVG_SUFFIX=_pretrained bash bench/parity_runs.sh "1 2 3" cluener
+#   SST2_RANDOM=1 also runs our side of SST-2 from a random init of the checkpoint's shape (the same recipe
+#   otherwise: the table's random-init column), as build/parity/sst2_random_s<seed>; SST2_RANDOM=only: just those.
 # Two runs at a time (nice), one thread each; a torch run starts once our run of its seed has
 # written its trace. Torch uses OpenBLAS (libopenblas0-serial, fetched with apt-get download into
 # build/parity/openblas and put first on LD_LIBRARY_PATH for the torch runs only; Debian's torch
@@ -91,11 +93,12 @@ if [ ! -f $NER_INIT ]; then   # written once, by our side: a random init with it
         --use_crf --max_seq_length 64 --batch_size 32 --steps 1 --lr 0 --seed 0 --threads 1 --out $OUT/cluener_init > $OUT/cluener_init.log 2>&1
 fi
 
-ours() {   # task seed
-    local dir=$OUT/$1_ours_s$2 t0=$(date +%s)
+ours() {   # task seed [random]: random = SST-2 from a random init of the checkpoint's shape (SST2_RANDOM)
+    local dir=$OUT/$1_${3:-ours}_s$2 t0=$(date +%s) init="--init $CKPT"
+    [ "${3:-}" = random ] && init="--config $PT/bert_config.json"
     rm -rf $dir $dir.failed $dir.wall_s
     if [ $1 = sst2 ]; then
-        nice ./build/classify $SST2_ARGS --init $CKPT --do_train --do_eval --precision fp32 --seed $2 --debug_trace_records \
+        nice ./build/classify $SST2_ARGS $init --do_train --do_eval --precision fp32 --seed $2 --debug_trace_records \
             --out $dir > $dir.log 2> $dir.trace || echo failed > $dir.failed
     else
         nice ./build/ner $NER_ARGS --init $NER_INIT --do_train --do_eval --seed $2 --debug_trace_records \
@@ -119,6 +122,10 @@ torch_side() {   # task seed: after our run of that seed (its trace)
 }
 jobs_list=()
 for task in $TASKS; do
+    if [ $task = sst2 ] && [ "${SST2_RANDOM:-0}" != 0 ]; then
+        for seed in $SEEDS; do jobs_list+=("ours sst2 $seed random"); done
+        [ "$SST2_RANDOM" = only ] && continue
+    fi
     for seed in $SEEDS; do jobs_list+=("ours $task $seed"); done
     for seed in $SEEDS; do jobs_list+=("torch_side $task $seed"); done
 done
@@ -159,7 +166,7 @@ def run_of(task, side, seed):
     r["loss"] = {x["step"]: x["loss"] for x in log if "loss" in x and "step" in x and "eval_step" not in x}
     evals = [x for x in log if "eval_step" in x]
     if task == "sst2":
-        if side == "ours":
+        if side in ("ours", "random"):
             try:
                 r["best"] = json.load(open(d + "/eval_results.json"))["metrics"]["accuracy"]
             except (OSError, KeyError, ValueError):
@@ -281,6 +288,10 @@ for t in tasks:
         table.append((t, side, best, walls))
     if means["ours"] is not None and means["torch"] is not None:
         print("difference of the means (torch - ours): %+.4f" % (means["torch"] - means["ours"]))
+    rnd = [run_of(t, "random", s) for s in seeds] if t == "sst2" else []
+    if any(r["best"] is not None for r in rnd):   # SST2_RANDOM: the same recipe from a random init, ours only
+        best, _ = stat([r["best"] for r in rnd])
+        print("ours from a random init (SST2_RANDOM): best-on-dev %s | wall %s s" % (best, "/".join(str(r["wall"]) for r in rnd)))
     svg(t, runs, "docs/parity_%s%s.svg" % (t, suffix))
 print("\n| task (dev) | metric | init | ours (bert.h), mean +- half-spread (seeds) | PyTorch from our init | wall per run (ours / torch) |")
 print("|---|---|---|---|---|---|")
