@@ -230,7 +230,7 @@ def svg(task, runs, path):
     lr = [r["lr"] for _, _, r in runs if r.get("lr")]
     lr = " lr %g," % lr[0] if lr else ""
     title = {"sst2": "SST-2 from our pretrained init,%s training loss (moving mean of %d steps)" % (lr, smooth),
-             "cluener": "CLUENER2020 (CRF) from %s,%s training loss (mean of %d steps, log)" % (cluener_init, lr, smooth)}[task]
+             "cluener": "CLUENER2020 CRF from %s,%s loss (%d-step mean, log)" % (cluener_init, lr, smooth)}[task]
     s = ["<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif' font-size='11'>" % (W, H),
          "<rect width='100%' height='100%' fill='white'/>",
          "<text x='%d' y='20' font-size='13'>%s</text>" % (x0, title),
