@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # learns_all.sh - issue 27 end to end, in the order the README reports it: the corpora rebuilt from
 # ../shared/data, both pretraining runs, fine-tuning from them against random init (3 seeds), the PyTorch
-# parity runs, the curves. Each step is its own script (see its header); all of them resume or redo only
-# what is missing where they can (pretrain_real.sh continues from its last checkpoint; the fine-tuning
-# scripts rerun their runs). On the 2-vCPU machine this is 4-5 hours when nothing else runs, most of it
+# parity runs, the curves. Each step is its own script (see its header); pretrain_real.sh continues from
+# its last checkpoint, the fine-tuning scripts redo their runs. On the 2-vCPU machine this is 4-5 hours when nothing else runs, most of it
 # the pretraining, SQuAD and SST-2 runs. Output under build/ (pretrain_real*, finetune_compare, parity), the
 # SVGs in docs/.
 #   STEPS_EN (6000), STEPS_ZH (4000): the pretraining runs' lengths; SEEDS ("1 2 3").

@@ -85,12 +85,15 @@ SST2_ARGS="--task sst2 --train_file $SST2_TRAIN --dev_file $DATA/glue/SST-2/dev.
   --warmup_proportion 0.1 --weight_decay 0.01 --threads 1 --print_every 100"
 NER_ARGS="--data_dir $DATA/cluener2020 --vocab $DATA/vocab/bert_chinese_vocab.txt --use_crf --max_seq_length 64 --epochs 1
   --batch_size 32 --optimizer adamw --eps 1e-8 --lr $NER_LR --warmup_proportion 0.1 --weight_decay 0.01 --threads 1 --print_every 50"
-NER_INIT=$OUT/cluener_init/model.safetensors
-if [ ! -f $NER_INIT ]; then   # written once, by our side: a random init with its heads, weights untouched (lr 0)
+# written once per kind, by our side: the init with its heads, weights untouched (lr 0); each kind its own
+# directory, so a pretrained run never picks up a random init written earlier into the same PARITY_OUT
+NER_INIT_DIR=$OUT/cluener_init; [ "$CLUENER_INIT" = pretrained ] && NER_INIT_DIR=${NER_INIT_DIR}_pretrained
+NER_INIT=$NER_INIT_DIR/model.safetensors
+if [ ! -f $NER_INIT ]; then
     cp bench/bert_mini_chinese.json $OUT/cluener_config.json   # BERT-Mini's shape, the Chinese vocabulary
-    rm -rf $OUT/cluener_init
+    rm -rf $NER_INIT_DIR
     ./build/ner --do_train --data_dir $DATA/cluener2020 --vocab $DATA/vocab/bert_chinese_vocab.txt $NER_BASE \
-        --use_crf --max_seq_length 64 --batch_size 32 --steps 1 --lr 0 --seed 0 --threads 1 --out $OUT/cluener_init > $OUT/cluener_init.log 2>&1
+        --use_crf --max_seq_length 64 --batch_size 32 --steps 1 --lr 0 --seed 0 --threads 1 --out $NER_INIT_DIR > $NER_INIT_DIR.log 2>&1
 fi
 
 ours() {   # task seed [random]: random = SST-2 from a random init of the checkpoint's shape (SST2_RANDOM)

@@ -28,7 +28,9 @@ def load(run_dir):
 
 
 def svg(path, runs):
-    W, H, x0, w, h = 760, 560, 70, 600, 190
+    x0, w, h = 70, 600, 190
+    ly = 320 + h + 30 + 14 * len(runs) + 10   # the axis caption, under the hours rows (one per run)
+    W, H = 760, ly + 30 + 14 * len(runs)       # and the legend, a line per run
     panels = [("held-out masked-LM accuracy (%)", 2, lambda v: 100.0 * v, 60), ("held-out masked-LM loss", 3, lambda v: v, 320)]
     xmax = max(r[-1][0] for _, r in runs)
     fx = lambda s: x0 + w * s / xmax
@@ -59,7 +61,6 @@ def svg(path, runs):
                 out.append("<text x='%d' y='%d' text-anchor='end' fill='%s'>hours</text>" % (x0 - 4, yy, c))
                 for p in r[max(1, len(r) // 6) - 1::max(1, len(r) // 6)]:
                     out.append("<text x='%.1f' y='%d' text-anchor='middle' fill='%s'>%.2f</text>" % (fx(p[0]), yy, c, p[1]))
-    ly = 320 + h + 30 + 14 * len(runs) + 10
     out.append("<text x='%d' y='%d' text-anchor='middle'>optimizer step (hours since the start of each run below the axis)</text>"
                % (x0 + w / 2, ly))
     for i, (label, r) in enumerate(runs):
@@ -69,7 +70,7 @@ def svg(path, runs):
                                                                ly + 20 + 14 * i, label, r[-1][0], r[-1][1], 100 * r[-1][2], r[-1][3]))
     out.append("</svg>")
     with open(path, "w") as f:
-        f.write("\n".join(out).replace("height='%d'" % H, "height='%d'" % (ly + 30 + 14 * len(runs)), 1) + "\n")
+        f.write("\n".join(out) + "\n")
 
 
 def main():
